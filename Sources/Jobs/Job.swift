@@ -1,0 +1,136 @@
+import Foundation
+
+/// Where a job has got to, as its run function last reported.
+public struct JobProgress: Sendable, Equatable, Codable {
+    public var fraction: Double
+    public var phase: String?
+    public var message: String?
+
+    public init(fraction: Double = 0, phase: String? = nil, message: String? = nil) {
+        self.fraction = fraction
+        self.phase = phase
+        self.message = message
+    }
+}
+
+/// A job as stored: what was asked for, where it is, and what came of it.
+public struct Job: Sendable, Equatable {
+    public var id: String
+    /// Insertion order; newest-first listing and page tokens use it.
+    public var sequence: Int64
+    public var kind: String
+    public var name: String?
+    public var priority: Int
+    public var params: JSONValue
+    public var status: JobStatus
+    public var reason: String?
+    public var result: JSONValue?
+    public var progress: JobProgress
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var heartbeatAt: Date?
+    /// Bumped on every change; the HTTP layer's ETag and long-polling are built on it.
+    public var version: Int64
+
+    public var isTerminal: Bool { status.isTerminal }
+}
+
+/// What a client asks for when submitting a job, after validation.
+public struct JobSubmission: Sendable {
+    public var kind: String
+    public var name: String?
+    public var priority: Int
+    public var params: JSONValue
+    public var maxAttempts: Int
+    public var idempotencyKey: String?
+    /// Canonical text of the request body; a repeated idempotency key must come with the same one.
+    public var fingerprint: String
+
+    public init(kind: String, name: String? = nil, priority: Int = 0, params: JSONValue, maxAttempts: Int = 3,
+                idempotencyKey: String? = nil, fingerprint: String? = nil) {
+        self.kind = kind
+        self.name = name
+        self.priority = priority
+        self.params = params
+        self.maxAttempts = maxAttempts
+        self.idempotencyKey = idempotencyKey
+        self.fingerprint = fingerprint ?? JSONValue.object([
+            "kind": .string(kind), "name": name.map(JSONValue.string) ?? .null,
+            "priority": .integer(Int64(priority)), "params": params,
+        ]).canonicalText()
+    }
+}
+
+/// One point of a job's metric history.
+public struct MetricPoint: Sendable, Equatable, Codable {
+    public var name: String
+    public var step: Int64
+    public var value: Double
+    public var time: Date
+
+    public init(name: String, step: Int64, value: Double, time: Date = Date()) {
+        self.name = name
+        self.step = step
+        self.value = value
+        self.time = time
+    }
+}
+
+/// A durable entry in a job's event stream (what SSE clients receive).
+public struct JobEvent: Sendable, Equatable {
+    public enum EventType: String, Sendable, Codable {
+        case status, progress, metric
+    }
+
+    public var sequence: Int64
+    public var jobID: String
+    public var type: EventType
+    public var data: JSONValue
+    public var time: Date
+}
+
+public struct Checkpoint: Sendable, Equatable {
+    public var step: Int64
+    public var data: Data
+    public var time: Date
+}
+
+public struct ArtifactInfo: Sendable, Equatable {
+    public var name: String
+    public var mediaType: String
+    public var size: Int
+    public var createdAt: Date
+}
+
+public struct Artifact: Sendable, Equatable {
+    public var info: ArtifactInfo
+    public var data: Data
+}
+
+/// Filter and position for listing jobs newest first.
+public struct JobQuery: Sendable {
+    public var statuses: [JobStatus]
+    public var kind: String?
+    public var limit: Int
+    /// Only jobs inserted before this sequence number (the page token).
+    public var beforeSequence: Int64?
+
+    public init(statuses: [JobStatus] = [], kind: String? = nil, limit: Int = 50, beforeSequence: Int64? = nil) {
+        self.statuses = statuses
+        self.kind = kind
+        self.limit = limit
+        self.beforeSequence = beforeSequence
+    }
+}
+
+/// How a run ended, as the worker reports it to the store.
+public enum JobOutcome: Sendable {
+    case succeeded(JSONValue)
+    case failed(String)
+    case cancelled(String)
+    /// Handed back without counting the attempt (graceful shutdown).
+    case requeued(String)
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+
+/// What a run function sees of the service: its job, cancellation, and the durable outputs
+/// (progress, metrics, checkpoints, artifacts). One context per run, used on one worker thread.
+public final class JobContext: @unchecked Sendable {
+    public let job: Job
+    public var params: JSONValue { job.params }
+    public let logger: Logger
+
+    private let store: any JobStore
+    private let workerID: String
+    private let flag: CancellationFlag
+    private let progressInterval: TimeInterval
+    private var pendingMetrics: [MetricPoint] = []
+    private var lastMetricFlush = Date()
+    private var lastProgress: (time: Date, phase: String?)?
+
+    init(job: Job, store: any JobStore, workerID: String, flag: CancellationFlag, logger: Logger,
+         progressInterval: TimeInterval = 0.2)
+    {
+        self.job = job
+        self.store = store
+        self.workerID = workerID
+        self.flag = flag
+        self.logger = logger
+        self.progressInterval = progressInterval
+    }
+
+    public var isCancelled: Bool { flag.reason != nil }
+
+    /// Throws when the run should stop: a cancel request, a server shutdown, or a lost lease.
+    public func checkCancellation() throws {
+        if let reason = flag.reason { throw reason }
+    }
+
+    /// Reports progress. Calls closer together than the progress interval are coalesced, except
+    /// a phase change or completion, so a tight loop can report every step cheaply.
+    public func progress(_ fraction: Double, phase: String? = nil, message: String? = nil) {
+        let now = Date()
+        let clamped = min(max(fraction.isFinite ? fraction : 0, 0), 1)
+        if let last = lastProgress, last.phase == phase, clamped < 1,
+           now.timeIntervalSince(last.time) < progressInterval
+        {
+            return
+        }
+        lastProgress = (now, phase)
+        do {
+            try store.reportProgress(jobID: job.id, workerID: workerID,
+                                     progress: JobProgress(fraction: clamped, phase: phase, message: message), now: now)
+        } catch {
+            logger.warning("progress not recorded", metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Records a metric value. Values are buffered and written in batches; a checkpoint writes
+    /// them in its own transaction, so a resumed run never lacks the metrics its checkpoint covers.
+    public func metric(_ name: String, step: Int64, value: Double) {
+        pendingMetrics.append(MetricPoint(name: name, step: step, value: value))
+        if pendingMetrics.count >= 512 || Date().timeIntervalSince(lastMetricFlush) >= progressInterval {
+            try? flushMetrics()
+        }
+    }
+
+    public func flushMetrics() throws {
+        guard !pendingMetrics.isEmpty else { return }
+        try store.recordMetrics(jobID: job.id, pendingMetrics)
+        pendingMetrics.removeAll(keepingCapacity: true)
+        lastMetricFlush = Date()
+    }
+
+    /// Saves state to resume from after a crash. `keep` bounds how many old checkpoints stay.
+    public func checkpoint(step: Int64, data: Data, keep: Int = 2) throws {
+        try store.saveCheckpoint(jobID: job.id, workerID: workerID, step: step, data: data,
+                                 metrics: pendingMetrics, keep: keep, now: Date())
+        pendingMetrics.removeAll(keepingCapacity: true)
+        lastMetricFlush = Date()
+    }
+
+    /// The checkpoint an earlier attempt left, if any.
+    public func latestCheckpoint() throws -> Checkpoint? {
+        try store.latestCheckpoint(jobID: job.id)
+    }
+
+    public func artifact(_ name: String, mediaType: String, data: Data) throws {
+        try store.putArtifact(jobID: job.id, name: name, mediaType: mediaType, data: data, now: Date())
+    }
+}

@@ -1,0 +1,64 @@
+/// A kind of job: its name, its parameters, and the function that runs it on a worker thread.
+///
+/// Adding a kind means declaring its `ParameterSchema`, an `example` that succeeds in seconds,
+/// and `run`, which reports progress, metrics, checkpoints and artifacts through the context and
+/// returns the result summary.
+public protocol JobKind: Sendable {
+    var name: String { get }
+    var summary: String { get }
+    var parameters: ParameterSchema { get }
+    /// Parameters a user can copy; they must run to `succeeded` within a few seconds.
+    var example: JSONValue { get }
+    /// Checks that span several fields, run after the schema has filled in defaults.
+    func validate(_ params: JSONValue) throws(ParameterError)
+    /// Runs the job. Throws `JobFailure` for a failure the user should read, and lets
+    /// `context.checkCancellation()` throw to stop early.
+    func run(_ context: JobContext) throws -> JSONValue
+}
+
+extension JobKind {
+    public func validate(_ params: JSONValue) throws(ParameterError) {}
+
+    /// The schema's checks, then the kind's own; returns parameters with defaults filled in.
+    public func normalize(_ params: JSONValue?) throws(ParameterError) -> JSONValue {
+        let normalized = try parameters.validate(params)
+        try validate(normalized)
+        return normalized
+    }
+}
+
+/// A failure a run function reports on purpose; its message becomes the job's `reason`.
+public struct JobFailure: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Why a run was told to stop.
+public enum JobRunError: Error, Sendable, Equatable {
+    case cancelled
+    case shuttingDown
+    /// The worker no longer holds the job; nothing more may be written for it.
+    case leaseLost
+}
+
+/// The job kinds a server runs, looked up by name.
+public struct JobKindRegistry: Sendable {
+    public private(set) var kinds: [any JobKind] = []
+
+    public init(_ kinds: [any JobKind] = []) {
+        for kind in kinds { register(kind) }
+    }
+
+    public mutating func register(_ kind: any JobKind) {
+        kinds.removeAll { $0.name == kind.name }
+        kinds.append(kind)
+        kinds.sort { $0.name < $1.name }
+    }
+
+    public subscript(name: String) -> (any JobKind)? {
+        kinds.first { $0.name == name }
+    }
+
+    public var names: [String] { kinds.map(\.name) }
+}

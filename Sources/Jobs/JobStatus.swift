@@ -1,0 +1,36 @@
+/// The life of a job. `cancelling` is a running job that has been asked to stop and has not yet noticed.
+public enum JobStatus: String, Sendable, Codable, CaseIterable {
+    case queued
+    case running
+    case cancelling
+    case succeeded
+    case failed
+    case cancelled
+
+    public var isTerminal: Bool {
+        switch self {
+        case .succeeded, .failed, .cancelled: return true
+        case .queued, .running, .cancelling: return false
+        }
+    }
+
+    /// The legal transitions. The store enforces them in its SQL as well, so that two processes
+    /// racing on one job cannot take it anywhere this table does not allow.
+    public func canTransition(to next: JobStatus) -> Bool {
+        switch (self, next) {
+        case (.queued, .running), (.queued, .cancelled):
+            return true
+        // Back to queued: a crashed or shut-down worker hands the job back for another attempt.
+        case (.running, .queued), (.running, .cancelling), (.running, .succeeded), (.running, .failed), (.running, .cancelled):
+            return true
+        // A job that finishes before it sees the cancel request keeps its honest outcome.
+        case (.cancelling, .cancelled), (.cancelling, .succeeded), (.cancelling, .failed):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// States in which a worker holds the job.
+    public static let active: [JobStatus] = [.running, .cancelling]
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+public enum JobStoreError: Error, Sendable, Equatable {
+    case notFound(String)
+    /// The job is in `current` and the request needs a state it cannot move from there.
+    case illegalTransition(jobID: String, current: JobStatus, requested: String)
+    /// The idempotency key was used before with a different request body.
+    case idempotencyConflict(key: String, existingJobID: String)
+    case queueFull(limit: Int)
+}
+
+/// What a worker learns when it renews its lease.
+public enum LeaseRenewal: Sendable, Equatable {
+    case held
+    case cancelRequested
+    /// Another worker or the rescuer took the job; the current run must stop without writing.
+    case lost
+}
+
+/// What became of jobs found abandoned (their process died or their lease ran out).
+public struct RescueReport: Sendable, Equatable {
+    public var requeued: [String] = []
+    public var failed: [String] = []
+    public var cancelled: [String] = []
+    public init() {}
+}
+
+/// Durable storage of jobs and everything they produce. The SQLite store implements it now;
+/// a PostgreSQL store for several nodes will implement it later, so nothing above it may
+/// assume SQLite.
+///
+/// Calls are synchronous: worker threads call them directly, the HTTP layer off its event loops.
+public protocol JobStore: Sendable {
+    /// Subscribers are told after every committed change to a job.
+    var changes: JobChangeFeed { get }
+
+    /// Inserts a queued job. With an idempotency key seen before, returns that job and `created == false`.
+    func submit(_ submission: JobSubmission, maxQueued: Int, now: Date) throws -> (job: Job, created: Bool)
+    func job(id: String) throws -> Job?
+    func jobs(matching query: JobQuery) throws -> [Job]
+    func countsByStatus() throws -> [JobStatus: Int]
+
+    /// Atomically takes the highest-priority, oldest queued job for `workerID`, or returns nil.
+    func claim(workerID: String, leaseDuration: TimeInterval, now: Date) throws -> Job?
+    func renewLease(jobID: String, workerID: String, leaseDuration: TimeInterval, now: Date) throws -> LeaseRenewal
+    func reportProgress(jobID: String, workerID: String, progress: JobProgress, now: Date) throws
+    func recordMetrics(jobID: String, _ points: [MetricPoint]) throws
+    /// Saves a checkpoint together with the metrics recorded up to it, in one transaction.
+    func saveCheckpoint(jobID: String, workerID: String, step: Int64, data: Data, metrics: [MetricPoint], keep: Int, now: Date) throws
+    func latestCheckpoint(jobID: String) throws -> Checkpoint?
+    func putArtifact(jobID: String, name: String, mediaType: String, data: Data, now: Date) throws
+    /// Ends a run. Returns nil when the worker no longer holds the job (its write is dropped).
+    @discardableResult
+    func finish(jobID: String, workerID: String, outcome: JobOutcome, now: Date) throws -> Job?
+
+    func requestCancel(jobID: String, now: Date) throws -> Job
+    /// Deletes a terminal job with its metrics, events, checkpoints and artifacts.
+    func delete(jobID: String) throws
+
+    func metrics(jobID: String, name: String?, sinceStep: Int64?, limit: Int) throws -> [MetricPoint]
+    func events(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent]
+    func artifacts(jobID: String) throws -> [ArtifactInfo]
+    func artifact(jobID: String, name: String) throws -> Artifact?
+
+    /// Requeues (or, past their attempt budget, fails) jobs held by workers that are gone:
+    /// every active job when `allActive` (start-up after a crash), else those whose lease expired.
+    func rescueAbandoned(allActive: Bool, now: Date) throws -> RescueReport
+
+    /// Cheap round trip for readiness checks.
+    func ping() throws
+}

@@ -1,0 +1,473 @@
+import Foundation
+import GRDB
+
+/// The job store on SQLite (GRDB, WAL mode, `synchronous=FULL`): a job acknowledged to a client
+/// survives a power cut, and readers never block the single writer.
+public final class SQLiteJobStore: JobStore {
+    public let changes: JobChangeFeed
+    private let database: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    public init(path: String, changes: JobChangeFeed = JobChangeFeed()) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.label = "montecluster.jobs"
+        self.database = try DatabasePool(path: path, configuration: configuration)
+        self.changes = changes
+        // GRDB chooses NORMAL for WAL databases; job state must survive power loss, so the
+        // writer (the only connection that commits) runs with FULL.
+        try database.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        try SQLiteSchema.migrator.migrate(database)
+    }
+
+    /// The writer's `PRAGMA synchronous` (2 is FULL); tests check durability settings with it.
+    public func synchronousSetting() throws -> Int {
+        try database.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    // MARK: Submitting and reading
+
+    public func submit(_ submission: JobSubmission, maxQueued: Int, now: Date) throws -> (job: Job, created: Bool) {
+        let outcome: (Job, Bool) = try database.write { db in
+            if let key = submission.idempotencyKey,
+               let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [key])
+            {
+                let existing = try Self.job(from: row)
+                guard row["fingerprint"] as String == submission.fingerprint else {
+                    throw JobStoreError.idempotencyConflict(key: key, existingJobID: existing.id)
+                }
+                return (existing, false)
+            }
+            let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0
+            if queued >= maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
+            let id = UUID().uuidString.lowercased()
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    INSERT INTO jobs (id, kind, name, priority, params, status, attempt, max_attempts,
+                                      created_at, idempotency_key, fingerprint, version)
+                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, 1)
+                    RETURNING *
+                    """,
+                arguments: [
+                    id, submission.kind, submission.name, submission.priority, submission.params.canonicalText(),
+                    submission.maxAttempts, now.timeIntervalSince1970, submission.idempotencyKey, submission.fingerprint,
+                ])!
+            let job = try Self.job(from: row)
+            try Self.appendStatusEvent(db, job: job, now: now)
+            return (job, true)
+        }
+        if outcome.1 { changes.publish(jobID: outcome.0.id) }
+        return outcome
+    }
+
+    public func job(id: String) throws -> Job? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job(from:))
+        }
+    }
+
+    public func jobs(matching query: JobQuery) throws -> [Job] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if !query.statuses.isEmpty {
+            conditions.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
+            for status in query.statuses { _ = arguments.append(contentsOf: [status.rawValue]) }
+        }
+        if let kind = query.kind {
+            conditions.append("kind = ?")
+            _ = arguments.append(contentsOf: [kind])
+        }
+        if let before = query.beforeSequence {
+            conditions.append("seq < ?")
+            _ = arguments.append(contentsOf: [before])
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        _ = arguments.append(contentsOf: [query.limit])
+        let sql = "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT ?"
+        return try database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.job(from:))
+        }
+    }
+
+    public func countsByStatus() throws -> [JobStatus: Int] {
+        try database.read { db in
+            var counts: [JobStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status") {
+                if let status = JobStatus(rawValue: row["status"]) { counts[status] = row["n"] }
+            }
+            return counts
+        }
+    }
+
+    // MARK: Worker side
+
+    public func claim(workerID: String, leaseDuration: TimeInterval, now: Date) throws -> Job? {
+        let claimed: Job? = try database.write { db in
+            // One statement picks and takes the job, so two claimers can never both get it.
+            guard let row = try Row.fetchOne(
+                db,
+                sql: """
+                    UPDATE jobs
+                    SET status = 'running', worker_id = ?, attempt = attempt + 1,
+                        started_at = COALESCE(started_at, ?), heartbeat_at = ?, lease_expires_at = ?,
+                        version = version + 1
+                    WHERE status = 'queued' AND seq = (
+                        SELECT seq FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq ASC LIMIT 1)
+                    RETURNING *
+                    """,
+                arguments: [workerID, now.timeIntervalSince1970, now.timeIntervalSince1970,
+                            now.timeIntervalSince1970 + leaseDuration])
+            else { return nil }
+            let job = try Self.job(from: row)
+            try Self.appendStatusEvent(db, job: job, now: now)
+            return job
+        }
+        if let claimed { changes.publish(jobID: claimed.id) }
+        return claimed
+    }
+
+    public func renewLease(jobID: String, workerID: String, leaseDuration: TimeInterval, now: Date) throws -> LeaseRenewal {
+        try database.write { db in
+            let status = try String.fetchOne(
+                db,
+                sql: """
+                    UPDATE jobs SET heartbeat_at = ?, lease_expires_at = ?, version = version + 1
+                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling')
+                    RETURNING status
+                    """,
+                arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970 + leaseDuration, jobID, workerID])
+            switch status {
+            case nil: return .lost
+            case "cancelling": return .cancelRequested
+            default: return .held
+            }
+        }
+    }
+
+    public func reportProgress(jobID: String, workerID: String, progress: JobProgress, now: Date) throws {
+        let updated: Bool = try database.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE jobs SET progress = ?, phase = ?, message = ?, version = version + 1
+                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling')
+                    """,
+                arguments: [progress.fraction, progress.phase, progress.message, jobID, workerID])
+            guard db.changesCount > 0 else { return false }
+            var data: [String: JSONValue] = ["fraction": .number(progress.fraction)]
+            if let phase = progress.phase { data["phase"] = .string(phase) }
+            if let message = progress.message { data["message"] = .string(message) }
+            try Self.appendEvent(db, jobID: jobID, type: .progress, data: .object(data), now: now)
+            return true
+        }
+        if updated { changes.publish(jobID: jobID) }
+    }
+
+    public func recordMetrics(jobID: String, _ points: [MetricPoint]) throws {
+        guard !points.isEmpty else { return }
+        try database.write { db in try Self.insertMetrics(db, jobID: jobID, points) }
+        changes.publish(jobID: jobID)
+    }
+
+    public func saveCheckpoint(jobID: String, workerID: String, step: Int64, data: Data, metrics: [MetricPoint], keep: Int, now: Date) throws {
+        try database.write { db in
+            let holder = try String.fetchOne(
+                db, sql: "SELECT worker_id FROM jobs WHERE id = ? AND status IN ('running', 'cancelling')", arguments: [jobID])
+            guard holder == workerID else { throw JobRunError.leaseLost }
+            try Self.insertMetrics(db, jobID: jobID, metrics)
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO checkpoints (job_id, step, data, time) VALUES (?, ?, ?, ?)",
+                arguments: [jobID, step, data, now.timeIntervalSince1970])
+            try db.execute(
+                sql: """
+                    DELETE FROM checkpoints WHERE job_id = ? AND step NOT IN (
+                        SELECT step FROM checkpoints WHERE job_id = ? ORDER BY step DESC LIMIT ?)
+                    """,
+                arguments: [jobID, jobID, max(1, keep)])
+        }
+        if !metrics.isEmpty { changes.publish(jobID: jobID) }
+    }
+
+    public func latestCheckpoint(jobID: String) throws -> Checkpoint? {
+        try database.read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT step, data, time FROM checkpoints WHERE job_id = ? ORDER BY step DESC LIMIT 1",
+                arguments: [jobID]
+            ).map { row in
+                Checkpoint(step: row["step"], data: row["data"], time: Date(timeIntervalSince1970: row["time"]))
+            }
+        }
+    }
+
+    public func putArtifact(jobID: String, name: String, mediaType: String, data: Data, now: Date) throws {
+        try database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO artifacts (job_id, name, media_type, size, data, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [jobID, name, mediaType, data.count, data, now.timeIntervalSince1970])
+        }
+    }
+
+    @discardableResult
+    public func finish(jobID: String, workerID: String, outcome: JobOutcome, now: Date) throws -> Job? {
+        let finished: Job? = try database.write { db in
+            let time = now.timeIntervalSince1970
+            let sql: String
+            let arguments: StatementArguments
+            switch outcome {
+            case .succeeded(let result):
+                sql = """
+                    UPDATE jobs SET status = 'succeeded', result = ?, reason = NULL, progress = 1, finished_at = ?,
+                        worker_id = NULL, lease_expires_at = NULL, version = version + 1
+                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling') RETURNING *
+                    """
+                arguments = [result.canonicalText(), time, jobID, workerID]
+            case .failed(let reason), .cancelled(let reason):
+                let status: JobStatus = if case .failed = outcome { .failed } else { .cancelled }
+                sql = """
+                    UPDATE jobs SET status = ?, reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
+                        version = version + 1
+                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling') RETURNING *
+                    """
+                arguments = [status.rawValue, reason, time, jobID, workerID]
+            case .requeued(let reason):
+                // A graceful shutdown is not the job's fault, so the attempt is given back.
+                sql = """
+                    UPDATE jobs SET status = 'queued', reason = ?, attempt = MAX(attempt - 1, 0), worker_id = NULL,
+                        lease_expires_at = NULL, version = version + 1
+                    WHERE id = ? AND worker_id = ? AND status = 'running' RETURNING *
+                    """
+                arguments = [reason, jobID, workerID]
+            }
+            guard let row = try Row.fetchOne(db, sql: sql, arguments: arguments) else { return nil }
+            let job = try Self.job(from: row)
+            if job.isTerminal {
+                try db.execute(sql: "DELETE FROM checkpoints WHERE job_id = ?", arguments: [jobID])
+            }
+            try Self.appendStatusEvent(db, job: job, now: now)
+            return job
+        }
+        if let finished { changes.publish(jobID: finished.id) }
+        return finished
+    }
+
+    // MARK: Client actions
+
+    public func requestCancel(jobID: String, now: Date) throws -> Job {
+        let (job, changed): (Job, Bool) = try database.write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [jobID]) else {
+                throw JobStoreError.notFound(jobID)
+            }
+            let current = try Self.job(from: row)
+            let sql: String
+            let arguments: StatementArguments
+            switch current.status {
+            case .queued:
+                sql = """
+                    UPDATE jobs SET status = 'cancelled', reason = 'cancelled before it started', finished_at = ?,
+                        version = version + 1
+                    WHERE id = ? RETURNING *
+                    """
+                arguments = [now.timeIntervalSince1970, jobID]
+            case .running:
+                sql = "UPDATE jobs SET status = 'cancelling', version = version + 1 WHERE id = ? RETURNING *"
+                arguments = [jobID]
+            case .cancelling:
+                return (current, false)
+            case .succeeded, .failed, .cancelled:
+                throw JobStoreError.illegalTransition(jobID: jobID, current: current.status, requested: "cancel")
+            }
+            let updated = try Self.job(from: try Row.fetchOne(db, sql: sql, arguments: arguments)!)
+            try Self.appendStatusEvent(db, job: updated, now: now)
+            return (updated, true)
+        }
+        if changed { changes.publish(jobID: jobID) }
+        return job
+    }
+
+    public func delete(jobID: String) throws {
+        try database.write { db in
+            guard let status = try String.fetchOne(db, sql: "SELECT status FROM jobs WHERE id = ?", arguments: [jobID])
+                .flatMap(JobStatus.init(rawValue:))
+            else { throw JobStoreError.notFound(jobID) }
+            guard status.isTerminal else {
+                throw JobStoreError.illegalTransition(jobID: jobID, current: status, requested: "delete")
+            }
+            // Metrics, events, checkpoints and artifacts go with it (ON DELETE CASCADE).
+            try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [jobID])
+        }
+        changes.publish(jobID: jobID)
+    }
+
+    // MARK: Histories
+
+    public func metrics(jobID: String, name: String?, sinceStep: Int64?, limit: Int) throws -> [MetricPoint] {
+        var sql = "SELECT name, step, value, time FROM metrics WHERE job_id = ?"
+        var arguments: StatementArguments = [jobID]
+        if let name {
+            sql += " AND name = ?"
+            _ = arguments.append(contentsOf: [name])
+        }
+        if let sinceStep {
+            sql += " AND step > ?"
+            _ = arguments.append(contentsOf: [sinceStep])
+        }
+        sql += " ORDER BY name, step LIMIT ?"
+        _ = arguments.append(contentsOf: [limit])
+        return try database.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+                MetricPoint(name: row["name"], step: row["step"], value: (row["value"] as Double?) ?? .nan,
+                            time: Date(timeIntervalSince1970: row["time"]))
+            }
+        }
+    }
+
+    public func events(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent] {
+        try database.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [jobID, sequence, limit]
+            ).map { row in
+                JobEvent(
+                    sequence: row["seq"], jobID: row["job_id"],
+                    type: JobEvent.EventType(rawValue: row["type"]) ?? .status,
+                    data: (try? JSONValue.parse(row["data"] as String)) ?? .null,
+                    time: Date(timeIntervalSince1970: row["time"]))
+            }
+        }
+    }
+
+    public func artifacts(jobID: String) throws -> [ArtifactInfo] {
+        try database.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT name, media_type, size, created_at FROM artifacts WHERE job_id = ? ORDER BY name",
+                arguments: [jobID]
+            ).map(Self.artifactInfo(from:))
+        }
+    }
+
+    public func artifact(jobID: String, name: String) throws -> Artifact? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM artifacts WHERE job_id = ? AND name = ?", arguments: [jobID, name])
+                .map { Artifact(info: Self.artifactInfo(from: $0), data: $0["data"]) }
+        }
+    }
+
+    // MARK: Recovery
+
+    public func rescueAbandoned(allActive: Bool, now: Date) throws -> RescueReport {
+        let (report, touched): (RescueReport, [String]) = try database.write { db in
+            let rows = allActive
+                ? try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE status IN ('running', 'cancelling')")
+                : try Row.fetchAll(
+                    db, sql: "SELECT * FROM jobs WHERE status IN ('running', 'cancelling') AND lease_expires_at < ?",
+                    arguments: [now.timeIntervalSince1970])
+            var report = RescueReport()
+            var touched: [String] = []
+            for row in rows {
+                let job = try Self.job(from: row)
+                let time = now.timeIntervalSince1970
+                let updated: Row?
+                if job.status == .cancelling {
+                    updated = try Row.fetchOne(
+                        db,
+                        sql: """
+                            UPDATE jobs SET status = 'cancelled', reason = 'cancelled; its worker stopped before confirming',
+                                finished_at = ?, worker_id = NULL, lease_expires_at = NULL, version = version + 1
+                            WHERE id = ? RETURNING *
+                            """, arguments: [time, job.id])
+                    report.cancelled.append(job.id)
+                } else if job.attempt >= job.maxAttempts {
+                    updated = try Row.fetchOne(
+                        db,
+                        sql: """
+                            UPDATE jobs SET status = 'failed', finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
+                                reason = ?, version = version + 1
+                            WHERE id = ? RETURNING *
+                            """,
+                        arguments: [time, "its worker was lost on each of \(job.attempt) attempts (budget \(job.maxAttempts))", job.id])
+                    report.failed.append(job.id)
+                } else {
+                    updated = try Row.fetchOne(
+                        db,
+                        sql: """
+                            UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
+                                reason = 'requeued: its worker was lost', version = version + 1
+                            WHERE id = ? RETURNING *
+                            """, arguments: [job.id])
+                    report.requeued.append(job.id)
+                }
+                if let updated {
+                    let job = try Self.job(from: updated)
+                    if job.isTerminal {
+                        try db.execute(sql: "DELETE FROM checkpoints WHERE job_id = ?", arguments: [job.id])
+                    }
+                    try Self.appendStatusEvent(db, job: job, now: now)
+                    touched.append(job.id)
+                }
+            }
+            return (report, touched)
+        }
+        for id in touched { changes.publish(jobID: id) }
+        return report
+    }
+
+    public func ping() throws {
+        _ = try database.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    // MARK: Rows
+
+    private static func job(from row: Row) throws -> Job {
+        let params: String = row["params"]
+        let result: String? = row["result"]
+        return Job(
+            id: row["id"], sequence: row["seq"], kind: row["kind"], name: row["name"], priority: row["priority"],
+            params: try JSONValue.parse(params),
+            status: JobStatus(rawValue: row["status"]) ?? .failed,
+            reason: row["reason"], result: try result.map(JSONValue.parse),
+            progress: JobProgress(fraction: row["progress"], phase: row["phase"], message: row["message"]),
+            attempt: row["attempt"], maxAttempts: row["max_attempts"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            startedAt: (row["started_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            finishedAt: (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            heartbeatAt: (row["heartbeat_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
+            version: row["version"])
+    }
+
+    private static func artifactInfo(from row: Row) -> ArtifactInfo {
+        ArtifactInfo(name: row["name"], mediaType: row["media_type"], size: row["size"],
+                     createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    private static func insertMetrics(_ db: Database, jobID: String, _ points: [MetricPoint]) throws {
+        guard !points.isEmpty else { return }
+        // A step replayed after a resume replaces its earlier value instead of duplicating it.
+        let insert = try db.cachedStatement(
+            sql: "INSERT OR REPLACE INTO metrics (job_id, name, step, value, time) VALUES (?, ?, ?, ?, ?)")
+        for point in points {
+            try insert.execute(arguments: [
+                jobID, point.name, point.step, point.value.isNaN ? nil : point.value, point.time.timeIntervalSince1970,
+            ])
+            try appendEvent(
+                db, jobID: jobID, type: .metric,
+                data: ["name": .string(point.name), "step": .integer(point.step), "value": .number(point.value)],
+                now: point.time)
+        }
+    }
+
+    private static func appendStatusEvent(_ db: Database, job: Job, now: Date) throws {
+        var data: [String: JSONValue] = ["status": .string(job.status.rawValue), "attempt": .integer(Int64(job.attempt))]
+        if let reason = job.reason { data["reason"] = .string(reason) }
+        try appendEvent(db, jobID: job.id, type: .status, data: .object(data), now: now)
+    }
+
+    private static func appendEvent(_ db: Database, jobID: String, type: JobEvent.EventType, data: JSONValue, now: Date) throws {
+        let insert = try db.cachedStatement(sql: "INSERT INTO events (job_id, type, data, time) VALUES (?, ?, ?, ?)")
+        try insert.execute(arguments: [jobID, type.rawValue, data.canonicalText(), now.timeIntervalSince1970])
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Hummingbird
+import Jobs
+import Logging
+
+/// The job kinds every server has.
+public let builtInKinds = JobKindRegistry([CountingJobKind()])
+
+/// Builds the whole service (store, worker pool, routes) for `configuration`; `montecluster serve`
+/// runs it and tests drive it in process.
+public func buildApplication(
+    _ configuration: ServiceConfiguration,
+    kinds: JobKindRegistry = builtInKinds,
+    logger: Logger = Logger(label: "montecluster")
+) throws -> some ApplicationProtocol {
+    try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+    let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+    let store = try SQLiteJobStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"))
+    let metrics = ServiceMetrics()
+    let pool = WorkerPool(store: store, registry: kinds, configuration: configuration.workerPool,
+                          logger: Logger(label: "montecluster.workers"),
+                          onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) })
+    let state = ServiceState(configuration: configuration, store: store, pool: pool, registry: kinds, metrics: metrics)
+
+    let router = Router()
+    var table = RouteTable()
+    router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+    // The table is filled below; the middleware reads it through this box once requests arrive.
+    let tableBox = RouteTableBox()
+    router.add(middleware: ProblemMiddleware(routes: tableBox, maxBodyBytes: configuration.maxRequestBodyBytes))
+    JobRoutes(state: state).register(on: router, table: &table)
+    JobEventStream(state: state).register(on: router, table: &table)
+    KindRoutes(registry: kinds).register(on: router, table: &table)
+    HealthRoutes(state: state).register(on: router, table: &table)
+    tableBox.set(table)
+
+    let host = configuration.host
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host, port: configuration.port), serverName: "montecluster"),
+        services: [WorkerPoolService(state: state)],
+        onServerRunning: { channel in
+            _ = lock  // held for the server's lifetime
+            let port = channel.localAddress?.port ?? configuration.port
+            logger.notice("montecluster listening", metadata: ["address": "http://\(host):\(port)"])
+            FileHandle.standardOutput.write(Data("montecluster listening on http://\(host):\(port)\n".utf8))
+        },
+        logger: logger)
+}

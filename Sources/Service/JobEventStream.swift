@@ -1,0 +1,78 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Jobs
+
+/// `GET /v1/jobs/{id}/events`: the job's status, progress and metric events as Server-Sent Events.
+/// Events are durable rows, so a client that reconnects with `Last-Event-ID` (or `?last_event_id=`)
+/// misses nothing, even across a server restart. The stream ends after the job's terminal event.
+struct JobEventStream: Sendable {
+    let state: ServiceState
+    static let batchSize = 500
+
+    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+        router.get("/v1/jobs/:id/events") { request, context in try stream(request, context) }
+        table.add("/v1/jobs/{id}/events", [.get])
+    }
+
+    private func stream(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let id = try context.parameters.require("id")
+        let raw = request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters.get("last_event_id").map { String($0) }
+        var cursor: Int64 = 0
+        if let raw, !raw.isEmpty {
+            guard let value = Int64(raw.trimmingCharacters(in: CharacterSet.whitespaces)), value >= 0 else {
+                throw Problem.invalidQuery("last_event_id", "must be a non-negative integer event id, got \"\(raw.prefix(40))\"")
+            }
+            cursor = value
+        }
+        guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
+        let state = self.state
+        let start = cursor
+        let body = ResponseBody { writer in
+            var cursor = start
+            var lastWrite = ContinuousClock.now
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            while !state.isStopping {
+                let subscription = state.store.changes.subscribe(jobID: id)
+                // The job is read before its events: a terminal job's last event is then always in the batch.
+                let job = try state.store.job(id: id)
+                let events = try state.store.events(jobID: id, after: cursor, limit: Self.batchSize)
+                if !events.isEmpty {
+                    var buffer = ByteBuffer()
+                    for event in events {
+                        buffer.writeString("id: \(event.sequence)\nevent: \(event.type.rawValue)\ndata: \(Self.payload(event).canonicalText())\n\n")
+                        cursor = event.sequence
+                    }
+                    try await writer.write(buffer)
+                    lastWrite = ContinuousClock.now
+                }
+                if events.count == Self.batchSize {
+                    subscription.cancel()
+                    continue
+                }
+                guard let job, !job.isTerminal else {
+                    subscription.cancel()
+                    break
+                }
+                await subscription.wait(timeout: .seconds(1))
+                if ContinuousClock.now - lastWrite >= .seconds(state.configuration.keepAliveInterval) {
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                    lastWrite = ContinuousClock.now
+                }
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: body)
+    }
+
+    private static func payload(_ event: JobEvent) -> JSONValue {
+        var data = event.data.objectValue ?? [:]
+        data["job_id"] = .string(event.jobID)
+        data["time"] = .string(Timestamp.format(event.time))
+        return .object(data)
+    }
+}

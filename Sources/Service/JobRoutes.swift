@@ -1,0 +1,279 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Jobs
+
+/// `/v1/jobs`: submit, list, read (with ETags and long polling), cancel, delete, and the
+/// job's metrics, result and artifacts. Events (SSE) live in `JobEventStream`.
+struct JobRoutes: Sendable {
+    let state: ServiceState
+
+    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+        router.post("/v1/jobs") { request, context in try await submit(request, context) }
+        router.get("/v1/jobs") { request, context in try list(request, context) }
+        table.add("/v1/jobs", [.get, .post])
+        router.get("/v1/jobs/:id") { request, context in try await read(request, context) }
+        router.delete("/v1/jobs/:id") { request, context in try await delete(request, context) }
+        table.add("/v1/jobs/{id}", [.get, .delete])
+        router.post("/v1/jobs/:id/cancel") { request, context in try await cancel(request, context) }
+        table.add("/v1/jobs/{id}/cancel", [.post])
+        router.get("/v1/jobs/:id/metrics") { request, context in try metrics(request, context) }
+        table.add("/v1/jobs/{id}/metrics", [.get])
+        router.get("/v1/jobs/:id/result") { request, context in try result(request, context) }
+        table.add("/v1/jobs/{id}/result", [.get])
+        router.get("/v1/jobs/:id/artifacts") { request, context in try artifacts(request, context) }
+        table.add("/v1/jobs/{id}/artifacts", [.get])
+        router.get("/v1/jobs/:id/artifacts/:name") { request, context in try artifact(request, context) }
+        table.add("/v1/jobs/{id}/artifacts/{name}", [.get])
+    }
+
+    // MARK: Handlers
+
+    private func submit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let idempotencyKey = try Self.idempotencyKey(request)
+        try RequestParsing.requireJSON(request)
+        let body = try await RequestParsing.collectBody(request, limit: state.configuration.maxRequestBodyBytes)
+        let value = try RequestParsing.parseJSON(body)
+        let submission = try RequestParsing.submission(from: value, idempotencyKey: idempotencyKey,
+                                                       registry: state.registry, configuration: state.configuration)
+        let store = state.store
+        let maxQueued = state.configuration.maxQueuedJobs
+        let (job, created) = try await offload { try store.submit(submission, maxQueued: maxQueued, now: Date()) }
+        if created { state.pool.workAvailable() }
+        var headers: HTTPFields = [.location: "/v1/jobs/\(job.id)", .eTag: JobResource.etag(job)]
+        if !created { headers[Self.replayedHeader] = "true" }
+        if !job.isTerminal { headers[.retryAfter] = "1" }
+        return try JSONResponse.make(JobResource(job), status: .created, headers: headers)
+    }
+
+    private func list(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        var statuses: [JobStatus] = []
+        if let raw = request.uri.queryParameters.get("status"), !raw.isEmpty {
+            for name in raw.split(separator: ",") {
+                guard let status = JobStatus(rawValue: String(name)) else {
+                    throw Problem.invalidQuery("status", "unknown status \"\(name.prefix(40))\"; use \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated")
+                }
+                statuses.append(status)
+            }
+        }
+        let kind = request.uri.queryParameters.get("kind").flatMap { $0.isEmpty ? nil : $0 }
+        let pageSize = try RequestParsing.integer(request, "page_size", default: 50, range: 1...200) ?? 50
+        var before: Int64?
+        if let token = request.uri.queryParameters.get("page_token"), !token.isEmpty {
+            guard let sequence = PageToken.decode(token) else {
+                throw Problem.invalidQuery("page_token", "not a page token this server issued; pass next_page_token from the previous page")
+            }
+            before = sequence
+        }
+        // One extra row tells whether another page exists without a count query.
+        let rows = try state.store.jobs(matching: JobQuery(statuses: statuses, kind: kind, limit: pageSize + 1, beforeSequence: before))
+        let page = Array(rows.prefix(pageSize))
+        let next = rows.count > pageSize ? page.last.map { PageToken.encode($0.sequence) } : nil
+        return try JSONResponse.make(JobPage(jobs: page.map(JobResource.init), next_page_token: next))
+    }
+
+    private func read(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let wait = try RequestParsing.integer(request, "wait", default: 0, range: 0...state.configuration.maxLongPollSeconds) ?? 0
+        let ifNoneMatch = request.headers[.ifNoneMatch]
+        guard var job = try state.store.job(id: id) else { throw Problem.jobNotFound(id) }
+        if wait > 0, !job.isTerminal, ifNoneMatch == nil || Self.matches(ifNoneMatch, JobResource.etag(job)) {
+            // Long poll: wait until the job's representation changes or the time is up.
+            let baseline = JobResource.etag(job)
+            let deadline = ContinuousClock.now + .seconds(wait)
+            while !state.isStopping {
+                let subscription = state.store.changes.subscribe(jobID: id)
+                guard let current = try state.store.job(id: id) else {
+                    subscription.cancel()
+                    throw Problem.jobNotFound(id)
+                }
+                job = current
+                let remaining = deadline - ContinuousClock.now
+                if JobResource.etag(job) != baseline || job.isTerminal || remaining <= .zero {
+                    subscription.cancel()
+                    break
+                }
+                await subscription.wait(timeout: min(remaining, .seconds(1)))
+            }
+        }
+        let etag = JobResource.etag(job)
+        var headers: HTTPFields = [.eTag: etag, .cacheControl: "no-cache"]
+        if !job.isTerminal { headers[.retryAfter] = "1" }
+        if Self.matches(ifNoneMatch, etag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        return try JSONResponse.make(JobResource(job), headers: headers)
+    }
+
+    private func cancel(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let store = state.store
+        let job = try await offload { try store.requestCancel(jobID: id, now: Date()) }
+        state.pool.cancel(jobID: id)
+        var headers: HTTPFields = [.eTag: JobResource.etag(job)]
+        if !job.isTerminal { headers[.retryAfter] = "1" }
+        return try JSONResponse.make(JobResource(job), headers: headers)
+    }
+
+    private func delete(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let store = state.store
+        try await offload { try store.delete(jobID: id) }
+        return Response(status: .noContent)
+    }
+
+    private func metrics(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let id = try context.parameters.require("id")
+        let name = request.uri.queryParameters.get("name").flatMap { $0.isEmpty ? nil : $0 }
+        let since = try RequestParsing.integer(request, "since_step", default: nil, range: -1...Int(Int32.max))
+        let limit = try RequestParsing.integer(request, "limit", default: 10_000, range: 1...100_000) ?? 10_000
+        guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
+        let points = try state.store.metrics(jobID: id, name: name, sinceStep: since.map(Int64.init), limit: limit)
+        return try JSONResponse.make(MetricHistory(
+            job_id: id,
+            metrics: points.map { MetricHistory.Point(name: $0.name, step: $0.step, value: $0.value.isFinite ? $0.value : nil,
+                                                      time: Timestamp.format($0.time)) }))
+    }
+
+    private func result(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let job = try state.store.job(id: id) else { throw Problem.jobNotFound(id) }
+        switch job.status {
+        case .succeeded:
+            return try JSONResponse.make(JobResult(job_id: job.id, kind: job.kind, status: job.status.rawValue,
+                                                   result: job.result ?? .null))
+        case .failed, .cancelled:
+            throw Problem(.conflict, code: "no_result", title: "Job has no result",
+                          detail: "the job \(job.status.rawValue)" + (job.reason.map { ": \($0)" } ?? "") + "; its artifacts may still help",
+                          field: "status")
+        case .queued, .running, .cancelling:
+            throw Problem(.conflict, code: "result_not_ready", title: "Result not ready",
+                          detail: "the job is \(job.status.rawValue); poll it or stream its events", field: "status",
+                          headers: [.retryAfter: "1"])
+        }
+    }
+
+    private func artifacts(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let id = try context.parameters.require("id")
+        guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
+        let list = try state.store.artifacts(jobID: id).map {
+            ArtifactList.Entry(name: $0.name, media_type: $0.mediaType, size: $0.size,
+                               created_at: Timestamp.format($0.createdAt), href: "/v1/jobs/\(id)/artifacts/\($0.name)")
+        }
+        return try JSONResponse.make(ArtifactList(job_id: id, artifacts: list))
+    }
+
+    private func artifact(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let id = try context.parameters.require("id")
+        let name = try context.parameters.require("name")
+        guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
+        guard let artifact = try state.store.artifact(jobID: id, name: name) else {
+            throw Problem(.notFound, code: "artifact_not_found", title: "Artifact not found",
+                          detail: "job \(id) has no artifact \"\(name.prefix(100))\"", field: "name")
+        }
+        let safeName = name.filter { $0.isLetter || $0.isNumber || "._-".contains($0) }
+        return Response(
+            status: .ok,
+            headers: [.contentType: artifact.info.mediaType, .contentDisposition: "attachment; filename=\"\(safeName)\""],
+            body: .init(byteBuffer: ByteBuffer(bytes: artifact.data)))
+    }
+
+    // MARK: Helpers
+
+    static let replayedHeader = HTTPField.Name("Idempotent-Replayed")!
+
+    private static func idempotencyKey(_ request: Request) throws -> String? {
+        guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else { return nil }
+        guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7E }) else {
+            throw Problem(.badRequest, code: "invalid_header", title: "Invalid header",
+                          detail: "Idempotency-Key must be 1 to 255 visible ASCII characters", field: "Idempotency-Key")
+        }
+        return key
+    }
+
+    /// `If-None-Match` with a list of tags, `*`, or weak tags (compared weakly, as RFC 9110 asks).
+    static func matches(_ header: String?, _ etag: String) -> Bool {
+        guard let header else { return false }
+        return header.split(separator: ",").contains { candidate in
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            return tag == etag
+        }
+    }
+}
+
+struct JobPage: Encodable {
+    var jobs: [JobResource]
+    var next_page_token: String?
+
+    enum CodingKeys: String, CodingKey { case jobs, next_page_token }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(jobs, forKey: .jobs)
+        try container.encode(next_page_token, forKey: .next_page_token)
+    }
+}
+
+struct MetricHistory: Encodable {
+    struct Point: Encodable {
+        var name: String
+        var step: Int64
+        var value: Double?
+        var time: String
+
+        enum CodingKeys: String, CodingKey { case name, step, value, time }
+
+        func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(step, forKey: .step)
+            try container.encode(value, forKey: .value)
+            try container.encode(time, forKey: .time)
+        }
+    }
+
+    var job_id: String
+    var metrics: [Point]
+}
+
+struct JobResult: Encodable {
+    var job_id: String
+    var kind: String
+    var status: String
+    var result: JSONValue
+}
+
+struct ArtifactList: Encodable {
+    struct Entry: Encodable {
+        var name: String
+        var media_type: String
+        var size: Int
+        var created_at: String
+        var href: String
+    }
+
+    var job_id: String
+    var artifacts: [Entry]
+}
+
+/// Opaque to clients: the sequence number of the last job on the page, base64url-encoded.
+enum PageToken {
+    static func encode(_ sequence: Int64) -> String {
+        Data("s\(sequence)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ token: String) -> Int64? {
+        guard token.count <= 40 else { return nil }
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8), text.hasPrefix("s"),
+              let sequence = Int64(text.dropFirst()), sequence > 0
+        else { return nil }
+        return sequence
+    }
+}

@@ -1,0 +1,42 @@
+import Hummingbird
+import Jobs
+
+/// `GET /v1/kinds`: what can be submitted, with parameter schemas and runnable examples.
+struct KindRoutes: Sendable {
+    let registry: JobKindRegistry
+
+    struct KindResource: Encodable {
+        var name: String
+        var summary: String
+        var parameters: JSONValue
+        var defaults: JSONValue
+        var example: JSONValue
+    }
+
+    struct KindList: Encodable {
+        var kinds: [KindResource]
+    }
+
+    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+        let registry = self.registry
+        router.get("/v1/kinds") { _, _ in
+            try JSONResponse.make(KindList(kinds: registry.kinds.map(Self.resource)))
+        }
+        table.add("/v1/kinds", [.get])
+        router.get("/v1/kinds/:name") { _, context in
+            let name = try context.parameters.require("name")
+            guard let kind = registry[name] else {
+                throw Problem(.notFound, code: "unknown_kind", title: "Unknown job kind",
+                              detail: "no job kind \"\(name.prefix(100))\"; known kinds: \(registry.names.joined(separator: ", "))",
+                              field: "name")
+            }
+            return try JSONResponse.make(Self.resource(kind))
+        }
+        table.add("/v1/kinds/{name}", [.get])
+    }
+
+    static func resource(_ kind: any JobKind) -> KindResource {
+        KindResource(name: kind.name, summary: kind.summary, parameters: kind.parameters.jsonSchema,
+                     defaults: (try? kind.parameters.validate(nil)) ?? .object([:]), example: kind.example)
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Jobs
+
+/// An RFC 9457 problem: every error the API returns is one of these, as `application/problem+json`,
+/// with a stable `code` clients can switch on and, for input errors, the offending `field`.
+public struct Problem: Error, HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var title: String
+    public var detail: String
+    public var field: String?
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, code: String, title: String, detail: String, field: String? = nil,
+                headers: HTTPFields = [:])
+    {
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.headers = headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        response(instance: request.uri.path)
+    }
+
+    func response(instance: String) -> Response {
+        var body: [String: JSONValue] = [
+            "type": .string("urn:montecluster:problem:\(code)"),
+            "title": .string(title),
+            "status": .integer(Int64(status.code)),
+            "detail": .string(detail),
+            "code": .string(code),
+            "instance": .string(instance),
+        ]
+        if let field { body["field"] = .string(field) }
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers,
+                        body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(body).canonicalText())))
+    }
+}
+
+extension Problem {
+    static func malformedJSON(_ detail: String) -> Problem {
+        Problem(.badRequest, code: "malformed_json", title: "Malformed JSON", detail: detail, field: "body")
+    }
+
+    static func invalid(_ error: ParameterError) -> Problem {
+        Problem(.unprocessableContent, code: error.code.rawValue, title: "Invalid parameter", detail: error.reason,
+                field: error.field)
+    }
+
+    static func invalidQuery(_ field: String, _ reason: String) -> Problem {
+        Problem(.badRequest, code: "invalid_query", title: "Invalid query parameter", detail: reason, field: field)
+    }
+
+    static func jobNotFound(_ id: String) -> Problem {
+        Problem(.notFound, code: "job_not_found", title: "Job not found", detail: "no job with id \"\(id.prefix(100))\"",
+                field: "id")
+    }
+
+    static func routeNotFound(_ path: String) -> Problem {
+        Problem(.notFound, code: "not_found", title: "Not found", detail: "no resource at \(path.prefix(200))")
+    }
+
+    static func bodyTooLarge(limit: Int) -> Problem {
+        Problem(.contentTooLarge, code: "body_too_large", title: "Request body too large",
+                detail: "request bodies are limited to \(limit) bytes", field: "body")
+    }
+
+    static func unsupportedMediaType(_ given: String?) -> Problem {
+        Problem(.unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type",
+                detail: "send the body as application/json" + (given.map { ", not \($0.prefix(100))" } ?? ""),
+                field: "Content-Type", headers: [.accept: "application/json"])
+    }
+
+    static func methodNotAllowed(_ method: HTTPRequest.Method, allowed: [HTTPRequest.Method]) -> Problem {
+        Problem(.methodNotAllowed, code: "method_not_allowed", title: "Method not allowed",
+                detail: "\(method.rawValue) is not allowed here; use \(allowed.map(\.rawValue).joined(separator: ", "))",
+                headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
+    }
+
+    /// Maps store errors onto the API's problems.
+    static func from(_ error: JobStoreError) -> Problem {
+        switch error {
+        case .notFound(let id):
+            return jobNotFound(id)
+        case .illegalTransition(_, let current, let requested):
+            return Problem(.conflict, code: "illegal_transition", title: "Illegal state transition",
+                           detail: "cannot \(requested) a job that is \(current.rawValue)", field: "status")
+        case .idempotencyConflict(let key, let existing):
+            return Problem(.conflict, code: "idempotency_conflict", title: "Idempotency key reused",
+                           detail: "the Idempotency-Key \"\(key.prefix(100))\" was used for job \(existing) with a different request body",
+                           field: "Idempotency-Key")
+        case .queueFull(let limit):
+            return Problem(.tooManyRequests, code: "queue_full", title: "Queue full",
+                           detail: "\(limit) jobs are already queued; retry later", headers: [.retryAfter: "5"])
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Jobs
+
+/// Reading request bodies and query strings into validated values, or problems.
+enum RequestParsing {
+    /// Accepts `application/json` and `application/*+json`, with or without parameters.
+    static func requireJSON(_ request: Request) throws {
+        let given = request.headers[.contentType]
+        let mediaType = given?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let mediaType, mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+        else { throw Problem.unsupportedMediaType(given) }
+    }
+
+    static func collectBody(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw Problem.bodyTooLarge(limit: limit)
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Problem.bodyTooLarge(limit: limit)
+        }
+    }
+
+    static func parseJSON(_ buffer: ByteBuffer) throws -> JSONValue {
+        guard buffer.readableBytes > 0 else { throw Problem.malformedJSON("the request body is empty; send a JSON object") }
+        do {
+            return try JSONValue.parse(Data(buffer.readableBytesView))
+        } catch let DecodingError.dataCorrupted(context) {
+            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            throw Problem.malformedJSON("the body is not valid JSON: \(underlying ?? context.debugDescription)")
+        } catch {
+            throw Problem.malformedJSON("the body is not valid JSON")
+        }
+    }
+
+    /// An integer query parameter within bounds, or the default when absent.
+    static func integer(_ request: Request, _ name: String, default fallback: Int?, range: ClosedRange<Int>) throws -> Int? {
+        guard let raw = request.uri.queryParameters.get(name) else { return fallback }
+        guard let value = Int(raw) else { throw Problem.invalidQuery(name, "must be an integer, got \"\(raw.prefix(40))\"") }
+        guard range.contains(value) else {
+            throw Problem.invalidQuery(name, "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+        }
+        return value
+    }
+
+    /// The parts of a `POST /v1/jobs` body, checked against the kind's parameter schema.
+    static func submission(from body: JSONValue, idempotencyKey: String?, registry: JobKindRegistry,
+                           configuration: ServiceConfiguration) throws -> JobSubmission
+    {
+        guard case .object(let members) = body else {
+            throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid body",
+                          detail: "the body must be a JSON object, got \(body.typeName)", field: "body")
+        }
+        let allowed = ["kind", "params", "name", "priority", "max_attempts"]
+        if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw Problem(.unprocessableContent, code: "unknown_field", title: "Unknown field",
+                          detail: "unknown field; a job takes \(allowed.joined(separator: ", "))", field: unknown)
+        }
+        guard let kindValue = members["kind"], kindValue != .null else {
+            throw Problem(.unprocessableContent, code: "missing_parameter", title: "Missing field",
+                          detail: "is required; one of \(registry.names.joined(separator: ", "))", field: "kind")
+        }
+        guard let kindName = kindValue.stringValue else {
+            throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid field",
+                          detail: "must be a string, got \(kindValue.typeName)", field: "kind")
+        }
+        guard let kind = registry[kindName] else {
+            throw Problem(.unprocessableContent, code: "unknown_kind", title: "Unknown job kind",
+                          detail: "no job kind \"\(kindName.prefix(100))\"; known kinds: \(registry.names.joined(separator: ", "))",
+                          field: "kind")
+        }
+        let envelope = ParameterSchema([
+            Parameter("name", .string(maxLength: 200), "Free-form label."),
+            Parameter("priority", .integer(minimum: -100, maximum: 100), "Higher runs first.", default: 0),
+            Parameter("max_attempts", .integer(minimum: 1, maximum: 10), "Runs allowed before a job that keeps losing its worker fails.",
+                      default: .integer(Int64(configuration.maxAttempts))),
+        ])
+        let fields = try envelope.validate(.object(members.filter { ["name", "priority", "max_attempts"].contains($0.key) }), path: "body")
+        let params: JSONValue
+        do {
+            params = try kind.normalize(members["params"])
+        } catch {
+            throw Problem.invalid(error)
+        }
+        let name = fields["name"]?.stringValue
+        let priority = Int(fields["priority"]?.integerValue ?? 0)
+        let maxAttempts = Int(fields["max_attempts"]?.integerValue ?? Int64(configuration.maxAttempts))
+        return JobSubmission(kind: kindName, name: name, priority: priority, params: params, maxAttempts: maxAttempts,
+                             idempotencyKey: idempotencyKey,
+                             fingerprint: body.canonicalText())
+    }
+}

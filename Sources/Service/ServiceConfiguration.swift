@@ -1,0 +1,48 @@
+import Foundation
+import Jobs
+
+/// Everything `montecluster serve` can be told, with the documented limits.
+public struct ServiceConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port; the bound address is logged and printed.
+    public var port: Int
+    public var dataDirectory: String
+    public var workers: Int
+    /// Submissions beyond this many queued jobs get 429.
+    public var maxQueuedJobs: Int
+    /// JSON request bodies larger than this get 413.
+    public var maxRequestBodyBytes: Int
+    /// Upper bound of `?wait=` on `GET /v1/jobs/{id}`.
+    public var maxLongPollSeconds: Int
+    public var maxAttempts: Int
+    public var leaseDuration: TimeInterval
+    public var heartbeatInterval: TimeInterval
+    public var rescueInterval: TimeInterval
+    /// Seconds an SSE stream waits without news before sending a keep-alive comment.
+    public var keepAliveInterval: TimeInterval
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",
+                workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedJobs: Int = 10_000,
+                maxRequestBodyBytes: Int = 1 << 20, maxLongPollSeconds: Int = 60, maxAttempts: Int = 3,
+                leaseDuration: TimeInterval = 30, heartbeatInterval: TimeInterval = 5, rescueInterval: TimeInterval = 10,
+                keepAliveInterval: TimeInterval = 15)
+    {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.workers = workers
+        self.maxQueuedJobs = maxQueuedJobs
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.maxLongPollSeconds = maxLongPollSeconds
+        self.maxAttempts = maxAttempts
+        self.leaseDuration = leaseDuration
+        self.heartbeatInterval = heartbeatInterval
+        self.rescueInterval = rescueInterval
+        self.keepAliveInterval = keepAliveInterval
+    }
+
+    var workerPool: WorkerPool.Configuration {
+        WorkerPool.Configuration(workers: workers, leaseDuration: leaseDuration, heartbeatInterval: heartbeatInterval,
+                                 rescueInterval: rescueInterval)
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Jobs
+import Synchronization
+
+/// What the route handlers share: the store, the pool, the kinds and the limits.
+final class ServiceState: Sendable {
+    let configuration: ServiceConfiguration
+    let store: any JobStore
+    let pool: WorkerPool
+    let registry: JobKindRegistry
+    let metrics: ServiceMetrics
+    private let stopping = Atomic<Bool>(false)
+
+    init(configuration: ServiceConfiguration, store: any JobStore, pool: WorkerPool, registry: JobKindRegistry,
+         metrics: ServiceMetrics)
+    {
+        self.configuration = configuration
+        self.store = store
+        self.pool = pool
+        self.registry = registry
+        self.metrics = metrics
+    }
+
+    /// Long-lived responses (SSE, long polls) end early once the server is shutting down.
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+    func beginStopping() { stopping.store(true, ordering: .relaxed) }
+}
+
+/// Runs blocking store writes (each waits for an fsync) on Dispatch's pool instead of a NIO event loop.
+func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global(qos: .userInitiated).async {
+            continuation.resume(with: Result { try work() })
+        }
+    }
+}
