@@ -43,7 +43,7 @@ public struct CountingJobKind: JobKind {
     }
 
     /// SplitMix64 of (seed, step) mapped to [0, 1): the same value whichever attempt computes it.
-    static func value(seed: Int64, step: Int64) -> Double {
+    public static func value(seed: Int64, step: Int64) -> Double {
         var z = UInt64(bitPattern: seed) &+ UInt64(bitPattern: step) &* 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB

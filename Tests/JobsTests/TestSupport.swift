@@ -12,7 +12,9 @@ func makeTemporaryStore() throws -> (SQLiteJobStore, URL) {
 func countSubmission(_ params: JSONValue = ["steps": 3, "step_ms": 0], key: String? = nil, priority: Int = 0,
                      maxAttempts: Int = 3) -> JobSubmission
 {
-    JobSubmission(kind: "demo.count", priority: priority, params: params, maxAttempts: maxAttempts, idempotencyKey: key)
+    // Parameters go through the kind's validation, as the HTTP layer does before submitting.
+    JobSubmission(kind: "demo.count", priority: priority, params: try! CountingJobKind().normalize(params),
+                  maxAttempts: maxAttempts, idempotencyKey: key)
 }
 
 /// Waits (polling) until `condition` holds or `timeout` passes; returns whether it held.
