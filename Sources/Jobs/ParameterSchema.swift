@@ -39,13 +39,18 @@ public struct Parameter: Sendable {
     /// Filled in when the user leaves the parameter out; nil with `required == false` means "absent is fine".
     public var defaultValue: JSONValue?
     public var required: Bool
+    /// Whether an explicit `null` is accepted (meaning "absent"); otherwise it is a type error.
+    public var nullable: Bool
 
-    public init(_ name: String, _ type: ParameterType, _ summary: String, default defaultValue: JSONValue? = nil, required: Bool = false) {
+    public init(_ name: String, _ type: ParameterType, _ summary: String, default defaultValue: JSONValue? = nil,
+                required: Bool = false, nullable: Bool = false)
+    {
         self.name = name
         self.type = type
         self.summary = summary
         self.defaultValue = defaultValue
         self.required = required
+        self.nullable = nullable
     }
 }
 
@@ -53,6 +58,10 @@ public struct Parameter: Sendable {
 /// fill defaults and publish the schema from one declaration.
 public struct ParameterSchema: Sendable {
     public var parameters: [Parameter]
+
+    /// 2^53 − 1: integers beyond it do not survive a trip through JSON numbers in most clients,
+    /// so unbounded integer parameters are bounded by it.
+    public static let largestExactInteger: Int64 = (1 << 53) - 1
 
     public init(_ parameters: [Parameter]) {
         self.parameters = parameters
@@ -62,7 +71,7 @@ public struct ParameterSchema: Sendable {
     public func validate(_ value: JSONValue?, path: String = "params") throws(ParameterError) -> JSONValue {
         let members: [String: JSONValue]
         switch value {
-        case nil, .null?: members = [:]
+        case nil: members = [:]
         case .object(let given)?: members = given
         case let other?:
             throw ParameterError(.invalidType, field: path, reason: "must be an object, got \(other.typeName)")
@@ -75,7 +84,7 @@ public struct ParameterSchema: Sendable {
         var normalized: [String: JSONValue] = [:]
         for parameter in parameters {
             let field = "\(path).\(parameter.name)"
-            if let given = members[parameter.name], given != .null {
+            if let given = members[parameter.name], given != .null || !parameter.nullable {
                 normalized[parameter.name] = try Self.check(given, against: parameter.type, field: field)
             } else if let fallback = parameter.defaultValue {
                 normalized[parameter.name] = fallback
@@ -89,13 +98,15 @@ public struct ParameterSchema: Sendable {
     private static func check(_ value: JSONValue, against type: ParameterType, field: String) throws(ParameterError) -> JSONValue {
         switch type {
         case .integer(let minimum, let maximum):
+            let minimum = minimum ?? -ParameterSchema.largestExactInteger
+            let maximum = maximum ?? ParameterSchema.largestExactInteger
             guard let integer = value.integerValue else {
                 throw ParameterError(.invalidType, field: field, reason: "must be an integer, got \(describe(value))")
             }
-            if let minimum, integer < minimum {
+            if integer < minimum {
                 throw ParameterError(.outOfRange, field: field, reason: "must be at least \(minimum), got \(integer)")
             }
-            if let maximum, integer > maximum {
+            if integer > maximum {
                 throw ParameterError(.outOfRange, field: field, reason: "must be at most \(maximum), got \(integer)")
             }
             return .integer(integer)
@@ -170,6 +181,10 @@ public struct ParameterSchema: Sendable {
         var properties: [String: JSONValue] = [:]
         for parameter in parameters {
             var schema = Self.jsonSchema(for: parameter.type)
+            if parameter.nullable, case .object(var members) = schema, let type = members["type"] {
+                members["type"] = [type, "null"]
+                schema = .object(members)
+            }
             if case .object(var members) = schema {
                 members["description"] = .string(parameter.summary)
                 if let fallback = parameter.defaultValue { members["default"] = fallback }
@@ -190,10 +205,11 @@ public struct ParameterSchema: Sendable {
     private static func jsonSchema(for type: ParameterType) -> JSONValue {
         switch type {
         case .integer(let minimum, let maximum):
-            var schema: [String: JSONValue] = ["type": "integer"]
-            if let minimum { schema["minimum"] = .integer(minimum) }
-            if let maximum { schema["maximum"] = .integer(maximum) }
-            return .object(schema)
+            return [
+                "type": "integer",
+                "minimum": .integer(minimum ?? -largestExactInteger),
+                "maximum": .integer(maximum ?? largestExactInteger),
+            ]
         case .number(let minimum, let maximum, let exclusiveMinimum):
             var schema: [String: JSONValue] = ["type": "number"]
             if let minimum { schema[exclusiveMinimum ? "exclusiveMinimum" : "minimum"] = .number(minimum) }

@@ -18,13 +18,13 @@ struct JobEventStream: Sendable {
 
     private func stream(_ request: Request, _ context: BasicRequestContext) throws -> Response {
         let id = try context.parameters.require("id")
-        let raw = request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.uri.queryParameters.get("last_event_id").map { String($0) }
+        // The query parameter is checked even when the header is there: a bad value is never ignored.
         var cursor: Int64 = 0
-        if let raw, !raw.isEmpty {
-            guard let value = Int64(raw.trimmingCharacters(in: CharacterSet.whitespaces)), value >= 0 else {
-                throw Problem.invalidQuery("last_event_id", "must be a non-negative integer event id, got \"\(raw.prefix(40))\"")
-            }
-            cursor = value
+        if let query = request.uri.queryParameters.get("last_event_id") {
+            cursor = try Self.eventID(String(query), field: "last_event_id")
+        }
+        if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
+            cursor = try Self.eventID(header, field: "Last-Event-ID")
         }
         guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
         let state = self.state
@@ -67,6 +67,13 @@ struct JobEventStream: Sendable {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
             body: body)
+    }
+
+    private static func eventID(_ raw: String, field: String) throws -> Int64 {
+        guard let value = Int64(raw.trimmingCharacters(in: CharacterSet.whitespaces)), value >= 0 else {
+            throw Problem.invalidQuery(field, "must be a non-negative integer event id, got \"\(raw.prefix(40))\"")
+        }
+        return value
     }
 
     private static func payload(_ event: JobEvent) -> JSONValue {

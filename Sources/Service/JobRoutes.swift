@@ -49,8 +49,8 @@ struct JobRoutes: Sendable {
 
     private func list(_ request: Request, _ context: BasicRequestContext) throws -> Response {
         var statuses: [JobStatus] = []
-        if let raw = request.uri.queryParameters.get("status"), !raw.isEmpty {
-            for name in raw.split(separator: ",") {
+        if let raw = request.uri.queryParameters.get("status") {
+            for name in raw.split(separator: ",", omittingEmptySubsequences: false) {
                 guard let status = JobStatus(rawValue: String(name)) else {
                     throw Problem.invalidQuery("status", "unknown status \"\(name.prefix(40))\"; use \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated")
                 }
@@ -60,9 +60,9 @@ struct JobRoutes: Sendable {
         let kind = request.uri.queryParameters.get("kind").flatMap { $0.isEmpty ? nil : $0 }
         let pageSize = try RequestParsing.integer(request, "page_size", default: 50, range: 1...200) ?? 50
         var before: Int64?
-        if let token = request.uri.queryParameters.get("page_token"), !token.isEmpty {
+        if let token = request.uri.queryParameters.get("page_token") {
             guard let sequence = PageToken.decode(token) else {
-                throw Problem.invalidQuery("page_token", "not a page token this server issued; pass next_page_token from the previous page")
+                throw Problem.invalidQuery("page_token", "must be the next_page_token of a previous page (a positive integer)")
             }
             before = sequence
         }
@@ -259,21 +259,13 @@ struct ArtifactList: Encodable {
     var artifacts: [Entry]
 }
 
-/// Opaque to clients: the sequence number of the last job on the page, base64url-encoded.
+/// A cursor: the sequence number of the last job on the page. Any positive number is a valid
+/// position (it lists the jobs submitted before it), so a client can never hold a "bad" token.
 enum PageToken {
-    static func encode(_ sequence: Int64) -> String {
-        Data("s\(sequence)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    static func encode(_ sequence: Int64) -> String { String(sequence) }
 
     static func decode(_ token: String) -> Int64? {
-        guard token.count <= 40 else { return nil }
-        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8), text.hasPrefix("s"),
-              let sequence = Int64(text.dropFirst()), sequence > 0
-        else { return nil }
+        guard token.count <= 18, token.allSatisfy(\.isASCII), let sequence = Int64(token), sequence > 0 else { return nil }
         return sequence
     }
 }

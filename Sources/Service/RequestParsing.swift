@@ -74,7 +74,7 @@ enum RequestParsing {
                           field: "kind")
         }
         let envelope = ParameterSchema([
-            Parameter("name", .string(maxLength: 200), "Free-form label."),
+            Parameter("name", .string(maxLength: 200), "Free-form label.", nullable: true),
             Parameter("priority", .integer(minimum: -100, maximum: 100), "Higher runs first.", default: 0),
             Parameter("max_attempts", .integer(minimum: 1, maximum: 10), "Runs allowed before a job that keeps losing its worker fails.",
                       default: .integer(Int64(configuration.maxAttempts))),

@@ -45,6 +45,22 @@ final class ParameterSchemaTests: XCTestCase {
         XCTAssertEqual(error(.array([]))?.code, .invalidType)
     }
 
+    func testNullIsATypeErrorUnlessNullable() throws {
+        XCTAssertEqual(error(["rate": 0.5, "steps": nil])?.code, .invalidType)
+        XCTAssertEqual(error(nil)?.field, "params.rate", "absent params means all defaults")
+        XCTAssertEqual(error(.null)?.code, .invalidType, "explicit null params is not an object")
+        let nullable = ParameterSchema([Parameter("label", .string(), "label", nullable: true)])
+        XCTAssertEqual(try nullable.validate(["label": nil]), [:])
+        XCTAssertEqual(nullable.jsonSchema["properties"]?["label"]?["type"], ["string", "null"])
+    }
+
+    func testUnboundedIntegersStopAtTheLargestExactDouble() throws {
+        let open = ParameterSchema([Parameter("seed", .integer(), "seed")])
+        XCTAssertEqual(try open.validate(["seed": 9_007_199_254_740_991])["seed"], 9_007_199_254_740_991)
+        XCTAssertThrowsError(try open.validate(["seed": 9_007_199_254_740_992]))
+        XCTAssertEqual(open.jsonSchema["properties"]?["seed"]?["maximum"], 9_007_199_254_740_991)
+    }
+
     func testJSONSchemaRendering() {
         let rendered = schema.jsonSchema
         XCTAssertEqual(rendered["type"], "object")

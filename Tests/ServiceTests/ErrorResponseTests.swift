@@ -23,7 +23,7 @@ final class ErrorResponseTests: XCTestCase {
                 (#"{"kind": "demo.count", "params": {"steps": 2.5}}"#, .unprocessableContent, "invalid_type", "params.steps"),
                 (#"{"kind": "demo.count", "params": {"steps": 0}}"#, .unprocessableContent, "out_of_range", "params.steps"),
                 (#"{"kind": "demo.count", "params": {"steps": 1e30}}"#, .unprocessableContent, "invalid_type", "params.steps"),
-                (#"{"kind": "demo.count", "params": {"steps": 3, "fail_at_step": 5}}"#, .unprocessableContent, "out_of_range", "params.fail_at_step"),
+                (#"{"kind": "demo.count", "params": {"steps": 3, "fail_at_step": 0}}"#, .unprocessableContent, "out_of_range", "params.fail_at_step"),
                 (#"{"kind": "demo.count", "params": [1]}"#, .unprocessableContent, "invalid_type", "params"),
                 (#"{"kind": "demo.count", "priority": 1000}"#, .unprocessableContent, "out_of_range", "body.priority"),
                 (#"{"kind": "demo.count", "name": 5}"#, .unprocessableContent, "invalid_type", "body.name"),
@@ -98,7 +98,7 @@ final class ErrorResponseTests: XCTestCase {
             try assertProblem(try await client.get("/v1/jobs/\(id)?wait=61"), .badRequest, code: "invalid_query", field: "wait")
             try assertProblem(try await client.get("/v1/jobs/\(id)/metrics?since_step=x"), .badRequest, code: "invalid_query", field: "since_step")
             try assertProblem(try await client.get("/v1/jobs/\(id)/events", headers: [HTTPField.Name("Last-Event-ID")!: "abc"]),
-                              .badRequest, code: "invalid_query", field: "last_event_id")
+                              .badRequest, code: "invalid_query", field: "Last-Event-ID")
             _ = try await client.waitUntilTerminal(id)
             try assertProblem(try await client.get("/v1/jobs/\(id)/artifacts/missing.npy"), .notFound, code: "artifact_not_found", field: "name")
         }
