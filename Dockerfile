@@ -1,0 +1,20 @@
+# Build with the official Swift image, run on slim Debian with just the runtime libraries.
+FROM swift:6.2-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Package.swift ./
+COPY Sources ./Sources
+COPY Tests ./Tests
+RUN swift build -c release --product montecluster --static-swift-stdlib \
+ && mkdir /out && cp .build/release/montecluster /out/
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-0 ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* && useradd --system --create-home montecluster
+COPY --from=build /out/montecluster /usr/local/bin/montecluster
+USER montecluster
+VOLUME /data
+EXPOSE 8080
+# Inside a container the server must listen on all interfaces to be reachable through the published port.
+ENV MONTECLUSTER_HOST=0.0.0.0 MONTECLUSTER_PORT=8080 MONTECLUSTER_DATA_DIR=/data
+ENTRYPOINT ["montecluster", "serve"]

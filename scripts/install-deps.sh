@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages MonteCluster builds and tests with, skipping what is already there.
+# The Swift toolchain itself is assumed (swift.org's Debian image or tarball).
+set -euo pipefail
+packages=(libsqlite3-dev sqlite3 python3 python3-venv wrk "$@")
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH: install the Swift 6.2+ toolchain first" >&2; exit 1; }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and in-process HTTP tests (swift test), the kill -9 crash-recovery
+# test against the real binary, and the schemathesis contract test of openapi.yaml.
+# Servers it needs are started here, on 127.0.0.1 only.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh || exit 1
+
+tools=.venv-tools
+if [ ! -x "$tools/bin/schemathesis" ] || ! "$tools/bin/python" -c "import openapi_spec_validator" 2>/dev/null; then
+  python3 -m venv "$tools" && "$tools/bin/pip" install -q --disable-pip-version-check \
+    schemathesis==4.32.5 openapi-spec-validator==0.9.0 || { echo "could not install test tools" >&2; exit 1; }
+fi
+
+passed=0
+failed=0
+run() {
+  local name=$1
+  shift
+  echo "==> $name"
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
+}
+
+run "swift test" swift test
+if swift build --product montecluster; then
+  binary=.build/debug/montecluster
+  run "crash recovery (kill -9)" python3 tests/system/crash_recovery_test.py "$binary"
+  run "contract (schemathesis)" "$tools/bin/python" tests/system/contract_test.py "$binary" "$tools/bin/schemathesis"
+else
+  failed=$((failed + 1))
+fi
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
