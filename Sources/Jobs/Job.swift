@@ -21,10 +21,13 @@ public struct Job: Sendable, Equatable {
     public var kind: String
     public var name: String?
     public var priority: Int
-    public var params: JSONValue
+    /// Parameters as stored: canonical JSON text. Kept as text so reading a job for the API
+    /// never parses and re-serializes it.
+    public var paramsJSON: String
     public var status: JobStatus
     public var reason: String?
-    public var result: JSONValue?
+    /// The result summary as canonical JSON text, once the job succeeded.
+    public var resultJSON: String?
     public var progress: JobProgress
     public var attempt: Int
     public var maxAttempts: Int
@@ -36,6 +39,9 @@ public struct Job: Sendable, Equatable {
     public var version: Int64
 
     public var isTerminal: Bool { status.isTerminal }
+
+    public var params: JSONValue { (try? JSONValue.parse(paramsJSON)) ?? .object([:]) }
+    public var result: JSONValue? { resultJSON.flatMap { try? JSONValue.parse($0) } }
 }
 
 /// What a client asks for when submitting a job, after validation.
@@ -88,8 +94,11 @@ public struct JobEvent: Sendable, Equatable {
     public var sequence: Int64
     public var jobID: String
     public var type: EventType
-    public var data: JSONValue
+    /// The event's fields as a canonical JSON object text.
+    public var dataJSON: String
     public var time: Date
+
+    public var data: JSONValue { (try? JSONValue.parse(dataJSON)) ?? .object([:]) }
 }
 
 public struct Checkpoint: Sendable, Equatable {

@@ -5,7 +5,8 @@ import Logging
 /// (progress, metrics, checkpoints, artifacts). One context per run, used on one worker thread.
 public final class JobContext: @unchecked Sendable {
     public let job: Job
-    public var params: JSONValue { job.params }
+    /// The validated parameters with defaults filled in.
+    public let params: JSONValue
     public let logger: Logger
 
     private let store: any JobStore
@@ -20,6 +21,7 @@ public final class JobContext: @unchecked Sendable {
          progressInterval: TimeInterval = 0.2)
     {
         self.job = job
+        self.params = job.params
         self.store = store
         self.workerID = workerID
         self.flag = flag

@@ -6,14 +6,19 @@ import GRDB
 public final class SQLiteJobStore: JobStore {
     public let changes: JobChangeFeed
     private let database: DatabasePool
+    private let cache: JobSnapshotCache?
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    public init(path: String, changes: JobChangeFeed = JobChangeFeed()) throws {
+    ///
+    /// `cachingReads` keeps recent job rows in memory for `job(id:)`; enable it only when this
+    /// store is the database's one writer (another process's writes would not invalidate it).
+    public init(path: String, changes: JobChangeFeed = JobChangeFeed(), cachingReads: Bool = false) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.label = "montecluster.jobs"
         self.database = try DatabasePool(path: path, configuration: configuration)
         self.changes = changes
+        self.cache = cachingReads ? JobSnapshotCache() : nil
         // GRDB chooses NORMAL for WAL databases; job state must survive power loss, so the
         // writer (the only connection that commits) runs with FULL.
         try database.writeWithoutTransaction { db in
@@ -32,10 +37,10 @@ public final class SQLiteJobStore: JobStore {
     public func submit(_ submission: JobSubmission, maxQueued: Int, now: Date) throws -> (job: Job, created: Bool) {
         let outcome: (Job, Bool) = try database.write { db in
             if let key = submission.idempotencyKey,
-               let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE idempotency_key = ?", arguments: [key])
+               let row = try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns), fingerprint FROM jobs WHERE idempotency_key = ?", arguments: [key])
             {
                 let existing = try Self.job(from: row)
-                guard row["fingerprint"] as String == submission.fingerprint else {
+                guard row[Self.jobColumnCount] as String == submission.fingerprint else {
                     throw JobStoreError.idempotencyConflict(key: key, existingJobID: existing.id)
                 }
                 return (existing, false)
@@ -49,7 +54,7 @@ public final class SQLiteJobStore: JobStore {
                     INSERT INTO jobs (id, kind, name, priority, params, status, attempt, max_attempts,
                                       created_at, idempotency_key, fingerprint, version)
                     VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, 1)
-                    RETURNING *
+                    RETURNING \(Self.jobColumns)
                     """,
                 arguments: [
                     id, submission.kind, submission.name, submission.priority, submission.params.canonicalText(),
@@ -59,14 +64,27 @@ public final class SQLiteJobStore: JobStore {
             try Self.appendStatusEvent(db, job: job, now: now)
             return (job, true)
         }
-        if outcome.1 { changes.publish(jobID: outcome.0.id) }
+        if outcome.1 { committed(outcome.0.id) }
         return outcome
     }
 
     public func job(id: String) throws -> Job? {
-        try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job(from:))
+        let (cached, epoch) = cache?.lookup(id) ?? (nil, 0)
+        if let cached { return cached }
+        // One SELECT is consistent on its own, so the read skips GRDB's wrapping transaction, and the
+        // prepared statement is reused: this is the hot path of status polling.
+        let job = try database.unsafeRead { db in
+            let statement = try db.cachedStatement(sql: "SELECT \(Self.jobColumns) FROM jobs WHERE id = ?")
+            return try Row.fetchOne(statement, arguments: [id]).map(Self.job(from:))
         }
+        if let job { cache?.store(job, readAtEpoch: epoch) }
+        return job
+    }
+
+    /// Every write to a job's row ends here once committed: waiters hear of it, the cache forgets it.
+    private func committed(_ jobID: String, notify: Bool = true) {
+        cache?.invalidate(jobID)
+        if notify { changes.publish(jobID: jobID) }
     }
 
     public func jobs(matching query: JobQuery) throws -> [Job] {
@@ -86,7 +104,7 @@ public final class SQLiteJobStore: JobStore {
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         _ = arguments.append(contentsOf: [query.limit])
-        let sql = "SELECT * FROM jobs \(whereClause) ORDER BY seq DESC LIMIT ?"
+        let sql = "SELECT \(Self.jobColumns) FROM jobs \(whereClause) ORDER BY seq DESC LIMIT ?"
         return try database.read { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.job(from:))
         }
@@ -116,7 +134,7 @@ public final class SQLiteJobStore: JobStore {
                         version = version + 1
                     WHERE status = 'queued' AND seq = (
                         SELECT seq FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq ASC LIMIT 1)
-                    RETURNING *
+                    RETURNING \(Self.jobColumns)
                     """,
                 arguments: [workerID, now.timeIntervalSince1970, now.timeIntervalSince1970,
                             now.timeIntervalSince1970 + leaseDuration])
@@ -125,12 +143,14 @@ public final class SQLiteJobStore: JobStore {
             try Self.appendStatusEvent(db, job: job, now: now)
             return job
         }
-        if let claimed { changes.publish(jobID: claimed.id) }
+        if let claimed { committed(claimed.id) }
         return claimed
     }
 
     public func renewLease(jobID: String, workerID: String, leaseDuration: TimeInterval, now: Date) throws -> LeaseRenewal {
-        try database.write { db in
+        // A renewal changes heartbeat_at (and so the ETag) but wakes no long poll: nothing a client waits for changed.
+        defer { cache?.invalidate(jobID) }
+        return try database.write { db in
             let status = try String.fetchOne(
                 db,
                 sql: """
@@ -162,7 +182,7 @@ public final class SQLiteJobStore: JobStore {
             try Self.appendEvent(db, jobID: jobID, type: .progress, data: .object(data), now: now)
             return true
         }
-        if updated { changes.publish(jobID: jobID) }
+        if updated { committed(jobID) }
     }
 
     public func recordMetrics(jobID: String, _ points: [MetricPoint]) throws {
@@ -223,7 +243,7 @@ public final class SQLiteJobStore: JobStore {
                 sql = """
                     UPDATE jobs SET status = 'succeeded', result = ?, reason = NULL, progress = 1, finished_at = ?,
                         worker_id = NULL, lease_expires_at = NULL, version = version + 1
-                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling') RETURNING *
+                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling') RETURNING \(Self.jobColumns)
                     """
                 arguments = [result.canonicalText(), time, jobID, workerID]
             case .failed(let reason), .cancelled(let reason):
@@ -231,7 +251,7 @@ public final class SQLiteJobStore: JobStore {
                 sql = """
                     UPDATE jobs SET status = ?, reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
                         version = version + 1
-                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling') RETURNING *
+                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling') RETURNING \(Self.jobColumns)
                     """
                 arguments = [status.rawValue, reason, time, jobID, workerID]
             case .requeued(let reason):
@@ -239,7 +259,7 @@ public final class SQLiteJobStore: JobStore {
                 sql = """
                     UPDATE jobs SET status = 'queued', reason = ?, attempt = MAX(attempt - 1, 0), worker_id = NULL,
                         lease_expires_at = NULL, version = version + 1
-                    WHERE id = ? AND worker_id = ? AND status = 'running' RETURNING *
+                    WHERE id = ? AND worker_id = ? AND status = 'running' RETURNING \(Self.jobColumns)
                     """
                 arguments = [reason, jobID, workerID]
             }
@@ -251,7 +271,7 @@ public final class SQLiteJobStore: JobStore {
             try Self.appendStatusEvent(db, job: job, now: now)
             return job
         }
-        if let finished { changes.publish(jobID: finished.id) }
+        if let finished { committed(finished.id) }
         return finished
     }
 
@@ -259,7 +279,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func requestCancel(jobID: String, now: Date) throws -> Job {
         let (job, changed): (Job, Bool) = try database.write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [jobID]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE id = ?", arguments: [jobID]) else {
                 throw JobStoreError.notFound(jobID)
             }
             let current = try Self.job(from: row)
@@ -270,11 +290,11 @@ public final class SQLiteJobStore: JobStore {
                 sql = """
                     UPDATE jobs SET status = 'cancelled', reason = 'cancelled before it started', finished_at = ?,
                         version = version + 1
-                    WHERE id = ? RETURNING *
+                    WHERE id = ? RETURNING \(Self.jobColumns)
                     """
                 arguments = [now.timeIntervalSince1970, jobID]
             case .running:
-                sql = "UPDATE jobs SET status = 'cancelling', version = version + 1 WHERE id = ? RETURNING *"
+                sql = "UPDATE jobs SET status = 'cancelling', version = version + 1 WHERE id = ? RETURNING \(Self.jobColumns)"
                 arguments = [jobID]
             case .cancelling:
                 return (current, false)
@@ -285,7 +305,7 @@ public final class SQLiteJobStore: JobStore {
             try Self.appendStatusEvent(db, job: updated, now: now)
             return (updated, true)
         }
-        if changed { changes.publish(jobID: jobID) }
+        if changed { committed(jobID) }
         return job
     }
 
@@ -300,7 +320,7 @@ public final class SQLiteJobStore: JobStore {
             // Metrics, events, checkpoints and artifacts go with it (ON DELETE CASCADE).
             try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [jobID])
         }
-        changes.publish(jobID: jobID)
+        committed(jobID)
     }
 
     // MARK: Histories
@@ -335,7 +355,7 @@ public final class SQLiteJobStore: JobStore {
                 JobEvent(
                     sequence: row["seq"], jobID: row["job_id"],
                     type: JobEvent.EventType(rawValue: row["type"]) ?? .status,
-                    data: (try? JSONValue.parse(row["data"] as String)) ?? .null,
+                    dataJSON: row["data"],
                     time: Date(timeIntervalSince1970: row["time"]))
             }
         }
@@ -362,9 +382,9 @@ public final class SQLiteJobStore: JobStore {
     public func rescueAbandoned(allActive: Bool, now: Date) throws -> RescueReport {
         let (report, touched): (RescueReport, [String]) = try database.write { db in
             let rows = allActive
-                ? try Row.fetchAll(db, sql: "SELECT * FROM jobs WHERE status IN ('running', 'cancelling')")
+                ? try Row.fetchAll(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN ('running', 'cancelling')")
                 : try Row.fetchAll(
-                    db, sql: "SELECT * FROM jobs WHERE status IN ('running', 'cancelling') AND lease_expires_at < ?",
+                    db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN ('running', 'cancelling') AND lease_expires_at < ?",
                     arguments: [now.timeIntervalSince1970])
             var report = RescueReport()
             var touched: [String] = []
@@ -378,7 +398,7 @@ public final class SQLiteJobStore: JobStore {
                         sql: """
                             UPDATE jobs SET status = 'cancelled', reason = 'cancelled; its worker stopped before confirming',
                                 finished_at = ?, worker_id = NULL, lease_expires_at = NULL, version = version + 1
-                            WHERE id = ? RETURNING *
+                            WHERE id = ? RETURNING \(Self.jobColumns)
                             """, arguments: [time, job.id])
                     report.cancelled.append(job.id)
                 } else if job.attempt >= job.maxAttempts {
@@ -387,7 +407,7 @@ public final class SQLiteJobStore: JobStore {
                         sql: """
                             UPDATE jobs SET status = 'failed', finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
                                 reason = ?, version = version + 1
-                            WHERE id = ? RETURNING *
+                            WHERE id = ? RETURNING \(Self.jobColumns)
                             """,
                         arguments: [time, "its worker was lost on each of \(job.attempt) attempts (budget \(job.maxAttempts))", job.id])
                     report.failed.append(job.id)
@@ -397,7 +417,7 @@ public final class SQLiteJobStore: JobStore {
                         sql: """
                             UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
                                 reason = 'requeued: its worker was lost', version = version + 1
-                            WHERE id = ? RETURNING *
+                            WHERE id = ? RETURNING \(Self.jobColumns)
                             """, arguments: [job.id])
                     report.requeued.append(job.id)
                 }
@@ -412,7 +432,7 @@ public final class SQLiteJobStore: JobStore {
             }
             return (report, touched)
         }
-        for id in touched { changes.publish(jobID: id) }
+        for id in touched { committed(id) }
         return report
     }
 
@@ -422,21 +442,26 @@ public final class SQLiteJobStore: JobStore {
 
     // MARK: Rows
 
+    /// The columns `job(from:)` reads, by position.
+    private static let jobColumns = """
+        seq, id, kind, name, priority, params, status, reason, result, progress, phase, message, attempt, max_attempts, \
+        created_at, started_at, finished_at, heartbeat_at, version
+        """
+    private static let jobColumnCount = 19
+
     private static func job(from row: Row) throws -> Job {
-        let params: String = row["params"]
-        let result: String? = row["result"]
-        return Job(
-            id: row["id"], sequence: row["seq"], kind: row["kind"], name: row["name"], priority: row["priority"],
-            params: try JSONValue.parse(params),
-            status: JobStatus(rawValue: row["status"]) ?? .failed,
-            reason: row["reason"], result: try result.map(JSONValue.parse),
-            progress: JobProgress(fraction: row["progress"], phase: row["phase"], message: row["message"]),
-            attempt: row["attempt"], maxAttempts: row["max_attempts"],
-            createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            startedAt: (row["started_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            finishedAt: (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            heartbeatAt: (row["heartbeat_at"] as Double?).map(Date.init(timeIntervalSince1970:)),
-            version: row["version"])
+        Job(
+            id: row[1], sequence: row[0], kind: row[2], name: row[3], priority: row[4],
+            paramsJSON: row[5],
+            status: JobStatus(rawValue: row[6]) ?? .failed,
+            reason: row[7], resultJSON: row[8],
+            progress: JobProgress(fraction: row[9], phase: row[10], message: row[11]),
+            attempt: row[12], maxAttempts: row[13],
+            createdAt: Date(timeIntervalSince1970: row[14]),
+            startedAt: (row[15] as Double?).map(Date.init(timeIntervalSince1970:)),
+            finishedAt: (row[16] as Double?).map(Date.init(timeIntervalSince1970:)),
+            heartbeatAt: (row[17] as Double?).map(Date.init(timeIntervalSince1970:)),
+            version: row[18])
     }
 
     private static func artifactInfo(from row: Row) -> ArtifactInfo {

@@ -15,7 +15,9 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
-    let store = try SQLiteJobStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"))
+    // The lock above makes this process the only writer, which the read cache relies on.
+    let store = try SQLiteJobStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"),
+                                   cachingReads: true)
     let metrics = ServiceMetrics()
     let pool = WorkerPool(store: store, registry: kinds, configuration: configuration.workerPool,
                           logger: Logger(label: "montecluster.workers"),

@@ -41,7 +41,9 @@ struct JobEventStream: Sendable {
                 if !events.isEmpty {
                     var buffer = ByteBuffer()
                     for event in events {
-                        buffer.writeString("id: \(event.sequence)\nevent: \(event.type.rawValue)\ndata: \(Self.payload(event).canonicalText())\n\n")
+                        buffer.writeString("id: \(event.sequence)\nevent: \(event.type.rawValue)\ndata: ")
+                        buffer.writeBytes(Self.payload(event).bytes)
+                        buffer.writeString("\n\n")
                         cursor = event.sequence
                     }
                     try await writer.write(buffer)
@@ -76,10 +78,14 @@ struct JobEventStream: Sendable {
         return value
     }
 
-    private static func payload(_ event: JobEvent) -> JSONValue {
-        var data = event.data.objectValue ?? [:]
-        data["job_id"] = .string(event.jobID)
-        data["time"] = .string(Timestamp.format(event.time))
-        return .object(data)
+    /// The stored fields plus `job_id` and `time`, spliced without re-parsing the stored JSON.
+    private static func payload(_ event: JobEvent) -> JSONWriter {
+        var json = JSONWriter(capacity: event.dataJSON.utf8.count + 96)
+        json.raw("{"); json.key("job_id"); json.string(event.jobID); json.comma()
+        json.key("time"); json.timestamp(event.time)
+        let fields = event.dataJSON.dropFirst()  // the stored text is an object: "{...}"
+        if fields != "}" { json.comma() }
+        json.raw(String(fields))
+        return json
     }
 }

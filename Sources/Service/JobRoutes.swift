@@ -44,7 +44,7 @@ struct JobRoutes: Sendable {
         var headers: HTTPFields = [.location: "/v1/jobs/\(job.id)", .eTag: JobResource.etag(job)]
         if !created { headers[Self.replayedHeader] = "true" }
         if !job.isTerminal { headers[.retryAfter] = "1" }
-        return try JSONResponse.make(JobResource(job), status: .created, headers: headers)
+        return JobResource.response(job, status: .created, headers: headers)
     }
 
     private func list(_ request: Request, _ context: BasicRequestContext) throws -> Response {
@@ -70,7 +70,16 @@ struct JobRoutes: Sendable {
         let rows = try state.store.jobs(matching: JobQuery(statuses: statuses, kind: kind, limit: pageSize + 1, beforeSequence: before))
         let page = Array(rows.prefix(pageSize))
         let next = rows.count > pageSize ? page.last.map { PageToken.encode($0.sequence) } : nil
-        return try JSONResponse.make(JobPage(jobs: page.map(JobResource.init), next_page_token: next))
+        var json = JSONWriter(capacity: 1024 * page.count + 64)
+        json.raw("{"); json.key("jobs"); json.raw("[")
+        for (index, job) in page.enumerated() {
+            if index > 0 { json.comma() }
+            JobResource.write(job, into: &json)
+        }
+        json.raw("]"); json.comma()
+        json.key("next_page_token"); json.string(next)
+        json.raw("}")
+        return JSONResponse.make(json)
     }
 
     private func read(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -103,7 +112,7 @@ struct JobRoutes: Sendable {
         if Self.matches(ifNoneMatch, etag) {
             return Response(status: .notModified, headers: headers)
         }
-        return try JSONResponse.make(JobResource(job), headers: headers)
+        return JobResource.response(job, headers: headers)
     }
 
     private func cancel(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -113,7 +122,7 @@ struct JobRoutes: Sendable {
         state.pool.cancel(jobID: id)
         var headers: HTTPFields = [.eTag: JobResource.etag(job)]
         if !job.isTerminal { headers[.retryAfter] = "1" }
-        return try JSONResponse.make(JobResource(job), headers: headers)
+        return JobResource.response(job, headers: headers)
     }
 
     private func delete(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -130,10 +139,19 @@ struct JobRoutes: Sendable {
         let limit = try RequestParsing.integer(request, "limit", default: 10_000, range: 1...100_000) ?? 10_000
         guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
         let points = try state.store.metrics(jobID: id, name: name, sinceStep: since.map(Int64.init), limit: limit)
-        return try JSONResponse.make(MetricHistory(
-            job_id: id,
-            metrics: points.map { MetricHistory.Point(name: $0.name, step: $0.step, value: $0.value.isFinite ? $0.value : nil,
-                                                      time: Timestamp.format($0.time)) }))
+        var json = JSONWriter(capacity: 96 * points.count + 64)
+        json.raw("{"); json.key("job_id"); json.string(id); json.comma()
+        json.key("metrics"); json.raw("[")
+        for (index, point) in points.enumerated() {
+            if index > 0 { json.comma() }
+            json.raw("{"); json.key("name"); json.string(point.name); json.comma()
+            json.key("step"); json.integer(point.step); json.comma()
+            json.key("time"); json.timestamp(point.time); json.comma()
+            json.key("value"); json.number(point.value)
+            json.raw("}")
+        }
+        json.raw("]}")
+        return JSONResponse.make(json)
     }
 
     private func result(_ request: Request, _ context: BasicRequestContext) throws -> Response {
@@ -141,8 +159,13 @@ struct JobRoutes: Sendable {
         guard let job = try state.store.job(id: id) else { throw Problem.jobNotFound(id) }
         switch job.status {
         case .succeeded:
-            return try JSONResponse.make(JobResult(job_id: job.id, kind: job.kind, status: job.status.rawValue,
-                                                   result: job.result ?? .null))
+            var json = JSONWriter()
+            json.raw("{"); json.key("job_id"); json.string(job.id); json.comma()
+            json.key("kind"); json.string(job.kind); json.comma()
+            json.key("result"); json.raw(job.resultJSON ?? "null"); json.comma()
+            json.key("status"); json.string(job.status.rawValue)
+            json.raw("}")
+            return JSONResponse.make(json)
         case .failed, .cancelled:
             throw Problem(.conflict, code: "no_result", title: "Job has no result",
                           detail: "the job \(job.status.rawValue)" + (job.reason.map { ": \($0)" } ?? "") + "; its artifacts may still help",
@@ -202,48 +225,6 @@ struct JobRoutes: Sendable {
             return tag == etag
         }
     }
-}
-
-struct JobPage: Encodable {
-    var jobs: [JobResource]
-    var next_page_token: String?
-
-    enum CodingKeys: String, CodingKey { case jobs, next_page_token }
-
-    func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(jobs, forKey: .jobs)
-        try container.encode(next_page_token, forKey: .next_page_token)
-    }
-}
-
-struct MetricHistory: Encodable {
-    struct Point: Encodable {
-        var name: String
-        var step: Int64
-        var value: Double?
-        var time: String
-
-        enum CodingKeys: String, CodingKey { case name, step, value, time }
-
-        func encode(to encoder: Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(name, forKey: .name)
-            try container.encode(step, forKey: .step)
-            try container.encode(value, forKey: .value)
-            try container.encode(time, forKey: .time)
-        }
-    }
-
-    var job_id: String
-    var metrics: [Point]
-}
-
-struct JobResult: Encodable {
-    var job_id: String
-    var kind: String
-    var status: String
-    var result: JSONValue
 }
 
 struct ArtifactList: Encodable {

@@ -2,10 +2,11 @@ import Foundation
 @testable import Jobs
 
 /// A fresh SQLite store in its own temporary directory.
-func makeTemporaryStore() throws -> (SQLiteJobStore, URL) {
+/// Caching is on, as in the server, so every read-after-write assertion also checks the cache.
+func makeTemporaryStore(cachingReads: Bool = true) throws -> (SQLiteJobStore, URL) {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("montecluster-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let store = try SQLiteJobStore(path: directory.appendingPathComponent("jobs.sqlite").path)
+    let store = try SQLiteJobStore(path: directory.appendingPathComponent("jobs.sqlite").path, cachingReads: cachingReads)
     return (store, directory)
 }
 
