@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "montecluster", targets: ["montecluster"]),
         .library(name: "Jobs", targets: ["Jobs"]),
         .library(name: "Service", targets: ["Service"]),
+        .library(name: "Sampling", targets: ["Sampling"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -19,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
+        // Random streams, distributions, samplers, diagnostics and the target expression language.
+        .target(name: "Sampling"),
         // Job model, state machine, storage and worker pool: no HTTP in here.
         .target(
             name: "Jobs",
@@ -47,6 +50,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "SamplingTests", dependencies: ["Sampling"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ServiceTests",
             dependencies: [
