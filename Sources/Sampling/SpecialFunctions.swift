@@ -12,6 +12,21 @@ public enum Special {
         return lgamma_r(x, &sign)
     }
 
+    /// ψ(x) = d/dx log Γ(x): recurrence up to x ≥ 6, then the asymptotic series; reflection below 0.
+    public static func digamma(_ x: Double) -> Double {
+        if x <= 0 && x.rounded() == x { return .nan }
+        if x < 0 { return digamma(1 - x) - Double.pi / tan(Double.pi * x) }
+        var x = x
+        var result = 0.0
+        while x < 6 {
+            result -= 1 / x
+            x += 1
+        }
+        let f = 1 / (x * x)
+        let series = f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f * (1.0 / 132)))))
+        return result + log(x) - 0.5 / x - series
+    }
+
     public static func logBeta(_ a: Double, _ b: Double) -> Double {
         logGamma(a) + logGamma(b) - logGamma(a + b)
     }

@@ -1,0 +1,74 @@
+enum TokenKind: Equatable {
+    case number(Double)
+    case identifier(String)
+    case symbol(String)
+    case end
+}
+
+struct Token {
+    var kind: TokenKind
+    var offset: Int
+}
+
+/// Splits expression text into numbers, identifiers and operator symbols.
+struct Lexer {
+    static let symbols = ["<=", ">=", "==", "!=", "&&", "||", "+", "-", "*", "/", "^", "(", ")", "[", "]", ",", "<", ">", "!", "?", ":"]
+
+    static func tokenize(_ source: String) throws(ExpressionError) -> [Token] {
+        guard source.utf8.count <= ExpressionLimits.maxLength else {
+            throw ExpressionError("the expression is longer than \(ExpressionLimits.maxLength) characters", at: 0, in: source)
+        }
+        let characters = Array(source)
+        var tokens: [Token] = []
+        var index = 0
+        while index < characters.count {
+            let character = characters[index]
+            if character.isWhitespace {
+                index += 1
+                continue
+            }
+            if character == "#" {
+                // Comment to the end of the line.
+                while index < characters.count && characters[index] != "\n" { index += 1 }
+                continue
+            }
+            if character.isASCII && (character.isNumber || (character == "." && index + 1 < characters.count && characters[index + 1].isNumber)) {
+                let start = index
+                while index < characters.count && characters[index].isASCII && (characters[index].isNumber || characters[index] == ".") { index += 1 }
+                if index < characters.count && (characters[index] == "e" || characters[index] == "E") {
+                    var lookahead = index + 1
+                    if lookahead < characters.count && (characters[lookahead] == "+" || characters[lookahead] == "-") { lookahead += 1 }
+                    if lookahead < characters.count && characters[lookahead].isASCII && characters[lookahead].isNumber {
+                        index = lookahead
+                        while index < characters.count && characters[index].isASCII && characters[index].isNumber { index += 1 }
+                    }
+                }
+                let text = String(characters[start..<index])
+                guard let value = Double(text), value.isFinite else {
+                    throw ExpressionError("\"\(text)\" is not a number", at: start, in: source)
+                }
+                tokens.append(Token(kind: .number(value), offset: start))
+                continue
+            }
+            if character.isASCII && (character.isLetter || character == "_") {
+                let start = index
+                while index < characters.count && characters[index].isASCII
+                    && (characters[index].isLetter || characters[index].isNumber || characters[index] == "_") { index += 1 }
+                tokens.append(Token(kind: .identifier(String(characters[start..<index])), offset: start))
+                continue
+            }
+            if let symbol = symbols.first(where: { symbol in
+                let symbolCharacters = Array(symbol)
+                return index + symbolCharacters.count <= characters.count
+                    && Array(characters[index..<(index + symbolCharacters.count)]) == symbolCharacters
+            }) {
+                tokens.append(Token(kind: .symbol(symbol), offset: index))
+                index += symbol.count
+                continue
+            }
+            throw ExpressionError("unexpected character \"\(character)\"", at: index, in: source)
+        }
+        tokens.append(Token(kind: .end, offset: characters.count))
+        return tokens
+    }
+}

@@ -1,0 +1,285 @@
+import Foundation
+
+/// A compiled expression: a straight-line program over slots (scalars or fixed-length vectors),
+/// evaluated forward and differentiated in reverse without allocating.
+public struct Program: Sendable {
+    struct Slot: Sendable {
+        var offset: Int
+        var length: Int
+        var isScalar: Bool
+        /// Whether the value depends on a parameter (only those need adjoints).
+        var active: Bool
+    }
+
+    enum UnaryOp: Sendable {
+        case negate, not, exp, log, log1p, expm1, sqrt, abs, sin, cos, tan, tanh, atan, lgamma, logistic, round
+    }
+
+    enum BinaryOp: Sendable {
+        case add, subtract, multiply, divide, power, less, lessEqual, greater, greaterEqual, equal, notEqual, and, or
+        case logSumExp, minimum, maximum
+    }
+
+    enum Instruction: Sendable {
+        case parameter(out: Int, thetaOffset: Int)
+        case unary(UnaryOp, out: Int, a: Int)
+        case binary(BinaryOp, out: Int, a: Int, b: Int)
+        case select(out: Int, condition: Int, a: Int, b: Int)
+        case sum(out: Int, a: Int)
+        case logSumExpReduce(out: Int, a: Int)
+        case index(out: Int, a: Int, i: Int)
+    }
+
+    var slots: [Slot]
+    var instructions: [Instruction]
+    /// Initial contents of the value buffer: constants and data are written once here.
+    var initialValues: [Double]
+    var result: Int
+    public let parameterCount: Int
+}
+
+/// Evaluates one program; holds the value and adjoint buffers, so use one per thread or chain.
+public final class Evaluator {
+    let program: Program
+    private var values: [Double]
+    private var adjoints: [Double]
+
+    public init(_ program: Program) {
+        self.program = program
+        self.values = program.initialValues
+        self.adjoints = [Double](repeating: 0, count: program.initialValues.count)
+    }
+
+    /// The expression's value at θ; NaN and +∞ become −∞ ("zero density"), never a crash.
+    public func value(_ theta: UnsafeBufferPointer<Double>) -> Double {
+        forward(theta)
+        let value = values[program.slots[program.result].offset]
+        return value.isNaN || value == .infinity ? -.infinity : value
+    }
+
+    public func value(_ theta: [Double]) -> Double {
+        theta.withUnsafeBufferPointer { value($0) }
+    }
+
+    /// Value and ∂/∂θ; the gradient is written into `gradient` (length parameterCount).
+    public func valueAndGradient(_ theta: UnsafeBufferPointer<Double>, into gradient: UnsafeMutableBufferPointer<Double>) -> Double {
+        forward(theta)
+        let resultSlot = program.slots[program.result]
+        let value = values[resultSlot.offset]
+        for index in gradient.indices { gradient[index] = 0 }
+        guard value.isFinite else { return value.isNaN || value == .infinity ? -.infinity : value }
+        backward(into: gradient)
+        return value
+    }
+
+    public func valueAndGradient(_ theta: [Double]) -> (value: Double, gradient: [Double]) {
+        var gradient = [Double](repeating: 0, count: program.parameterCount)
+        let value = theta.withUnsafeBufferPointer { theta in
+            gradient.withUnsafeMutableBufferPointer { valueAndGradient(theta, into: $0) }
+        }
+        return (value, gradient)
+    }
+
+    // MARK: Forward
+
+    private func forward(_ theta: UnsafeBufferPointer<Double>) {
+        let slots = program.slots
+        values.withUnsafeMutableBufferPointer { v in
+            for instruction in program.instructions {
+                switch instruction {
+                case .parameter(let out, let thetaOffset):
+                    let slot = slots[out]
+                    for k in 0..<slot.length { v[slot.offset + k] = theta[thetaOffset + k] }
+                case .unary(let op, let out, let a):
+                    let o = slots[out], x = slots[a]
+                    for k in 0..<o.length { v[o.offset + k] = Self.apply(op, v[x.offset + k]) }
+                case .binary(let op, let out, let a, let b):
+                    let o = slots[out], x = slots[a], y = slots[b]
+                    let xs = x.isScalar ? 0 : 1, ys = y.isScalar ? 0 : 1
+                    for k in 0..<o.length { v[o.offset + k] = Self.apply(op, v[x.offset + k * xs], v[y.offset + k * ys]) }
+                case .select(let out, let condition, let a, let b):
+                    let o = slots[out], c = slots[condition], x = slots[a], y = slots[b]
+                    let cs = c.isScalar ? 0 : 1, xs = x.isScalar ? 0 : 1, ys = y.isScalar ? 0 : 1
+                    for k in 0..<o.length {
+                        v[o.offset + k] = v[c.offset + k * cs] != 0 ? v[x.offset + k * xs] : v[y.offset + k * ys]
+                    }
+                case .sum(let out, let a):
+                    let x = slots[a]
+                    var total = 0.0
+                    for k in 0..<x.length { total += v[x.offset + k] }
+                    v[slots[out].offset] = total
+                case .logSumExpReduce(let out, let a):
+                    let x = slots[a]
+                    var largest = -Double.infinity
+                    for k in 0..<x.length { largest = max(largest, v[x.offset + k]) }
+                    var total = 0.0
+                    if largest.isFinite { for k in 0..<x.length { total += exp(v[x.offset + k] - largest) } }
+                    v[slots[out].offset] = largest.isFinite ? largest + log(total) : largest
+                case .index(let out, let a, let i):
+                    let x = slots[a]
+                    let position = v[slots[i].offset]
+                    if position >= 0, position < Double(x.length), position.rounded() == position {
+                        v[slots[out].offset] = v[x.offset + Int(position)]
+                    } else {
+                        v[slots[out].offset] = .nan
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func apply(_ op: Program.UnaryOp, _ x: Double) -> Double {
+        switch op {
+        case .negate: return -x
+        case .not: return x == 0 ? 1 : 0
+        case .exp: return Foundation.exp(x)
+        case .log: return Foundation.log(x)
+        case .log1p: return Foundation.log1p(x)
+        case .expm1: return Foundation.expm1(x)
+        case .sqrt: return x.squareRoot()
+        case .abs: return Swift.abs(x)
+        case .sin: return Foundation.sin(x)
+        case .cos: return Foundation.cos(x)
+        case .tan: return Foundation.tan(x)
+        case .tanh: return Foundation.tanh(x)
+        case .atan: return Foundation.atan(x)
+        case .lgamma: return Special.logGamma(x)
+        case .logistic: return 1 / (1 + Foundation.exp(-x))
+        case .round: return x.rounded()
+        }
+    }
+
+    @inline(__always)
+    static func apply(_ op: Program.BinaryOp, _ x: Double, _ y: Double) -> Double {
+        switch op {
+        case .add: return x + y
+        case .subtract: return x - y
+        case .multiply: return x * y
+        case .divide: return x / y
+        case .power: return y == 2 ? x * x : Foundation.pow(x, y)
+        case .less: return x < y ? 1 : 0
+        case .lessEqual: return x <= y ? 1 : 0
+        case .greater: return x > y ? 1 : 0
+        case .greaterEqual: return x >= y ? 1 : 0
+        case .equal: return x == y ? 1 : 0
+        case .notEqual: return x != y ? 1 : 0
+        case .and: return x != 0 && y != 0 ? 1 : 0
+        case .or: return x != 0 || y != 0 ? 1 : 0
+        case .logSumExp:
+            let largest = Swift.max(x, y)
+            return largest == -.infinity ? largest : largest + Foundation.log(Foundation.exp(x - largest) + Foundation.exp(y - largest))
+        case .minimum: return Swift.min(x, y)
+        case .maximum: return Swift.max(x, y)
+        }
+    }
+
+    // MARK: Reverse
+
+    private func backward(into gradient: UnsafeMutableBufferPointer<Double>) {
+        let slots = program.slots
+        adjoints.withUnsafeMutableBufferPointer { d in
+            for index in d.indices { d[index] = 0 }
+            d[slots[program.result].offset] = 1
+            values.withUnsafeBufferPointer { v in
+                for instruction in program.instructions.reversed() {
+                    switch instruction {
+                    case .parameter(let out, let thetaOffset):
+                        let slot = slots[out]
+                        for k in 0..<slot.length { gradient[thetaOffset + k] += d[slot.offset + k] }
+                    case .unary(let op, let out, let a):
+                        let o = slots[out], x = slots[a]
+                        guard x.active else { continue }
+                        for k in 0..<o.length {
+                            let upstream = d[o.offset + k]
+                            if upstream == 0 { continue }
+                            d[x.offset + k] += upstream * Self.derivative(op, v[x.offset + k], v[o.offset + k])
+                        }
+                    case .binary(let op, let out, let a, let b):
+                        let o = slots[out], x = slots[a], y = slots[b]
+                        guard x.active || y.active else { continue }
+                        let xs = x.isScalar ? 0 : 1, ys = y.isScalar ? 0 : 1
+                        for k in 0..<o.length {
+                            let upstream = d[o.offset + k]
+                            if upstream == 0 { continue }
+                            let (dx, dy) = Self.partials(op, v[x.offset + k * xs], v[y.offset + k * ys], v[o.offset + k])
+                            if x.active { d[x.offset + k * xs] += upstream * dx }
+                            if y.active { d[y.offset + k * ys] += upstream * dy }
+                        }
+                    case .select(let out, let condition, let a, let b):
+                        let o = slots[out], c = slots[condition], x = slots[a], y = slots[b]
+                        let cs = c.isScalar ? 0 : 1, xs = x.isScalar ? 0 : 1, ys = y.isScalar ? 0 : 1
+                        for k in 0..<o.length {
+                            let upstream = d[o.offset + k]
+                            if upstream == 0 { continue }
+                            if v[c.offset + k * cs] != 0 {
+                                if x.active { d[x.offset + k * xs] += upstream }
+                            } else if y.active {
+                                d[y.offset + k * ys] += upstream
+                            }
+                        }
+                    case .sum(let out, let a):
+                        let x = slots[a]
+                        guard x.active else { continue }
+                        let upstream = d[slots[out].offset]
+                        for k in 0..<x.length { d[x.offset + k] += upstream }
+                    case .logSumExpReduce(let out, let a):
+                        let x = slots[a]
+                        guard x.active else { continue }
+                        let upstream = d[slots[out].offset]
+                        let total = v[slots[out].offset]
+                        for k in 0..<x.length { d[x.offset + k] += upstream * exp(v[x.offset + k] - total) }
+                    case .index(let out, let a, let i):
+                        let x = slots[a]
+                        guard x.active else { continue }
+                        let position = v[slots[i].offset]
+                        if position >= 0, position < Double(x.length), position.rounded() == position {
+                            d[x.offset + Int(position)] += d[slots[out].offset]
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func derivative(_ op: Program.UnaryOp, _ x: Double, _ y: Double) -> Double {
+        switch op {
+        case .negate: return -1
+        case .not, .round: return 0
+        case .exp: return y
+        case .log: return 1 / x
+        case .log1p: return 1 / (1 + x)
+        case .expm1: return y + 1
+        case .sqrt: return 0.5 / y
+        case .abs: return x > 0 ? 1 : (x < 0 ? -1 : 0)
+        case .sin: return Foundation.cos(x)
+        case .cos: return -Foundation.sin(x)
+        case .tan: return 1 + y * y
+        case .tanh: return 1 - y * y
+        case .atan: return 1 / (1 + x * x)
+        case .lgamma: return Special.digamma(x)
+        case .logistic: return y * (1 - y)
+        }
+    }
+
+    @inline(__always)
+    static func partials(_ op: Program.BinaryOp, _ x: Double, _ y: Double, _ z: Double) -> (Double, Double) {
+        switch op {
+        case .add: return (1, 1)
+        case .subtract: return (1, -1)
+        case .multiply: return (y, x)
+        case .divide: return (1 / y, -x / (y * y))
+        case .power:
+            let dx = y == 0 ? 0 : y * Foundation.pow(x, y - 1)
+            let dy = x > 0 ? z * Foundation.log(x) : 0
+            return (dx, dy)
+        case .less, .lessEqual, .greater, .greaterEqual, .equal, .notEqual, .and, .or: return (0, 0)
+        case .logSumExp:
+            guard z.isFinite else { return (0, 0) }
+            return (Foundation.exp(x - z), Foundation.exp(y - z))
+        case .minimum: return x <= y ? (1, 0) : (0, 1)
+        case .maximum: return x >= y ? (1, 0) : (0, 1)
+        }
+    }
+}
