@@ -61,6 +61,13 @@ public final class Evaluator {
         theta.withUnsafeBufferPointer { value($0) }
     }
 
+    /// The expression's value as computed, NaN and infinities included: for functions whose
+    /// expectations are estimated, not densities.
+    public func rawValue(_ theta: [Double]) -> Double {
+        theta.withUnsafeBufferPointer { forward($0) }
+        return values[program.slots[program.result].offset]
+    }
+
     /// Value and ∂/∂θ; the gradient is written into `gradient` (length parameterCount).
     public func valueAndGradient(_ theta: UnsafeBufferPointer<Double>, into gradient: UnsafeMutableBufferPointer<Double>) -> Double {
         forward(theta)
