@@ -22,6 +22,8 @@ let package = Package(
     targets: [
         // Random streams, distributions, samplers, diagnostics and the target expression language.
         .target(name: "Sampling"),
+        // The sampler job kinds: parameter schemas, runs with progress and checkpoints, draw artifacts.
+        .target(name: "SamplerKinds", dependencies: ["Jobs", "Sampling"]),
         // Job model, state machine, storage and worker pool: no HTTP in here.
         .target(
             name: "Jobs",
@@ -35,6 +37,7 @@ let package = Package(
             name: "Service",
             dependencies: [
                 "Jobs",
+                "SamplerKinds",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -29,6 +29,10 @@ public indirect enum ParameterType: Sendable {
     case boolean
     case array(of: ParameterType, minItems: Int = 0, maxItems: Int)
     case object(ParameterSchema)
+    /// An object whose keys are free (identifiers, at most `maxEntries`), each value of one type.
+    case dictionary(of: ParameterType, maxEntries: Int)
+    /// A finite number or an array of finite numbers (named data for expressions).
+    case numberOrArray(maxItems: Int)
 }
 
 /// One named parameter of a job kind.
@@ -163,6 +167,31 @@ public struct ParameterSchema: Sendable {
             return .array(checked)
         case .object(let schema):
             return try schema.validate(value, path: field)
+        case .dictionary(let element, let maxEntries):
+            guard case .object(let members) = value else {
+                throw ParameterError(.invalidType, field: field, reason: "must be an object, got \(describe(value))")
+            }
+            if members.count > maxEntries {
+                throw ParameterError(.outOfRange, field: field, reason: "must have at most \(maxEntries) entries, got \(members.count)")
+            }
+            var checked: [String: JSONValue] = [:]
+            for key in members.keys.sorted() {
+                guard let first = key.first, first.isASCII, first.isLetter || first == "_", key.count <= 64,
+                      key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+                else {
+                    throw ParameterError(.invalidValue, field: "\(field).\(key.prefix(64))", reason: "keys must be identifiers (letters, digits, _)")
+                }
+                checked[key] = try check(members[key]!, against: element, field: "\(field).\(key)")
+            }
+            return .object(checked)
+        case .numberOrArray(let maxItems):
+            if value.doubleValue != nil {
+                return try check(value, against: .number(), field: field)
+            }
+            guard value.arrayValue != nil else {
+                throw ParameterError(.invalidType, field: field, reason: "must be a number or an array of numbers, got \(describe(value))")
+            }
+            return try check(value, against: .array(of: .number(), maxItems: maxItems), field: field)
         }
     }
 
@@ -228,6 +257,11 @@ public struct ParameterSchema: Sendable {
             ]
         case .object(let schema):
             return schema.jsonSchema
+        case .dictionary(let element, let maxEntries):
+            return ["type": "object", "additionalProperties": jsonSchema(for: element), "maxProperties": .integer(Int64(maxEntries)),
+                    "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"]]
+        case .numberOrArray(let maxItems):
+            return ["oneOf": [["type": "number"], ["type": "array", "items": ["type": "number"], "maxItems": .integer(Int64(maxItems))]]]
         }
     }
 }

@@ -207,12 +207,12 @@ public enum Diagnostics {
 
     static func median(_ values: [Double]) -> Double { quantile(sorted: values.sorted(), 0.5) }
 
-    static func sampleVariance(_ values: [Double]) -> Double {
+    public static func sampleVariance(_ values: [Double]) -> Double {
         let mean = values.reduce(0, +) / Double(values.count)
         return values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
     }
 
-    static func standardDeviation(_ values: [Double]) -> Double { sampleVariance(values).squareRoot() }
+    public static func standardDeviation(_ values: [Double]) -> Double { sampleVariance(values).squareRoot() }
 }
 
 /// Autocovariances of one chain at lags computed on demand (Geyer's sequence usually stops early).

@@ -2,9 +2,10 @@ import Foundation
 import Hummingbird
 import Jobs
 import Logging
+import SamplerKinds
 
 /// The job kinds every server has.
-public let builtInKinds = JobKindRegistry([CountingJobKind()])
+public let builtInKinds = JobKindRegistry([CountingJobKind()] + samplerKinds)
 
 /// Builds the whole service (store, worker pool, routes) for `configuration`; `montecluster serve`
 /// runs it and tests drive it in process.

@@ -1,0 +1,79 @@
+import Foundation
+import Jobs
+import Sampling
+
+/// What the MCMC and Gibbs kinds share: chain settings, segment-by-segment progress with a
+/// checkpoint after each segment, monitoring metrics and the summary of the kept draws.
+enum ChainRuns {
+    static let maxValues: Int64 = 10_000_000
+
+    static let settings: [Parameter] = [
+        Parameter("chains", .integer(minimum: 1, maximum: 16), "Independent chains, run in parallel.", default: 4),
+        Parameter("warmup", .integer(minimum: 0, maximum: 1_000_000), "Warm-up (adaptation) iterations per chain, discarded.", default: 1000),
+        Parameter("draws", .integer(minimum: 10, maximum: 1_000_000), "Kept draws per chain.", default: 1000),
+        SamplingInputs.seed,
+    ]
+
+    static func checkSize(_ params: JSONValue, dimension: Int) throws(ParameterError) {
+        let chains = params["chains"]?.integerValue ?? 4
+        let draws = params["draws"]?.integerValue ?? 1000
+        if chains * draws * Int64(dimension) > maxValues {
+            throw ParameterError(.outOfRange, field: "params.draws",
+                                 reason: "chains × draws × dimension must be at most \(maxValues) (got \(chains) × \(draws) × \(dimension))")
+        }
+    }
+
+    /// Advances `states` segment by segment to `total`, reporting progress and metrics and
+    /// checkpointing after each segment, starting from the checkpoint when there is one.
+    static func run<State: Codable>(
+        context: JobContext, total: Int, warmup: Int, initial: () throws -> [State], iteration: (State) -> Int,
+        advance: (inout [State], Int) -> Void, monitor: ([State]) -> [(String, Double)]
+    ) throws -> [State] {
+        var states: [State]
+        if let checkpoint = try context.latestCheckpoint() {
+            states = try JSONDecoder().decode([State].self, from: checkpoint.data)
+        } else {
+            states = try initial()
+        }
+        let segment = max(50, total / 20)
+        while let current = states.map(iteration).min(), current < total {
+            try context.checkCancellation()
+            let target = min(total, (current / segment + 1) * segment)
+            advance(&states, target)
+            try context.checkCancellation()
+            let phase = target <= warmup ? "warmup" : "sampling"
+            context.progress(Double(target) / Double(total), phase: phase, message: "iteration \(target) of \(total)")
+            for (name, value) in monitor(states) { context.metric(name, step: Int64(target), value: value) }
+            try context.checkpoint(step: Int64(target), data: JSONEncoder().encode(states))
+        }
+        return states
+    }
+
+    /// Running convergence metrics on the first coordinates (bounded cost for big models).
+    static func convergence(_ draws: [[Double]], dimension: Int) -> [(String, Double)] {
+        let kept = draws.map { $0.count / max(1, dimension) }.min() ?? 0
+        guard kept >= 20 else { return [] }
+        var worstRHat = 0.0
+        var smallestESS = Double.infinity
+        for coordinate in 0..<min(dimension, 20) {
+            let chains = draws.map { values in (0..<kept).map { values[$0 * dimension + coordinate] } }
+            worstRHat = max(worstRHat, Diagnostics.rHat(chains))
+            smallestESS = min(smallestESS, Diagnostics.essBulk(chains))
+        }
+        return [("max_r_hat", worstRHat), ("min_ess_bulk", smallestESS)]
+    }
+
+    /// Per-coordinate diagnostics of the kept draws and every warning, named.
+    static func summarize(_ draws: [[Double]], names: [String]) throws -> (JSONValue, [String]) {
+        let d = names.count
+        var summaries: [Diagnostics.Summary] = []
+        var warnings: [String] = []
+        for (coordinate, name) in names.enumerated() {
+            let chains = draws.map { values in stride(from: coordinate, to: values.count, by: d).map { values[$0] } }
+            let summary = Diagnostics.summary(chains)
+            summaries.append(summary)
+            warnings += summary.warnings.map { "\(name): \($0)" }
+        }
+        return (try SamplingInputs.diagnosticsJSON(names, summaries), warnings)
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Jobs
+
+/// Draws as files: `.npy` (float64, C order, chains × draws × dims, readable with `numpy.load`),
+/// CSV and NDJSON (one row per draw, with chain and draw index).
+enum DrawArtifacts {
+    /// CSV and NDJSON are written only up to this many draw rows; `.npy` always.
+    static let textRowLimit = 1_000_000
+
+    static func npy(_ values: [Double], shape: [Int]) -> Data {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '<f8', 'fortran_order': False, 'shape': \(shapeText), }"
+        // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var data = Data([0x93]) + Data("NUMPY".utf8) + Data([1, 0])
+        let length = UInt16(header.utf8.count)
+        data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
+        data.append(contentsOf: header.utf8)
+        data.reserveCapacity(data.count + values.count * 8)
+        values.withUnsafeBufferPointer { buffer in
+            for value in buffer {
+                withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+            }
+        }
+        return data
+    }
+
+    /// `draws[chain]` holds draw-major values with `names.count` coordinates each.
+    static func write(_ draws: [[Double]], names: [String], extraColumns: [(name: String, values: [Double])] = [],
+                      context: JobContext, prefix: String = "draws") throws {
+        let dims = names.count
+        let perChain = draws.first.map { $0.count / max(1, dims) } ?? 0
+        try context.artifact("\(prefix).npy", mediaType: "application/octet-stream",
+                             data: npy(draws.flatMap { $0 }, shape: [draws.count, perChain, dims]))
+        guard draws.count * perChain <= textRowLimit else { return }
+        var csv = (["chain", "draw"] + names + extraColumns.map(\.name)).joined(separator: ",") + "\n"
+        var ndjson = ""
+        var row = 0
+        for (chain, values) in draws.enumerated() {
+            for draw in 0..<perChain {
+                let coordinates = (0..<dims).map { values[draw * dims + $0] }
+                let extras = extraColumns.map { $0.values[row] }
+                csv += "\(chain),\(draw)," + (coordinates + extras).map { "\($0)" }.joined(separator: ",") + "\n"
+                var object: [String: JSONValue] = ["chain": .integer(Int64(chain)), "draw": .integer(Int64(draw))]
+                for (name, value) in zip(names, coordinates) { object[name] = .number(value) }
+                for (column, value) in zip(extraColumns, extras) { object[column.name] = .number(value) }
+                ndjson += JSONValue.object(object).canonicalText() + "\n"
+                row += 1
+            }
+        }
+        try context.artifact("\(prefix).csv", mediaType: "text/csv", data: Data(csv.utf8))
+        try context.artifact("\(prefix).ndjson", mediaType: "application/x-ndjson", data: Data(ndjson.utf8))
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Jobs
+import Sampling
+
+/// `sample.inverse_cdf`: draws by inverting a CDF — a catalog distribution's quantile function, a
+/// user's density on a bounded interval (numeric CDF, interpolated inverse), or a tabulated pdf.
+public struct InverseCDFKind: JobKind {
+    public init() {}
+    public let name = "sample.inverse_cdf"
+    public let summary = "Inverse-CDF sampling of a catalog distribution, a user density on [lower, upper], or a tabulated pdf."
+    static let maxDraws: Int64 = 10_000_000
+
+    public let parameters = ParameterSchema([
+        Parameter("distribution", .object(SamplingInputs.distributionSpec("")), "A catalog distribution {name, params}."),
+        Parameter("log_density", .string(maxLength: ExpressionLimits.maxLength), "A log density over `x` (unnormalized), with lower and upper."),
+        Parameter("lower", .number(), "Lower end of the interval for log_density."),
+        Parameter("upper", .number(), "Upper end of the interval for log_density."),
+        Parameter("tolerance", .number(minimum: 1e-13, maximum: 1e-4), "Target u-error of the numeric inverse.", default: 1e-10),
+        Parameter("table", .object(ParameterSchema([
+            Parameter("x", .array(of: .number(), minItems: 2, maxItems: 1_000_000), "Increasing abscissae.", required: true),
+            Parameter("pdf", .array(of: .number(minimum: 0), minItems: 2, maxItems: 1_000_000), "Density values (any scale).", required: true),
+        ])), "A tabulated density, linear between points."),
+        SamplingInputs.data,
+        Parameter("draws", .integer(minimum: 1, maximum: maxDraws), "Number of draws.", default: 10_000),
+        SamplingInputs.seed,
+    ])
+
+    public var example: JSONValue {
+        ["distribution": ["name": "gamma", "params": ["shape": 2.5, "rate": 1]], "draws": 100_000, "seed": 1]
+    }
+
+    public func validate(_ params: JSONValue) throws(ParameterError) {
+        let given = ["distribution", "log_density", "table"].filter { params[$0] != nil }
+        guard given.count == 1 else {
+            throw ParameterError(.invalidValue, field: "params",
+                                 reason: "give exactly one of distribution, log_density or table (got \(given.isEmpty ? "none" : given.joined(separator: ", ")))")
+        }
+        _ = try source(params)
+    }
+
+    enum Source {
+        case catalog(DistributionCatalog.Built)
+        case numeric(NumericInversion)
+        case table(TabulatedInversion)
+    }
+
+    func source(_ params: JSONValue) throws(ParameterError) -> Source {
+        if params["distribution"] != nil {
+            return .catalog(try SamplingInputs.distribution(params["distribution"], field: "params.distribution"))
+        }
+        if let source = params["log_density"]?.stringValue {
+            guard let lower = params["lower"]?.doubleValue else {
+                throw ParameterError(.missingParameter, field: "params.lower", reason: "is required with log_density")
+            }
+            guard let upper = params["upper"]?.doubleValue, upper > lower else {
+                throw ParameterError(.invalidValue, field: "params.upper", reason: "is required with log_density and must exceed lower")
+            }
+            let tolerance = params["tolerance"]?.doubleValue ?? 1e-10
+            let data = SamplingInputs.symbols(params)
+            return .numeric(try SamplingInputs.expression("params.log_density") {
+                try NumericInversion(logDensity: source, lower: lower, upper: upper, data: data, tolerance: tolerance)
+            })
+        }
+        let x = SamplingInputs.numbers(params["table"]?["x"])
+        let pdf = SamplingInputs.numbers(params["table"]?["pdf"])
+        do {
+            return .table(try TabulatedInversion(x: x, pdf: pdf))
+        } catch {
+            throw ParameterError(.invalidValue, field: "params.table.\(error.field)", reason: error.reason)
+        }
+    }
+
+    public func run(_ context: JobContext) throws -> JSONValue {
+        let params = context.params
+        let count = Int(params["draws"]?.integerValue ?? 10_000)
+        var rng = RandomStream(seed: UInt64(params["seed"]?.integerValue ?? 0))
+        context.progress(0, phase: "preparing")
+        let source = try self.source(params)
+        var draws = [Double](repeating: 0, count: count)
+        var result: [String: JSONValue] = [:]
+        let chunk = 1 << 20
+        var start = 0
+        while start < count {
+            try context.checkCancellation()
+            let end = min(count, start + chunk)
+            draws.withUnsafeMutableBufferPointer { all in
+                let buffer = UnsafeMutableBufferPointer(rebasing: all[start..<end])
+                switch source {
+                case .catalog(.continuous(let distribution)):
+                    for index in buffer.indices { buffer[index] = distribution.quantile(rng.uniformOpen()) }
+                case .catalog(.discrete(let distribution)):
+                    for index in buffer.indices { buffer[index] = Double(distribution.quantile(rng.uniformOpen())) }
+                case .numeric(let inversion):
+                    inversion.fill(buffer, &rng)
+                case .table(let table):
+                    for index in buffer.indices { buffer[index] = table.sample(&rng) }
+                }
+            }
+            start = end
+            context.progress(Double(start) / Double(count), phase: "sampling", message: "\(start) of \(count) draws")
+        }
+        switch source {
+        case .catalog(let built):
+            result["method"] = "catalog"
+            switch built {
+            case .continuous(let distribution):
+                result["exact"] = ["mean": .number(distribution.mean), "variance": .number(distribution.variance)]
+            case .discrete(let distribution):
+                result["exact"] = ["mean": .number(distribution.mean), "variance": .number(distribution.variance)]
+            }
+        case .numeric(let inversion):
+            result["method"] = "numeric"
+            result["approximation_error"] = .number(inversion.approximationError)
+            result["log_normalizer"] = .number(inversion.logNormalizer)
+        case .table:
+            result["method"] = "table"
+            result["approximation_error"] = 0
+        }
+        result["summary"] = SamplingInputs.summary(draws)
+        try DrawArtifacts.write([draws], names: ["x"], context: context)
+        return .object(result)
+    }
+}

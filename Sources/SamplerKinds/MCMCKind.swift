@@ -1,0 +1,97 @@
+import Foundation
+import Jobs
+import Sampling
+
+/// `sample.mcmc`: several chains of random-walk Metropolis (adaptive) or HMC on a user's log
+/// density, in parallel, with rank-normalized R̂, bulk/tail ESS and MCSE for every coordinate.
+public struct MCMCKind: JobKind {
+    public init() {}
+    public let name = "sample.mcmc"
+    public let summary = "MCMC on a user log density: adaptive random-walk Metropolis (rwm) or HMC (hmc), several parallel chains, full diagnostics."
+
+    public let parameters = ParameterSchema([
+        SamplingInputs.logDensity,
+        SamplingInputs.parameterList,
+        SamplingInputs.data,
+        Parameter("method", .string(maxLength: 8, allowed: MCMCSettings.Method.allCases.map(\.rawValue)),
+                  "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.", default: "hmc"),
+        Parameter("thin", .integer(minimum: 1, maximum: 1000), "Keep every thin-th draw after warm-up.", default: 1),
+        Parameter("initial", .array(of: .number(), minItems: 1, maxItems: 100_000), "Starting point (constrained scale) for all chains."),
+    ] + ChainRuns.settings)
+
+    public var example: JSONValue {
+        [
+            "log_density": "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, 0, 1)) + sum(normal_lpdf(y, mu + tau * theta, sigma))",
+            "parameters": [["name": "mu"], ["name": "tau", "lower": 0], ["name": "theta", "size": 8]],
+            "data": ["y": [28, 8, -3, 7, -1, 1, 18, 12], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]],
+            "method": "hmc", "chains": 4, "warmup": 1000, "draws": 1000, "seed": 1,
+        ]
+    }
+
+    public func validate(_ params: JSONValue) throws(ParameterError) {
+        let model = try self.model(params)
+        try ChainRuns.checkSize(params, dimension: model.dimension)
+        if model.dimension > 1000 {
+            throw ParameterError(.outOfRange, field: "params.parameters", reason: "at most 1000 coordinates in all, got \(model.dimension)")
+        }
+        if let initial = params["initial"] {
+            let values = SamplingInputs.numbers(initial)
+            guard values.count == model.dimension else {
+                throw ParameterError(.invalidValue, field: "params.initial", reason: "must have \(model.dimension) values, one per coordinate")
+            }
+            guard model.unconstrain(values) != nil else {
+                throw ParameterError(.invalidValue, field: "params.initial", reason: "must lie strictly inside the parameters' bounds")
+            }
+            guard model.makeEvaluator().logDensity(model.unconstrain(values)!).isFinite else {
+                throw ParameterError(.invalidValue, field: "params.initial", reason: "the log density is not finite there")
+            }
+        }
+    }
+
+    func model(_ params: JSONValue) throws(ParameterError) -> Model {
+        let specs = try SamplingInputs.parameterSpecs(params)
+        let data = SamplingInputs.symbols(params)
+        let source = params["log_density"]?.stringValue ?? ""
+        return try SamplingInputs.expression("params.log_density") { try Model(logDensity: source, parameters: specs, data: data) }
+    }
+
+    public func run(_ context: JobContext) throws -> JSONValue {
+        let params = context.params
+        let model = try self.model(params)
+        let settings = MCMCSettings(
+            method: MCMCSettings.Method(rawValue: params["method"]?.stringValue ?? "hmc") ?? .hamiltonian,
+            chains: Int(params["chains"]?.integerValue ?? 4), warmup: Int(params["warmup"]?.integerValue ?? 1000),
+            draws: Int(params["draws"]?.integerValue ?? 1000), thin: Int(params["thin"]?.integerValue ?? 1),
+            seed: UInt64(params["seed"]?.integerValue ?? 0), initial: params["initial"].map(SamplingInputs.numbers))
+        let sampler = MarkovChainSampler(model: model, settings: settings)
+        let d = model.dimension
+        let states = try ChainRuns.run(
+            context: context, total: settings.totalIterations, warmup: settings.warmup,
+            initial: {
+                do { return try sampler.initialStates() } catch let error as SamplerError { throw JobFailure("\(error.field): \(error.reason)") }
+            },
+            iteration: { $0.iteration },
+            advance: { states, target in sampler.advance(&states, to: target, shouldStop: { context.isCancelled }) },
+            monitor: { states in
+                let proposals = states.reduce(0) { $0 + $1.proposalsAfterWarmup }
+                var metrics: [(String, Double)] = []
+                if proposals > 0 {
+                    metrics.append(("acceptance_rate", Double(states.reduce(0) { $0 + $1.acceptedAfterWarmup }) / Double(proposals)))
+                }
+                return metrics + ChainRuns.convergence(states.map(\.draws), dimension: d)
+            })
+        let names = model.coordinateNames
+        let (summary, warnings) = try ChainRuns.summarize(states.map(\.draws), names: names)
+        try DrawArtifacts.write(states.map(\.draws), names: names, context: context)
+        var result: [String: JSONValue] = [
+            "method": .string(settings.method.rawValue), "chains": .integer(Int64(settings.chains)),
+            "warmup": .integer(Int64(settings.warmup)), "draws": .integer(Int64(settings.draws)), "thin": .integer(Int64(settings.thin)),
+            "parameters": summary, "warnings": .array(warnings.map(JSONValue.string)), "converged": .bool(warnings.allSatisfy { !$0.contains("r_hat") }),
+            "acceptance_rate": .array(states.map { .number(Double($0.acceptedAfterWarmup) / Double(max(1, $0.proposalsAfterWarmup))) }),
+        ]
+        if settings.method == .hamiltonian {
+            result["step_size"] = .array(states.map { .number(exp($0.adaptation.averagedLogStep)) })
+        }
+        return .object(result)
+    }
+}
