@@ -53,6 +53,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "SamplerKindsTests", dependencies: ["SamplerKinds", "Jobs", "Sampling"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ServiceTests",

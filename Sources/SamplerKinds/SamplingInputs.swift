@@ -70,6 +70,8 @@ enum SamplingInputs {
     static func expression<T>(_ field: String, _ body: () throws -> T) throws(ParameterError) -> T {
         do {
             return try body()
+        } catch let error as ParameterError {
+            throw error
         } catch let error as ExpressionError {
             throw ParameterError(.invalidValue, field: field, reason: error.description)
         } catch let error as SamplerError {
