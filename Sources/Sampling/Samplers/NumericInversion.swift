@@ -11,6 +11,9 @@ public struct NumericInversion: Sendable {
     let u: [Double]
     let slope: [Double]
     let guide: [Int]
+    /// Per panel: the cubic in t ∈ [0, 1] as c0 + t(c1 + t(c2 + t c3)), and 1 / (u_{j+1} − u_j).
+    let coefficients: [Double]
+    let inverseWidth: [Double]
     public let approximationError: Double
     public let logNormalizer: Double
     public let lower: Double
@@ -83,6 +86,21 @@ public struct NumericInversion: Sendable {
             return density > 0 ? 1 / density : .infinity
         }
         self.guide = Self.guideTable(us)
+        var coefficients: [Double] = []
+        var inverseWidth: [Double] = []
+        for j in 0..<(xs.count - 1) {
+            let du = us[j + 1] - us[j]
+            let (x0, x1) = (xs[j], xs[j + 1])
+            inverseWidth.append(du > 0 ? 1 / du : 0)
+            if du > 0, slope[j].isFinite, slope[j + 1].isFinite {
+                let m0 = slope[j] * du, m1 = slope[j + 1] * du
+                coefficients += [x0, m0, 3 * (x1 - x0) - 2 * m0 - m1, 2 * (x0 - x1) + m0 + m1]
+            } else {
+                coefficients += [x0, x1 - x0, 0, 0]
+            }
+        }
+        self.coefficients = coefficients
+        self.inverseWidth = inverseWidth
         self.approximationError = worst
         self.logNormalizer = log(total) + peak
         self.lower = lower
@@ -127,18 +145,45 @@ public struct NumericInversion: Sendable {
     }
 
     public func quantile(_ p: Double) -> Double {
+        guide.withUnsafeBufferPointer { guide in
+            u.withUnsafeBufferPointer { u in
+                coefficients.withUnsafeBufferPointer { c in
+                    inverseWidth.withUnsafeBufferPointer { w in
+                        Self.evaluate(p, guide: guide, u: u, c: c, w: w)
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func evaluate(_ p: Double, guide: UnsafeBufferPointer<Int>, u: UnsafeBufferPointer<Double>, c: UnsafeBufferPointer<Double>,
+                         w: UnsafeBufferPointer<Double>) -> Double {
         var j = guide[min(guide.count - 1, Int(p * Double(guide.count)))]
-        while j < u.count - 2 && u[j + 1] < p { j += 1 }
-        let du = u[j + 1] - u[j]
-        guard du > 0 else { return x[j] }
-        return Self.hermite((p - u[j]) / du, x0: x[j], x1: x[j + 1], d0: slope[j], d1: slope[j + 1], du: du)
+        let last = u.count - 2
+        while j < last && u[j + 1] < p { j += 1 }
+        let t = (p - u[j]) * w[j]
+        let base = 4 * j
+        let value = c[base] + t * (c[base + 1] + t * (c[base + 2] + t * c[base + 3]))
+        // The cubic stays within its panel for monotone data; the clamp guards rounding.
+        return min(max(value, c[base]), c[base] + c[base + 1] + c[base + 2] + c[base + 3])
     }
 
     @inline(__always)
     public func sample(_ rng: inout RandomStream) -> Double { quantile(rng.uniform()) }
 
     public func fill(_ buffer: UnsafeMutableBufferPointer<Double>, _ rng: inout RandomStream) {
-        for index in buffer.indices { buffer[index] = quantile(rng.uniform()) }
+        guide.withUnsafeBufferPointer { guide in
+            u.withUnsafeBufferPointer { u in
+                coefficients.withUnsafeBufferPointer { c in
+                    inverseWidth.withUnsafeBufferPointer { w in
+                        for index in buffer.indices {
+                            buffer[index] = Self.evaluate(rng.uniform(), guide: guide, u: u, c: c, w: w)
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
