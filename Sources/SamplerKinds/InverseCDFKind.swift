@@ -89,7 +89,8 @@ public struct InverseCDFKind: JobKind {
                 case .catalog(.continuous(let distribution)):
                     for index in buffer.indices { buffer[index] = distribution.quantile(rng.uniformOpen()) }
                 case .catalog(.discrete(let distribution)):
-                    for index in buffer.indices { buffer[index] = Double(distribution.quantile(rng.uniformOpen())) }
+                    let table = DiscreteInversionTable(distribution)
+                    for index in buffer.indices { buffer[index] = Double(table.quantile(rng.uniformOpen())) }
                 case .numeric(let inversion):
                     inversion.fill(buffer, &rng)
                 case .table(let table):
@@ -119,5 +120,40 @@ public struct InverseCDFKind: JobKind {
         result["summary"] = SamplingInputs.summary(draws)
         try DrawArtifacts.write([draws], names: ["x"], context: context)
         return .object(result)
+    }
+}
+
+/// The CDF of a discrete distribution tabulated over all but 1e-15 of its mass, so each draw is a
+/// binary search instead of a search that evaluates incomplete gamma or beta functions.
+struct DiscreteInversionTable {
+    let distribution: any DiscreteDistribution
+    let first: Int
+    let cumulative: [Double]
+    /// P(X < first): below it the table does not reach.
+    let below: Double
+
+    init(_ distribution: any DiscreteDistribution) {
+        self.distribution = distribution
+        let low = distribution.quantile(1e-15)
+        let high = distribution.quantile(1 - 1e-15)
+        first = low
+        below = low > distribution.support.lower ? distribution.cdf(low - 1) : 0
+        if high - low <= 5_000_000 {
+            cumulative = (low...high).map { distribution.cdf($0) }
+        } else {
+            cumulative = []
+        }
+    }
+
+    func quantile(_ p: Double) -> Int {
+        guard let last = cumulative.last, p <= last, p > below else {
+            return distribution.quantile(p)
+        }
+        var low = 0, high = cumulative.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if cumulative[middle] >= p { high = middle } else { low = middle + 1 }
+        }
+        return first + low
     }
 }

@@ -70,3 +70,16 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(data.count, 10 + headerLength + 48)
     }
 }
+
+final class DiscreteInversionTests: XCTestCase {
+    func testTableAgreesWithTheDistributionsQuantile() throws {
+        let distributions: [any DiscreteDistribution] = [try Poisson(lambda: 250), try Binomial(n: 1000, p: 0.02),
+                                                         try NegativeBinomial(r: 2.5, p: 0.4), try Geometric(p: 0.2)]
+        for distribution in distributions {
+            let table = DiscreteInversionTable(distribution)
+            for p in stride(from: 0.0005, to: 1, by: 0.0123) {
+                XCTAssertEqual(table.quantile(p), distribution.quantile(p), "\(distribution) at \(p)")
+            }
+        }
+    }
+}

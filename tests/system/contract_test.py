@@ -77,9 +77,17 @@ def main(binary, schemathesis):
         print("kind schemas in openapi.yaml match GET /v1/kinds" if not drift else f"DRIFT in {drift}: run scripts/sync-openapi-kinds.py")
         results.append(not drift)
         for name, arguments in passes:
-            print(f"== schemathesis: {name}", flush=True)
-            run = subprocess.run([schemathesis, "run", arguments[0], "--url", server.base] + arguments[1:] + common,
-                                 text=True, timeout=900)
+            for attempt in range(2):
+                print(f"== schemathesis: {name}", flush=True)
+                run = subprocess.run([schemathesis, "run", arguments[0], "--url", server.base] + arguments[1:] + common,
+                                     text=True, timeout=900, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                print(run.stdout, flush=True)
+                # CPython 3.11's ast module intermittently raises this inside Hypothesis while it
+                # describes a lambda (a tooling fault, not a finding); generation is deterministic, so
+                # a real failure fails again on the rerun.
+                if run.returncode == 0 or "AST constructor recursion depth mismatch" not in run.stdout:
+                    break
+                print("== rerunning: the CPython ast fault above is not about the server", flush=True)
             results.append(run.returncode == 0)
     finally:
         server.stop()
