@@ -13,7 +13,7 @@ public struct ImportanceKind: JobKind {
     public let parameters = ParameterSchema([
         SamplingInputs.logDensity,
         SamplingInputs.parameterList,
-        Parameter("proposal", .object(SamplingInputs.distributionSpec("")),
+        Parameter("proposal", .object(SamplingInputs.distributionSpec(multivariate: true)),
                   "A catalog distribution used independently for every coordinate, or multivariate_normal with params mean (d) and cov (d·d, row-major).",
                   required: true),
         Parameter("functions", .dictionary(of: .string(maxLength: ExpressionLimits.maxLength), maxEntries: 50),

@@ -11,7 +11,7 @@ public struct InverseCDFKind: JobKind {
     static let maxDraws: Int64 = 10_000_000
 
     public let parameters = ParameterSchema([
-        Parameter("distribution", .object(SamplingInputs.distributionSpec("")), "A catalog distribution {name, params}."),
+        Parameter("distribution", .object(SamplingInputs.distributionSpec()), "A catalog distribution {name, params}."),
         Parameter("log_density", .string(maxLength: ExpressionLimits.maxLength), "A log density over `x` (unnormalized), with lower and upper."),
         Parameter("lower", .number(), "Lower end of the interval for log_density."),
         Parameter("upper", .number(), "Upper end of the interval for log_density."),

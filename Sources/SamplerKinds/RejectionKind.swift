@@ -14,7 +14,7 @@ public struct RejectionKind: JobKind {
         Parameter("variable", .string(maxLength: 64), "Name of the variable in log_density.", default: "x"),
         Parameter("lower", .number(), "Lower end of the target's domain (omit for −∞)."),
         Parameter("upper", .number(), "Upper end of the target's domain (omit for +∞)."),
-        Parameter("proposal", .object(SamplingInputs.distributionSpec("")), "Catalog proposal q; required unless adaptive."),
+        Parameter("proposal", .object(SamplingInputs.distributionSpec()), "Catalog proposal q; required unless adaptive."),
         Parameter("log_m", .number(), "log M of the envelope M·q; found numerically when omitted."),
         Parameter("adaptive", .boolean, "Use adaptive rejection sampling (Gilks & Wild) instead of a proposal; the target must be log-concave.", default: false),
         SamplingInputs.data,

@@ -24,9 +24,10 @@ enum SamplingInputs {
         ])), minItems: 1, maxItems: 100),
         "The sampled parameters, in order.", required: true)
 
-    static func distributionSpec(_ summary: String, required: Bool = false) -> ParameterSchema {
+    static func distributionSpec(multivariate: Bool = false) -> ParameterSchema {
         ParameterSchema([
-            Parameter("name", .string(maxLength: 64, allowed: DistributionCatalog.names), "Catalog distribution.", required: true),
+            Parameter("name", .string(maxLength: 64, allowed: DistributionCatalog.names + (multivariate ? ["multivariate_normal"] : [])),
+                      "Catalog distribution.", required: true),
             Parameter("params", .dictionary(of: .numberOrArray(maxItems: 1_000_000), maxEntries: 16),
                       "Its parameters by name (defaults fill the rest).", default: .object([:])),
         ])
@@ -86,6 +87,17 @@ enum SamplingInputs {
     /// A univariate catalog distribution from `{name, params}`.
     static func distribution(_ spec: JSONValue?, field: String) throws(ParameterError) -> DistributionCatalog.Built {
         let name = spec?["name"]?.stringValue ?? ""
+        if name == "categorical" {
+            let params = spec?["params"]?.objectValue ?? [:]
+            if let unknown = params.keys.sorted().first(where: { $0 != "p" }) {
+                throw ParameterError(.invalidValue, field: "\(field).params.\(unknown)", reason: "is not a parameter of categorical; it takes p (an array of probabilities)")
+            }
+            do {
+                return .discrete(try Categorical(probabilities: numbers(params["p"])))
+            } catch {
+                throw ParameterError(.invalidValue, field: "\(field).params.p", reason: error.reason)
+            }
+        }
         var numbers: [String: Double] = [:]
         for (key, value) in spec?["params"]?.objectValue ?? [:] {
             guard let number = value.doubleValue else {

@@ -86,7 +86,8 @@ public enum DistributionCatalog {
 
     public static func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
 
-    public static var names: [String] { entries.map(\.name) + ["categorical", "multivariate_normal", "dirichlet"] }
+    /// Univariate distributions by name (categorical takes an array `p`, see `makeCategorical`).
+    public static var names: [String] { entries.map(\.name) + ["categorical"] }
 
     /// Builds `name` from named parameters, filling defaults; errors name the parameter.
     public static func make(_ name: String, _ given: [String: Double]) throws(DistributionError) -> Built {

@@ -234,3 +234,27 @@ enum RandomStreamPin {
     /// From an independent Python transcription of the reference C code.
     static let seedZero: [UInt64] = [5_987_356_902_031_041_503, 7_051_070_477_665_621_255, 6_633_766_593_972_829_180]
 }
+
+final class CategoricalTests: XCTestCase {
+    /// χ² goodness of fit over the categories at α = 0.001, plus normalization and quantiles.
+    func testCategorical() throws {
+        let weights = [1.0, 3, 0, 6]
+        let categorical = try Categorical(probabilities: weights)
+        XCTAssertEqual(categorical.probabilities, [0.1, 0.3, 0, 0.6])
+        XCTAssertEqual(categorical.quantile(0.05), 0)
+        XCTAssertEqual(categorical.quantile(0.4), 1)
+        XCTAssertEqual(categorical.quantile(0.41), 3)
+        var rng = RandomStream(seed: 12)
+        var counts = [0, 0, 0, 0]
+        let n = 20_000
+        for _ in 0..<n { counts[categorical.sample(&rng)] += 1 }
+        XCTAssertEqual(counts[2], 0)
+        let cells = [0, 1, 3]
+        let statistic = cells.reduce(0.0) { total, k in
+            let expected = categorical.probabilities[k] * Double(n)
+            return total + (Double(counts[k]) - expected) * (Double(counts[k]) - expected) / expected
+        }
+        XCTAssertLessThan(statistic, try ChiSquare(degrees: 2).quantile(0.999))
+        XCTAssertEqual(categorical.mean, 0.3 + 1.8, accuracy: 1e-12)
+    }
+}

@@ -54,6 +54,19 @@ final class SamplerKindTests: XCTestCase {
         }
     }
 
+    func testInverseCDFOfACategoricalAndAUserDensity() async throws {
+        try await withServer { client in
+            let categorical = try await submitKind(client, "sample.inverse_cdf", #"{"distribution": {"name": "categorical", "params": {"p": [0.2, 0.8]}}, "draws": 50000}"#)
+            let numeric = try await submitKind(client, "sample.inverse_cdf", #"{"log_density": "-0.5 * x^2", "lower": -1, "upper": 1, "draws": 1000}"#)
+            let first = try await client.waitUntilTerminal(try XCTUnwrap(try categorical.json["id"]?.stringValue))
+            let second = try await client.waitUntilTerminal(try XCTUnwrap(try numeric.json["id"]?.stringValue))
+            // Mean of 50,000 Bernoulli(0.8) draws: within 5 standard errors (0.0018 each).
+            XCTAssertEqual(first["result"]?["summary"]?["mean"]?.doubleValue ?? 0, 0.8, accuracy: 5 * (0.16 / 50_000.0).squareRoot())
+            XCTAssertEqual(second["result"]?["method"], "numeric")
+            XCTAssertLessThanOrEqual(second["result"]?["approximation_error"]?.doubleValue ?? 1, 1e-10)
+        }
+    }
+
     func testGibbsMixtureReturnsAssignments() async throws {
         try await withServer { client in
             let response = try await submitKind(client, "sample.gibbs", #"{"model": "gaussian_mixture", "y": [-5, -5.2, -4.8, -5.1, 5, 5.1, 4.9, 5.2], "components": 2, "warmup": 200, "draws": 300}"#)
