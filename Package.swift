@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Jobs", targets: ["Jobs"]),
         .library(name: "Service", targets: ["Service"]),
         .library(name: "Sampling", targets: ["Sampling"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -20,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
+        // OpenBLAS (Debian libopenblas-dev) for matrix products.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
+        // Float32 tensors and their matrix products; the engine the clustering methods train on.
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         // Random streams, distributions, samplers, diagnostics and the target expression language.
         .target(name: "Sampling"),
         // The sampler job kinds: parameter schemas, runs with progress and checkpoints, draw artifacts.
@@ -49,11 +54,14 @@ let package = Package(
             name: "montecluster",
             dependencies: [
                 "Service",
+                "Tensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // Measurements behind bench/samplers (release build; prints JSON lines).
         .executableTarget(name: "sampler-bench", dependencies: ["Sampling"]),
+        .executableTarget(name: "tensor-bench", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(name: "SamplerKindsTests", dependencies: ["SamplerKinds", "Jobs", "Sampling"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], resources: [.copy("Fixtures")]),

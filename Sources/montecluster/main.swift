@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Service
+import Tensor
 
 @main
 struct MonteCluster: AsyncParsableCommand {
@@ -44,6 +45,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before anything else: may re-execute the process with OpenBLAS's fast kernels selected.
+        BLASRuntime.ensureFastKernels()
         var logger = Logger(label: "montecluster")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let configuration = ServiceConfiguration(
