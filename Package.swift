@@ -24,7 +24,7 @@ let package = Package(
         // OpenBLAS (Debian libopenblas-dev) for matrix products.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         // Float32 tensors and their matrix products; the engine the clustering methods train on.
-        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "Sampling"]),
         // Random streams, distributions, samplers, diagnostics and the target expression language.
         .target(name: "Sampling"),
         // The sampler job kinds: parameter schemas, runs with progress and checkpoints, draw artifacts.

@@ -1,0 +1,112 @@
+import Foundation
+import Sampling
+import XCTest
+@testable import Tensor
+
+/// Every operation's gradient against central finite differences of a random projection of its output.
+final class GradientTests: XCTestCase {
+    var rng = RandomStream(seed: 21)
+
+    func random(_ shape: [Int], scale: Float = 1, awayFromZero: Bool = false) -> Tensor {
+        let count = shape.reduce(1, *)
+        return Tensor(shape: shape, storage: (0..<count).map { _ in
+            var v = Float(rng.uniform() * 2 - 1) * scale
+            // Kinks (ReLU, max) are avoided so the finite difference does not straddle one.
+            if awayFromZero && abs(v) < 0.1 { v += v < 0 ? -0.1 : 0.1 }
+            return v
+        })
+    }
+
+    /// Checks ∂/∂input of sum(f(inputs) · r) for every input that requires a gradient.
+    func check(_ label: String, _ inputs: [Variable], tolerance: Float = 2e-2, _ f: ([Variable]) -> Variable) {
+        let probe = f(inputs)
+        let r = Variable(random(probe.shape))
+        func loss() -> Float { GradientMode.withoutGradients { Ops.sum(Ops.multiply(f(inputs), r)).value.storage[0] } }
+        for input in inputs { input.grad = nil }
+        Ops.sum(Ops.multiply(f(inputs), r)).backward()
+        for (number, input) in inputs.enumerated() where input.requiresGrad {
+            let analytic = input.grad ?? Tensor(zeros: input.shape)
+            for i in 0..<min(input.value.count, 40) {
+                let saved = input.value.storage[i]
+                let h: Float = 1e-2 * max(1, abs(saved))
+                input.value.storage[i] = saved + h
+                let plus = loss()
+                input.value.storage[i] = saved - h
+                let minus = loss()
+                input.value.storage[i] = saved
+                let numeric = (plus - minus) / (2 * h)
+                XCTAssertEqual(analytic.storage[i], numeric, accuracy: tolerance * max(1, abs(numeric)), "\(label) input \(number) [\(i)]")
+            }
+        }
+    }
+
+    func parameter(_ shape: [Int], awayFromZero: Bool = false) -> Variable {
+        Variable(random(shape, awayFromZero: awayFromZero), requiresGrad: true)
+    }
+
+    func testElementwiseAndReductions() {
+        let a = parameter([3, 4], awayFromZero: true), b = parameter([3, 4])
+        check("add", [a, b]) { Ops.add($0[0], $0[1]) }
+        check("subtract", [a, b]) { Ops.subtract($0[0], $0[1]) }
+        check("multiply", [a, b]) { Ops.multiply($0[0], $0[1]) }
+        check("scale", [a]) { Ops.scale($0[0], 2.5) }
+        check("relu", [a]) { Ops.relu($0[0]) }
+        check("leaky relu", [a]) { Ops.leakyRelu($0[0], slope: 0.1) }
+        check("gelu", [a]) { Ops.gelu($0[0]) }
+        check("sum", [a]) { Ops.sum($0[0]) }
+        check("mean", [a]) { Ops.mean($0[0]) }
+        check("reshape", [a]) { Ops.reshape($0[0], [4, 3]) }
+        let bias = parameter([4])
+        check("add bias", [a, bias]) { Ops.addBias($0[0], $0[1]) }
+    }
+
+    func testMatrixProducts() {
+        let a = parameter([3, 4]), b = parameter([4, 5]), bt = parameter([5, 4]), at = parameter([4, 3])
+        check("matmul", [a, b]) { Ops.matmul($0[0], $0[1]) }
+        check("matmul Bᵀ", [a, bt]) { Ops.matmul($0[0], $0[1], transposeB: true) }
+        check("matmul Aᵀ", [at, b]) { Ops.matmul($0[0], $0[1], transposeA: true) }
+        check("matmul AᵀBᵀ", [at, bt]) { Ops.matmul($0[0], $0[1], transposeA: true, transposeB: true) }
+    }
+
+    func testSoftmaxFamily() {
+        let logits = parameter([4, 5])
+        check("log softmax", [logits]) { Ops.logSoftmax($0[0]) }
+        check("softmax", [logits]) { Ops.softmax($0[0]) }
+        check("cross entropy", [logits]) { Ops.crossEntropy($0[0], labels: [0, 3, 4, 1]) }
+        check("cross entropy smoothed", [logits]) { Ops.crossEntropy($0[0], labels: [0, 3, 4, 1], labelSmoothing: 0.1) }
+        let soft = Variable(Ops.softmax(Variable(random([4, 5]))).value)
+        check("soft cross entropy", [logits]) { Ops.crossEntropy($0[0], targets: soft) }
+    }
+
+    func testConvolutionPoolingAndBatchNorm() {
+        let x = parameter([2, 3, 6, 6], awayFromZero: true)
+        let w = parameter([4, 3, 3, 3]), b = parameter([4])
+        check("conv pad 1", [x, w, b]) { Convolution.conv2d($0[0], $0[1], $0[2], stride: 1, padding: 1) }
+        check("conv stride 2", [x, w, b]) { Convolution.conv2d($0[0], $0[1], $0[2], stride: 2, padding: 1) }
+        let w5 = parameter([2, 3, 5, 5])
+        check("conv 5x5 pad 2 no bias", [x, w5]) { Convolution.conv2d($0[0], $0[1], nil, stride: 1, padding: 2) }
+        // Distinct values per window keep the argmax away from ties.
+        let pooled = Variable(Tensor(shape: [1, 2, 4, 4], storage: (0..<32).map { Float(($0 * 7) % 32) / 8 - 2 }), requiresGrad: true)
+        check("max pool", [pooled]) { Convolution.maxPool2d($0[0], kernel: 2) }
+        check("global average pool", [x]) { Convolution.globalAveragePool($0[0]) }
+        let gamma = parameter([3]), beta = parameter([3])
+        var mean = [Float](repeating: 0, count: 3), variance = [Float](repeating: 1, count: 3)
+        check("batch norm 2d", [x, gamma, beta], tolerance: 3e-2) {
+            BatchNorm.apply($0[0], gamma: $0[1], beta: $0[2], runningMean: &mean, runningVariance: &variance, training: true)
+        }
+        let rows = parameter([6, 3])
+        check("batch norm 1d", [rows, gamma, beta], tolerance: 3e-2) {
+            BatchNorm.apply($0[0], gamma: $0[1], beta: $0[2], runningMean: &mean, runningVariance: &variance, training: true)
+        }
+        check("batch norm eval", [rows, gamma, beta]) {
+            BatchNorm.apply($0[0], gamma: $0[1], beta: $0[2], runningMean: &mean, runningVariance: &variance, training: false)
+        }
+    }
+
+    func testNoGradientModeRecordsNothing() {
+        let a = parameter([2, 2])
+        let result = GradientMode.withoutGradients { Ops.relu(a) }
+        XCTAssertFalse(result.requiresGrad)
+        XCTAssertTrue(Ops.relu(a).requiresGrad)
+    }
+}
