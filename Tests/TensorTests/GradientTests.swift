@@ -105,6 +105,27 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    func testSelectionNormalizationAndMixing() {
+        let a = parameter([3, 4]), b = parameter([2, 4])
+        check("concatenate", [a, b]) { Ops.concatenate([$0[0], $0[1]]) }
+        check("gather with repeats", [a]) { Ops.gather($0[0], rows: [2, 0, 2]) }
+        check("l2 normalize", [a]) { Ops.l2Normalize($0[0]) }
+        check("cosine similarity", [a, b]) { Ops.cosineSimilarity($0[0], $0[1]) }
+        check("mix", [a, parameter([3, 4])]) { Ops.mix($0[0], $0[1], lambda: 0.3) }
+        let logits = parameter([3, 4])
+        check("entropy of softmax", [logits]) { Ops.entropy(Ops.softmax($0[0])) }
+        let image = parameter([2, 1, 5, 5])
+        check("sobel", [image]) { Ops.sobel($0[0]) }
+        var generator = RandomStream(seed: 4)
+        var replay = generator
+        let x = parameter([4, 5])
+        check("dropout", [x]) { _ in
+            replay = generator
+            return Ops.dropout(x, probability: 0.5, training: true, rng: &replay)
+        }
+        _ = generator.next()
+    }
+
     func testNoGradientModeRecordsNothing() {
         let a = parameter([2, 2])
         let result = GradientMode.withoutGradients { Ops.relu(a) }
