@@ -22,6 +22,22 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(summary.parameters, 151_530)
         XCTAssertEqual(summary.macs, 1_330_432)
         XCTAssertEqual(summary.rows.last?.output, [10])
+        XCTAssertEqual(Backbones.digitsNet(rng: &rng).summary(input: [1, 8, 8]).parameters, 151_530)
+    }
+
+    /// Hand counts. CIFAR ResNet-18 without its classifier: 11,168,832 parameters (11,173,962 with a
+    /// 10-way fc); MACs = stem 64·32²·27 + stage 1: 4 × 64·32²·576 + stages 2–4: 3 × 134,217,728 each.
+    func testBackboneCounts() {
+        var rng = RandomStream(seed: 2)
+        let mnist = Backbones.mnistNet(rng: &rng).summary(input: [1, 28, 28])
+        let convMacs = 32 * 28 * 28 * 25 + 64 * 14 * 14 * 32 * 25 + 128 * 7 * 7 * 64 * 9
+        XCTAssertEqual(mnist.macs, convMacs + 1152 * 128 + 128 * 10)
+        XCTAssertEqual(mnist.parameters, (32 * 25 + 32) + 64 + (64 * 32 * 25 + 64) + 128 + (128 * 64 * 9 + 128) + 256
+                       + (1152 * 128 + 128) + 256 + (128 * 10 + 10))
+        let resnet = Backbones.resNet18(rng: &rng).summary(input: [3, 32, 32])
+        XCTAssertEqual(resnet.parameters, 11_168_832)
+        XCTAssertEqual(resnet.macs, 64 * 1024 * 27 + 4 * 64 * 1024 * 576 + 3 * 134_217_728)
+        XCTAssertEqual(resnet.rows.last?.output, [512])
     }
 
     /// Synthetic 8×8 shapes (horizontal bar, vertical bar, diagonal, square outline) at random
