@@ -9,20 +9,35 @@ public enum BatchNorm {
         let n = x.shape[0], c = x.shape[1]
         let plane = x.value.rank == 4 ? x.shape[2] * x.shape[3] : 1
         let m = n * plane
-        @inline(__always) func index(_ s: Int, _ ch: Int, _ j: Int) -> Int { (s * c + ch) * plane + j }
         var mean = [Float](repeating: 0, count: c)
         var variance = [Float](repeating: 0, count: c)
+        let input = x.value.storage
         if training {
+            // Sums per channel over contiguous planes, in Double so large batches stay exact enough.
+            var sums = [Double](repeating: 0, count: c)
+            var squares = [Double](repeating: 0, count: c)
+            input.withUnsafeBufferPointer { v in
+                for s in 0..<n {
+                    for ch in 0..<c {
+                        let base = (s * c + ch) * plane
+                        var total: Float = 0, total2: Float = 0
+                        for j in 0..<plane {
+                            let value = v[base + j]
+                            total += value
+                            total2 += value * value
+                        }
+                        sums[ch] += Double(total)
+                        squares[ch] += Double(total2)
+                    }
+                }
+            }
             for ch in 0..<c {
-                var total: Double = 0
-                for s in 0..<n { for j in 0..<plane { total += Double(x.value.storage[index(s, ch, j)]) } }
-                let mu = total / Double(m)
-                var squares: Double = 0
-                for s in 0..<n { for j in 0..<plane { let d = Double(x.value.storage[index(s, ch, j)]) - mu; squares += d * d } }
+                let mu = sums[ch] / Double(m)
+                let biased = max(0, squares[ch] / Double(m) - mu * mu)
                 mean[ch] = Float(mu)
-                variance[ch] = Float(squares / Double(m))
+                variance[ch] = Float(biased)
                 runningMean[ch] = (1 - momentum) * runningMean[ch] + momentum * mean[ch]
-                let unbiased = m > 1 ? Float(squares / Double(m - 1)) : variance[ch]
+                let unbiased = m > 1 ? Float(biased * Double(m) / Double(m - 1)) : variance[ch]
                 runningVariance[ch] = (1 - momentum) * runningVariance[ch] + momentum * unbiased
             }
         } else {
@@ -32,39 +47,59 @@ public enum BatchNorm {
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
         var normalized = x.value
         var out = x.value
-        for s in 0..<n {
-            for ch in 0..<c {
-                for j in 0..<plane {
-                    let i = index(s, ch, j)
-                    normalized.storage[i] = (x.value.storage[i] - mean[ch]) * inverseStd[ch]
-                    out.storage[i] = gamma.value.storage[ch] * normalized.storage[i] + beta.value.storage[ch]
+        normalized.storage.withUnsafeMutableBufferPointer { xh in
+            out.storage.withUnsafeMutableBufferPointer { o in
+                for s in 0..<n {
+                    for ch in 0..<c {
+                        let base = (s * c + ch) * plane
+                        let (mu, inv, g, b) = (mean[ch], inverseStd[ch], gamma.value.storage[ch], beta.value.storage[ch])
+                        for j in base..<(base + plane) {
+                            let value = (xh[j] - mu) * inv
+                            xh[j] = value
+                            o[j] = g * value + b
+                        }
+                    }
                 }
             }
         }
         let xHat = normalized
         return Variable(out, inputs: [x, gamma, beta]) { g in
-            var dGamma = Tensor(zeros: [c])
-            var dBeta = Tensor(zeros: [c])
+            var dGamma = [Float](repeating: 0, count: c)
+            var dBeta = [Float](repeating: 0, count: c)
             var dx = Tensor(zeros: x.shape)
-            for ch in 0..<c {
-                var sumDy: Float = 0
-                var sumDyXHat: Float = 0
-                for s in 0..<n { for j in 0..<plane { let i = index(s, ch, j); sumDy += g.storage[i]; sumDyXHat += g.storage[i] * xHat.storage[i] } }
-                dGamma.storage[ch] = sumDyXHat
-                dBeta.storage[ch] = sumDy
-                let scale = gamma.value.storage[ch] * inverseStd[ch]
-                for s in 0..<n {
-                    for j in 0..<plane {
-                        let i = index(s, ch, j)
-                        dx.storage[i] = training
-                            ? scale * (g.storage[i] - sumDy / Float(m) - xHat.storage[i] * sumDyXHat / Float(m))
-                            : scale * g.storage[i]
+            g.storage.withUnsafeBufferPointer { dy in
+                xHat.storage.withUnsafeBufferPointer { xh in
+                    for s in 0..<n {
+                        for ch in 0..<c {
+                            let base = (s * c + ch) * plane
+                            var sumDy: Float = 0, sumDyXHat: Float = 0
+                            for j in base..<(base + plane) {
+                                sumDy += dy[j]
+                                sumDyXHat += dy[j] * xh[j]
+                            }
+                            dBeta[ch] += sumDy
+                            dGamma[ch] += sumDyXHat
+                        }
+                    }
+                    dx.storage.withUnsafeMutableBufferPointer { d in
+                        for s in 0..<n {
+                            for ch in 0..<c {
+                                let base = (s * c + ch) * plane
+                                let scale = gamma.value.storage[ch] * inverseStd[ch]
+                                if training {
+                                    let meanDy = dBeta[ch] / Float(m), meanDyXHat = dGamma[ch] / Float(m)
+                                    for j in base..<(base + plane) { d[j] = scale * (dy[j] - meanDy - xh[j] * meanDyXHat) }
+                                } else {
+                                    for j in base..<(base + plane) { d[j] = scale * dy[j] }
+                                }
+                            }
+                        }
                     }
                 }
             }
             x.accumulate(dx)
-            gamma.accumulate(dGamma)
-            beta.accumulate(dBeta)
+            gamma.accumulate(Tensor(shape: [c], storage: dGamma))
+            beta.accumulate(Tensor(shape: [c], storage: dBeta))
         }
     }
 }

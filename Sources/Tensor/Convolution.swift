@@ -10,19 +10,38 @@ public enum Convolution {
         var columnCount: Int { outputHeight * outputWidth }
     }
 
+    /// The output columns x for which input column x·stride + offset lies inside [0, width).
+    @inline(__always)
+    static func validRange(offset: Int, stride: Int, width: Int, count: Int) -> Range<Int> {
+        // x·s + o ≥ 0  ⇔  x ≥ ⌈−o/s⌉;  x·s + o < w  ⇔  x < ⌈(w − o)/s⌉
+        let low = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+        let high = width - offset <= 0 ? 0 : (width - offset + stride - 1) / stride
+        return min(low, count)..<max(min(high, count), min(low, count))
+    }
+
     static func im2col(_ input: UnsafePointer<Float>, _ g: Geometry, _ columns: UnsafeMutablePointer<Float>) {
-        let (oh, ow) = (g.outputHeight, g.outputWidth)
+        let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
         for c in 0..<g.channels {
+            let plane = input + c * g.height * g.width
             for ky in 0..<g.kernel {
                 for kx in 0..<g.kernel {
                     let row = (c * g.kernel + ky) * g.kernel + kx
                     let target = columns + row * oh * ow
+                    let valid = validRange(offset: kx - g.padding, stride: s, width: g.width, count: ow)
                     for y in 0..<oh {
-                        let iy = y * g.stride + ky - g.padding
-                        for x in 0..<ow {
-                            let ix = x * g.stride + kx - g.padding
-                            target[y * ow + x] = (iy >= 0 && iy < g.height && ix >= 0 && ix < g.width)
-                                ? input[(c * g.height + iy) * g.width + ix] : 0
+                        let out = target + y * ow
+                        let iy = y * s + ky - g.padding
+                        guard iy >= 0 && iy < g.height, !valid.isEmpty else {
+                            out.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        if valid.lowerBound > 0 { out.update(repeating: 0, count: valid.lowerBound) }
+                        if valid.upperBound < ow { (out + valid.upperBound).update(repeating: 0, count: ow - valid.upperBound) }
+                        let source = plane + iy * g.width + kx - g.padding
+                        if s == 1 {
+                            (out + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                        } else {
+                            for x in valid { out[x] = source[x * s] }
                         }
                     }
                 }
@@ -31,19 +50,21 @@ public enum Convolution {
     }
 
     static func col2im(_ columns: UnsafePointer<Float>, _ g: Geometry, _ output: UnsafeMutablePointer<Float>) {
-        let (oh, ow) = (g.outputHeight, g.outputWidth)
+        let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
         for c in 0..<g.channels {
+            let plane = output + c * g.height * g.width
             for ky in 0..<g.kernel {
                 for kx in 0..<g.kernel {
                     let row = (c * g.kernel + ky) * g.kernel + kx
                     let source = columns + row * oh * ow
+                    let valid = validRange(offset: kx - g.padding, stride: s, width: g.width, count: ow)
+                    guard !valid.isEmpty else { continue }
                     for y in 0..<oh {
-                        let iy = y * g.stride + ky - g.padding
+                        let iy = y * s + ky - g.padding
                         guard iy >= 0 && iy < g.height else { continue }
-                        for x in 0..<ow {
-                            let ix = x * g.stride + kx - g.padding
-                            if ix >= 0 && ix < g.width { output[(c * g.height + iy) * g.width + ix] += source[y * ow + x] }
-                        }
+                        let target = plane + iy * g.width + kx - g.padding
+                        let from = source + y * ow
+                        for x in valid { target[x * s] += from[x] }
                     }
                 }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Sampling
 import Tensor
 
 // SGEMM GFLOP/s at n³ for n in 256, 512, 1024 with 1 and 2 threads; one JSON object per line.
@@ -36,5 +37,45 @@ for threads in [1, 2] {
             rates.append(flops * Double(inner) / seconds / 1e9)
         }
         emit(["bench": "sgemm", "n": n, "threads": threads, "gflops": rates.sorted()[rates.count / 2], "checksum": Double(c[n + 1])])
+    }
+}
+
+// Training step (forward + backward + Adam) and inference throughput, images per second, one thread.
+func peakResidentMB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+BLASRuntime.setThreads(1)
+for (name, size) in [("digits", 8), ("mnist", 28)] {
+    for batch in [128, 256] {
+        var rng = RandomStream(seed: 1)
+        let model = name == "digits" ? Backbones.digitsNet(rng: &rng) : Backbones.mnistNet(rng: &rng)
+        let optimizer = Adam(model.parameters.map(\.variable), learningRate: 1e-3)
+        let images = Tensor(shape: [batch, 1, size, size], storage: (0..<(batch * size * size)).map { _ in Float(rng.uniform()) })
+        let labels = (0..<batch).map { _ in Int(rng.next() % 10) }
+        func trainStep() {
+            let loss = Ops.crossEntropy(model.forward(Variable(images), training: true), labels: labels)
+            optimizer.zeroGradients(model.parameters.map(\.variable))
+            loss.backward()
+            optimizer.step()
+        }
+        trainStep()
+        var rates: [Double] = []
+        let steps = name == "digits" ? 10 : 3
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<steps { trainStep() }
+            rates.append(Double(batch * steps) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        }
+        var inference: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<steps { _ = GradientMode.withoutGradients { model.forward(Variable(images), training: false) } }
+            inference.append(Double(batch * steps) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        }
+        emit(["bench": "train", "net": name, "batch": batch, "train_images_per_second": rates.sorted()[rates.count / 2],
+              "inference_images_per_second": inference.sorted()[inference.count / 2], "peak_rss_mb": peakResidentMB()])
     }
 }

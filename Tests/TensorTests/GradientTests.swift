@@ -133,3 +133,28 @@ final class GradientTests: XCTestCase {
         XCTAssertTrue(Ops.relu(a).requiresGrad)
     }
 }
+
+final class ConvolutionForwardTests: XCTestCase {
+    /// im2col + GEMM against the definition, for every kernel, stride and padding the networks use.
+    func testAgreesWithTheDirectSum() {
+        var rng = RandomStream(seed: 31)
+        for (kernel, stride, padding) in [(1, 1, 0), (1, 2, 0), (3, 1, 1), (3, 2, 1), (3, 1, 0), (5, 1, 2), (5, 2, 2), (3, 2, 0)] {
+            let (n, c, h, w, o) = (2, 3, 7, 6, 4)
+            let x = Tensor(shape: [n, c, h, w], storage: (0..<(n * c * h * w)).map { _ in Float(rng.uniform() - 0.5) })
+            let weight = Tensor(shape: [o, c, kernel, kernel], storage: (0..<(o * c * kernel * kernel)).map { _ in Float(rng.uniform() - 0.5) })
+            let out = Convolution.conv2d(Variable(x), Variable(weight), nil, stride: stride, padding: padding).value
+            let (oh, ow) = ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+            XCTAssertEqual(out.shape, [n, o, oh, ow])
+            for s in 0..<n { for oc in 0..<o { for y in 0..<oh { for xx in 0..<ow {
+                var sum: Float = 0
+                for ch in 0..<c { for ky in 0..<kernel { for kx in 0..<kernel {
+                    let (iy, ix) = (y * stride + ky - padding, xx * stride + kx - padding)
+                    if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                        sum += x.storage[((s * c + ch) * h + iy) * w + ix] * weight.storage[((oc * c + ch) * kernel + ky) * kernel + kx]
+                    }
+                } } }
+                XCTAssertEqual(out.storage[((s * o + oc) * oh + y) * ow + xx], sum, accuracy: 1e-5, "k\(kernel) s\(stride) p\(padding)")
+            } } } }
+        }
+    }
+}
