@@ -19,14 +19,15 @@ public enum Convolution {
         return min(low, count)..<max(min(high, count), min(low, count))
     }
 
-    static func im2col(_ input: UnsafePointer<Float>, _ g: Geometry, _ columns: UnsafeMutablePointer<Float>) {
+    /// Writes one sample's columns; row r starts at `columns + r · rowStride` (several samples share rows).
+    static func im2col(_ input: UnsafePointer<Float>, _ g: Geometry, _ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
         let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
         for c in 0..<g.channels {
             let plane = input + c * g.height * g.width
             for ky in 0..<g.kernel {
                 for kx in 0..<g.kernel {
                     let row = (c * g.kernel + ky) * g.kernel + kx
-                    let target = columns + row * oh * ow
+                    let target = columns + row * (rowStride ?? oh * ow)
                     let valid = validRange(offset: kx - g.padding, stride: s, width: g.width, count: ow)
                     for y in 0..<oh {
                         let out = target + y * ow
@@ -49,14 +50,14 @@ public enum Convolution {
         }
     }
 
-    static func col2im(_ columns: UnsafePointer<Float>, _ g: Geometry, _ output: UnsafeMutablePointer<Float>) {
+    static func col2im(_ columns: UnsafePointer<Float>, _ g: Geometry, _ output: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
         let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
         for c in 0..<g.channels {
             let plane = output + c * g.height * g.width
             for ky in 0..<g.kernel {
                 for kx in 0..<g.kernel {
                     let row = (c * g.kernel + ky) * g.kernel + kx
-                    let source = columns + row * oh * ow
+                    let source = columns + row * (rowStride ?? oh * ow)
                     let valid = validRange(offset: kx - g.padding, stride: s, width: g.width, count: ow)
                     guard !valid.isEmpty else { continue }
                     for y in 0..<oh {
@@ -71,26 +72,50 @@ public enum Convolution {
         }
     }
 
+    /// Samples per GEMM: enough that the product is large, few enough that the columns (about 1 MB)
+    /// stay in cache; measured best among 256 KB, 1 MB and 8 MB on the MNIST and digits nets.
+    static func chunkSize(rows: Int, count: Int, samples: Int) -> Int {
+        max(1, min(samples, (1 << 18) / max(1, rows * count)))
+    }
+
     /// x: [N, C, H, W], weight: [O, C, k, k], bias: [O] or nil → [N, O, H', W'].
+    /// Columns of several samples sit side by side, so each chunk is one large GEMM.
     public static func conv2d(_ x: Variable, _ weight: Variable, _ bias: Variable?, stride: Int = 1, padding: Int = 0) -> Variable {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, k) = (weight.shape[0], weight.shape[2])
         precondition(weight.shape[1] == c, "weight expects \(weight.shape[1]) channels, input has \(c)")
         let g = Geometry(channels: c, height: h, width: w, kernel: k, stride: stride, padding: padding)
         let (rows, count) = (g.columnRows, g.columnCount)
+        let chunk = chunkSize(rows: rows, count: count, samples: n)
         var out = Tensor(zeros: [n, o, g.outputHeight, g.outputWidth])
-        var columns = [Float](repeating: 0, count: rows * count)
+        var columns = [Float](repeating: 0, count: rows * chunk * count)
+        var product = [Float](repeating: 0, count: o * chunk * count)
         x.value.storage.withUnsafeBufferPointer { input in
             weight.value.storage.withUnsafeBufferPointer { wp in
                 out.storage.withUnsafeMutableBufferPointer { op in
                     columns.withUnsafeMutableBufferPointer { cols in
-                        for s in 0..<n {
-                            im2col(input.baseAddress! + s * c * h * w, g, cols.baseAddress!)
-                            MatrixMultiply.gemm(wp.baseAddress!, cols.baseAddress!, op.baseAddress! + s * o * count, m: o, n: count, k: rows)
+                        product.withUnsafeMutableBufferPointer { prod in
+                            for first in Swift.stride(from: 0, to: n, by: chunk) {
+                                let members = min(chunk, n - first)
+                                let width = members * count
+                                for i in 0..<members {
+                                    im2col(input.baseAddress! + (first + i) * c * h * w, g, cols.baseAddress! + i * count, rowStride: width)
+                                }
+                                MatrixMultiply.gemm(wp.baseAddress!, cols.baseAddress!, prod.baseAddress!, m: o, n: width, k: rows)
+                                for i in 0..<members {
+                                    for oc in 0..<o {
+                                        (op.baseAddress! + ((first + i) * o + oc) * count)
+                                            .update(from: prod.baseAddress! + oc * width + i * count, count: count)
+                                    }
+                                }
+                            }
                         }
                     }
                     if let bias {
-                        for s in 0..<n { for oc in 0..<o { for i in 0..<count { op[(s * o + oc) * count + i] += bias.value.storage[oc] } } }
+                        for s in 0..<n { for oc in 0..<o {
+                            let b = bias.value.storage[oc]
+                            for i in 0..<count { op[(s * o + oc) * count + i] += b }
+                        } }
                     }
                 }
             }
@@ -100,8 +125,9 @@ public enum Convolution {
         return Variable(out, inputs: inputs) { gradient in
             var dWeight = Tensor(zeros: weight.shape)
             var dInput = Tensor(zeros: x.shape)
-            var cols = [Float](repeating: 0, count: rows * count)
-            var dCols = [Float](repeating: 0, count: rows * count)
+            var cols = [Float](repeating: 0, count: rows * chunk * count)
+            var dCols = [Float](repeating: 0, count: rows * chunk * count)
+            var dY = [Float](repeating: 0, count: o * chunk * count)
             x.value.storage.withUnsafeBufferPointer { input in
                 weight.value.storage.withUnsafeBufferPointer { wp in
                     gradient.storage.withUnsafeBufferPointer { dy in
@@ -109,18 +135,33 @@ public enum Convolution {
                             dInput.storage.withUnsafeMutableBufferPointer { dx in
                                 cols.withUnsafeMutableBufferPointer { colsP in
                                     dCols.withUnsafeMutableBufferPointer { dColsP in
-                                        for s in 0..<n {
-                                            let dys = dy.baseAddress! + s * o * count
-                                            if weight.requiresGrad {
-                                                im2col(input.baseAddress! + s * c * h * w, g, colsP.baseAddress!)
-                                                // dW += dY_s · colsᵀ
-                                                MatrixMultiply.gemm(dys, colsP.baseAddress!, dw.baseAddress!, m: o, n: rows, k: count,
-                                                                    transposeB: true, beta: 1)
-                                            }
-                                            if x.requiresGrad {
-                                                // dcols = Wᵀ · dY_s, folded back onto the input.
-                                                MatrixMultiply.gemm(wp.baseAddress!, dys, dColsP.baseAddress!, m: rows, n: count, k: o, transposeA: true)
-                                                col2im(dColsP.baseAddress!, g, dx.baseAddress! + s * c * h * w)
+                                        dY.withUnsafeMutableBufferPointer { dYP in
+                                            for first in Swift.stride(from: 0, to: n, by: chunk) {
+                                                let members = min(chunk, n - first)
+                                                let width = members * count
+                                                // The chunk's output gradient with channels as rows: [O, members · H'W'].
+                                                for i in 0..<members {
+                                                    for oc in 0..<o {
+                                                        (dYP.baseAddress! + oc * width + i * count)
+                                                            .update(from: dy.baseAddress! + ((first + i) * o + oc) * count, count: count)
+                                                    }
+                                                }
+                                                if weight.requiresGrad {
+                                                    for i in 0..<members {
+                                                        im2col(input.baseAddress! + (first + i) * c * h * w, g, colsP.baseAddress! + i * count, rowStride: width)
+                                                    }
+                                                    // dW += dY · colsᵀ
+                                                    MatrixMultiply.gemm(dYP.baseAddress!, colsP.baseAddress!, dw.baseAddress!, m: o, n: rows, k: width,
+                                                                        transposeB: true, beta: 1)
+                                                }
+                                                if x.requiresGrad {
+                                                    // dcols = Wᵀ · dY, folded back onto each sample's input.
+                                                    MatrixMultiply.gemm(wp.baseAddress!, dYP.baseAddress!, dColsP.baseAddress!, m: rows, n: width, k: o,
+                                                                        transposeA: true)
+                                                    for i in 0..<members {
+                                                        col2im(dColsP.baseAddress! + i * count, g, dx.baseAddress! + (first + i) * c * h * w, rowStride: width)
+                                                    }
+                                                }
                                             }
                                         }
                                     }
@@ -133,9 +174,15 @@ public enum Convolution {
             if x.requiresGrad { x.accumulate(dInput) }
             if weight.requiresGrad { weight.accumulate(dWeight) }
             if let bias, bias.requiresGrad {
-                var db = Tensor(zeros: [o])
-                for s in 0..<n { for oc in 0..<o { for i in 0..<count { db.storage[oc] += gradient.storage[(s * o + oc) * count + i] } } }
-                bias.accumulate(db)
+                var db = [Float](repeating: 0, count: o)
+                gradient.storage.withUnsafeBufferPointer { d in
+                    for s in 0..<n { for oc in 0..<o {
+                        var total: Float = 0
+                        for i in 0..<count { total += d[(s * o + oc) * count + i] }
+                        db[oc] += total
+                    } }
+                }
+                bias.accumulate(Tensor(shape: [o], storage: db))
             }
         }
     }
