@@ -47,3 +47,19 @@ public enum BLASRuntime {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 }
+
+/// Process-wide settings for training processes.
+public enum TensorRuntime {
+    /// Keeps freed tensor buffers in the heap instead of unmapping them: glibc otherwise returns every
+    /// large buffer to the kernel and the next training step page-faults its memory back in, zeroed.
+    /// Peak memory is unchanged (the same buffers are reused); it is just not handed back between steps.
+    public static func keepFreedBuffers() {
+        // mallopt is glibc's (malloc.h is outside Swift's Glibc module), so it is looked up by name.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
+        let (trimThreshold, mmapThreshold): (Int32, Int32) = (-1, -3)  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+        _ = mallopt(mmapThreshold, 512 << 20)
+        _ = mallopt(trimThreshold, 1 << 30)
+    }
+}

@@ -47,6 +47,7 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         // Before anything else: may re-execute the process with OpenBLAS's fast kernels selected.
         BLASRuntime.ensureFastKernels()
+        TensorRuntime.keepFreedBuffers()
         var logger = Logger(label: "montecluster")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let configuration = ServiceConfiguration(

@@ -4,6 +4,7 @@ import Tensor
 
 // SGEMM GFLOP/s at n³ for n in 256, 512, 1024 with 1 and 2 threads; one JSON object per line.
 BLASRuntime.ensureFastKernels()
+TensorRuntime.keepFreedBuffers()
 let repeats = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 5 : 5
 
 func emit(_ object: [String: Any]) {
