@@ -193,32 +193,39 @@ public enum Convolution {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1)
         var out = Tensor(zeros: [n, c, oh, ow])
-        var argmax = [Int](repeating: 0, count: out.count)
+        var argmax = [Int32](repeating: 0, count: out.count)
         x.value.storage.withUnsafeBufferPointer { input in
-            for plane in 0..<(n * c) {
-                for y in 0..<oh {
-                    for xx in 0..<ow {
-                        var best = -Float.infinity
-                        var bestIndex = 0
-                        for ky in 0..<k {
-                            for kx in 0..<k {
-                                let index = (plane * h + y * s + ky) * w + xx * s + kx
-                                if input[index] > best {
-                                    best = input[index]
-                                    bestIndex = index
+            out.storage.withUnsafeMutableBufferPointer { o in
+                argmax.withUnsafeMutableBufferPointer { a in
+                    for plane in 0..<(n * c) {
+                        let base = plane * h * w
+                        for y in 0..<oh {
+                            for xx in 0..<ow {
+                                var bestIndex = base + (y * s) * w + xx * s
+                                var best = input[bestIndex]
+                                for ky in 0..<k {
+                                    let row = base + (y * s + ky) * w + xx * s
+                                    for kx in 0..<k where input[row + kx] > best {
+                                        best = input[row + kx]
+                                        bestIndex = row + kx
+                                    }
                                 }
+                                let target = (plane * oh + y) * ow + xx
+                                o[target] = best
+                                a[target] = Int32(bestIndex)
                             }
                         }
-                        let o = (plane * oh + y) * ow + xx
-                        out.storage[o] = best
-                        argmax[o] = bestIndex
                     }
                 }
             }
         }
         return Variable(out, inputs: [x]) { g in
             var dx = Tensor(zeros: x.shape)
-            for i in 0..<argmax.count { dx.storage[argmax[i]] += g.storage[i] }
+            dx.storage.withUnsafeMutableBufferPointer { d in
+                g.storage.withUnsafeBufferPointer { gp in
+                    for i in 0..<argmax.count { d[Int(argmax[i])] += gp[i] }
+                }
+            }
             x.accumulate(dx)
         }
     }
