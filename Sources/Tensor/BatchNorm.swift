@@ -45,18 +45,25 @@ public enum BatchNorm {
             variance = runningVariance
         }
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        var normalized = x.value
-        var out = x.value
-        normalized.storage.withUnsafeMutableBufferPointer { xh in
-            out.storage.withUnsafeMutableBufferPointer { o in
-                for s in 0..<n {
-                    for ch in 0..<c {
-                        let base = (s * c + ch) * plane
-                        let (mu, inv, g, b) = (mean[ch], inverseStd[ch], gamma.value.storage[ch], beta.value.storage[ch])
-                        for j in base..<(base + plane) {
-                            let value = (xh[j] - mu) * inv
-                            xh[j] = value
-                            o[j] = g * value + b
+        // x̂ is kept only when a backward pass will need it; inference writes the output directly.
+        let keep = GradientMode.isEnabled && (x.requiresGrad || gamma.requiresGrad || beta.requiresGrad)
+        var normalized = keep ? Tensor(shape: x.shape) { _ in } : Tensor(shape: [1], storage: [0])
+        let out = Tensor(shape: x.shape) { o in
+            input.withUnsafeBufferPointer { v in
+                normalized.storage.withUnsafeMutableBufferPointer { xh in
+                    for s in 0..<n {
+                        for ch in 0..<c {
+                            let base = (s * c + ch) * plane
+                            let (mu, inv, g, b) = (mean[ch], inverseStd[ch], gamma.value.storage[ch], beta.value.storage[ch])
+                            if keep {
+                                for j in base..<(base + plane) {
+                                    let value = (v[j] - mu) * inv
+                                    xh[j] = value
+                                    o[j] = g * value + b
+                                }
+                            } else {
+                                for j in base..<(base + plane) { o[j] = g * (v[j] - mu) * inv + b }
+                            }
                         }
                     }
                 }

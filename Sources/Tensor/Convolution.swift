@@ -87,7 +87,8 @@ public enum Convolution {
         let g = Geometry(channels: c, height: h, width: w, kernel: k, stride: stride, padding: padding)
         let (rows, count) = (g.columnRows, g.columnCount)
         let chunk = chunkSize(rows: rows, count: count, samples: n)
-        var out = Tensor(zeros: [n, o, g.outputHeight, g.outputWidth])
+        // Every element is written below (copied out of the chunk products), so no zero-fill.
+        var out = Tensor(shape: [n, o, g.outputHeight, g.outputWidth]) { _ in }
         var columns = [Float](repeating: 0, count: rows * chunk * count)
         var product = [Float](repeating: 0, count: o * chunk * count)
         x.value.storage.withUnsafeBufferPointer { input in
@@ -192,7 +193,7 @@ public enum Convolution {
         let s = stride ?? k
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1)
-        var out = Tensor(zeros: [n, c, oh, ow])
+        var out = Tensor(shape: [n, c, oh, ow]) { _ in }
         var argmax = [Int32](repeating: 0, count: out.count)
         x.value.storage.withUnsafeBufferPointer { input in
             out.storage.withUnsafeMutableBufferPointer { o in

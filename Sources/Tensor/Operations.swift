@@ -3,22 +3,22 @@ import Foundation
 /// Elementwise and reduction operations with their gradients.
 public enum Ops {
     static func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
-        var out = x
-        out.storage.withUnsafeMutableBufferPointer { o in
-            for i in 0..<o.count { o[i] = f(o[i]) }
+        Tensor(shape: x.shape) { o in
+            x.storage.withUnsafeBufferPointer { v in
+                for i in 0..<o.count { o[i] = f(v[i]) }
+            }
         }
-        return out
     }
 
     static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(a.shape == b.shape, "shapes differ: \(a.shape) and \(b.shape)")
-        var out = a
-        out.storage.withUnsafeMutableBufferPointer { o in
-            b.storage.withUnsafeBufferPointer { y in
-                for i in 0..<o.count { o[i] = f(o[i], y[i]) }
+        return Tensor(shape: a.shape) { o in
+            a.storage.withUnsafeBufferPointer { x in
+                b.storage.withUnsafeBufferPointer { y in
+                    for i in 0..<o.count { o[i] = f(x[i], y[i]) }
+                }
             }
         }
-        return out
     }
 
     public static func add(_ a: Variable, _ b: Variable) -> Variable {
