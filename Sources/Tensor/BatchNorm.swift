@@ -45,44 +45,34 @@ public enum BatchNorm {
             variance = runningVariance
         }
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        // x̂ is kept only when a backward pass will need it; inference writes the output directly.
-        let keep = GradientMode.isEnabled && (x.requiresGrad || gamma.requiresGrad || beta.requiresGrad)
-        var normalized = keep ? Tensor(shape: x.shape) { _ in } : Tensor(shape: [1], storage: [0])
+        // x̂ is not stored: backward recomputes it from x (which the graph keeps anyway), which saves
+        // an activation-sized buffer per batch-norm layer.
         let out = Tensor(shape: x.shape) { o in
             input.withUnsafeBufferPointer { v in
-                normalized.storage.withUnsafeMutableBufferPointer { xh in
-                    for s in 0..<n {
-                        for ch in 0..<c {
-                            let base = (s * c + ch) * plane
-                            let (mu, inv, g, b) = (mean[ch], inverseStd[ch], gamma.value.storage[ch], beta.value.storage[ch])
-                            if keep {
-                                for j in base..<(base + plane) {
-                                    let value = (v[j] - mu) * inv
-                                    xh[j] = value
-                                    o[j] = g * value + b
-                                }
-                            } else {
-                                for j in base..<(base + plane) { o[j] = g * (v[j] - mu) * inv + b }
-                            }
-                        }
+                for s in 0..<n {
+                    for ch in 0..<c {
+                        let base = (s * c + ch) * plane
+                        let scale = gamma.value.storage[ch] * inverseStd[ch]
+                        let shift = beta.value.storage[ch] - mean[ch] * scale
+                        for j in base..<(base + plane) { o[j] = v[j] * scale + shift }
                     }
                 }
             }
         }
-        let xHat = normalized
         return Variable(out, inputs: [x, gamma, beta]) { g in
             var dGamma = [Float](repeating: 0, count: c)
             var dBeta = [Float](repeating: 0, count: c)
             var dx = Tensor(zeros: x.shape)
             g.storage.withUnsafeBufferPointer { dy in
-                xHat.storage.withUnsafeBufferPointer { xh in
+                x.value.storage.withUnsafeBufferPointer { xv in
                     for s in 0..<n {
                         for ch in 0..<c {
                             let base = (s * c + ch) * plane
+                            let (mu, inv) = (mean[ch], inverseStd[ch])
                             var sumDy: Float = 0, sumDyXHat: Float = 0
                             for j in base..<(base + plane) {
                                 sumDy += dy[j]
-                                sumDyXHat += dy[j] * xh[j]
+                                sumDyXHat += dy[j] * (xv[j] - mu) * inv
                             }
                             dBeta[ch] += sumDy
                             dGamma[ch] += sumDyXHat
@@ -95,7 +85,8 @@ public enum BatchNorm {
                                 let scale = gamma.value.storage[ch] * inverseStd[ch]
                                 if training {
                                     let meanDy = dBeta[ch] / Float(m), meanDyXHat = dGamma[ch] / Float(m)
-                                    for j in base..<(base + plane) { d[j] = scale * (dy[j] - meanDy - xh[j] * meanDyXHat) }
+                                    let (mu, inv) = (mean[ch], inverseStd[ch])
+                                    for j in base..<(base + plane) { d[j] = scale * (dy[j] - meanDy - (xv[j] - mu) * inv * meanDyXHat) }
                                 } else {
                                     for j in base..<(base + plane) { d[j] = scale * dy[j] }
                                 }
