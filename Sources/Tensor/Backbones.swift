@@ -50,7 +50,7 @@ public enum Backbones {
         var layers: [any Layer] = []
         var width = inputs
         for size in hidden + [features] {
-            layers += [Linear(width, size, bias: false, rng: &rng), BatchNormLayer(size, twoDimensional: false), ReLU()]
+            layers += [Linear(width, size, bias: false, rng: &rng), BatchNormLayer(size, twoDimensional: false, relu: true)]
             width = size
         }
         return Sequential(layers)
@@ -59,10 +59,10 @@ public enum Backbones {
     /// The 8×8 digits net: conv3–BN–ReLU ×2, max-pool, linear to 128 (BN, ReLU), then `classes` outputs.
     public static func digitsNet(channels: Int = 1, classes: Int = 10, rng: inout RandomStream) -> Sequential {
         Sequential([
-            Conv2d(channels, 32, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(32, twoDimensional: true), ReLU(),
-            Conv2d(32, 64, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true), ReLU(),
+            Conv2d(channels, 32, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(32, twoDimensional: true, relu: true),
+            Conv2d(32, 64, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true),
             MaxPool2d(2), Flatten(),
-            Linear(1024, 128, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: false), ReLU(),
+            Linear(1024, 128, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: false, relu: true),
             Linear(128, classes, rng: &rng),
         ])
     }
@@ -70,10 +70,10 @@ public enum Backbones {
     /// The 28×28 MNIST net of the issue: conv5(32)–conv5(64)–conv3(128), each BN–ReLU–pool, then 1152→128→classes.
     public static func mnistNet(channels: Int = 1, classes: Int = 10, rng: inout RandomStream) -> Sequential {
         Sequential([
-            Conv2d(channels, 32, kernel: 5, padding: 2, rng: &rng), BatchNormLayer(32, twoDimensional: true), ReLU(), MaxPool2d(2),
-            Conv2d(32, 64, kernel: 5, padding: 2, rng: &rng), BatchNormLayer(64, twoDimensional: true), ReLU(), MaxPool2d(2),
-            Conv2d(64, 128, kernel: 3, padding: 1, rng: &rng), BatchNormLayer(128, twoDimensional: true), ReLU(), MaxPool2d(2),
-            Flatten(), Linear(1152, 128, rng: &rng), BatchNormLayer(128, twoDimensional: false), ReLU(),
+            Conv2d(channels, 32, kernel: 5, padding: 2, rng: &rng), BatchNormLayer(32, twoDimensional: true, relu: true), MaxPool2d(2),
+            Conv2d(32, 64, kernel: 5, padding: 2, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true), MaxPool2d(2),
+            Conv2d(64, 128, kernel: 3, padding: 1, rng: &rng), BatchNormLayer(128, twoDimensional: true, relu: true), MaxPool2d(2),
+            Flatten(), Linear(1152, 128, rng: &rng), BatchNormLayer(128, twoDimensional: false, relu: true),
             Linear(128, classes, rng: &rng),
         ])
     }
@@ -81,7 +81,7 @@ public enum Backbones {
     /// CIFAR-style ResNet-18 for 32×32 colour images (3×3 stem, no max-pool), ending in a 512-d feature.
     public static func resNet18(channels: Int = 3, rng: inout RandomStream) -> Sequential {
         var layers: [any Layer] = [
-            Conv2d(channels, 64, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true), ReLU(),
+            Conv2d(channels, 64, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true),
         ]
         var width = 64
         for (stage, outputs) in [64, 128, 256, 512].enumerated() {
@@ -89,7 +89,7 @@ public enum Backbones {
                 let stride = stage > 0 && block == 0 ? 2 : 1
                 let body = Sequential([
                     Conv2d(width, outputs, kernel: 3, stride: stride, padding: 1, bias: false, rng: &rng),
-                    BatchNormLayer(outputs, twoDimensional: true), ReLU(),
+                    BatchNormLayer(outputs, twoDimensional: true, relu: true),
                     Conv2d(outputs, outputs, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(outputs, twoDimensional: true),
                 ])
                 let shortcut = stride != 1 || width != outputs

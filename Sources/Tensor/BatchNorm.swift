@@ -2,10 +2,11 @@ import Foundation
 
 /// Batch normalization over [N, C] or [N, C, H, W], per channel. Training uses the batch's mean and
 /// (biased) variance and updates running statistics with momentum (unbiased variance, as PyTorch);
-/// evaluation uses the running statistics.
+/// evaluation uses the running statistics. `relu` fuses the ReLU that usually follows, so the
+/// pre-activation never becomes a separate tensor (one activation buffer and one pass less).
 public enum BatchNorm {
     public static func apply(_ x: Variable, gamma: Variable, beta: Variable, runningMean: inout [Float], runningVariance: inout [Float],
-                             training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5) -> Variable {
+                             training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, relu: Bool = false) -> Variable {
         let n = x.shape[0], c = x.shape[1]
         let plane = x.value.rank == 4 ? x.shape[2] * x.shape[3] : 1
         let m = n * plane
@@ -54,12 +55,18 @@ public enum BatchNorm {
                         let base = (s * c + ch) * plane
                         let scale = gamma.value.storage[ch] * inverseStd[ch]
                         let shift = beta.value.storage[ch] - mean[ch] * scale
-                        for j in base..<(base + plane) { o[j] = v[j] * scale + shift }
+                        if relu {
+                            for j in base..<(base + plane) { o[j] = max(0, v[j] * scale + shift) }
+                        } else {
+                            for j in base..<(base + plane) { o[j] = v[j] * scale + shift }
+                        }
                     }
                 }
             }
         }
-        return Variable(out, inputs: [x, gamma, beta]) { g in
+        return Variable(out, inputs: [x, gamma, beta]) { upstream in
+            // Fused ReLU: the gradient passes where the output is positive.
+            let g = relu ? Ops.zip(upstream, out) { d, y in y > 0 ? d : 0 } : upstream
             var dGamma = [Float](repeating: 0, count: c)
             var dBeta = [Float](repeating: 0, count: c)
             var dx = Tensor(zeros: x.shape)

@@ -88,17 +88,21 @@ public final class BatchNormLayer: Layer {
     public var runningMean: [Float]
     public var runningVariance: [Float]
     public let kind: String
+    /// Applies ReLU to the output in the same pass (see `BatchNorm.apply`).
+    public let fusedReLU: Bool
 
-    public init(_ channels: Int, twoDimensional: Bool) {
+    public init(_ channels: Int, twoDimensional: Bool, relu: Bool = false) {
+        fusedReLU = relu
         gamma = Variable(Tensor(shape: [channels], storage: [Float](repeating: 1, count: channels)), requiresGrad: true)
         beta = Variable(Tensor(zeros: [channels]), requiresGrad: true)
         runningMean = [Float](repeating: 0, count: channels)
         runningVariance = [Float](repeating: 1, count: channels)
-        kind = twoDimensional ? "BatchNorm2d" : "BatchNorm1d"
+        kind = (twoDimensional ? "BatchNorm2d" : "BatchNorm1d") + (relu ? "+ReLU" : "")
     }
 
     public func forward(_ x: Variable, training: Bool) -> Variable {
-        BatchNorm.apply(x, gamma: gamma, beta: beta, runningMean: &runningMean, runningVariance: &runningVariance, training: training)
+        BatchNorm.apply(x, gamma: gamma, beta: beta, runningMean: &runningMean, runningVariance: &runningVariance, training: training,
+                        relu: fusedReLU)
     }
 
     public var parameters: [(name: String, variable: Variable)] { [("weight", gamma), ("bias", beta)] }

@@ -100,6 +100,20 @@ final class GradientTests: XCTestCase {
         check("batch norm 1d", [rows, gamma, beta], tolerance: 1e-2) {
             BatchNorm.apply($0[0], gamma: $0[1], beta: $0[2], runningMean: &mean, runningVariance: &variance, training: true)
         }
+        // The fused ReLU against the composition it replaces (finite differences straddle its kink
+        // too easily once batch statistics couple every output to every input).
+        let r = Variable(random(small.shape))
+        func gradients(fused: Bool) -> [Tensor] {
+            for v in [small, gamma, beta] { v.grad = nil }
+            let y = fused
+                ? BatchNorm.apply(small, gamma: gamma, beta: beta, runningMean: &mean, runningVariance: &variance, training: true, relu: true)
+                : Ops.relu(BatchNorm.apply(small, gamma: gamma, beta: beta, runningMean: &mean, runningVariance: &variance, training: true))
+            Ops.sum(Ops.multiply(y, r)).backward()
+            return [small.grad!, gamma.grad!, beta.grad!]
+        }
+        for (fused, composed) in zip(gradients(fused: true), gradients(fused: false)) {
+            for (a, b) in zip(fused.storage, composed.storage) { XCTAssertEqual(a, b, accuracy: 1e-5, "fused batch norm + ReLU") }
+        }
         check("batch norm eval", [rows, gamma, beta]) {
             BatchNorm.apply($0[0], gamma: $0[1], beta: $0[2], runningMean: &mean, runningVariance: &variance, training: false)
         }
