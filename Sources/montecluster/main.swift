@@ -48,6 +48,9 @@ struct Serve: AsyncParsableCommand {
         // Before anything else: may re-execute the process with OpenBLAS's fast kernels selected.
         BLASRuntime.ensureFastKernels()
         TensorRuntime.keepFreedBuffers()
+        // One intra-op thread per job: the worker pool already runs jobs side by side, and bench/tensor
+        // measured two BLAS threads 1.3–3× slower than one while the other core is busy.
+        BLASRuntime.setThreads(env("MONTECLUSTER_TENSOR_THREADS").flatMap(Int.init) ?? 1)
         var logger = Logger(label: "montecluster")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let configuration = ServiceConfiguration(

@@ -14,7 +14,7 @@ func emit(_ object: [String: Any]) {
 }
 
 emit(["bench": "core", "core": BLASRuntime.coreName])
-for threads in [1, 2] {
+for threads in (CommandLine.arguments.contains("--threads") ? [] : [1, 2]) {
     BLASRuntime.setThreads(threads)
     for n in [256, 512, 1024] {
         let a = [Float](repeating: 0.5, count: n * n).enumerated().map { Float($0.offset % 7) * 0.1 - 0.3 }
@@ -48,9 +48,14 @@ func peakResidentMB() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
-BLASRuntime.setThreads(1)
-for (name, size) in [("digits", 8), ("mnist", 28)] {
-    for batch in [128, 256] {
+let threadSweep = CommandLine.arguments.contains("--threads")
+let sweep: [(threads: Int, nets: [(String, Int)], batches: [Int])] = threadSweep
+    ? [(1, [("digits", 8), ("mnist", 28)], [128]), (2, [("digits", 8), ("mnist", 28)], [128])]
+    : [(1, [("digits", 8), ("mnist", 28)], [128, 256])]
+for (threads, nets, batches) in sweep {
+BLASRuntime.setThreads(threads)
+for (name, size) in nets {
+    for batch in batches {
         var rng = RandomStream(seed: 1)
         let model = name == "digits" ? Backbones.digitsNet(rng: &rng) : Backbones.mnistNet(rng: &rng)
         let optimizer = Adam(model.parameters.map(\.variable), learningRate: 1e-3)
@@ -76,7 +81,9 @@ for (name, size) in [("digits", 8), ("mnist", 28)] {
             for _ in 0..<steps { _ = GradientMode.withoutGradients { model.forward(Variable(images), training: false) } }
             inference.append(Double(batch * steps) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         }
-        emit(["bench": "train", "net": name, "batch": batch, "train_images_per_second": rates.sorted()[rates.count / 2],
+        emit(["bench": threadSweep ? "threads" : "train", "net": name, "batch": batch, "threads": threads,
+              "train_images_per_second": rates.sorted()[rates.count / 2],
               "inference_images_per_second": inference.sorted()[inference.count / 2], "peak_rss_mb": peakResidentMB()])
     }
+}
 }
