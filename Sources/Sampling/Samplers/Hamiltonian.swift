@@ -10,6 +10,9 @@ struct Hamiltonian {
     private var position: [Double]
     private var momentum: [Double]
     private var gradient: [Double]
+    /// ∇ log p at `state.z`, kept between iterations: after an accept it is the trajectory's last
+    /// gradient, after a reject it is unchanged, so each iteration evaluates it only along the path.
+    private var currentGradient: [Double]?
     static let targetAcceptance = 0.8
     static let maxSteps = 1024
 
@@ -44,11 +47,16 @@ struct Hamiltonian {
             kinetic += 0.5 * momentum[i] * momentum[i] * inverseMetric[i]
         }
         position = state.z
-        var logp = logDensityAndGradient()
+        if currentGradient == nil {
+            _ = logDensityAndGradient()
+            currentGradient = gradient
+        }
+        var logp = state.logDensity
         let startEnergy = -state.logDensity + kinetic
         var diverged = !logp.isFinite
         if !diverged {
-            for i in 0..<d { momentum[i] += 0.5 * epsilon * gradient[i] }
+            let start = currentGradient!
+            for i in 0..<d { momentum[i] += 0.5 * epsilon * start[i] }
             for step in 0..<min(steps, Self.maxSteps) {
                 for i in 0..<d { position[i] += epsilon * inverseMetric[i] * momentum[i] }
                 logp = logDensityAndGradient()
@@ -61,6 +69,7 @@ struct Hamiltonian {
             }
         }
         var acceptance = 0.0
+        var accepted = false
         if !diverged {
             kinetic = 0
             for i in 0..<d { kinetic += 0.5 * momentum[i] * momentum[i] * inverseMetric[i] }
@@ -69,6 +78,8 @@ struct Hamiltonian {
             if log(state.rng.uniformOpen()) < energyChange {
                 state.z = position
                 state.logDensity = logp
+                currentGradient = gradient
+                accepted = true
             }
         }
         state.iteration += 1
@@ -76,7 +87,7 @@ struct Hamiltonian {
             adapt(&state, acceptance: acceptance)
         } else {
             state.proposalsAfterWarmup += 1
-            if acceptance > 0, state.z == position { state.acceptedAfterWarmup += 1 }
+            if accepted { state.acceptedAfterWarmup += 1 }
         }
         MarkovChainSampler.keep(&state, settings: settings, model: model)
     }

@@ -102,12 +102,17 @@ public final class ModelEvaluator {
     private let evaluator: Evaluator
     private var theta: [Double]
     private var thetaGradient: [Double]
+    // Per-coordinate transform slopes, reused across calls (this runs once per leapfrog step).
+    private var slopes: [Double]
+    private var jacobianSlopes: [Double]
 
     init(_ model: Model) {
         self.model = model
         self.evaluator = Evaluator(model.program)
         self.theta = [Double](repeating: 0, count: model.dimension)
         self.thetaGradient = [Double](repeating: 0, count: model.dimension)
+        self.slopes = [Double](repeating: 1, count: model.dimension)
+        self.jacobianSlopes = [Double](repeating: 0, count: model.dimension)
     }
 
     public func logDensity(_ z: UnsafeBufferPointer<Double>) -> Double {
@@ -125,8 +130,6 @@ public final class ModelEvaluator {
 
     public func logDensityAndGradient(_ z: UnsafeBufferPointer<Double>, into gradient: UnsafeMutableBufferPointer<Double>) -> Double {
         var logJacobian = 0.0
-        var slopes = [Double](repeating: 1, count: model.dimension)
-        var jacobianSlopes = [Double](repeating: 0, count: model.dimension)
         for i in 0..<model.dimension {
             let t = Model.constrain(z[i], model.bounds[i])
             theta[i] = t.value
