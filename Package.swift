@@ -1,5 +1,18 @@
 // swift-tools-version: 6.2
+import Foundation
 import PackageDescription
+
+// The numeric targets are compiled for x86-64-v3 (AVX2 + FMA, every x86 CPU since ~2015): their
+// element-wise loops vectorize 3–30× better than at the baseline. MONTECLUSTER_MARCH overrides it
+// (e.g. MONTECLUSTER_MARCH=x86-64 for older CPUs). Exclusivity checks cost ~3 % in the tensor
+// kernels, whose buffers are never aliased across accesses, so they are compiled without them.
+#if arch(x86_64)
+let march = ProcessInfo.processInfo.environment["MONTECLUSTER_MARCH"] ?? "x86-64-v3"
+let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(march)"])]
+#else
+let numericFlags: [SwiftSetting] = []
+#endif
+let tensorFlags = numericFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
 let package = Package(
     name: "MonteCluster",
@@ -24,9 +37,9 @@ let package = Package(
         // OpenBLAS (Debian libopenblas-dev) for matrix products.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         // Float32 tensors and their matrix products; the engine the clustering methods train on.
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "Sampling"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "Sampling"], swiftSettings: tensorFlags),
         // Random streams, distributions, samplers, diagnostics and the target expression language.
-        .target(name: "Sampling"),
+        .target(name: "Sampling", swiftSettings: numericFlags),
         // The sampler job kinds: parameter schemas, runs with progress and checkpoints, draw artifacts.
         .target(name: "SamplerKinds", dependencies: ["Jobs", "Sampling"]),
         // Job model, state machine, storage and worker pool: no HTTP in here.

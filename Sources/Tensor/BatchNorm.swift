@@ -20,13 +20,7 @@ public enum BatchNorm {
             input.withUnsafeBufferPointer { v in
                 for s in 0..<n {
                     for ch in 0..<c {
-                        let base = (s * c + ch) * plane
-                        var total: Float = 0, total2: Float = 0
-                        for j in 0..<plane {
-                            let value = v[base + j]
-                            total += value
-                            total2 += value * value
-                        }
+                        let (total, total2) = Kernels.sumAndSquares(v.baseAddress! + (s * c + ch) * plane, plane)
                         sums[ch] += Double(total)
                         squares[ch] += Double(total2)
                     }
@@ -55,48 +49,42 @@ public enum BatchNorm {
                         let base = (s * c + ch) * plane
                         let scale = gamma.value.storage[ch] * inverseStd[ch]
                         let shift = beta.value.storage[ch] - mean[ch] * scale
-                        if relu {
-                            for j in base..<(base + plane) { o[j] = max(0, v[j] * scale + shift) }
-                        } else {
-                            for j in base..<(base + plane) { o[j] = v[j] * scale + shift }
-                        }
+                        Kernels.affine(v.baseAddress! + base, to: o.baseAddress! + base, scale: scale, shift: shift, relu: relu, plane)
                     }
                 }
             }
         }
         return Variable(out, inputs: [x, gamma, beta]) { upstream in
-            // Fused ReLU: the gradient passes where the output is positive.
-            let g = relu ? Ops.zip(upstream, out) { d, y in y > 0 ? d : 0 } : upstream
+            // dx starts as the upstream gradient (masked where a fused ReLU clamped) and is updated in place.
+            var dx = upstream
             var dGamma = [Float](repeating: 0, count: c)
             var dBeta = [Float](repeating: 0, count: c)
-            var dx = Tensor(zeros: x.shape)
-            g.storage.withUnsafeBufferPointer { dy in
+            dx.storage.withUnsafeMutableBufferPointer { d in
                 x.value.storage.withUnsafeBufferPointer { xv in
+                    if relu {
+                        out.storage.withUnsafeBufferPointer { y in Kernels.maskNonPositive(d.baseAddress!, where: y.baseAddress!, d.count) }
+                    }
                     for s in 0..<n {
                         for ch in 0..<c {
                             let base = (s * c + ch) * plane
-                            let (mu, inv) = (mean[ch], inverseStd[ch])
-                            var sumDy: Float = 0, sumDyXHat: Float = 0
-                            for j in base..<(base + plane) {
-                                sumDy += dy[j]
-                                sumDyXHat += dy[j] * (xv[j] - mu) * inv
-                            }
+                            // Σdy·x̂ = (Σdy·x − μ·Σdy)/σ
+                            let (sumDy, sumDyX) = Kernels.sumAndDot(d.baseAddress! + base, xv.baseAddress! + base, plane)
                             dBeta[ch] += sumDy
-                            dGamma[ch] += sumDyXHat
+                            dGamma[ch] += (sumDyX - mean[ch] * sumDy) * inverseStd[ch]
                         }
                     }
-                    dx.storage.withUnsafeMutableBufferPointer { d in
-                        for s in 0..<n {
-                            for ch in 0..<c {
-                                let base = (s * c + ch) * plane
-                                let scale = gamma.value.storage[ch] * inverseStd[ch]
-                                if training {
-                                    let meanDy = dBeta[ch] / Float(m), meanDyXHat = dGamma[ch] / Float(m)
-                                    let (mu, inv) = (mean[ch], inverseStd[ch])
-                                    for j in base..<(base + plane) { d[j] = scale * (dy[j] - meanDy - (xv[j] - mu) * inv * meanDyXHat) }
-                                } else {
-                                    for j in base..<(base + plane) { d[j] = scale * dy[j] }
-                                }
+                    for s in 0..<n {
+                        for ch in 0..<c {
+                            let base = (s * c + ch) * plane
+                            let scale = gamma.value.storage[ch] * inverseStd[ch]
+                            if training {
+                                // scale·(dy − mean(dy) − x̂·mean(dy·x̂)) as a·dy + b·x + c
+                                let meanDy = dBeta[ch] / Float(m), meanDyXHat = dGamma[ch] / Float(m)
+                                let b = -scale * inverseStd[ch] * meanDyXHat
+                                Kernels.combine(d.baseAddress! + base, a: scale, xv.baseAddress! + base, b: b,
+                                                c: -scale * meanDy - b * mean[ch], plane)
+                            } else {
+                                Kernels.combine(d.baseAddress! + base, a: scale, xv.baseAddress! + base, b: 0, c: 0, plane)
                             }
                         }
                     }

@@ -65,7 +65,11 @@ public enum Convolution {
                         guard iy >= 0 && iy < g.height else { continue }
                         let target = plane + iy * g.width + kx - g.padding
                         let from = source + y * ow
-                        for x in valid { target[x * s] += from[x] }
+                        if s == 1 {
+                            Kernels.add(from + valid.lowerBound, into: target + valid.lowerBound, valid.count)
+                        } else {
+                            for x in valid { target[x * s] += from[x] }
+                        }
                     }
                 }
             }
@@ -89,8 +93,8 @@ public enum Convolution {
         let chunk = chunkSize(rows: rows, count: count, samples: n)
         // Every element is written below (copied out of the chunk products), so no zero-fill.
         var out = Tensor(shape: [n, o, g.outputHeight, g.outputWidth]) { _ in }
-        var columns = [Float](repeating: 0, count: rows * chunk * count)
-        var product = [Float](repeating: 0, count: o * chunk * count)
+        var columns = [Float](unsafeUninitializedCapacity: rows * chunk * count) { $1 = rows * chunk * count }
+        var product = [Float](unsafeUninitializedCapacity: o * chunk * count) { $1 = o * chunk * count }
         x.value.storage.withUnsafeBufferPointer { input in
             weight.value.storage.withUnsafeBufferPointer { wp in
                 out.storage.withUnsafeMutableBufferPointer { op in
@@ -105,18 +109,12 @@ public enum Convolution {
                                 MatrixMultiply.gemm(wp.baseAddress!, cols.baseAddress!, prod.baseAddress!, m: o, n: width, k: rows)
                                 for i in 0..<members {
                                     for oc in 0..<o {
-                                        (op.baseAddress! + ((first + i) * o + oc) * count)
-                                            .update(from: prod.baseAddress! + oc * width + i * count, count: count)
+                                        Kernels.copy(prod.baseAddress! + oc * width + i * count, to: op.baseAddress! + ((first + i) * o + oc) * count,
+                                                     adding: bias?.value.storage[oc] ?? 0, count)
                                     }
                                 }
                             }
                         }
-                    }
-                    if let bias {
-                        for s in 0..<n { for oc in 0..<o {
-                            let b = bias.value.storage[oc]
-                            for i in 0..<count { op[(s * o + oc) * count + i] += b }
-                        } }
                     }
                 }
             }
@@ -126,9 +124,10 @@ public enum Convolution {
         return Variable(out, inputs: inputs) { gradient in
             var dWeight = Tensor(zeros: weight.shape)
             var dInput = Tensor(zeros: x.shape)
-            var cols = [Float](repeating: 0, count: rows * chunk * count)
-            var dCols = [Float](repeating: 0, count: rows * chunk * count)
-            var dY = [Float](repeating: 0, count: o * chunk * count)
+            // Scratch buffers every chunk overwrites completely before reading.
+            var cols = [Float](unsafeUninitializedCapacity: rows * chunk * count) { $1 = rows * chunk * count }
+            var dCols = [Float](unsafeUninitializedCapacity: rows * chunk * count) { $1 = rows * chunk * count }
+            var dY = [Float](unsafeUninitializedCapacity: o * chunk * count) { $1 = o * chunk * count }
             x.value.storage.withUnsafeBufferPointer { input in
                 weight.value.storage.withUnsafeBufferPointer { wp in
                     gradient.storage.withUnsafeBufferPointer { dy in
@@ -178,9 +177,7 @@ public enum Convolution {
                 var db = [Float](repeating: 0, count: o)
                 gradient.storage.withUnsafeBufferPointer { d in
                     for s in 0..<n { for oc in 0..<o {
-                        var total: Float = 0
-                        for i in 0..<count { total += d[(s * o + oc) * count + i] }
-                        db[oc] += total
+                        db[oc] += Kernels.sum(d.baseAddress! + (s * o + oc) * count, count)
                     } }
                 }
                 bias.accumulate(Tensor(shape: [o], storage: db))
@@ -194,13 +191,29 @@ public enum Convolution {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = ((h - k) / s + 1, (w - k) / s + 1)
         var out = Tensor(shape: [n, c, oh, ow]) { _ in }
-        var argmax = [Int32](repeating: 0, count: out.count)
+        // Without a graph the winners' positions are not needed.
+        let recording = GradientMode.isEnabled && x.requiresGrad
+        var argmax = [Int32](repeating: 0, count: recording ? out.count : 0)
         x.value.storage.withUnsafeBufferPointer { input in
             out.storage.withUnsafeMutableBufferPointer { o in
                 argmax.withUnsafeMutableBufferPointer { a in
                     for plane in 0..<(n * c) {
-                        let base = plane * h * w
+                        let base = plane &* h &* w
                         for y in 0..<oh {
+                            let target = (plane &* oh &+ y) &* ow
+                            if k == 2 && s == 2 {
+                                // The common 2×2 window: two input rows, branch-free selects.
+                                let top = base &+ (2 &* y) &* w, bottom = top &+ w
+                                for xx in 0..<ow {
+                                    let i0 = top &+ 2 &* xx, i1 = i0 &+ 1, i2 = bottom &+ 2 &* xx, i3 = i2 &+ 1
+                                    let (va, ia) = input[i1] > input[i0] ? (input[i1], i1) : (input[i0], i0)
+                                    let (vb, ib) = input[i3] > input[i2] ? (input[i3], i3) : (input[i2], i2)
+                                    let (best, index) = vb > va ? (vb, ib) : (va, ia)
+                                    o[target &+ xx] = best
+                                    if recording { a[target &+ xx] = Int32(truncatingIfNeeded: index) }
+                                }
+                                continue
+                            }
                             for xx in 0..<ow {
                                 var bestIndex = base + (y * s) * w + xx * s
                                 var best = input[bestIndex]
@@ -211,9 +224,8 @@ public enum Convolution {
                                         bestIndex = row + kx
                                     }
                                 }
-                                let target = (plane * oh + y) * ow + xx
-                                o[target] = best
-                                a[target] = Int32(bestIndex)
+                                o[target &+ xx] = best
+                                if recording { a[target &+ xx] = Int32(truncatingIfNeeded: bestIndex) }
                             }
                         }
                     }

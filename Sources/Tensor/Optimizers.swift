@@ -75,18 +75,25 @@ public final class Adam: Optimizer {
         let correction2 = 1 - pow(beta2, Float(steps))
         for (index, parameter) in parameters.enumerated() {
             guard let grad = parameter.grad else { continue }
-            for i in 0..<parameter.value.count {
-                var d = grad.storage[i]
-                if decoupled {
-                    parameter.value.storage[i] -= learningRate * weightDecay * parameter.value.storage[i]
-                } else {
-                    d += weightDecay * parameter.value.storage[i]
+            let (lr, decay, b1, b2, eps, decoupled) = (learningRate, weightDecay, beta1, beta2, epsilon, decoupled)
+            firstMoments[index].withUnsafeMutableBufferPointer { m in
+                secondMoments[index].withUnsafeMutableBufferPointer { v in
+                    parameter.value.storage.withUnsafeMutableBufferPointer { p in
+                        grad.storage.withUnsafeBufferPointer { g in
+                            for i in 0..<p.count {
+                                var d = g[i]
+                                if decoupled {
+                                    p[i] -= lr * decay * p[i]
+                                } else {
+                                    d += decay * p[i]
+                                }
+                                m[i] = b1 * m[i] + (1 - b1) * d
+                                v[i] = b2 * v[i] + (1 - b2) * d * d
+                                p[i] -= lr * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + eps)
+                            }
+                        }
+                    }
                 }
-                firstMoments[index][i] = beta1 * firstMoments[index][i] + (1 - beta1) * d
-                secondMoments[index][i] = beta2 * secondMoments[index][i] + (1 - beta2) * d * d
-                let mHat = firstMoments[index][i] / correction1
-                let vHat = secondMoments[index][i] / correction2
-                parameter.value.storage[i] -= learningRate * mHat / (vHat.squareRoot() + epsilon)
             }
         }
     }

@@ -34,9 +34,7 @@ public final class Variable: @unchecked Sendable {
             grad = gradient
         } else {
             grad!.storage.withUnsafeMutableBufferPointer { g in
-                gradient.storage.withUnsafeBufferPointer { d in
-                    for i in 0..<g.count { g[i] += d[i] }
-                }
+                gradient.storage.withUnsafeBufferPointer { d in Kernels.add(d.baseAddress!, into: g.baseAddress!, g.count) }
             }
         }
     }

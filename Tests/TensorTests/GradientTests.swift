@@ -96,6 +96,11 @@ final class GradientTests: XCTestCase {
         check("batch norm 2d", [small, gamma, beta], tolerance: 1e-2) {
             BatchNorm.apply($0[0], gamma: $0[1], beta: $0[2], runningMean: &mean, runningVariance: &variance, training: true)
         }
+        // Planes of 12 run the vector loops and their tails.
+        let wide = parameter([2, 3, 3, 4])
+        check("batch norm 2d, wide planes", [wide, gamma, beta], tolerance: 1e-2) {
+            BatchNorm.apply($0[0], gamma: $0[1], beta: $0[2], runningMean: &mean, runningVariance: &variance, training: true)
+        }
         let rows = parameter([6, 3])
         check("batch norm 1d", [rows, gamma, beta], tolerance: 1e-2) {
             BatchNorm.apply($0[0], gamma: $0[1], beta: $0[2], runningMean: &mean, runningVariance: &variance, training: true)
