@@ -38,6 +38,10 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", providers: [.apt(["libopenblas-dev"])]),
         // Float32 tensors and their matrix products; the engine the clustering methods train on.
         .target(name: "Tensor", dependencies: ["COpenBLAS", "Sampling"], swiftSettings: tensorFlags),
+        // Clustering algorithms (k-means, IIC), their metrics and dataset formats, on the tensor library.
+        .target(name: "Clustering", dependencies: ["Tensor", "Sampling", "CZlib"], swiftSettings: numericFlags),
+        // zlib (Debian zlib1g-dev) for gzip-compressed uploads.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Random streams, distributions, samplers, diagnostics and the target expression language.
         .target(name: "Sampling", swiftSettings: numericFlags),
         // The sampler job kinds: parameter schemas, runs with progress and checkpoints, draw artifacts.
@@ -74,7 +78,9 @@ let package = Package(
         // Measurements behind bench/samplers (release build; prints JSON lines).
         .executableTarget(name: "sampler-bench", dependencies: ["Sampling"]),
         .executableTarget(name: "tensor-bench", dependencies: ["Tensor"]),
+        .executableTarget(name: "cluster-bench", dependencies: ["Clustering"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "ClusteringTests", dependencies: ["Clustering"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(name: "SamplerKindsTests", dependencies: ["SamplerKinds", "Jobs", "Sampling"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], resources: [.copy("Fixtures")]),

@@ -17,7 +17,7 @@ public final class Variable: @unchecked Sendable {
     }
 
     /// The result of an operation; it needs a gradient when any input does and recording is on.
-    init(_ value: Tensor, inputs: [Variable], backward: @escaping (Tensor) -> Void) {
+    public init(_ value: Tensor, inputs: [Variable], backward: @escaping (Tensor) -> Void) {
         self.value = value
         let needed = GradientMode.isEnabled && inputs.contains { $0.requiresGrad }
         self.requiresGrad = needed
@@ -28,7 +28,7 @@ public final class Variable: @unchecked Sendable {
     public var shape: [Int] { value.shape }
 
     /// Adds `gradient` to this variable's accumulated gradient.
-    func accumulate(_ gradient: Tensor) {
+    public func accumulate(_ gradient: Tensor) {
         guard requiresGrad else { return }
         if grad == nil {
             grad = gradient

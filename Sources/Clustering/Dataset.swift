@@ -1,0 +1,127 @@
+import Foundation
+
+/// Samples ready for training: images as NCHW floats in [0, 1] (divided by the data's largest
+/// value, so 0–255 and 0–16 pixels both span the range), or feature vectors as given.
+public struct Dataset: Sendable {
+    public enum Layout: Sendable, Equatable, Codable {
+        case images(channels: Int, height: Int, width: Int)
+        case features(dimension: Int)
+
+        public var sampleSize: Int {
+            switch self {
+            case .images(let c, let h, let w): c * h * w
+            case .features(let d): d
+            }
+        }
+        public var isImages: Bool { if case .images = self { true } else { false } }
+    }
+
+    public var layout: Layout
+    public var count: Int
+    public var values: [Float]
+    public var labels: [Int]?
+
+    public init(layout: Layout, count: Int, values: [Float], labels: [Int]?) {
+        precondition(values.count == count * layout.sampleSize, "values must hold count × sample size")
+        self.layout = layout
+        self.count = count
+        self.values = values
+        self.labels = labels
+    }
+
+    /// The documented limits of an accepted dataset.
+    public enum Limits {
+        public static let maxSamples = 250_000
+        public static let imageSides = 4...64
+        public static let imageChannels: Set<Int> = [1, 3]
+        public static let maxFeatures = 4096
+        public static let maxLabel = 100_000
+    }
+
+    /// Interprets an array: uint8 N×H×W or N×H×W×C as images, any N×D (D ≤ 4096) as feature vectors;
+    /// checks the limits, finiteness and the labels (one non-negative integer per sample).
+    public static func from(_ array: NumericArray, labels labelArray: [Int]?, field: String = "data", labelsField: String = "labels") throws(DatasetError) -> Dataset {
+        let shape = array.shape
+        guard let n = shape.first, shape.count >= 2 else {
+            throw DatasetError(field: field, "an array of shape \(shape) is not a dataset: expected N×D features or N×H×W(×C) uint8 images")
+        }
+        guard n > 0 else { throw DatasetError(field: field, "the dataset has zero rows") }
+        guard n <= Limits.maxSamples else { throw DatasetError(field: field, "\(n) samples is over the limit of \(Limits.maxSamples)") }
+        let layout: Layout
+        switch shape.count {
+        case 2:
+            guard (1...Limits.maxFeatures).contains(shape[1]) else {
+                throw DatasetError(field: field, "\(shape[1]) features per sample; 1 to \(Limits.maxFeatures) are accepted")
+            }
+            layout = .features(dimension: shape[1])
+        case 3, 4:
+            guard array.element == .uint8 else {
+                throw DatasetError(field: field, "images must be uint8 (got \(array.element.rawValue) of shape \(shape)); send floats as N×D features")
+            }
+            let (h, w, c) = (shape[1], shape[2], shape.count == 4 ? shape[3] : 1)
+            guard Limits.imageSides.contains(h), Limits.imageSides.contains(w) else {
+                throw DatasetError(field: field, "images of \(h)×\(w) pixels; sides from \(Limits.imageSides.lowerBound) to \(Limits.imageSides.upperBound) are accepted")
+            }
+            guard Limits.imageChannels.contains(c) else {
+                throw DatasetError(field: field, "images with \(c) channels; 1 (N×H×W or N×H×W×1) or 3 (N×H×W×3) are accepted")
+            }
+            layout = .images(channels: c, height: h, width: w)
+        default:
+            throw DatasetError(field: field, "an array of rank \(shape.count) is not a dataset: expected N×D or N×H×W(×C)")
+        }
+        var values: [Float]
+        if case .images(let c, let h, let w) = layout {
+            let scale = Float(1 / max(1, array.maximum()))
+            let raw = [UInt8](array.bytes)
+            values = [Float](repeating: 0, count: raw.count)
+            // N×H×W×C (channels last, as numpy holds images) → N×C×H×W.
+            for s in 0..<n {
+                for y in 0..<h {
+                    for x in 0..<w {
+                        for ch in 0..<c {
+                            values[((s * c + ch) * h + y) * w + x] = Float(raw[((s * h + y) * w + x) * c + ch]) * scale
+                        }
+                    }
+                }
+            }
+        } else {
+            values = array.floats()
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                let d = layout.sampleSize
+                throw DatasetError(field: field, "sample \(bad / d), feature \(bad % d) is \(values[bad]); features must be finite numbers (float32 range)")
+            }
+        }
+        if let labelArray {
+            guard labelArray.count == n else {
+                throw DatasetError(field: labelsField, "\(labelArray.count) labels for \(n) samples; one label per sample is needed")
+            }
+            if let bad = labelArray.firstIndex(where: { $0 < 0 || $0 > Limits.maxLabel }) {
+                throw DatasetError(field: labelsField, "label \(labelArray[bad]) at index \(bad) is outside 0…\(Limits.maxLabel)")
+            }
+        }
+        return Dataset(layout: layout, count: n, values: values, labels: labelArray)
+    }
+
+    /// Labels from an array file: one integer per sample (N or N×1).
+    public static func labels(_ array: NumericArray, field: String = "labels") throws(DatasetError) -> [Int] {
+        guard array.shape.count == 1 || (array.shape.count == 2 && array.shape[1] == 1) else {
+            throw DatasetError(field: field, "labels must be a vector of N integers (got shape \(array.shape))")
+        }
+        let values = array.doubles()
+        if let bad = values.firstIndex(where: { $0 != $0.rounded() || !$0.isFinite }) {
+            throw DatasetError(field: field, "label at index \(bad) is \(values[bad]), not an integer")
+        }
+        if let bad = values.firstIndex(where: { $0 < 0 || $0 > Double(Limits.maxLabel) }) {
+            throw DatasetError(field: field, "label \(Int(values[bad])) at index \(bad) is outside 0…\(Limits.maxLabel)")
+        }
+        return values.map { Int($0) }
+    }
+
+    /// Label → count, for descriptions.
+    public var labelCounts: [Int: Int]? {
+        labels.map { Dictionary($0.map { ($0, 1) }, uniquingKeysWith: +) }
+    }
+
+    /// Each sample flattened (images as C·H·W values), for k-means and MLP backbones.
+    public var flattened: (values: [Float], dimension: Int) { (values, layout.sampleSize) }
+}

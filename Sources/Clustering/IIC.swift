@@ -1,0 +1,190 @@
+import Foundation
+import Sampling
+import Tensor
+
+/// Invariant Information Clustering (Ji, Henriques & Vedaldi, ICCV 2019).
+public enum IIC {
+    /// −I(z; z′) of paired soft assignments z, z′ ∈ [B, k] (rows sum to 1), from their joint
+    /// P = sym(zᵀz′ / B), with λ weighting the marginals' entropy terms (λ = 1 is the mutual information):
+    /// L = −Σ P_ij (ln P_ij − λ ln P_i − λ ln P_j). Entries below ε are clamped (and pass no gradient).
+    public static func loss(_ z: Variable, _ zPrime: Variable, lambda: Float = 1, epsilon: Float = 1e-7) -> Variable {
+        let (b, k) = (z.shape[0], z.shape[1])
+        precondition(zPrime.shape == z.shape, "paired assignments must have the same shape")
+        let raw = MatrixMultiply.multiply(z.value, zPrime.value, transposeA: true)  // [k, k]
+        var p = [Float](repeating: 0, count: k * k)
+        var total: Float = 0
+        for i in 0..<k { for j in 0..<k {
+            let value = (raw.storage[i * k + j] + raw.storage[j * k + i]) / (2 * Float(b))
+            p[i * k + j] = value
+            total += value
+        } }
+        // Rows of z sum to one, so total is 1 up to rounding; dividing keeps P a distribution.
+        for i in 0..<(k * k) { p[i] /= total }
+        let clamped = p.map { max($0, epsilon) }
+        let rows = (0..<k).map { i in (0..<k).reduce(Float(0)) { $0 + clamped[i * k + $1] } }
+        let columns = (0..<k).map { j in (0..<k).reduce(Float(0)) { $0 + clamped[$1 * k + j] } }
+        var value: Float = 0
+        for i in 0..<k { for j in 0..<k {
+            let pij = clamped[i * k + j]
+            value -= pij * (log(pij) - lambda * log(rows[i]) - lambda * log(columns[j]))
+        } }
+        return Variable(Tensor(shape: [1], storage: [value]), inputs: [z, zPrime]) { upstream in
+            // ∂L/∂P_ij = −(ln P_ij + 1) + λ(ln P_i + 1) + λ(ln P_j + 1), zero where clamped; then
+            // through the symmetrization (G + Gᵀ)/2 and the normalization by the total (which is 1).
+            var g = [Float](repeating: 0, count: k * k)
+            for i in 0..<k { for j in 0..<k where p[i * k + j] >= epsilon {
+                g[i * k + j] = upstream.storage[0] * (-(log(clamped[i * k + j]) + 1) + lambda * (log(rows[i]) + 1) + lambda * (log(columns[j]) + 1))
+            } }
+            var symmetric = [Float](repeating: 0, count: k * k)
+            for i in 0..<k { for j in 0..<k { symmetric[i * k + j] = (g[i * k + j] + g[j * k + i]) / (2 * Float(b)) } }
+            let dRaw = Tensor(shape: [k, k], storage: symmetric)
+            // raw = zᵀ z′ ⇒ dz = z′ dRawᵀ, dz′ = z dRaw
+            if z.requiresGrad { z.accumulate(MatrixMultiply.multiply(zPrime.value, dRaw, transposeB: true)) }
+            if zPrime.requiresGrad { zPrime.accumulate(MatrixMultiply.multiply(z.value, dRaw)) }
+        }
+    }
+
+    public struct Configuration: Sendable, Codable, Equatable {
+        public var clusters: Int
+        public var overclusters: Int
+        public var subheads: Int = 5
+        public var epochs: Int = 50
+        public var batchSize: Int = 128
+        public var learningRate: Float = 1e-3
+        public var lambda: Float = 1
+        public var seed: UInt64 = 0
+        /// "auto" (CNN for images, MLP for vectors), "cnn" or "mlp".
+        public var backbone: String = "auto"
+        public var loaderWorkers: Int = 2
+
+        public init(clusters: Int, overclusters: Int? = nil) {
+            self.clusters = clusters
+            self.overclusters = overclusters ?? clusters * 5
+        }
+    }
+
+    /// The trunk, the main heads (k clusters) and the over-clustering heads, all as one model
+    /// (`parameters` and checkpoints cover every part).
+    public final class Network: @unchecked Sendable {
+        public let trunk: Sequential
+        public let mainHeads: [Linear]
+        public let overHeads: [Linear]
+        public let whole: Sequential
+        public let inputShape: [Int]
+
+        public init(layout: Dataset.Layout, configuration: Configuration) {
+            var rng = RandomStream(seed: configuration.seed, stream: 1)
+            let useCNN = configuration.backbone == "cnn" || (configuration.backbone == "auto" && layout.isImages)
+            switch layout {
+            case .images(let c, let h, let w) where useCNN:
+                trunk = Self.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
+                inputShape = [c, h, w]
+            default:
+                trunk = Backbones.mlp(inputs: layout.sampleSize, rng: &rng)
+                inputShape = [layout.sampleSize]
+            }
+            mainHeads = (0..<configuration.subheads).map { _ in Linear(128, configuration.clusters, rng: &rng) }
+            overHeads = (0..<configuration.subheads).map { _ in Linear(128, configuration.overclusters, rng: &rng) }
+            whole = Sequential([trunk] + mainHeads + overHeads)
+        }
+
+        /// Conv–BN–ReLU blocks with pooling down to at most 4×4, then a 128-d feature: the digits net's
+        /// layout for small images (≤ 12 px), the MNIST net's for larger ones.
+        static func convolutionalTrunk(channels c: Int, height h: Int, width w: Int, rng: inout RandomStream) -> Sequential {
+            if max(h, w) <= 12 {
+                return Sequential([
+                    Conv2d(c, 32, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(32, twoDimensional: true, relu: true),
+                    Conv2d(32, 64, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true),
+                    MaxPool2d(2), Flatten(),
+                    Linear(64 * (h / 2) * (w / 2), 128, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: false, relu: true),
+                ])
+            }
+            return Sequential([
+                Conv2d(c, 32, kernel: 5, padding: 2, bias: false, rng: &rng), BatchNormLayer(32, twoDimensional: true, relu: true), MaxPool2d(2),
+                Conv2d(32, 64, kernel: 5, padding: 2, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true), MaxPool2d(2),
+                Conv2d(64, 128, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: true, relu: true), MaxPool2d(2),
+                Flatten(), Linear(128 * (h / 8) * (w / 8), 128, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: false, relu: true),
+            ])
+        }
+
+        /// Parameters and MACs per sample: the trunk and one main head (what prediction runs).
+        public var cost: (parameters: Int, macs: Int) {
+            let summary = trunk.summary(input: inputShape)
+            let head = mainHeads[0]
+            let headParameters = head.parameters.reduce(0) { $0 + $1.variable.value.count }
+            return (summary.parameters + headParameters, summary.macs + head.weight.value.count)
+        }
+
+        /// Softmax outputs of main sub-head `head` for `x` [N, …], in evaluation mode, in batches.
+        public func probabilities(_ values: [Float], count n: Int, head: Int, batchSize: Int = 512) -> [Float] {
+            let size = inputShape.reduce(1, *)
+            var out: [Float] = []
+            out.reserveCapacity(n * mainHeads[head].weight.shape[0])
+            for start in stride(from: 0, to: n, by: batchSize) {
+                let rows = min(batchSize, n - start)
+                let batch = Tensor(shape: [rows] + inputShape, storage: Array(values[(start * size)..<((start + rows) * size)]))
+                let p = GradientMode.withoutGradients {
+                    Ops.softmax(mainHeads[head].forward(trunk.forward(Variable(batch), training: false), training: false))
+                }
+                out += p.value.storage
+            }
+            return out
+        }
+    }
+
+    /// Per-epoch record: the mean loss of each main and over-clustering sub-head, and the chosen head.
+    public struct EpochRecord: Sendable, Codable, Equatable {
+        public var epoch: Int
+        public var mainLosses: [Double]
+        public var overLosses: [Double]
+        public var bestHead: Int
+        public var scores: ClusteringScores?
+        public var seconds: Double
+    }
+
+    /// Trains `network` for one epoch: a pass with the over-clustering heads, then one with the main
+    /// heads (the paper's alternation), each on pairs of augmented views.
+    public static func trainEpoch(_ network: Network, optimizer: Adam, loader: DataLoader, epoch: Int, configuration: Configuration,
+                                  shouldStop: () throws -> Void) rethrows -> (main: [Double], over: [Double]) {
+        var losses: [[Double]] = [[], []]
+        for (group, heads) in [network.overHeads, network.mainHeads].enumerated() {
+            var sums = [Double](repeating: 0, count: heads.count)
+            var batches = 0
+            for batch in loader.batches(epoch: epoch * 2 + group) {
+                try shouldStop()
+                let b = batch.indices.count
+                guard b > 1 else { continue }
+                let both = Tensor(shape: [2 * b] + network.inputShape, storage: batch.views[0].storage + batch.views[1].storage)
+                let features = network.trunk.forward(Variable(both), training: true)
+                var terms: [Variable] = []
+                for (index, head) in heads.enumerated() {
+                    let p = Ops.softmax(head.forward(features, training: true))
+                    let term = loss(Ops.gather(p, rows: Array(0..<b)), Ops.gather(p, rows: Array(b..<(2 * b))), lambda: configuration.lambda)
+                    sums[index] += Double(term.value.storage[0])
+                    terms.append(term)
+                }
+                let total = Ops.scale(terms.dropFirst().reduce(terms[0]) { Ops.add($0, $1) }, 1 / Float(terms.count))
+                optimizer.zeroGradients(network.whole.parameters.map(\.variable))
+                total.backward()
+                optimizer.step()
+                batches += 1
+            }
+            losses[group] = sums.map { $0 / Double(max(1, batches)) }
+        }
+        return (losses[1], losses[0])
+    }
+
+    /// The default augmentation for IIC's pairs: for images small affine jitter, crop and photometric
+    /// noise; for (standardized) feature vectors Gaussian noise of 0.1 standard deviations.
+    public static func augmentation(for layout: Dataset.Layout) -> Augmentation {
+        guard case .images(_, let h, _) = layout else {
+            return Augmentation([.gaussianNoise(sigma: 0.1)], range: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
+        }
+        return Augmentation([
+            .affine(degrees: 15, scale: 0.9...1.1, shear: 8, translate: 0),
+            .randomCrop(padding: max(1, h / 8)),
+            .brightnessContrast(brightness: 0.2, contrast: 0.2),
+            .gaussianNoise(sigma: 0.03),
+        ])
+    }
+}

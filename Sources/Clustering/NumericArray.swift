@@ -1,0 +1,241 @@
+import Foundation
+
+/// Why a file is not a dataset we accept; `field` names the upload part it came from.
+public struct DatasetError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var field: String
+    public var reason: String
+    public init(field: String, _ reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+    public var description: String { "\(field): \(reason)" }
+}
+
+/// An n-dimensional array read from a `.npy`, IDX or CSV file: its shape, element type, and the
+/// raw little- or big-endian bytes, converted on demand (so MNIST stays 55 MB of bytes until used).
+public struct NumericArray: Sendable {
+    public enum Element: String, Sendable {
+        case uint8, int8, int16, uint16, int32, uint32, int64, uint64, float32, float64
+
+        var size: Int {
+            switch self {
+            case .uint8, .int8: 1
+            case .int16, .uint16: 2
+            case .int32, .uint32, .float32: 4
+            case .int64, .uint64, .float64: 8
+            }
+        }
+        public var isInteger: Bool { self != .float32 && self != .float64 }
+    }
+
+    public var shape: [Int]
+    public var element: Element
+    public var bigEndian: Bool
+    /// Row-major element bytes (for CSV: Float32 little-endian).
+    public var bytes: Data
+    public var format: String
+
+    public var count: Int { shape.reduce(1, *) }
+
+    public init(shape: [Int], element: Element, bigEndian: Bool, bytes: Data, format: String) {
+        self.shape = shape
+        self.element = element
+        self.bigEndian = bigEndian
+        self.bytes = bytes
+        self.format = format
+    }
+
+    /// Element i as a Double (exact for every type except 64-bit integers beyond 2^53).
+    @inline(__always)
+    func value(_ raw: UnsafeRawBufferPointer, _ i: Int) -> Double {
+        let offset = i * element.size
+        func load<T: FixedWidthInteger>(_: T.Type) -> T {
+            let v = raw.loadUnaligned(fromByteOffset: offset, as: T.self)
+            return bigEndian ? T(bigEndian: v) : T(littleEndian: v)
+        }
+        switch element {
+        case .uint8: return Double(raw[offset])
+        case .int8: return Double(Int8(bitPattern: raw[offset]))
+        case .int16: return Double(load(Int16.self))
+        case .uint16: return Double(load(UInt16.self))
+        case .int32: return Double(load(Int32.self))
+        case .uint32: return Double(load(UInt32.self))
+        case .int64: return Double(load(Int64.self))
+        case .uint64: return Double(load(UInt64.self))
+        case .float32: return Double(Float(bitPattern: load(UInt32.self)))
+        case .float64: return Double(bitPattern: load(UInt64.self))
+        }
+    }
+
+    public func floats() -> [Float] {
+        if element == .uint8 { return bytes.map { Float($0) } }
+        return bytes.withUnsafeBytes { raw in (0..<count).map { Float(value(raw, $0)) } }
+    }
+
+    public func doubles() -> [Double] {
+        bytes.withUnsafeBytes { raw in (0..<count).map { value(raw, $0) } }
+    }
+
+    /// The largest value (for scaling images to [0, 1]).
+    public func maximum() -> Double {
+        if element == .uint8 { return Double(bytes.max() ?? 0) }
+        return bytes.withUnsafeBytes { raw in (0..<count).reduce(-Double.infinity) { max($0, value(raw, $1)) } }
+    }
+
+    /// Reads `.npy` (version 1–3, C order), IDX (MNIST's format) or CSV, recognized by content.
+    public static func read(_ data: Data, field: String, csvLabelColumn: String? = nil) throws(DatasetError) -> (array: NumericArray, csvLabels: [Int]?) {
+        if data.starts(with: [0x93] + Array("NUMPY".utf8)) { return (try npy(data, field: field), nil) }
+        if data.count >= 4, data[data.startIndex] == 0, data[data.startIndex + 1] == 0, [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(data[data.startIndex + 2]) {
+            return (try idx(data, field: field), nil)
+        }
+        if data.isEmpty { throw DatasetError(field: field, "the file is empty") }
+        return try csv(data, field: field, labelColumn: csvLabelColumn)
+    }
+
+    static func npy(_ data: Data, field: String) throws(DatasetError) -> NumericArray {
+        let bytes = [UInt8](data.prefix(12))
+        guard bytes.count >= 10 else { throw DatasetError(field: field, ".npy file truncated inside its header") }
+        let major = bytes[6]
+        guard (1...3).contains(major) else { throw DatasetError(field: field, ".npy format version \(major) is not supported (1 to 3 are)") }
+        let (headerLength, headerStart) = major == 1
+            ? (Int(bytes[8]) | Int(bytes[9]) << 8, 10)
+            : (bytes.count >= 12 ? (Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24, 12) : (Int.max, 12))
+        guard headerLength < 1 << 20, data.count >= headerStart + headerLength else {
+            throw DatasetError(field: field, ".npy file truncated inside its header")
+        }
+        let base = data.startIndex
+        let header = String(decoding: data[(base + headerStart)..<(base + headerStart + headerLength)], as: UTF8.self)
+        func entry(_ key: String) -> String? {
+            guard let range = header.range(of: "'\(key)':") else { return nil }
+            return String(header[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+        }
+        guard let descrText = entry("descr"), let quote = descrText.first, quote == "'" || quote == "\"",
+              let end = descrText.dropFirst().firstIndex(of: quote)
+        else { throw DatasetError(field: field, ".npy header has no 'descr'") }
+        let descr = String(descrText[descrText.index(after: descrText.startIndex)..<end])
+        if let order = entry("fortran_order"), order.hasPrefix("True") {
+            throw DatasetError(field: field, ".npy arrays in Fortran order are not supported; save with np.ascontiguousarray")
+        }
+        guard let shapeText = entry("shape"), shapeText.hasPrefix("("), let close = shapeText.firstIndex(of: ")") else {
+            throw DatasetError(field: field, ".npy header has no 'shape'")
+        }
+        var shape: [Int] = []
+        for part in shapeText[shapeText.index(after: shapeText.startIndex)..<close].split(separator: ",") {
+            let trimmed = part.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { continue }
+            guard let size = Int(trimmed.hasSuffix("L") ? String(trimmed.dropLast()) : trimmed), size >= 0 else {
+                throw DatasetError(field: field, ".npy shape '\(shapeText[...close])' is not a tuple of sizes")
+            }
+            shape.append(size)
+        }
+        let order = descr.first
+        let code = String(descr.dropFirst())
+        let elements: [String: Element] = ["u1": .uint8, "i1": .int8, "i2": .int16, "u2": .uint16, "i4": .int32, "u4": .uint32,
+                                           "i8": .int64, "u8": .uint64, "f4": .float32, "f8": .float64, "b1": .uint8]
+        guard let order, "<>|=".contains(order), let element = elements[code] else {
+            throw DatasetError(field: field, "dtype '\(descr)' is not supported (integers, float32 or float64)")
+        }
+        let payload = data.dropFirst(headerStart + headerLength)
+        let (expected, overflow) = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }.multipliedReportingOverflow(by: element.size)
+        guard !overflow else { throw DatasetError(field: field, ".npy shape is too large") }
+        guard payload.count >= expected else {
+            throw DatasetError(field: field, ".npy file truncated: shape \(shape) of \(descr) needs \(expected) bytes of data, found \(payload.count)")
+        }
+        guard payload.count == expected else {
+            throw DatasetError(field: field, ".npy file has \(payload.count - expected) bytes after the array's data")
+        }
+        return NumericArray(shape: shape, element: element, bigEndian: order == ">", bytes: Data(payload), format: "npy")
+    }
+
+    static func idx(_ data: Data, field: String) throws(DatasetError) -> NumericArray {
+        let bytes = [UInt8](data.prefix(4 + 4 * 4))
+        let element: Element = switch bytes[2] {
+        case 0x08: .uint8
+        case 0x09: .int8
+        case 0x0B: .int16
+        case 0x0C: .int32
+        case 0x0D: .float32
+        default: .float64
+        }
+        let rank = Int(bytes[3])
+        guard (1...4).contains(rank) else { throw DatasetError(field: field, "IDX file with \(rank) dimensions (1 to 4 are supported)") }
+        guard bytes.count >= 4 + 4 * rank else { throw DatasetError(field: field, "IDX file truncated inside its header") }
+        let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
+        let expected = shape.reduce(1, *) * element.size
+        let payload = data.dropFirst(4 + 4 * rank)
+        guard payload.count >= expected else {
+            throw DatasetError(field: field, "IDX file truncated: shape \(shape) needs \(expected) bytes of data, found \(payload.count)")
+        }
+        guard payload.count == expected else { throw DatasetError(field: field, "IDX file has \(payload.count - expected) bytes after its data") }
+        return NumericArray(shape: shape, element: element, bigEndian: true, bytes: Data(payload), format: "idx")
+    }
+
+    /// Comma-separated numbers, one sample per line; a first line with any non-number is a header.
+    /// `labelColumn` (a header name or a 0-based index) is taken out as integer labels.
+    static func csv(_ data: Data, field: String, labelColumn: String?) throws(DatasetError) -> (array: NumericArray, csvLabels: [Int]?) {
+        let text = String(decoding: data, as: UTF8.self)
+        var lines = text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
+        guard let first = lines.first else { throw DatasetError(field: field, "the CSV file has no rows") }
+        let firstFields = first.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        var header: [String]?
+        if firstFields.contains(where: { Double($0) == nil }) {
+            header = firstFields
+            lines.removeFirst()
+        }
+        let columns = firstFields.count
+        var labelIndex: Int?
+        if let labelColumn {
+            if let index = header?.firstIndex(of: labelColumn) {
+                labelIndex = index
+            } else if let index = Int(labelColumn), index >= 0, index < columns {
+                labelIndex = index
+            } else {
+                throw DatasetError(field: "label_column", "no column '\(labelColumn)' in the CSV header \(header ?? []) and not a column index below \(columns)")
+            }
+        }
+        guard !lines.isEmpty else { throw DatasetError(field: field, "the CSV file has a header but no rows") }
+        var values: [Float] = []
+        values.reserveCapacity(lines.count * columns)
+        var labels: [Int] = []
+        for (number, line) in lines.enumerated() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            let row = number + (header == nil ? 1 : 2)
+            guard fields.count == columns else {
+                throw DatasetError(field: field, "CSV line \(row) has \(fields.count) fields, the first line has \(columns)")
+            }
+            for (column, text) in fields.enumerated() {
+                let trimmed = text.trimmingCharacters(in: .whitespaces)
+                guard let value = Double(trimmed) else {
+                    throw DatasetError(field: field, "CSV line \(row), column \(column + 1): '\(trimmed.prefix(40))' is not a number")
+                }
+                if column == labelIndex {
+                    guard value == value.rounded(), abs(value) < 1e9 else {
+                        throw DatasetError(field: "label_column", "CSV line \(row): label '\(trimmed.prefix(40))' is not an integer")
+                    }
+                    labels.append(Int(value))
+                } else {
+                    values.append(Float(value))
+                }
+            }
+        }
+        let width = columns - (labelIndex == nil ? 0 : 1)
+        guard width > 0 else { throw DatasetError(field: field, "the CSV file has no feature columns besides the label") }
+        let bytes = values.withUnsafeBufferPointer { Data(buffer: $0) }
+        return (NumericArray(shape: [lines.count, width], element: .float32, bigEndian: false, bytes: bytes, format: "csv"),
+                labelIndex == nil ? nil : labels)
+    }
+
+    /// A `.npy` file (version 1.0) of this array's values as `descr`, written little-endian.
+    public static func npyFile(shape: [Int], descr: String, payload: Data) -> Data {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+        let unpadded = 10 + header.utf8.count + 1
+        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        let length = UInt16(header.utf8.count)
+        data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
+        data.append(contentsOf: Array(header.utf8))
+        data.append(payload)
+        return data
+    }
+}

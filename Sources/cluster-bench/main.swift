@@ -1,0 +1,69 @@
+import Clustering
+import Foundation
+import Tensor
+
+// The Swift side of bench/iic: IIC and k-means on the raw datasets of ../shared/datasets,
+// one JSON object per line. Usage: cluster-bench (iic|kmeans) DATASETS_DIR NAME [epochs|runs] [seed] [batch]
+BLASRuntime.ensureFastKernels()
+TensorRuntime.keepFreedBuffers()
+BLASRuntime.setThreads(1)
+
+func emit(_ object: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func read(_ path: String) throws -> Data {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    return Gzip.isCompressed(data) ? try Gzip.decompress(data) : data
+}
+
+func load(_ directory: String, _ name: String) throws -> Dataset {
+    let (files, side): ([(String, String)], Int) = switch name {
+    case "digits": ([("digits/digits-images.u8", "digits/digits-labels.u8")], 8)
+    case "usps": ([("usps/usps-train-images.u8.gz", "usps/usps-train-labels.u8.gz"), ("usps/usps-test-images.u8.gz", "usps/usps-test-labels.u8.gz")], 16)
+    default: ([("mnist/mnist-train-images.u8.gz", "mnist/mnist-train-labels.u8.gz"), ("mnist/mnist-test-images.u8.gz", "mnist/mnist-test-labels.u8.gz")], 28)
+    }
+    var images = Data(), labels = Data()
+    for (imageFile, labelFile) in files {
+        images.append(try read("\(directory)/\(imageFile)"))
+        labels.append(try read("\(directory)/\(labelFile)"))
+    }
+    let array = NumericArray(shape: [labels.count, side, side], element: .uint8, bigEndian: false, bytes: images, format: "raw")
+    return try Dataset.from(array, labels: labels.map { Int($0) })
+}
+
+let arguments = CommandLine.arguments
+let mode = arguments[1], directory = arguments[2], name = arguments[3]
+let amount = arguments.count > 4 ? Int(arguments[4])! : 50
+let seed = arguments.count > 5 ? UInt64(arguments[5])! : 0
+let batch = arguments.count > 6 ? Int(arguments[6])! : 128
+let dataset = try load(directory, name)
+let start = Date()
+if mode == "kmeans" {
+    let (values, d) = dataset.flattened
+    let result = try KMeans(k: 10, runs: amount, seed: seed).fit(values, count: dataset.count, dimension: d)
+    let scores = ClusteringMetrics.scores(result.assignments, dataset.labels!)
+    emit(["bench": "kmeans", "dataset": name, "seconds": Date().timeIntervalSince(start), "inertia": result.inertia,
+          "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari])
+} else {
+    var configuration = IIC.Configuration(clusters: 10)
+    configuration.epochs = amount
+    configuration.seed = seed
+    configuration.batchSize = batch
+    let trainer = IICTrainer(dataset: dataset, configuration: configuration)
+    while !trainer.isFinished {
+        let record = try trainer.runEpoch()
+        emit(["bench": "iic_epoch", "epoch": record.epoch, "seconds": record.seconds, "loss": record.mainLosses[record.bestHead],
+              "acc": record.scores?.accuracy ?? 0, "nmi": record.scores?.nmi ?? 0])
+    }
+    let (clusters, _) = trainer.assign()
+    let scores = ClusteringMetrics.scores(clusters, dataset.labels!)
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let cost = trainer.network.cost
+    emit(["bench": "iic", "dataset": name, "seed": Int(seed), "epochs": amount, "seconds": Date().timeIntervalSince(start),
+          "seconds_per_epoch": trainer.history.map(\.seconds).reduce(0, +) / Double(amount),
+          "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+          "parameters": cost.parameters, "macs": cost.macs])
+}
