@@ -12,7 +12,10 @@ let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(march)"])]
 #else
 let numericFlags: [SwiftSetting] = []
 #endif
-let tensorFlags = numericFlags + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+// Training in an unoptimized build is 10–50× slower, which would make the test suite crawl;
+// the numeric engine is optimized in debug builds too.
+let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+let tensorFlags = numericFlags + optimizedInDebug + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
 let package = Package(
     name: "MonteCluster",
@@ -32,6 +35,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // SHA-256 of uploads as they stream in (already in the graph through Hummingbird's test client).
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        // Streaming multipart/form-data parser for dataset uploads (Vapor's, with no Vapor dependency).
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
     ],
     targets: [
         // OpenBLAS (Debian libopenblas-dev) for matrix products.
@@ -39,13 +46,15 @@ let package = Package(
         // Float32 tensors and their matrix products; the engine the clustering methods train on.
         .target(name: "Tensor", dependencies: ["COpenBLAS", "Sampling"], swiftSettings: tensorFlags),
         // Clustering algorithms (k-means, IIC), their metrics and dataset formats, on the tensor library.
-        .target(name: "Clustering", dependencies: ["Tensor", "Sampling", "CZlib"], swiftSettings: numericFlags),
+        .target(name: "Clustering", dependencies: ["Tensor", "Sampling", "CZlib"], swiftSettings: numericFlags + optimizedInDebug),
         // zlib (Debian zlib1g-dev) for gzip-compressed uploads.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Random streams, distributions, samplers, diagnostics and the target expression language.
         .target(name: "Sampling", swiftSettings: numericFlags),
         // The sampler job kinds: parameter schemas, runs with progress and checkpoints, draw artifacts.
         .target(name: "SamplerKinds", dependencies: ["Jobs", "Sampling"]),
+        // The clustering job kinds and the uploaded-dataset library they read from.
+        .target(name: "ClusterKinds", dependencies: ["Jobs", "Clustering"]),
         // Job model, state machine, storage and worker pool: no HTTP in here.
         .target(
             name: "Jobs",
@@ -60,7 +69,11 @@ let package = Package(
             dependencies: [
                 "Jobs",
                 "SamplerKinds",
+                "ClusterKinds",
+                "Clustering",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -50,12 +50,20 @@ public enum IIC {
         public var subheads: Int = 5
         public var epochs: Int = 50
         public var batchSize: Int = 128
-        public var learningRate: Float = 1e-3
+        public var learningRate: Float = 5e-3
         public var lambda: Float = 1
         public var seed: UInt64 = 0
         /// "auto" (CNN for images, MLP for vectors), "cnn" or "mlp".
         public var backbone: String = "auto"
+        /// Transformed copies per sample in a batch (the paper's repeated data loaders).
+        public var repeats: Int = 2
+        /// Pair each sample with its transformed copies (the paper) instead of two transformed views.
+        public var plainAnchor: Bool = false
+        /// Alternate over-clustering and main passes (the paper) instead of training both on every batch.
+        public var alternate: Bool = false
         public var loaderWorkers: Int = 2
+        /// Image augmentation policy: "mild", "default" or "strong".
+        public var augmentation: String = "default"
 
         public init(clusters: Int, overclusters: Int? = nil) {
             self.clusters = clusters
@@ -142,49 +150,64 @@ public enum IIC {
         public var seconds: Double
     }
 
-    /// Trains `network` for one epoch: a pass with the over-clustering heads, then one with the main
-    /// heads (the paper's alternation), each on pairs of augmented views.
+    /// Trains `network` for one epoch on pairs of views. Joint (default): every batch trains the main and
+    /// over-clustering sub-heads together (their mean losses summed), one trunk pass per batch. Alternating
+    /// (the paper's schedule): a pass with the over-clustering heads, then one with the main heads.
     public static func trainEpoch(_ network: Network, optimizer: Adam, loader: DataLoader, epoch: Int, configuration: Configuration,
                                   shouldStop: () throws -> Void) rethrows -> (main: [Double], over: [Double]) {
-        var losses: [[Double]] = [[], []]
-        for (group, heads) in [network.overHeads, network.mainHeads].enumerated() {
-            var sums = [Double](repeating: 0, count: heads.count)
-            var batches = 0
-            for batch in loader.batches(epoch: epoch * 2 + group) {
+        let passes: [[Int]] = configuration.alternate ? [[1], [0]] : [[0, 1]]
+        var sums = [[Double](repeating: 0, count: network.mainHeads.count), [Double](repeating: 0, count: network.overHeads.count)]
+        var batchCounts = [0, 0]
+        for (pass, groups) in passes.enumerated() {
+            for batch in loader.batches(epoch: epoch * passes.count + pass) {
                 try shouldStop()
                 let b = batch.indices.count
                 guard b > 1 else { continue }
-                let both = Tensor(shape: [2 * b] + network.inputShape, storage: batch.views[0].storage + batch.views[1].storage)
+                // Anchors then partners, r·B rows each: (x, g_i(x)) or (g_2i(x), g_2i+1(x)).
+                let r = configuration.repeats
+                let anchors = (0..<r).flatMap { configuration.plainAnchor ? batch.views[0].storage : batch.views[2 * $0].storage }
+                let partners = (0..<r).flatMap { configuration.plainAnchor ? batch.views[1 + $0].storage : batch.views[2 * $0 + 1].storage }
+                let both = Tensor(shape: [2 * r * b] + network.inputShape, storage: anchors + partners)
                 let features = network.trunk.forward(Variable(both), training: true)
-                var terms: [Variable] = []
-                for (index, head) in heads.enumerated() {
-                    let p = Ops.softmax(head.forward(features, training: true))
-                    let term = loss(Ops.gather(p, rows: Array(0..<b)), Ops.gather(p, rows: Array(b..<(2 * b))), lambda: configuration.lambda)
-                    sums[index] += Double(term.value.storage[0])
-                    terms.append(term)
+                var objective: Variable?
+                for group in groups {
+                    let heads = group == 0 ? network.mainHeads : network.overHeads
+                    var terms: [Variable] = []
+                    for (index, head) in heads.enumerated() {
+                        let p = Ops.softmax(head.forward(features, training: true))
+                        let term = loss(Ops.gather(p, rows: Array(0..<(r * b))), Ops.gather(p, rows: Array((r * b)..<(2 * r * b))),
+                                        lambda: configuration.lambda)
+                        sums[group][index] += Double(term.value.storage[0])
+                        terms.append(term)
+                    }
+                    let mean = Ops.scale(terms.dropFirst().reduce(terms[0]) { Ops.add($0, $1) }, 1 / Float(terms.count))
+                    objective = objective.map { Ops.add($0, mean) } ?? mean
+                    batchCounts[group] += 1
                 }
-                let total = Ops.scale(terms.dropFirst().reduce(terms[0]) { Ops.add($0, $1) }, 1 / Float(terms.count))
                 optimizer.zeroGradients(network.whole.parameters.map(\.variable))
-                total.backward()
+                objective!.backward()
                 optimizer.step()
-                batches += 1
             }
-            losses[group] = sums.map { $0 / Double(max(1, batches)) }
         }
-        return (losses[1], losses[0])
+        return (sums[0].map { $0 / Double(max(1, batchCounts[0])) }, sums[1].map { $0 / Double(max(1, batchCounts[1])) })
     }
 
     /// The default augmentation for IIC's pairs: for images small affine jitter, crop and photometric
     /// noise; for (standardized) feature vectors Gaussian noise of 0.1 standard deviations.
-    public static func augmentation(for layout: Dataset.Layout) -> Augmentation {
+    public static func augmentation(for layout: Dataset.Layout, policy: String = "default") -> Augmentation {
         guard case .images(_, let h, _) = layout else {
             return Augmentation([.gaussianNoise(sigma: 0.1)], range: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
         }
-        return Augmentation([
-            .affine(degrees: 15, scale: 0.9...1.1, shear: 8, translate: 0),
-            .randomCrop(padding: max(1, h / 8)),
-            .brightnessContrast(brightness: 0.2, contrast: 0.2),
-            .gaussianNoise(sigma: 0.03),
-        ])
+        switch policy {
+        case "mild":
+            return Augmentation([.affine(degrees: 10, scale: 0.95...1.05, shear: 0, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                                 .gaussianNoise(sigma: 0.02)])
+        case "strong":
+            return Augmentation([.affine(degrees: 25, scale: 0.8...1.2, shear: 15, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                                 .brightnessContrast(brightness: 0.4, contrast: 0.4), .gaussianNoise(sigma: 0.05), .cutout(size: max(2, h / 4))])
+        default:
+            return Augmentation([.affine(degrees: 15, scale: 0.9...1.1, shear: 8, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                                 .brightnessContrast(brightness: 0.2, contrast: 0.2), .gaussianNoise(sigma: 0.03)])
+        }
     }
 }

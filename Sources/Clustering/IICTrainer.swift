@@ -49,7 +49,9 @@ public final class IICTrainer: @unchecked Sendable {
         case .features(let d): (1, 1, d)
         }
         loader = DataLoader(images: inputs, labels: nil, shape: shape, batchSize: configuration.batchSize, seed: configuration.seed,
-                            augmentation: IIC.augmentation(for: dataset.layout), views: 2, workers: configuration.loaderWorkers,
+                            augmentation: IIC.augmentation(for: dataset.layout, policy: configuration.augmentation),
+                            views: configuration.plainAnchor ? configuration.repeats + 1 : 2 * configuration.repeats,
+                            plainFirstView: configuration.plainAnchor, workers: configuration.loaderWorkers,
                             dropLast: dataset.count > configuration.batchSize)
         var rng = RandomStream(seed: configuration.seed, stream: 2)
         var order = Array(0..<dataset.count)
@@ -127,12 +129,12 @@ public final class IICTrainer: @unchecked Sendable {
     }
 
     /// The trained model alone (no optimizer state), with what prediction needs to rebuild it.
-    public func model() throws -> Data {
-        try PropertyListEncoder().encode(SavedModel(configuration: configuration, layout: layout, bestHead: bestHead, standardization: standardization,
-                                                    weights: TensorCheckpoint.save(network.whole, optimizer: nil)))
+    public func model() throws -> SavedModel {
+        SavedModel(configuration: configuration, layout: layout, bestHead: bestHead, standardization: standardization,
+                   weights: try TensorCheckpoint.save(network.whole, optimizer: nil))
     }
 
-    public struct SavedModel: Codable {
+    public struct SavedModel: Codable, Sendable {
         public var configuration: IIC.Configuration
         public var layout: Dataset.Layout
         public var bestHead: Int
@@ -147,7 +149,11 @@ public struct IICPredictor {
     let network: IIC.Network
 
     public init(_ data: Data) throws {
-        saved = try PropertyListDecoder().decode(IICTrainer.SavedModel.self, from: data)
+        try self.init(PropertyListDecoder().decode(IICTrainer.SavedModel.self, from: data))
+    }
+
+    public init(_ saved: IICTrainer.SavedModel) throws {
+        self.saved = saved
         network = IIC.Network(layout: saved.layout, configuration: saved.configuration)
         try TensorCheckpoint.restore(saved.weights, into: network.whole, optimizer: nil)
     }

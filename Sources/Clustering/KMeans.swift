@@ -21,7 +21,7 @@ public struct KMeans: Sendable {
         self.seed = seed
     }
 
-    public struct Result: Sendable {
+    public struct Result: Sendable, Codable, Equatable {
         public var assignments: [Int]
         /// k × dimension, row-major.
         public var centroids: [Float]
@@ -31,13 +31,15 @@ public struct KMeans: Sendable {
         public var bestRun: Int
     }
 
-    /// x: n × d row-major. `progress(run)` is called after each run; it may throw to stop.
-    public func fit(_ x: [Float], count n: Int, dimension d: Int, progress: (Int) throws -> Void = { _ in }) rethrows -> Result {
+    /// x: n × d row-major. `progress(run, best)` is called after each run (it may throw to stop, and
+    /// may checkpoint `best`); a resumed fit passes the best so far and the first run still to do.
+    public func fit(_ x: [Float], count n: Int, dimension d: Int, resuming previous: Result? = nil, firstRun: Int = 0,
+                    progress: (Int, Result) throws -> Void = { _, _ in }) rethrows -> Result {
         precondition(n >= k && k >= 1, "needs at least k samples")
         let squaredNorms = (0..<n).map { i in x.withUnsafeBufferPointer { p in Double(dot(p.baseAddress! + i * d, p.baseAddress! + i * d, d)) } }
         let threshold = tolerance * meanVariance(x, n: n, d: d)
-        var best: Result?
-        for run in 0..<runs {
+        var best = previous
+        for run in firstRun..<max(firstRun, runs) {
             var rng = RandomStream(seed: seed, stream: run)
             var centroids = seedPlusPlus(x, n: n, d: d, norms: squaredNorms, rng: &rng)
             var assignments = [Int](repeating: 0, count: n)
@@ -57,7 +59,7 @@ public struct KMeans: Sendable {
             if best == nil || inertia < best!.inertia {
                 best = Result(assignments: assignments, centroids: centroids, inertia: inertia, iterations: iterations, bestRun: run)
             }
-            try progress(run)
+            try progress(run, best!)
         }
         return best!
     }

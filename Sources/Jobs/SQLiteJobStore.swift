@@ -5,7 +5,7 @@ import GRDB
 /// survives a power cut, and readers never block the single writer.
 public final class SQLiteJobStore: JobStore {
     public let changes: JobChangeFeed
-    private let database: DatabasePool
+    let database: DatabasePool
     private let cache: JobSnapshotCache?
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.

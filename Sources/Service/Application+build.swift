@@ -1,17 +1,20 @@
+import ClusterKinds
 import Foundation
 import Hummingbird
 import Jobs
 import Logging
 import SamplerKinds
 
-/// The job kinds every server has.
-public let builtInKinds = JobKindRegistry([CountingJobKind()] + samplerKinds)
+/// The job kinds every server has; the clustering kinds read datasets from `library`.
+public func builtInKinds(library: DatasetLibrary) -> JobKindRegistry {
+    JobKindRegistry([CountingJobKind()] + samplerKinds + clusterKinds(library: library))
+}
 
 /// Builds the whole service (store, worker pool, routes) for `configuration`; `montecluster serve`
 /// runs it and tests drive it in process.
 public func buildApplication(
     _ configuration: ServiceConfiguration,
-    kinds: JobKindRegistry = builtInKinds,
+    kinds customKinds: JobKindRegistry? = nil,
     logger: Logger = Logger(label: "montecluster")
 ) throws -> some ApplicationProtocol {
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -19,6 +22,9 @@ public func buildApplication(
     // The lock above makes this process the only writer, which the read cache relies on.
     let store = try SQLiteJobStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"),
                                    cachingReads: true)
+    let library = try DatasetLibrary(directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("datasets"), store: store,
+                                     maxDecompressedBytes: 2 * configuration.maxUploadBytes)
+    let kinds = customKinds ?? builtInKinds(library: library)
     let metrics = ServiceMetrics()
     let pool = WorkerPool(store: store, registry: kinds, configuration: configuration.workerPool,
                           logger: Logger(label: "montecluster.workers"),
@@ -34,6 +40,7 @@ public func buildApplication(
     JobRoutes(state: state).register(on: router, table: &table)
     JobEventStream(state: state).register(on: router, table: &table)
     KindRoutes(registry: kinds).register(on: router, table: &table)
+    DatasetRoutes(state: state, library: library).register(on: router, table: &table)
     HealthRoutes(state: state).register(on: router, table: &table)
     tableBox.set(table)
 

@@ -12,6 +12,9 @@ public struct ServiceConfiguration: Sendable {
     public var maxQueuedJobs: Int
     /// JSON request bodies larger than this get 413.
     public var maxRequestBodyBytes: Int
+    /// Dataset uploads and prediction bodies (streamed to disk) larger than this get 413; gzip
+    /// content may expand to at most twice this.
+    public var maxUploadBytes: Int
     /// Upper bound of `?wait=` on `GET /v1/jobs/{id}`.
     public var maxLongPollSeconds: Int
     public var maxAttempts: Int
@@ -23,7 +26,7 @@ public struct ServiceConfiguration: Sendable {
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedJobs: Int = 10_000,
-                maxRequestBodyBytes: Int = 1 << 20, maxLongPollSeconds: Int = 60, maxAttempts: Int = 3,
+                maxRequestBodyBytes: Int = 1 << 20, maxUploadBytes: Int = 512 << 20, maxLongPollSeconds: Int = 60, maxAttempts: Int = 3,
                 leaseDuration: TimeInterval = 30, heartbeatInterval: TimeInterval = 5, rescueInterval: TimeInterval = 10,
                 keepAliveInterval: TimeInterval = 15)
     {
@@ -33,6 +36,7 @@ public struct ServiceConfiguration: Sendable {
         self.workers = workers
         self.maxQueuedJobs = maxQueuedJobs
         self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.maxUploadBytes = maxUploadBytes
         self.maxLongPollSeconds = maxLongPollSeconds
         self.maxAttempts = maxAttempts
         self.leaseDuration = leaseDuration

@@ -22,13 +22,15 @@ public final class DataLoader: @unchecked Sendable {
     public let normalization: ChannelNormalization?
     /// Independently augmented views per sample (2 for IIC's and SimCLR's pairs).
     public let views: Int
+    /// View 0 is the sample as it is (IIC pairs each sample with transformed copies of itself).
+    public let plainFirstView: Bool
     public let workers: Int
     public let prefetch: Int
     public let dropLast: Bool
 
     public init(images: [Float], labels: [Int]?, shape: (channels: Int, height: Int, width: Int), batchSize: Int, seed: UInt64,
-                augmentation: Augmentation? = nil, normalization: ChannelNormalization? = nil, views: Int = 1, workers: Int = 2,
-                prefetch: Int = 4, dropLast: Bool = false) {
+                augmentation: Augmentation? = nil, normalization: ChannelNormalization? = nil, views: Int = 1, plainFirstView: Bool = false,
+                workers: Int = 2, prefetch: Int = 4, dropLast: Bool = false) {
         self.images = images
         self.labels = labels
         self.shape = shape
@@ -37,6 +39,7 @@ public final class DataLoader: @unchecked Sendable {
         self.augmentation = augmentation
         self.normalization = normalization
         self.views = views
+        self.plainFirstView = plainFirstView
         self.workers = max(1, workers)
         self.prefetch = max(1, prefetch)
         self.dropLast = dropLast
@@ -73,7 +76,7 @@ public final class DataLoader: @unchecked Sendable {
             for (position, sample) in members.enumerated() {
                 var image = Array(images[(sample * size)..<((sample + 1) * size)])
                 var rng = RandomStream(seed: Self.mix(seed, UInt64(epoch), UInt64(sample) &* 16 &+ UInt64(view)))
-                augmentation?.apply(&image, channels: shape.channels, height: shape.height, width: shape.width, rng: &rng)
+                if !(plainFirstView && view == 0) { augmentation?.apply(&image, channels: shape.channels, height: shape.height, width: shape.width, rng: &rng) }
                 normalization?.apply(&image, planeSize: shape.height * shape.width)
                 storage.replaceSubrange((position * size)..<((position + 1) * size), with: image)
             }

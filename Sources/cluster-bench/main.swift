@@ -10,7 +10,7 @@ BLASRuntime.setThreads(1)
 
 func emit(_ object: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-    print(String(decoding: data, as: UTF8.self))
+    FileHandle.standardOutput.write(data + Data("\n".utf8))
 }
 
 func read(_ path: String) throws -> Data {
@@ -19,6 +19,7 @@ func read(_ path: String) throws -> Data {
 }
 
 func load(_ directory: String, _ name: String) throws -> Dataset {
+    if let generated = GeneratedDatasets.make(name, count: 400, classes: 3, seed: 1) { return generated }
     let (files, side): ([(String, String)], Int) = switch name {
     case "digits": ([("digits/digits-images.u8", "digits/digits-labels.u8")], 8)
     case "usps": ([("usps/usps-train-images.u8.gz", "usps/usps-train-labels.u8.gz"), ("usps/usps-test-images.u8.gz", "usps/usps-test-labels.u8.gz")], 16)
@@ -42,15 +43,21 @@ let dataset = try load(directory, name)
 let start = Date()
 if mode == "kmeans" {
     let (values, d) = dataset.flattened
-    let result = try KMeans(k: 10, runs: amount, seed: seed).fit(values, count: dataset.count, dimension: d)
+    let result = try KMeans(k: Set(dataset.labels!).count, runs: amount, seed: seed).fit(values, count: dataset.count, dimension: d)
     let scores = ClusteringMetrics.scores(result.assignments, dataset.labels!)
     emit(["bench": "kmeans", "dataset": name, "seconds": Date().timeIntervalSince(start), "inertia": result.inertia,
           "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari])
 } else {
-    var configuration = IIC.Configuration(clusters: 10)
+    var configuration = IIC.Configuration(clusters: Set(dataset.labels!).count)
     configuration.epochs = amount
     configuration.seed = seed
     configuration.batchSize = batch
+    let environment = ProcessInfo.processInfo.environment
+    if let value = environment["IIC_REPEATS"].flatMap(Int.init) { configuration.repeats = value }
+    if let value = environment["IIC_PLAIN"] { configuration.plainAnchor = value == "1" }
+    if let value = environment["IIC_ALTERNATE"] { configuration.alternate = value == "1" }
+    if let value = environment["IIC_AUG"] { configuration.augmentation = value }
+    if let value = environment["IIC_LR"].flatMap(Float.init) { configuration.learningRate = value }
     let trainer = IICTrainer(dataset: dataset, configuration: configuration)
     while !trainer.isFinished {
         let record = try trainer.runEpoch()

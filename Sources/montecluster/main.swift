@@ -30,6 +30,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Queued jobs beyond which submissions get 429 (env MONTECLUSTER_MAX_QUEUED).")
     var maxQueued = env("MONTECLUSTER_MAX_QUEUED").flatMap(Int.init) ?? 10_000
 
+    @Option(help: "Largest dataset upload or prediction body in bytes, streamed to disk (env MONTECLUSTER_MAX_UPLOAD_BYTES).")
+    var maxUploadBytes = env("MONTECLUSTER_MAX_UPLOAD_BYTES").flatMap(Int.init) ?? 512 << 20
+
     @Option(help: "Seconds a worker's lease on a job lasts without renewal (env MONTECLUSTER_LEASE_SECONDS).")
     var leaseSeconds = env("MONTECLUSTER_LEASE_SECONDS").flatMap(Double.init) ?? 30
 
@@ -40,6 +43,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
         guard workers >= 1, workers <= 256 else { throw ValidationError("--workers must be between 1 and 256") }
         guard maxQueued >= 1 else { throw ValidationError("--max-queued must be at least 1") }
+        guard maxUploadBytes >= 1024 else { throw ValidationError("--max-upload-bytes must be at least 1024") }
         guard leaseSeconds >= 2 else { throw ValidationError("--lease-seconds must be at least 2") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     }
@@ -54,7 +58,7 @@ struct Serve: AsyncParsableCommand {
         var logger = Logger(label: "montecluster")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let configuration = ServiceConfiguration(
-            host: host, port: port, dataDirectory: dataDir, workers: workers, maxQueuedJobs: maxQueued,
+            host: host, port: port, dataDirectory: dataDir, workers: workers, maxQueuedJobs: maxQueued, maxUploadBytes: maxUploadBytes,
             leaseDuration: leaseSeconds, heartbeatInterval: max(1, leaseSeconds / 6), rescueInterval: max(1, leaseSeconds / 3))
         let app = try buildApplication(configuration, logger: logger)
         try await app.runService()

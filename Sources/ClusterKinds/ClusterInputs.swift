@@ -1,0 +1,75 @@
+import Clustering
+import Foundation
+import Jobs
+
+/// Parameters and outputs every clustering kind shares: the dataset reference, generated-data
+/// options, the seed, and the assignment artifacts.
+enum ClusterInputs {
+    static let dataset = Parameter("dataset", .string(maxLength: 100),
+                                   "An uploaded dataset's id (POST /v1/datasets), or generated:NAME for a generated one (\(GeneratedDatasets.names.map { "generated:\($0)" }.joined(separator: ", "))).",
+                                   required: true)
+    static let generatedSamples = Parameter("generated_samples", .integer(minimum: 10, maximum: 100_000),
+                                            "Samples of a generated dataset.", default: 600)
+    static let generatedClasses = Parameter("generated_classes", .integer(minimum: 2, maximum: 20),
+                                            "Clusters of generated:blobs (moons and rings have 2, shapes 4).", default: 3)
+    static let seed = Parameter("seed", .integer(minimum: 0), "Seed: the same seed and parameters give the same result.", default: 0)
+
+    static func checkDataset(_ params: JSONValue, library: DatasetLibrary) throws(ParameterError) {
+        let reference = params["dataset"]?.stringValue ?? ""
+        let exists: Bool
+        do { exists = try library.exists(reference) } catch {
+            throw ParameterError(.invalidValue, field: "params.dataset", reason: "could not be looked up: \(error)")
+        }
+        guard exists else {
+            throw ParameterError(.invalidValue, field: "params.dataset",
+                                 reason: reference.hasPrefix("generated:")
+                                     ? "no generated dataset '\(reference.dropFirst(10))'; there are \(GeneratedDatasets.names.joined(separator: ", "))"
+                                     : "no dataset with id '\(reference)'; upload one with POST /v1/datasets")
+        }
+    }
+
+    static func load(_ params: JSONValue, library: DatasetLibrary) throws -> Dataset {
+        do {
+            return try library.load(params["dataset"]?.stringValue ?? "", generatedSamples: Int(params["generated_samples"]?.integerValue ?? 600),
+                                    generatedClasses: Int(params["generated_classes"]?.integerValue ?? 3),
+                                    seed: UInt64(params["seed"]?.integerValue ?? 0))
+        } catch let error as DatasetError {
+            throw JobFailure("\(error.field): \(error.reason)")
+        }
+    }
+
+    /// assignments.npy (int64), assignments.csv (index, cluster, confidence) and probabilities.npy when given.
+    static func writeAssignments(_ clusters: [Int], probabilities: [Float]?, classes: Int, context: JobContext) throws {
+        let payload = clusters.map { Int64($0).littleEndian }.withUnsafeBufferPointer { Data(buffer: $0) }
+        try context.artifact("assignments.npy", mediaType: "application/octet-stream",
+                             data: NumericArray.npyFile(shape: [clusters.count], descr: "<i8", payload: payload))
+        var csv = probabilities == nil ? "index,cluster\n" : "index,cluster,confidence\n"
+        for (index, cluster) in clusters.enumerated() {
+            if let probabilities {
+                csv += "\(index),\(cluster),\(probabilities[index * classes + cluster])\n"
+            } else {
+                csv += "\(index),\(cluster)\n"
+            }
+        }
+        try context.artifact("assignments.csv", mediaType: "text/csv", data: Data(csv.utf8))
+        if let probabilities {
+            try context.artifact("probabilities.npy", mediaType: "application/octet-stream",
+                                 data: NumericArray.npyFile(shape: [clusters.count, classes], descr: "<f4",
+                                                            payload: probabilities.withUnsafeBufferPointer { Data(buffer: $0) }))
+        }
+    }
+
+    static func scoresJSON(_ scores: ClusteringScores?) -> JSONValue {
+        guard let scores else { return .null }
+        return ["acc": .number(scores.accuracy), "nmi": .number(scores.nmi), "ari": .number(scores.ari)]
+    }
+
+    static func layoutJSON(_ layout: Dataset.Layout) -> JSONValue {
+        switch layout {
+        case .images(let c, let h, let w): ["kind": "images", "channels": .integer(Int64(c)), "height": .integer(Int64(h)), "width": .integer(Int64(w))]
+        case .features(let d): ["kind": "features", "dimension": .integer(Int64(d))]
+        }
+    }
+
+    static func integers(_ values: [Int]) -> JSONValue { .array(values.map { .integer(Int64($0)) }) }
+}

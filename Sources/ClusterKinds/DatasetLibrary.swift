@@ -1,0 +1,171 @@
+import Clustering
+import Foundation
+import Jobs
+
+/// Uploaded datasets on disk and in the store. An upload is checked completely before anything is
+/// kept: its samples are written as `.npy` files into a temporary folder, renamed into place, and only
+/// then is the row inserted, so a listed dataset is always whole and a failed one leaves nothing.
+/// Layout: `<data>/datasets/<id>/data.npy` (uint8 N×H×W×C images or float32 N×D features) and `labels.npy` (int64).
+public final class DatasetLibrary: @unchecked Sendable {
+    public let directory: URL
+    public let store: any DatasetStore
+    /// Most bytes an upload may expand to when gzip-compressed.
+    public let maxDecompressedBytes: Int
+    private let cacheLock = NSLock()
+    private var cache: (id: String, dataset: Dataset)?
+
+    public init(directory: URL, store: any DatasetStore, maxDecompressedBytes: Int = 1 << 30) throws {
+        self.directory = directory
+        self.store = store
+        self.maxDecompressedBytes = maxDecompressedBytes
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // Leftovers of uploads a crash interrupted.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".partial") {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+        }
+    }
+
+    /// A scratch file for an upload in progress (removed by the caller, or at the next start).
+    public func scratchFile() -> URL {
+        directory.appendingPathComponent("upload-\(UUID().uuidString).partial")
+    }
+
+    public struct Upload: Sendable {
+        public var data: URL
+        public var dataSHA256: String
+        public var dataBytes: Int
+        public var labels: URL?
+        public var name: String?
+        public var labelColumn: String?
+        public init(data: URL, dataSHA256: String, dataBytes: Int, labels: URL? = nil, name: String? = nil, labelColumn: String? = nil) {
+            self.data = data
+            self.dataSHA256 = dataSHA256
+            self.dataBytes = dataBytes
+            self.labels = labels
+            self.name = name
+            self.labelColumn = labelColumn
+        }
+    }
+
+    /// Reads and checks uploaded files (gzip or not) into a dataset, without keeping anything.
+    public static func read(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int) throws -> Dataset {
+        try parse(data: data, labels: labelsFile, labelColumn: labelColumn, limit: limit).dataset
+    }
+
+    static func parse(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int) throws -> (dataset: Dataset, array: NumericArray) {
+        var scratch: [URL] = []
+        defer { for url in scratch { try? FileManager.default.removeItem(at: url) } }
+        func contents(_ url: URL, field: String) throws -> Data {
+            let raw = try Data(contentsOf: url, options: .alwaysMapped)
+            guard Gzip.isCompressed(raw.prefix(2)) else { return raw }
+            let inflated = url.deletingLastPathComponent().appendingPathComponent("inflated-\(UUID().uuidString).partial")
+            scratch.append(inflated)
+            _ = try Gzip.decompress(file: url, to: inflated, limit: limit, field: field)
+            return try Data(contentsOf: inflated)
+        }
+        let (array, csvLabels) = try NumericArray.read(try contents(data, field: "data"), field: "data", csvLabelColumn: labelColumn)
+        if labelColumn != nil && array.format != "csv" {
+            throw DatasetError(field: "label_column", "label_column applies to CSV uploads; send labels of a .npy or IDX file as the 'labels' part")
+        }
+        var labels = csvLabels
+        if let labelsFile {
+            guard labels == nil else { throw DatasetError(field: "labels", "labels were given both as a CSV column and as a file") }
+            labels = try Dataset.labels(try NumericArray.read(try contents(labelsFile, field: "labels"), field: "labels").array)
+        }
+        return (try Dataset.from(array, labels: labels), array)
+    }
+
+    /// Checks an upload and keeps it; throws `DatasetError` (a 422 for the caller) when it is not a dataset.
+    public func ingest(_ upload: Upload, now: Date = Date()) throws -> DatasetRecord {
+        var scratch: [URL] = []
+        defer { for url in scratch { try? FileManager.default.removeItem(at: url) } }
+        let (dataset, array) = try Self.parse(data: upload.data, labels: upload.labels, labelColumn: upload.labelColumn, limit: maxDecompressedBytes)
+        let id = UUID().uuidString.lowercased()
+        let partial = directory.appendingPathComponent("\(id).partial")
+        scratch.append(partial)
+        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+        let shape: [Int]
+        let meta: [String: JSONValue]
+        switch dataset.layout {
+        case .images(let c, let h, let w):
+            shape = [dataset.count, h, w, c]
+            try NumericArray.npyFile(shape: shape, descr: "|u1", payload: array.bytes).write(to: partial.appendingPathComponent("data.npy"))
+            meta = ["kind": "images", "channels": .integer(Int64(c)), "height": .integer(Int64(h)), "width": .integer(Int64(w))]
+        case .features(let d):
+            shape = [dataset.count, d]
+            let payload = dataset.values.withUnsafeBufferPointer { Data(buffer: $0) }
+            try NumericArray.npyFile(shape: shape, descr: "<f4", payload: payload).write(to: partial.appendingPathComponent("data.npy"))
+            meta = ["kind": "features", "dimension": .integer(Int64(d))]
+        }
+        if let labels = dataset.labels {
+            let payload = labels.map { Int64($0).littleEndian }.withUnsafeBufferPointer { Data(buffer: $0) }
+            try NumericArray.npyFile(shape: [labels.count], descr: "<i8", payload: payload).write(to: partial.appendingPathComponent("labels.npy"))
+        }
+        var description = meta
+        description["samples"] = .integer(Int64(dataset.count))
+        description["shape"] = .array(shape.map { .integer(Int64($0)) })
+        description["dtype"] = .string(dataset.layout.isImages ? "uint8" : "float32")
+        description["source_format"] = .string(array.format)
+        description["source_dtype"] = .string(array.element.rawValue)
+        description["sha256"] = .string(upload.dataSHA256)
+        description["bytes"] = .integer(Int64(upload.dataBytes))
+        description["label_counts"] = dataset.labelCounts.map { counts in
+            .object(Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), JSONValue.integer(Int64($0.value))) }))
+        } ?? .null
+        let record = DatasetRecord(id: id, name: upload.name, meta: .object(description), createdAt: now)
+        let final = directory.appendingPathComponent(id)
+        try FileManager.default.moveItem(at: partial, to: final)
+        do {
+            try store.insertDataset(record)
+        } catch {
+            try? FileManager.default.removeItem(at: final)
+            throw error
+        }
+        return record
+    }
+
+    /// Removes a dataset unless a queued or running job uses it (`DatasetStoreError.inUse`).
+    public func delete(id: String) throws {
+        try store.deleteDataset(id: id)
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent(id))
+        cacheLock.withLock { if cache?.id == id { cache = nil } }
+    }
+
+    /// The samples of an uploaded dataset, or of a generated one (`generated:NAME`).
+    public func load(_ reference: String, generatedSamples: Int = 600, generatedClasses: Int = 3, seed: UInt64 = 0) throws -> Dataset {
+        if reference.hasPrefix("generated:") {
+            let name = String(reference.dropFirst("generated:".count))
+            guard let dataset = GeneratedDatasets.make(name, count: generatedSamples, classes: generatedClasses, seed: seed) else {
+                throw DatasetError(field: "params.dataset", "no generated dataset '\(name)'; there are \(GeneratedDatasets.names.joined(separator: ", "))")
+            }
+            return dataset
+        }
+        if let cached = cacheLock.withLock({ cache }), cached.id == reference { return cached.dataset }
+        guard try store.dataset(id: reference) != nil else {
+            throw DatasetError(field: "params.dataset", "no dataset '\(reference)' (it may have been deleted)")
+        }
+        let folder = directory.appendingPathComponent(reference)
+        let array = try NumericArray.read(try Data(contentsOf: folder.appendingPathComponent("data.npy")), field: "data").array
+        let labelsFile = folder.appendingPathComponent("labels.npy")
+        let labels = FileManager.default.fileExists(atPath: labelsFile.path)
+            ? try Dataset.labels(try NumericArray.read(try Data(contentsOf: labelsFile), field: "labels").array) : nil
+        let dataset = try Dataset.from(array, labels: labels)
+        cacheLock.withLock { cache = (reference, dataset) }
+        return dataset
+    }
+
+    /// Whether a reference names something loadable, for checking job parameters at submission.
+    public func exists(_ reference: String) throws -> Bool {
+        if reference.hasPrefix("generated:") { return GeneratedDatasets.names.contains(String(reference.dropFirst("generated:".count))) }
+        return try store.dataset(id: reference) != nil
+    }
+
+    /// The JSON a client sees for a dataset.
+    public static func describe(_ record: DatasetRecord) -> JSONValue {
+        var object = record.meta.objectValue ?? [:]
+        object["id"] = .string(record.id)
+        object["name"] = record.name.map(JSONValue.string) ?? .null
+        object["created_at"] = .string(ISO8601DateFormatter().string(from: record.createdAt))
+        return .object(object)
+    }
+}

@@ -1,0 +1,70 @@
+import Clustering
+import Foundation
+import Jobs
+
+/// `cluster.kmeans`: k-means++ seeding, several runs keeping the lowest inertia, Lloyd iterations.
+public struct KMeansKind: JobKind {
+    let library: DatasetLibrary
+    public init(library: DatasetLibrary) { self.library = library }
+    public let name = "cluster.kmeans"
+    public let summary = "k-means (k-means++ seeding, n_init runs, Lloyd iterations) on feature vectors or flattened images; ACC/NMI/ARI when labels exist."
+
+    public var parameters: ParameterSchema {
+        ParameterSchema([
+            ClusterInputs.dataset,
+            Parameter("k", .integer(minimum: 1, maximum: 1000), "Number of clusters.", default: 10),
+            Parameter("n_init", .integer(minimum: 1, maximum: 100), "Runs from different k-means++ seedings; the lowest inertia wins.", default: 10),
+            Parameter("max_iter", .integer(minimum: 1, maximum: 10_000), "Most Lloyd iterations per run.", default: 300),
+            Parameter("tol", .number(minimum: 0), "A run stops when the centres' squared shift is below tol × the mean feature variance.", default: 1e-4),
+            ClusterInputs.generatedSamples, ClusterInputs.generatedClasses, ClusterInputs.seed,
+        ])
+    }
+
+    public var example: JSONValue { ["dataset": "generated:blobs", "k": 3, "generated_samples": 600, "seed": 1] }
+
+    public func validate(_ params: JSONValue) throws(ParameterError) {
+        try ClusterInputs.checkDataset(params, library: library)
+    }
+
+    struct State: Codable {
+        var nextRun: Int
+        var best: KMeans.Result
+    }
+
+    public func run(_ context: JobContext) throws -> JSONValue {
+        let params = context.params
+        context.progress(0, phase: "loading")
+        let dataset = try ClusterInputs.load(params, library: library)
+        let k = Int(params["k"]?.integerValue ?? 10)
+        guard dataset.count >= k else { throw JobFailure("params.k: \(k) clusters need at least \(k) samples; the dataset has \(dataset.count)") }
+        let kmeans = KMeans(k: k, runs: Int(params["n_init"]?.integerValue ?? 10), maxIterations: Int(params["max_iter"]?.integerValue ?? 300),
+                            tolerance: params["tol"]?.doubleValue ?? 1e-4, seed: UInt64(params["seed"]?.integerValue ?? 0))
+        var state: State?
+        if let checkpoint = try context.latestCheckpoint() { state = try JSONDecoder().decode(State.self, from: checkpoint.data) }
+        let (values, d) = dataset.flattened
+        let start = Date()
+        let result = try kmeans.fit(values, count: dataset.count, dimension: d, resuming: state?.best, firstRun: state?.nextRun ?? 0) { run, best in
+            try context.checkCancellation()
+            context.metric("best_inertia", step: Int64(run + 1), value: best.inertia)
+            context.progress(Double(run + 1) / Double(kmeans.runs), phase: "clustering", message: "run \(run + 1) of \(kmeans.runs)")
+            try context.checkpoint(step: Int64(run + 1), data: JSONEncoder().encode(State(nextRun: run + 1, best: best)))
+        }
+        let scores = dataset.labels.map { ClusteringMetrics.scores(result.assignments, $0) }
+        if let scores {
+            for (name, value) in [("acc", scores.accuracy), ("nmi", scores.nmi), ("ari", scores.ari)] {
+                context.metric(name, step: Int64(kmeans.runs), value: value)
+            }
+        }
+        try ClusterInputs.writeAssignments(result.assignments, probabilities: nil, classes: k, context: context)
+        try context.artifact("centroids.npy", mediaType: "application/octet-stream",
+                             data: NumericArray.npyFile(shape: [k, d], descr: "<f4", payload: result.centroids.withUnsafeBufferPointer { Data(buffer: $0) }))
+        try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream",
+                             data: ClusterModel.kmeans(layout: dataset.layout, k: k, centroids: result.centroids).encoded())
+        return [
+            "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
+            "inertia": .number(result.inertia), "iterations": .integer(Int64(result.iterations)), "best_run": .integer(Int64(result.bestRun)),
+            "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(result.assignments, k: k)),
+            "scores": ClusterInputs.scoresJSON(scores), "seconds": .number(Date().timeIntervalSince(start)),
+        ]
+    }
+}

@@ -1,0 +1,133 @@
+import ClusterKinds
+import Clustering
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Jobs
+import NIOCore
+
+/// `/v1/datasets` (upload, list, describe, delete) and `POST /v1/jobs/{id}/predict`, which assigns
+/// clusters to new data with a finished job's trained model.
+struct DatasetRoutes: Sendable {
+    let state: ServiceState
+    let library: DatasetLibrary
+
+    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+        router.post("/v1/datasets") { request, context in try await upload(request, context) }
+        router.get("/v1/datasets") { request, context in try list(request, context) }
+        table.add("/v1/datasets", [.get, .post])
+        router.get("/v1/datasets/:id") { request, context in try read(request, context) }
+        router.delete("/v1/datasets/:id") { request, context in try await delete(request, context) }
+        table.add("/v1/datasets/{id}", [.get, .delete])
+        router.post("/v1/jobs/:id/predict") { request, context in try await predict(request, context) }
+        table.add("/v1/jobs/{id}/predict", [.post])
+    }
+
+    private var receiver: UploadReceiver {
+        UploadReceiver(fileParts: ["data", "labels"], textFields: ["name", "label_column"], limit: state.configuration.maxUploadBytes,
+                       scratch: { [library] in library.scratchFile() })
+    }
+
+    private func upload(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let received = try await receiver.receive(request)
+        defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
+        guard let data = received.files["data"] else {
+            throw Problem(.unprocessableContent, code: "missing_part", title: "Missing part", detail: "the upload needs a 'data' part with the file", field: "data")
+        }
+        if let name = received.fields["name"], name.count > 200 {
+            throw Problem(.unprocessableContent, code: "invalid_value", title: "Invalid value", detail: "name is limited to 200 characters", field: "name")
+        }
+        let upload = DatasetLibrary.Upload(data: data.url, dataSHA256: data.sha256, dataBytes: data.bytes, labels: received.files["labels"]?.url,
+                                           name: received.fields["name"], labelColumn: received.fields["label_column"])
+        let library = self.library
+        let record = try await Self.checked { try await offload { try library.ingest(upload) } }
+        return Self.json(DatasetLibrary.describe(record), status: .created, headers: [.location: "/v1/datasets/\(record.id)"])
+    }
+
+    private func list(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let limit = try RequestParsing.integer(request, "limit", default: 100, range: 1...1000) ?? 100
+        let records = try library.store.datasets(limit: limit)
+        return Self.json(["datasets": .array(records.map(DatasetLibrary.describe))])
+    }
+
+    private func read(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let record = try library.store.dataset(id: id) else { throw Self.notFound(id) }
+        return Self.json(DatasetLibrary.describe(record))
+    }
+
+    private func delete(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let library = self.library
+        do {
+            try await offload { try library.delete(id: id) }
+        } catch DatasetStoreError.notFound {
+            throw Self.notFound(id)
+        } catch DatasetStoreError.inUse(_, let jobs) {
+            throw Problem(.conflict, code: "dataset_in_use", title: "Dataset in use",
+                          detail: "queued or running jobs use this dataset: \(jobs.joined(separator: ", ")); cancel them or wait for them to finish",
+                          field: "id")
+        }
+        return Response(status: .noContent)
+    }
+
+    private func predict(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let job = try state.store.job(id: id) else { throw Problem.jobNotFound(id) }
+        guard job.status == .succeeded else {
+            throw Problem(.conflict, code: "job_not_succeeded", title: "No trained model yet",
+                          detail: "job \(id) is \(job.status.rawValue); prediction needs a succeeded clustering job", field: "id")
+        }
+        guard let artifact = try state.store.artifact(jobID: id, name: ClusterModel.artifactName) else {
+            throw Problem(.conflict, code: "no_model", title: "No trained model",
+                          detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
+        }
+        let received = try await receiver.receive(request)
+        defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
+        guard let data = received.files["data"] else {
+            throw Problem(.unprocessableContent, code: "missing_part", title: "Missing part", detail: "prediction needs a 'data' part with the samples", field: "data")
+        }
+        let labels = received.files["labels"]?.url
+        let labelColumn = received.fields["label_column"]
+        let result: JSONValue = try await Self.checked {
+            try await offload {
+                let model = try ClusterModel.decode(artifact.data)
+                let dataset = try DatasetLibrary.read(data: data.url, labels: labels, labelColumn: labelColumn, limit: 1 << 30)
+                let (clusters, probabilities) = try model.predict(dataset)
+                let k = model.clusters
+                var body: [String: JSONValue] = [
+                    "job": .string(id), "samples": .integer(Int64(clusters.count)), "k": .integer(Int64(k)),
+                    "assignments": .array(clusters.map { .integer(Int64($0)) }),
+                    "probabilities": probabilities.map { p in
+                        .array((0..<clusters.count).map { row in .array((0..<k).map { .number(Double(p[row * k + $0])) }) })
+                    } ?? .null,
+                ]
+                if let truth = dataset.labels {
+                    let scores = ClusteringMetrics.scores(clusters, truth)
+                    body["scores"] = ["acc": .number(scores.accuracy), "nmi": .number(scores.nmi), "ari": .number(scores.ari)]
+                }
+                return .object(body)
+            }
+        }
+        return Self.json(result)
+    }
+
+    /// Dataset errors become 422 problems naming the part or field.
+    static func checked<T>(_ work: () async throws -> T) async throws -> T {
+        do {
+            return try await work()
+        } catch let error as DatasetError {
+            throw Problem(.unprocessableContent, code: "invalid_dataset", title: "Invalid dataset", detail: error.reason, field: error.field)
+        }
+    }
+
+    static func notFound(_ id: String) -> Problem {
+        Problem(.notFound, code: "dataset_not_found", title: "Dataset not found", detail: "no dataset with id \"\(id.prefix(100))\"", field: "id")
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.canonicalText())))
+    }
+}

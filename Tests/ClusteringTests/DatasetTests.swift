@@ -1,0 +1,121 @@
+import Foundation
+import XCTest
+@testable import Clustering
+
+final class DatasetTests: XCTestCase {
+    func fixture(_ name: String) throws -> Data {
+        try Data(contentsOf: Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures")!)
+    }
+
+    func expectedImages() throws -> [Int] {
+        try JSONDecoder().decode([String: [Int]].self, from: fixture("images.json"))["images"]!
+    }
+
+    func reason(_ body: () throws -> Void) -> DatasetError? {
+        do { try body() } catch let error as DatasetError { return error } catch { XCTFail("unexpected \(error)") }
+        return nil
+    }
+
+    func testGzipNPYAndIDXReadTheSameImages() throws {
+        let expected = try expectedImages()
+        let npy = try NumericArray.read(Gzip.decompress(fixture("images.npy.gz")), field: "data").array
+        let idx = try NumericArray.read(fixture("images.idx"), field: "data").array
+        for array in [npy, idx] {
+            XCTAssertEqual(array.shape, [5, 6, 6])
+            XCTAssertEqual(array.element, .uint8)
+            XCTAssertEqual(array.floats().map { Int($0) }, expected)
+        }
+        let labels = try Dataset.labels(NumericArray.read(fixture("labels.idx"), field: "labels").array)
+        XCTAssertEqual(labels, [0, 1, 2, 1, 0])
+        let dataset = try Dataset.from(idx, labels: labels)
+        XCTAssertEqual(dataset.layout, .images(channels: 1, height: 6, width: 6))
+        // Scaled by the largest pixel.
+        let top = Float(expected.max()!)
+        XCTAssertEqual(dataset.values[7], Float(expected[7]) / top, accuracy: 1e-6)
+        XCTAssertEqual(dataset.labelCounts, [0: 2, 1: 2, 2: 1])
+    }
+
+    func testNPYRoundTripOfEveryLayout() throws {
+        let values: [Float] = [1.5, -2, 3, 4.25, 0, 6]
+        let file = NumericArray.npyFile(shape: [3, 2], descr: "<f4", payload: values.withUnsafeBufferPointer { Data(buffer: $0) })
+        let array = try NumericArray.read(file, field: "data").array
+        XCTAssertEqual(array.shape, [3, 2])
+        XCTAssertEqual(array.floats(), values)
+        XCTAssertEqual(file.count % 64, (10 + 0 + 6 * 4 + 0) % 64 == 0 ? 0 : file.count % 64)  // header padded to 64
+        XCTAssertEqual((file.count - 24) % 64, 0)
+        // Big-endian float64 and channels-last colour images.
+        let big = [1.0, -0.5].flatMap { withUnsafeBytes(of: $0.bitPattern.bigEndian) { Array($0) } }
+        let doubles = try NumericArray.read(NumericArray.npyFile(shape: [1, 2], descr: ">f8", payload: Data(big)), field: "data").array
+        XCTAssertEqual(doubles.doubles(), [1.0, -0.5])
+        let rgb = (0..<(2 * 4 * 4 * 3)).map { UInt8($0) }
+        let colour = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [2, 4, 4, 3], descr: "|u1", payload: Data(rgb)), field: "data").array,
+                                      labels: nil)
+        XCTAssertEqual(colour.layout, .images(channels: 3, height: 4, width: 4))
+        // Sample 1, channel 2, pixel (y 3, x 1) came from byte ((1·4 + 3)·4 + 1)·3 + 2.
+        XCTAssertEqual(colour.values[((1 * 3 + 2) * 4 + 3) * 4 + 1], Float(((1 * 4 + 3) * 4 + 1) * 3 + 2) / Float(rgb.max()!), accuracy: 1e-6)
+    }
+
+    func testCSVWithHeaderAndLabelColumn() throws {
+        let csv = Data("a,label,b\n1,0,2\n3,1,4.5\n-1,1,0\n".utf8)
+        let (array, labels) = try NumericArray.read(csv, field: "data", csvLabelColumn: "label")
+        XCTAssertEqual(array.shape, [3, 2])
+        XCTAssertEqual(array.floats(), [1, 2, 3, 4.5, -1, 0])
+        XCTAssertEqual(labels, [0, 1, 1])
+        let (headerless, none) = try NumericArray.read(Data("1,2\n3,4\n".utf8), field: "data")
+        XCTAssertEqual(headerless.shape, [2, 2])
+        XCTAssertNil(none)
+    }
+
+    func testBadFilesSayWhatIsWrong() throws {
+        let good = NumericArray.npyFile(shape: [4, 2], descr: "<f4", payload: Data(count: 32))
+        let cases: [(String, String, () throws -> Void)] = [
+            ("truncated", "truncated", { _ = try NumericArray.read(good.dropLast(5), field: "data") }),
+            ("trailing bytes", "bytes after", { _ = try NumericArray.read(good + Data([1, 2]), field: "data") }),
+            ("complex dtype", "dtype '<c8' is not supported", {
+                _ = try NumericArray.read(NumericArray.npyFile(shape: [1, 1], descr: "<c8", payload: Data(count: 8)), field: "data")
+            }),
+            ("empty", "empty", { _ = try NumericArray.read(Data(), field: "data") }),
+            ("ragged CSV", "line 2 has 1 fields", { _ = try NumericArray.read(Data("1,2\n3\n".utf8), field: "data") }),
+            ("text in CSV", "'x' is not a number", { _ = try NumericArray.read(Data("1,2\n3,x\n".utf8), field: "data") }),
+            ("unknown label column", "no column 'y'", { _ = try NumericArray.read(Data("a,b\n1,2\n".utf8), field: "data", csvLabelColumn: "y") }),
+            ("zero rows", "zero rows", {
+                _ = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [0, 3], descr: "<f4", payload: Data()), field: "data").array, labels: nil)
+            }),
+            ("NaN", "sample 1, feature 0 is nan", {
+                let values: [Float] = [1, 2, .nan, 4]
+                _ = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [2, 2], descr: "<f4", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+                                                       field: "data").array, labels: nil)
+            }),
+            ("label count", "3 labels for 4 samples", { _ = try Dataset.from(NumericArray.read(good, field: "data").array, labels: [0, 1, 2]) }),
+            ("float images", "images must be uint8", {
+                _ = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [1, 8, 8], descr: "<f4", payload: Data(count: 256)), field: "data").array, labels: nil)
+            }),
+            ("tiny images", "sides from 4 to 64", {
+                _ = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [1, 2, 2], descr: "|u1", payload: Data(count: 4)), field: "data").array, labels: nil)
+            }),
+            ("fractional labels", "not an integer", {
+                let values: [Double] = [0, 1.5]
+                _ = try Dataset.labels(NumericArray.read(NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+                                                         field: "labels").array)
+            }),
+            ("corrupt gzip", "gzip", { _ = try Gzip.decompress(Data([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3])) }),
+            ("gzip bomb", "limit", { _ = try Gzip.decompress(try self.fixture("images.npy.gz"), limit: 100) }),
+        ]
+        for (label, expected, body) in cases {
+            let error = reason(body)
+            XCTAssertNotNil(error, label)
+            XCTAssertTrue(error?.reason.contains(expected) == true, "\(label): \(error?.reason ?? "no error")")
+        }
+    }
+
+    func testGeneratedDatasetsAreSeeded() {
+        for name in GeneratedDatasets.names {
+            let a = GeneratedDatasets.make(name, count: 40, classes: 3, seed: 5)!
+            let b = GeneratedDatasets.make(name, count: 40, classes: 3, seed: 5)!
+            XCTAssertEqual(a.values, b.values, name)
+            XCTAssertEqual(a.count, 40)
+            XCTAssertNotEqual(a.values, GeneratedDatasets.make(name, count: 40, classes: 3, seed: 6)!.values, name)
+        }
+        XCTAssertNil(GeneratedDatasets.make("nothing", count: 10))
+    }
+}
