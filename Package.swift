@@ -101,7 +101,9 @@ let package = Package(
             name: "ServiceTests",
             dependencies: [
                 "Service",
+                "Clustering",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ]

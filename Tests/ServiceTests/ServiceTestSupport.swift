@@ -10,7 +10,7 @@ import XCTest
 
 /// Runs `body` against a real server on a loopback ephemeral port with its own data directory.
 func withServer(
-    workers: Int = 2, maxQueued: Int = 100, maxBody: Int = 1 << 20, dataDirectory: String? = nil,
+    workers: Int = 2, maxQueued: Int = 100, maxBody: Int = 1 << 20, maxUpload: Int = 64 << 20, dataDirectory: String? = nil,
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     let directory = dataDirectory ?? FileManager.default.temporaryDirectory
@@ -19,7 +19,7 @@ func withServer(
     logger.logLevel = .warning
     let configuration = ServiceConfiguration(
         host: "127.0.0.1", port: 0, dataDirectory: directory, workers: workers, maxQueuedJobs: maxQueued,
-        maxRequestBodyBytes: maxBody, maxLongPollSeconds: 60, leaseDuration: 10, heartbeatInterval: 0.5,
+        maxRequestBodyBytes: maxBody, maxUploadBytes: maxUpload, maxLongPollSeconds: 60, leaseDuration: 10, heartbeatInterval: 0.5,
         rescueInterval: 1, keepAliveInterval: 15)
     let app = try buildApplication(configuration, logger: logger)
     try await app.test(.live) { client in try await body(client) }

@@ -1,0 +1,188 @@
+import Clustering
+import Crypto
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Jobs
+import NIOCore
+import XCTest
+@testable import Service
+
+/// A multipart/form-data body: (name, filename or nil for a text field, bytes).
+func multipart(_ parts: [(String, String?, Data)], boundary: String = "mc-test-boundary") -> (ByteBuffer, HTTPFields) {
+    var body = Data()
+    for (name, filename, data) in parts {
+        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(name)\"".utf8))
+        if let filename { body.append(Data("; filename=\"\(filename)\"\r\nContent-Type: application/octet-stream".utf8)) }
+        body.append(Data("\r\n\r\n".utf8))
+        body.append(data)
+        body.append(Data("\r\n".utf8))
+    }
+    body.append(Data("--\(boundary)--\r\n".utf8))
+    return (ByteBuffer(bytes: body), [.contentType: "multipart/form-data; boundary=\(boundary)"])
+}
+
+func npy(_ values: [Float], shape: [Int]) -> Data {
+    NumericArray.npyFile(shape: shape, descr: "<f4", payload: values.withUnsafeBufferPointer { Data(buffer: $0) })
+}
+
+func npyLabels(_ labels: [Int]) -> Data {
+    NumericArray.npyFile(shape: [labels.count], descr: "<i8", payload: labels.map { Int64($0) }.withUnsafeBufferPointer { Data(buffer: $0) })
+}
+
+extension TestClientProtocol {
+    func upload(_ parts: [(String, String?, Data)]) async throws -> TestResponse {
+        let (body, headers) = multipart(parts)
+        return try await execute(uri: "/v1/datasets", method: .post, headers: headers, body: body)
+    }
+}
+
+final class DatasetRouteTests: XCTestCase {
+    let blobs = GeneratedDatasets.make("blobs", count: 90, classes: 3, seed: 5)!
+
+    func testUploadDescribeListAndDelete() async throws {
+        let blobs = self.blobs
+        try await withServer { client in
+            let data = npy(blobs.values, shape: [90, 2])
+            let created = try await client.upload([("data", "x.npy", data), ("labels", "y.npy", npyLabels(blobs.labels!)), ("name", nil, Data("blobs".utf8))])
+            XCTAssertEqual(created.status, .created, created.text)
+            let dataset = try created.json
+            let id = try XCTUnwrap(dataset["id"]?.stringValue)
+            XCTAssertEqual(created.headers[.location], "/v1/datasets/\(id)")
+            XCTAssertEqual(dataset["samples"], 90)
+            XCTAssertEqual(dataset["kind"], "features")
+            XCTAssertEqual(dataset["shape"], [90, 2])
+            XCTAssertEqual(dataset["name"], "blobs")
+            XCTAssertEqual(dataset["label_counts"], ["0": 30, "1": 30, "2": 30])
+            XCTAssertEqual(dataset["sha256"]?.stringValue, SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined())
+            let described = try await client.get("/v1/datasets/\(id)").json
+            XCTAssertEqual(described, dataset)
+
+            // The raw file as the body, CSV with its label column named in the query.
+            var csv = "x,y,label\n"
+            for i in 0..<90 { csv += "\(blobs.values[2 * i]),\(blobs.values[2 * i + 1]),\(blobs.labels![i])\n" }
+            let raw = try await client.execute(uri: "/v1/datasets?name=csv&label_column=label", method: .post, headers: [.contentType: "text/csv"],
+                                               body: ByteBuffer(string: csv))
+            XCTAssertEqual(raw.status, .created, raw.text)
+            XCTAssertEqual(try raw.json["source_format"], "csv")
+            XCTAssertEqual(try raw.json["label_counts"], ["0": 30, "1": 30, "2": 30])
+
+            let list = try await client.get("/v1/datasets").json["datasets"]?.arrayValue
+            XCTAssertEqual(list?.count, 2)
+            let deleted = try await client.execute(uri: "/v1/datasets/\(id)", method: .delete)
+            XCTAssertEqual(deleted.status, .noContent)
+            try assertProblem(try await client.get("/v1/datasets/\(id)"), .notFound, code: "dataset_not_found", field: "id")
+            try assertProblem(try await client.execute(uri: "/v1/datasets/\(id)", method: .delete), .notFound, code: "dataset_not_found")
+        }
+    }
+
+    func testBadUploadsGet4xxAndLeaveNothingBehind() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("montecluster-datasets-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await withServer(maxUpload: 64 << 10, dataDirectory: directory) { client in
+            let good = npy([1, 2, 3, 4, 5, 6], shape: [3, 2])
+            let cases: [([(String, String?, Data)], HTTPResponse.Status, String, String)] = [
+                ([("data", "x.npy", good.dropLast(4))], .unprocessableContent, "invalid_dataset", "data"),
+                ([("data", "x.npy", NumericArray.npyFile(shape: [3, 2], descr: "<c8", payload: Data(count: 48)))], .unprocessableContent, "invalid_dataset", "data"),
+                ([("data", "x.npy", good), ("labels", "y.npy", npyLabels([0, 1]))], .unprocessableContent, "invalid_dataset", "labels"),
+                ([("data", "x.npy", npy([1, .nan, 3, 4], shape: [2, 2]))], .unprocessableContent, "invalid_dataset", "data"),
+                ([("data", "x.npy", npy([], shape: [0, 2]))], .unprocessableContent, "invalid_dataset", "data"),
+                ([("data", "x.npy", NumericArray.npyFile(shape: [1, 8, 8], descr: "<f8", payload: Data(count: 512)))], .unprocessableContent, "invalid_dataset", "data"),
+                ([("data", "x.csv", Data("1,2\n3\n".utf8))], .unprocessableContent, "invalid_dataset", "data"),
+                ([("data", "x.gz", Data([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 9, 9]))], .unprocessableContent, "invalid_dataset", "data"),
+                ([("data", "x.npy", good), ("label_column", nil, Data("2".utf8))], .unprocessableContent, "invalid_dataset", "label_column"),
+                ([("labels", "y.npy", npyLabels([0]))], .unprocessableContent, "missing_part", "data"),
+                ([("data", "x.npy", good), ("extra", nil, Data("1".utf8))], .unprocessableContent, "unknown_part", "extra"),
+                ([("data", "x.npy", Data(count: 70 << 10))], .contentTooLarge, "upload_too_large", "body"),
+            ]
+            for (parts, status, code, field) in cases {
+                try assertProblem(try await client.upload(parts), status, code: code, field: field)
+            }
+            try assertProblem(try await client.execute(uri: "/v1/datasets", method: .post, headers: [.contentType: "application/json"],
+                                                       body: ByteBuffer(string: "{}")), .unsupportedMediaType, code: "unsupported_media_type")
+            try assertProblem(try await client.execute(uri: "/v1/datasets", method: .post, headers: [.contentType: "multipart/form-data; boundary=x"],
+                                                       body: ByteBuffer(string: "--x\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n123")),
+                              .badRequest, code: "malformed_multipart", field: "body")
+            try assertProblem(try await client.execute(uri: "/v1/datasets?colour=red", method: .post, body: ByteBuffer(data: good)),
+                              .badRequest, code: "invalid_query", field: "colour")
+            let remaining = try await client.get("/v1/datasets").json["datasets"]?.arrayValue?.count
+            XCTAssertEqual(remaining, 0)
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: directory + "/datasets")
+        XCTAssertEqual(left, [], "scratch files left behind")
+    }
+
+    func testKMeansJobThenPredictReproducesItsAssignments() async throws {
+        let blobs = self.blobs
+        try await withServer { client in
+            let id = try await client.upload([("data", "x.npy", npy(blobs.values, shape: [90, 2])), ("labels", "y.npy", npyLabels(blobs.labels!))]).json["id"]!.stringValue!
+            let submitted = try await submitKind(client, "cluster.kmeans", #"{"dataset": "\#(id)", "k": 3, "seed": 2}"#)
+            XCTAssertEqual(submitted.status, .created, submitted.text)
+            let job = try submitted.json["id"]!.stringValue!
+            let finished = try await client.waitUntilTerminal(job)
+            XCTAssertEqual(finished["status"], "succeeded", "\(finished)")
+            let result = try await client.get("/v1/jobs/\(job)/result").json["result"]!
+            XCTAssertEqual(result["scores"]?["ari"], 1)
+            XCTAssertEqual(result["cluster_sizes"]?.arrayValue?.count, 3)
+            let artifacts = try await client.get("/v1/jobs/\(job)/artifacts").json["artifacts"]!.arrayValue!.compactMap { $0["name"]?.stringValue }
+            XCTAssertEqual(Set(artifacts), ["assignments.npy", "assignments.csv", "centroids.npy", "model"])
+            let csv = try await client.get("/v1/jobs/\(job)/artifacts/assignments.csv").text
+            let assigned = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
+
+            let (body, headers) = multipart([("data", "x.npy", npy(blobs.values, shape: [90, 2])), ("labels", "y.npy", npyLabels(blobs.labels!))])
+            let predicted = try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: headers, body: body)
+            XCTAssertEqual(predicted.status, .ok, predicted.text)
+            XCTAssertEqual(try predicted.json["assignments"]?.arrayValue?.map { Int($0.integerValue!) }, assigned)
+            XCTAssertEqual(try predicted.json["scores"]?["acc"], 1)
+            // Same validation as uploads, and the layout must be the training one.
+            let (wrong, wrongHeaders) = multipart([("data", "x.npy", npy([1, 2, 3], shape: [1, 3]))])
+            try assertProblem(try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: wrongHeaders, body: wrong),
+                              .unprocessableContent, code: "invalid_dataset", field: "data")
+            let demo = try await client.submitCount()
+            _ = try await client.waitUntilTerminal(demo)
+            try assertProblem(try await client.execute(uri: "/v1/jobs/\(demo)/predict", method: .post, headers: wrongHeaders, body: wrong),
+                              .conflict, code: "no_model", field: "id")
+            try assertProblem(try await client.execute(uri: "/v1/jobs/nope/predict", method: .post, headers: wrongHeaders, body: wrong),
+                              .notFound, code: "job_not_found")
+            // Unknown datasets are refused at submission.
+            try assertProblem(try await submitKind(client, "cluster.kmeans", #"{"dataset": "missing"}"#), .unprocessableContent,
+                              code: "invalid_value", field: "params.dataset")
+            try assertProblem(try await submitKind(client, "cluster.iic", #"{"dataset": "generated:spirals"}"#), .unprocessableContent,
+                              code: "invalid_value", field: "params.dataset")
+        }
+    }
+
+    func testIICJobRunsAndADatasetInUseCannotBeDeleted() async throws {
+        let shapes = GeneratedDatasets.make("shapes", count: 120, seed: 3)!
+        try await withServer(workers: 1) { client in
+            let images = shapes.values.map { UInt8(($0 * 255).rounded()) }
+            let data = NumericArray.npyFile(shape: [120, 8, 8], descr: "|u1", payload: Data(images))
+            let id = try await client.upload([("data", "x.npy", data), ("labels", "y.npy", npyLabels(shapes.labels!))]).json["id"]!.stringValue!
+            let long = try await submitKind(client, "cluster.iic", #"{"dataset": "\#(id)", "k": 4, "epochs": 1000}"#).json["id"]!.stringValue!
+            try await client.waitForStatus(long, "running")
+            let refused = try await client.execute(uri: "/v1/datasets/\(id)", method: .delete)
+            try assertProblem(refused, .conflict, code: "dataset_in_use", field: "id")
+            XCTAssertTrue(try refused.json["detail"]!.stringValue!.contains(long))
+            _ = try await client.execute(uri: "/v1/jobs/\(long)/cancel", method: .post)
+            _ = try await client.waitUntilTerminal(long)
+
+            let job = try await submitKind(client, "cluster.iic", #"{"dataset": "\#(id)", "k": 4, "epochs": 3, "batch_size": 32, "seed": 1}"#).json["id"]!.stringValue!
+            let finished = try await client.waitUntilTerminal(job, timeout: 60)
+            XCTAssertEqual(finished["status"], "succeeded", "\(finished)")
+            let result = try await client.get("/v1/jobs/\(job)/result").json["result"]!
+            // The digits-net trunk (150,240, as counted in the tensor tests) and one 128→4 head with bias.
+            XCTAssertEqual(result["model"]?["parameters"]?.integerValue, 150_240 + 128 * 4 + 4)
+            XCTAssertNotNil(result["scores"]?["nmi"]?.doubleValue)
+            let metrics = try await client.get("/v1/jobs/\(job)/metrics?name=acc").json
+            XCTAssertEqual(metrics["metrics"]?.arrayValue?.count, 3, "\(metrics)")
+            let csv = try await client.get("/v1/jobs/\(job)/artifacts/assignments.csv").text
+            let assigned = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
+            let (body, headers) = multipart([("data", "x.npy", data)])
+            let predicted = try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: headers, body: body)
+            XCTAssertEqual(try predicted.json["assignments"]?.arrayValue?.map { Int($0.integerValue!) }, assigned)
+            XCTAssertEqual(try predicted.json["probabilities"]?.arrayValue?.count, 120)
+            let deleted = try await client.execute(uri: "/v1/datasets/\(id)", method: .delete)
+            XCTAssertEqual(deleted.status, .noContent)
+        }
+    }
+}
