@@ -10,14 +10,19 @@ expressions and distributions whose validity (an expression compiles, sigma > 0 
 JSON Schema can state, so random schema-valid bodies for them are rightly rejected with 422 and
 would read as "valid input refused". Their validation has its own end-to-end tests.
 
-Two passes against one server:
+Uploads (POST /v1/datasets, POST /v1/jobs/{id}/predict) are binary files whose validity (a
+parseable .npy with finite values) no schema can state either, so random schema-valid uploads are
+rightly refused with 422; they get their own pass with every check but positive_data_acceptance.
+
+Three passes against one server:
 1. the spec as written (bodies: demo.count), every check, without the stateful phase: generated
    job ids are unknown, so nothing waits on the (possibly hours-long) jobs that valid random bodies submit;
 2. the stateful phase (submit, then follow the links to poll, stream, cancel, delete) on a copy
    of the spec that narrows demo.count's steps and step_ms, so the jobs it follows and the SSE
    streams and long polls that wait on them end in milliseconds. That narrowing would make the
    server's acceptance of steps=6 look like a violation, so this pass leaves out
-   negative_data_rejection, which pass 1 covers on the real spec.
+   negative_data_rejection, which pass 1 covers on the real spec;
+3. the two upload operations, every check but positive_data_acceptance.
 
 Usage: contract_test.py PATH/TO/montecluster PATH/TO/schemathesis
 """
@@ -61,9 +66,12 @@ def main(binary, schemathesis):
 
     common = ["--max-examples", "40", "--workers", "2", "--request-timeout", "30", "--generation-deterministic",
               "--suppress-health-check", "all", "--warnings", "off"]
+    uploads = ["--include-operation-id", "uploadDataset", "--include-operation-id", "predict"]
+    not_uploads = ["--exclude-operation-id", "uploadDataset", "--exclude-operation-id", "predict"]
     passes = [
-        ("real spec", [real, "--checks", "all", "--phases", "examples,coverage,fuzzing"]),
-        ("stateful", [narrowed, "--checks", "all", "--exclude-checks", "negative_data_rejection", "--phases", "stateful"]),
+        ("real spec", [real, "--checks", "all", "--phases", "examples,coverage,fuzzing"] + not_uploads),
+        ("stateful", [narrowed, "--checks", "all", "--exclude-checks", "negative_data_rejection", "--phases", "stateful"] + not_uploads),
+        ("uploads", [real, "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--phases", "examples,coverage,fuzzing"] + uploads),
     ]
     server = Server(binary, os.path.join(work, "data"), workers=2).start()
     results = []
