@@ -47,8 +47,9 @@ public struct KMeans: Sendable {
             var inertia = 0.0
             for iteration in 1...max(1, maxIterations) {
                 iterations = iteration
-                inertia = assign(x, n: n, d: d, norms: squaredNorms, centroids: centroids, into: &assignments)
-                let updated = means(x, n: n, d: d, assignments: assignments, previous: centroids)
+                // One pass over the data: nearest centre per row, and that row added to its cluster's sum.
+                let (updated, pass) = lloydStep(x, n: n, d: d, norms: squaredNorms, centroids: centroids, into: &assignments)
+                inertia = pass
                 var shift = 0.0
                 for i in 0..<(k * d) { let delta = Double(updated[i] - centroids[i]); shift += delta * delta }
                 centroids = updated
@@ -73,14 +74,72 @@ public struct KMeans: Sendable {
     }
 
     func meanVariance(_ x: [Float], n: Int, d: Int) -> Double {
+        // Row by row (contiguous), per-feature sums in Double.
+        var sums = [Double](repeating: 0, count: d), squares = [Double](repeating: 0, count: d)
+        x.withUnsafeBufferPointer { p in
+            for i in 0..<n {
+                let row = p.baseAddress! + i * d
+                for j in 0..<d { let v = Double(row[j]); sums[j] += v; squares[j] += v * v }
+            }
+        }
         var total = 0.0
         for j in 0..<d {
-            var mean = 0.0, square = 0.0
-            for i in 0..<n { let v = Double(x[i * d + j]); mean += v; square += v * v }
-            mean /= Double(n)
-            total += square / Double(n) - mean * mean
+            let mean = sums[j] / Double(n)
+            total += squares[j] / Double(n) - mean * mean
         }
         return total / Double(d)
+    }
+
+    /// Lloyd's step fused into one read of x (the data is far larger than the centres, so reading it once
+    /// per iteration is what bounds the speed): each row's nearest centre by ‖c‖² − 2x·c, four dot
+    /// products at a time in vector registers, then the row added to that cluster's sum.
+    func lloydStep(_ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int]) -> (centroids: [Float], inertia: Double) {
+        let centreNorms = (0..<k).map { c in centroids.withUnsafeBufferPointer { p in dot(p.baseAddress! + c * d, p.baseAddress! + c * d, d) } }
+        var sums = [Float](repeating: 0, count: k * d)
+        var counts = [Int](repeating: 0, count: k)
+        var inertia = 0.0
+        x.withUnsafeBufferPointer { xp in
+            centroids.withUnsafeBufferPointer { cp in
+                sums.withUnsafeMutableBufferPointer { sp in
+                    for i in 0..<n {
+                        let row = xp.baseAddress! + i * d
+                        var bestCentre = 0
+                        var bestDistance = Float.infinity
+                        var c = 0
+                        while c < k {
+                            // Eight centres at a time keep eight independent FMA chains in flight.
+                            if k - c > 4 {
+                                let group = min(8, k - c)
+                                let products = dots8(row, cp.baseAddress! + c * d, rows: group, d)
+                                for g in 0..<group {
+                                    let distance = centreNorms[c + g] - 2 * products[g]
+                                    if distance < bestDistance { bestDistance = distance; bestCentre = c + g }
+                                }
+                                c += group
+                            } else {
+                                let group = k - c
+                                let products = dots(row, cp.baseAddress! + c * d, rows: group, d)
+                                for g in 0..<group {
+                                    let distance = centreNorms[c + g] - 2 * products[g]
+                                    if distance < bestDistance { bestDistance = distance; bestCentre = c + g }
+                                }
+                                c += group
+                            }
+                        }
+                        assignments[i] = bestCentre
+                        counts[bestCentre] += 1
+                        inertia += max(0, norms[i] + Double(bestDistance))
+                        addRow(row, into: sp.baseAddress! + bestCentre * d, d)
+                    }
+                }
+            }
+        }
+        var updated = centroids
+        for c in 0..<k where counts[c] > 0 {
+            let scale = 1 / Float(counts[c])
+            for j in 0..<d { updated[c * d + j] = sums[c * d + j] * scale }
+        }
+        return (updated, inertia)
     }
 
     /// Assigns each row to its nearest centre; returns the inertia (sum of squared distances).
@@ -88,7 +147,7 @@ public struct KMeans: Sendable {
         let centreNorms = (0..<k).map { c in centroids.withUnsafeBufferPointer { p in dot(p.baseAddress! + c * d, p.baseAddress! + c * d, d) } }
         var inertia = 0.0
         // Blocks of rows keep the n × k product small for large n.
-        let block = 4096
+        let block = 256
         var products = [Float](repeating: 0, count: min(n, block) * k)
         for start in stride(from: 0, to: n, by: block) {
             let rows = min(block, n - start)
@@ -111,22 +170,6 @@ public struct KMeans: Sendable {
             }
         }
         return inertia
-    }
-
-    /// Cluster means; an emptied cluster keeps its previous centre.
-    func means(_ x: [Float], n: Int, d: Int, assignments: [Int], previous: [Float]) -> [Float] {
-        var sums = [Double](repeating: 0, count: k * d)
-        var counts = [Int](repeating: 0, count: k)
-        for i in 0..<n {
-            let c = assignments[i]
-            counts[c] += 1
-            for j in 0..<d { sums[c * d + j] += Double(x[i * d + j]) }
-        }
-        var centroids = previous
-        for c in 0..<k where counts[c] > 0 {
-            for j in 0..<d { centroids[c * d + j] = Float(sums[c * d + j] / Double(counts[c])) }
-        }
-        return centroids
     }
 
     func seedPlusPlus(_ x: [Float], n: Int, d: Int, norms: [Double], rng: inout RandomStream) -> [Float] {
@@ -177,6 +220,60 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Floa
     var total = acc.sum()
     while i < n { total += a[i] * b[i]; i &+= 1 }
     return total
+}
+
+/// x·c for up to four rows c of `centres` (consecutive, d apart).
+@inline(__always)
+func dots(_ x: UnsafePointer<Float>, _ centres: UnsafePointer<Float>, rows: Int, _ d: Int) -> SIMD4<Float> {
+    var a0 = SIMD8<Float>(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+    let c1 = centres + (rows > 1 ? d : 0), c2 = centres + (rows > 2 ? 2 * d : 0), c3 = centres + (rows > 3 ? 3 * d : 0)
+    var j = 0
+    while j &+ 8 <= d {
+        let v = UnsafeRawPointer(x + j).loadUnaligned(as: SIMD8<Float>.self)
+        a0.addProduct(v, UnsafeRawPointer(centres + j).loadUnaligned(as: SIMD8<Float>.self))
+        a1.addProduct(v, UnsafeRawPointer(c1 + j).loadUnaligned(as: SIMD8<Float>.self))
+        a2.addProduct(v, UnsafeRawPointer(c2 + j).loadUnaligned(as: SIMD8<Float>.self))
+        a3.addProduct(v, UnsafeRawPointer(c3 + j).loadUnaligned(as: SIMD8<Float>.self))
+        j &+= 8
+    }
+    var result = SIMD4<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
+    while j < d {
+        result += SIMD4<Float>(x[j] * centres[j], x[j] * c1[j], x[j] * c2[j], x[j] * c3[j])
+        j &+= 1
+    }
+    return result
+}
+
+/// x·c for up to eight consecutive rows c of `centres`.
+@inline(__always)
+func dots8(_ x: UnsafePointer<Float>, _ centres: UnsafePointer<Float>, rows: Int, _ d: Int) -> SIMD8<Float> {
+    var a0 = SIMD8<Float>(repeating: 0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+    func row(_ r: Int) -> UnsafePointer<Float> { centres + (r < rows ? r * d : 0) }
+    let (c0, c1, c2, c3, c4, c5, c6, c7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+    func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+    var j = 0
+    while j &+ 8 <= d {
+        let v = load(x + j)
+        a0.addProduct(v, load(c0 + j)); a1.addProduct(v, load(c1 + j)); a2.addProduct(v, load(c2 + j)); a3.addProduct(v, load(c3 + j))
+        a4.addProduct(v, load(c4 + j)); a5.addProduct(v, load(c5 + j)); a6.addProduct(v, load(c6 + j)); a7.addProduct(v, load(c7 + j))
+        j &+= 8
+    }
+    var result = SIMD8<Float>(a0.sum(), a1.sum(), a2.sum(), a3.sum(), a4.sum(), a5.sum(), a6.sum(), a7.sum())
+    while j < d {
+        result += SIMD8<Float>(x[j] * c0[j], x[j] * c1[j], x[j] * c2[j], x[j] * c3[j], x[j] * c4[j], x[j] * c5[j], x[j] * c6[j], x[j] * c7[j])
+        j &+= 1
+    }
+    return result
+}
+
+func addRow(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i &+ 8 <= n {
+        let sum = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: sum, as: SIMD8<Float>.self)
+        i &+= 8
+    }
+    while i < n { y[i] += x[i]; i &+= 1 }
 }
 
 func squaredEuclidean(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
