@@ -1,6 +1,6 @@
 # Build with the official Swift image, run on slim Debian with just the runtime libraries.
 FROM swift:6.2-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev libopenblas-dev && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev libopenblas-dev zlib1g-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
@@ -9,7 +9,7 @@ RUN swift build -c release --product montecluster --static-swift-stdlib \
  && mkdir /out && cp .build/release/montecluster /out/
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-0 libopenblas0-pthread ca-certificates tzdata \
+RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-0 libopenblas0-pthread zlib1g ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* && useradd --system --create-home montecluster
 COPY --from=build /out/montecluster /usr/local/bin/montecluster
 USER montecluster

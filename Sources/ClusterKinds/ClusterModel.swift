@@ -5,6 +5,7 @@ import Foundation
 public enum ClusterModel {
     case kmeans(layout: Dataset.Layout, k: Int, centroids: [Float])
     case iic(IICTrainer.SavedModel)
+    case scan(SCANTrainer.SavedModel)
 
     public static let artifactName = "model"
 
@@ -14,12 +15,14 @@ public enum ClusterModel {
         var k: Int?
         var centroids: [Float]?
         var iic: IICTrainer.SavedModel?
+        var scan: SCANTrainer.SavedModel?
     }
 
     public func encoded() throws -> Data {
         let envelope = switch self {
         case .kmeans(let layout, let k, let centroids): Envelope(kind: "kmeans", layout: layout, k: k, centroids: centroids)
         case .iic(let saved): Envelope(kind: "iic", iic: saved)
+        case .scan(let saved): Envelope(kind: "scan", scan: saved)
         }
         let encoder = PropertyListEncoder()
         encoder.outputFormat = .binary
@@ -29,6 +32,7 @@ public enum ClusterModel {
     public static func decode(_ data: Data) throws -> ClusterModel {
         let envelope = try PropertyListDecoder().decode(Envelope.self, from: data)
         if envelope.kind == "iic", let saved = envelope.iic { return .iic(saved) }
+        if envelope.kind == "scan", let saved = envelope.scan { return .scan(saved) }
         guard let layout = envelope.layout, let k = envelope.k, let centroids = envelope.centroids else {
             throw CocoaError(.coderValueNotFound)
         }
@@ -39,6 +43,7 @@ public enum ClusterModel {
         switch self {
         case .kmeans(let layout, _, _): layout
         case .iic(let saved): saved.layout
+        case .scan(let saved): saved.layout
         }
     }
 
@@ -46,6 +51,7 @@ public enum ClusterModel {
         switch self {
         case .kmeans(_, let k, _): k
         case .iic(let saved): saved.configuration.clusters
+        case .scan(let saved): saved.clusters
         }
     }
 
@@ -60,6 +66,9 @@ public enum ClusterModel {
         case .iic(let saved):
             let predictor = try IICPredictor(saved)
             let (clusters, probabilities) = predictor.predict(dataset)
+            return (clusters, probabilities)
+        case .scan(let saved):
+            let (clusters, probabilities) = try SCANPredictor(saved).predict(dataset)
             return (clusters, probabilities)
         }
     }

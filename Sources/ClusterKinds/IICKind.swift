@@ -72,9 +72,15 @@ public struct IICKind: JobKind {
         let start = Date()
         while !trainer.isFinished {
             try context.checkCancellation()
-            context.progress(Double(trainer.epoch) / Double(configuration.epochs), phase: "training",
-                             message: "epoch \(trainer.epoch + 1) of \(configuration.epochs)")
-            let record = try trainer.runEpoch(shouldStop: { try context.checkCancellation() })
+            var batch = 0
+            let steps = trainer.stepsPerEpoch, epoch = trainer.epoch
+            let record = try trainer.runEpoch(shouldStop: {
+                try context.checkCancellation()
+                // Called before each batch: progress within the epoch (coalesced by the context).
+                context.progress((Double(epoch) + Double(batch) / Double(max(1, steps))) / Double(configuration.epochs), phase: "training",
+                                 message: "epoch \(epoch + 1) of \(configuration.epochs), step \(batch + 1) of \(steps)")
+                batch += 1
+            })
             let step = Int64(record.epoch)
             context.metric("loss_main", step: step, value: record.mainLosses[record.bestHead])
             context.metric("loss_over", step: step, value: record.overLosses.min() ?? 0)
@@ -115,5 +121,5 @@ public struct IICKind: JobKind {
 
 /// The clustering job kinds, reading datasets from `library`.
 public func clusterKinds(library: DatasetLibrary) -> [any JobKind] {
-    [KMeansKind(library: library), IICKind(library: library)]
+    [KMeansKind(library: library), IICKind(library: library), SCANKind(library: library)]
 }

@@ -32,15 +32,9 @@ public final class IICTrainer: @unchecked Sendable {
             inputs = dataset.values
             standardization = nil
         } else {
-            let d = dataset.layout.sampleSize
-            var mean = [Float](repeating: 0, count: d), std = [Float](repeating: 0, count: d)
-            for i in 0..<dataset.count { for j in 0..<d { mean[j] += dataset.values[i * d + j] } }
-            for j in 0..<d { mean[j] /= Float(dataset.count) }
-            for i in 0..<dataset.count { for j in 0..<d { let delta = dataset.values[i * d + j] - mean[j]; std[j] += delta * delta } }
-            std = std.map { max(($0 / Float(dataset.count)).squareRoot(), 1e-6) }
-            let normalization = ChannelNormalization(mean: mean, std: std)
+            let normalization = Self.standardizer(dataset)
             standardization = normalization
-            inputs = Self.standardize(dataset.values, d: d, normalization)
+            inputs = Self.standardize(dataset.values, d: dataset.layout.sampleSize, normalization)
         }
         network = IIC.Network(layout: dataset.layout, configuration: configuration)
         optimizer = Adam(network.whole.parameters.map(\.variable), learningRate: configuration.learningRate)
@@ -59,6 +53,17 @@ public final class IICTrainer: @unchecked Sendable {
         evaluationSample = Array(order.prefix(Self.evaluationLimit)).sorted()
     }
 
+    /// Per-feature mean and standard deviation (floored at 10⁻⁶) of feature vectors.
+    static func standardizer(_ dataset: Dataset) -> ChannelNormalization {
+        let d = dataset.layout.sampleSize
+        var mean = [Float](repeating: 0, count: d), std = [Float](repeating: 0, count: d)
+        for i in 0..<dataset.count { for j in 0..<d { mean[j] += dataset.values[i * d + j] } }
+        for j in 0..<d { mean[j] /= Float(dataset.count) }
+        for i in 0..<dataset.count { for j in 0..<d { let delta = dataset.values[i * d + j] - mean[j]; std[j] += delta * delta } }
+        std = std.map { max(($0 / Float(dataset.count)).squareRoot(), 1e-6) }
+        return ChannelNormalization(mean: mean, std: std)
+    }
+
     static func standardize(_ values: [Float], d: Int, _ normalization: ChannelNormalization) -> [Float] {
         var out = values
         for i in 0..<(values.count / d) { for j in 0..<d { out[i * d + j] = (values[i * d + j] - normalization.mean[j]) / normalization.std[j] } }
@@ -66,6 +71,9 @@ public final class IICTrainer: @unchecked Sendable {
     }
 
     public var isFinished: Bool { epoch >= configuration.epochs }
+
+    /// Optimizer steps per epoch.
+    public var stepsPerEpoch: Int { loader.batchesPerEpoch }
 
     /// Trains one epoch and records its losses, the chosen head and (with labels) its scores on the evaluation subset.
     @discardableResult

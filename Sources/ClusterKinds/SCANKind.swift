@@ -1,0 +1,125 @@
+import Clustering
+import Foundation
+import Jobs
+
+/// `cluster.scan`: SimCLR pretext, neighbour mining, SCAN clustering and self-labeling, each phase
+/// visible in progress and metrics, checkpointed every epoch and resumed mid-phase after a crash.
+public struct SCANKind: JobKind {
+    let library: DatasetLibrary
+    public init(library: DatasetLibrary) { self.library = library }
+    public let name = "cluster.scan"
+    public let summary = "SCAN (Van Gansbeke et al. 2020): SimCLR pretext (images), K-nearest-neighbour mining, SCAN loss with several heads, self-labeling. Feature vectors skip the pretext."
+
+    public var parameters: ParameterSchema {
+        ParameterSchema([
+            ClusterInputs.dataset,
+            Parameter("k", .integer(minimum: 2, maximum: 200), "Clusters.", default: 10),
+            Parameter("heads", .integer(minimum: 1, maximum: 10), "Clustering heads trained together; the lowest SCAN loss answers.", default: 5),
+            Parameter("pretext_epochs", .integer(minimum: 0, maximum: 1000), "SimCLR epochs (images only; 0 skips the pretext).", default: 60),
+            Parameter("pretext_batch_size", .integer(minimum: 4, maximum: 2048), "SimCLR batch (two strong views per sample).", default: 256),
+            Parameter("temperature", .number(minimum: 0.01, maximum: 10), "NT-Xent temperature.", default: 0.2),
+            Parameter("neighbours", .integer(minimum: 1, maximum: 200), "K nearest neighbours mined by cosine similarity.", default: 20),
+            Parameter("scan_epochs", .integer(minimum: 0, maximum: 1000), "SCAN-loss epochs.", default: 30),
+            Parameter("scan_batch_size", .integer(minimum: 4, maximum: 2048), "SCAN batch.", default: 128),
+            Parameter("learning_rate", .number(minimum: 0, maximum: 1, exclusiveMinimum: true), "Adam's rate for the pretext and SCAN phases.", default: 1e-3),
+            Parameter("entropy_weight", .number(minimum: 0, maximum: 100), "Weight of the entropy term against collapse.", default: 5.0),
+            Parameter("update_backbone", .boolean, "Train the whole network in the SCAN phase (false: the heads only).", default: true),
+            Parameter("self_label_epochs", .integer(minimum: 0, maximum: 1000), "Self-labeling epochs (0 skips it).", default: 20),
+            Parameter("confidence_threshold", .number(minimum: 0, maximum: 1), "Confidence above which a prediction becomes a pseudo-label.", default: 0.99),
+            ClusterInputs.generatedSamples, ClusterInputs.generatedClasses, ClusterInputs.seed,
+        ])
+    }
+
+    public var example: JSONValue {
+        ["dataset": "generated:blobs", "k": 3, "scan_epochs": 10, "self_label_epochs": 2, "neighbours": 10, "generated_samples": 300, "seed": 1]
+    }
+
+    public func validate(_ params: JSONValue) throws(ParameterError) {
+        try ClusterInputs.checkDataset(params, library: library)
+    }
+
+    static func configuration(_ params: JSONValue) -> SCANTrainer.Configuration {
+        var configuration = SCANTrainer.Configuration(clusters: Int(params["k"]?.integerValue ?? 10))
+        configuration.heads = Int(params["heads"]?.integerValue ?? 5)
+        configuration.pretextEpochs = Int(params["pretext_epochs"]?.integerValue ?? 60)
+        configuration.pretextBatchSize = Int(params["pretext_batch_size"]?.integerValue ?? 256)
+        configuration.temperature = Float(params["temperature"]?.doubleValue ?? 0.2)
+        configuration.neighbours = Int(params["neighbours"]?.integerValue ?? 20)
+        configuration.scanEpochs = Int(params["scan_epochs"]?.integerValue ?? 30)
+        configuration.scanBatchSize = Int(params["scan_batch_size"]?.integerValue ?? 128)
+        let rate = Float(params["learning_rate"]?.doubleValue ?? 1e-3)
+        configuration.pretextLearningRate = rate
+        configuration.scanLearningRate = rate
+        configuration.entropyWeight = Float(params["entropy_weight"]?.doubleValue ?? 5)
+        configuration.updateBackbone = params["update_backbone"]?.boolValue ?? true
+        configuration.selfLabelEpochs = Int(params["self_label_epochs"]?.integerValue ?? 20)
+        configuration.confidenceThreshold = Float(params["confidence_threshold"]?.doubleValue ?? 0.99)
+        configuration.seed = UInt64(params["seed"]?.integerValue ?? 0)
+        return configuration
+    }
+
+    public func run(_ context: JobContext) throws -> JSONValue {
+        context.progress(0, phase: "loading")
+        let dataset = try ClusterInputs.load(context.params, library: library)
+        let configuration = Self.configuration(context.params)
+        guard dataset.count > configuration.neighbours else {
+            throw JobFailure("params.neighbours: \(configuration.neighbours) neighbours need more samples; the dataset has \(dataset.count)")
+        }
+        let trainer = SCANTrainer(dataset: dataset, configuration: configuration)
+        if let checkpoint = try context.latestCheckpoint() { try trainer.restore(checkpoint.data) }
+        let pretext = dataset.layout.isImages ? configuration.pretextEpochs : 0
+        let totalEpochs = Double(pretext + 1 + configuration.scanEpochs + configuration.selfLabelEpochs)
+        var step = Int64(trainer.history.count)
+        let start = Date()
+        while !trainer.isFinished {
+            try context.checkCancellation()
+            let done = Double(trainer.history.count)
+            context.progress(done / totalEpochs, phase: trainer.phase.rawValue,
+                             message: trainer.phase == .mining ? "mining \(configuration.neighbours) neighbours" : "epoch \(trainer.epoch + 1)")
+            let record = try trainer.runEpoch(shouldStop: { try context.checkCancellation() })
+            step += 1
+            let prefix = record.phase.rawValue
+            if record.phase != .mining { context.metric("\(prefix)_loss", step: step, value: record.loss) }
+            if let value = record.consistency { context.metric("scan_consistency", step: step, value: value) }
+            if let value = record.entropy { context.metric("scan_entropy", step: step, value: value) }
+            if let value = record.confidentFraction { context.metric("confident_fraction", step: step, value: value) }
+            if record.phase == .mining, let agreement = trainer.neighbourAgreement { context.metric("neighbour_agreement", step: step, value: agreement) }
+            if let scores = record.scores {
+                context.metric("acc", step: step, value: scores.accuracy)
+                context.metric("nmi", step: step, value: scores.nmi)
+                context.metric("ari", step: step, value: scores.ari)
+            }
+            context.metric("attempt", step: step, value: Double(context.job.attempt))
+            try context.checkpoint(step: step, data: trainer.checkpoint())
+        }
+        context.progress(1, phase: "assigning")
+        let (clusters, probabilities) = trainer.assign()
+        let scores = dataset.labels.map { ClusteringMetrics.scores(clusters, $0) }
+        try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
+        let neighbours = trainer.neighbourLists.flatMap { $0.map { Int64($0).littleEndian } }
+        try context.artifact("neighbours.npy", mediaType: "application/octet-stream",
+                             data: NumericArray.npyFile(shape: [trainer.neighbourLists.count, trainer.neighbourLists.first?.count ?? 0], descr: "<i8",
+                                                        payload: neighbours.withUnsafeBufferPointer { Data(buffer: $0) }))
+        let embeddings = trainer.features()
+        try context.artifact("embeddings.npy", mediaType: "application/octet-stream",
+                             data: NumericArray.npyFile(shape: [dataset.count, embeddings.count / dataset.count], descr: "<f4",
+                                                        payload: embeddings.withUnsafeBufferPointer { Data(buffer: $0) }))
+        try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream", data: ClusterModel.scan(try trainer.model()).encoded())
+        try context.artifact("history.json", mediaType: "application/json", data: JSONEncoder().encode(trainer.history))
+        let summary = trainer.trunk.summary(input: trainer.inputShapeForSummary)
+        let headParameters = 128 * configuration.clusters + configuration.clusters
+        let confident = trainer.history.last { $0.phase == .selfLabel }?.confidentFraction
+        return [
+            "k": .integer(Int64(configuration.clusters)), "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
+            "best_head": .integer(Int64(trainer.bestHead)), "pretext_ran": .bool(pretext > 0),
+            "neighbour_agreement": trainer.neighbourAgreement.map(JSONValue.number) ?? .null,
+            "confident_fraction": confident.map(JSONValue.number) ?? .null,
+            "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(clusters, k: configuration.clusters)),
+            "scores": ClusterInputs.scoresJSON(scores), "warnings": .array(trainer.warnings.map(JSONValue.string)),
+            "model": ["parameters": .integer(Int64(summary.parameters + headParameters)),
+                      "macs_per_sample": .integer(Int64(summary.macs + 128 * configuration.clusters)),
+                      "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)"],
+            "seconds": .number(Date().timeIntervalSince(start)),
+        ]
+    }
+}

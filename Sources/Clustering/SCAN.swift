@@ -1,0 +1,138 @@
+import Foundation
+import Tensor
+
+/// The pieces of SCAN (Van Gansbeke et al., ECCV 2020): SimCLR's NT-Xent loss for the pretext,
+/// exact nearest-neighbour mining, the SCAN loss, and self-labeling's class-balanced pseudo-label loss.
+public enum SCAN {
+    /// NT-Xent of 2B embeddings where rows i and i + B are the two views of one sample: cross-entropy
+    /// of each row's similarity to its partner against all other rows, cosine similarities over τ.
+    public static func ntXent(_ embeddings: Variable, temperature: Float) -> Variable {
+        let n = embeddings.shape[0]
+        precondition(n % 2 == 0 && n >= 4, "NT-Xent needs pairs: 2B rows with B ≥ 2")
+        let half = n / 2
+        let z = Ops.l2Normalize(embeddings)
+        let similarities = Ops.scale(Ops.matmul(z, z, transposeB: true), 1 / temperature)
+        // A row is never its own negative: −10⁹ on the diagonal removes it from the softmax.
+        var mask = Tensor(zeros: [n, n])
+        for i in 0..<n { mask.storage[i * n + i] = -1e9 }
+        let partners = (0..<n).map { $0 < half ? $0 + half : $0 - half }
+        return Ops.crossEntropy(Ops.add(similarities, Variable(mask)), labels: partners)
+    }
+
+    /// −(1/B) Σ log⟨p_i, q_i⟩ − w·H(p̄): anchors p and their neighbours q (rows of probabilities) should
+    /// agree, while the mean assignment p̄ stays spread out (entropy weight w against collapse).
+    /// Returns (total, consistency, entropy) values; the Variable is the total.
+    public static func loss(anchors p: Variable, neighbours q: Variable, entropyWeight w: Float, epsilon: Float = 1e-8)
+        -> (total: Variable, consistency: Float, entropy: Float)
+    {
+        let (b, k) = (p.shape[0], p.shape[1])
+        precondition(q.shape == p.shape, "anchors and neighbours must have the same shape")
+        var dots = [Float](repeating: 0, count: b)
+        var mean = [Float](repeating: 0, count: k)
+        for i in 0..<b {
+            for c in 0..<k {
+                dots[i] += p.value.storage[i * k + c] * q.value.storage[i * k + c]
+                mean[c] += p.value.storage[i * k + c] / Float(b)
+            }
+        }
+        let consistency = -dots.reduce(0) { $0 + log(max($1, epsilon)) } / Float(b)
+        let entropy = -mean.reduce(0) { $0 + $1 * log(max($1, epsilon)) }
+        let total = Variable(Tensor(shape: [1], storage: [consistency - w * entropy]), inputs: [p, q]) { upstream in
+            let g = upstream.storage[0] / Float(b)
+            var dp = Tensor(zeros: [b, k]), dq = Tensor(zeros: [b, k])
+            for i in 0..<b {
+                let d = max(dots[i], epsilon)
+                for c in 0..<k {
+                    // ∂/∂p_ic: −q_ic/⟨p_i,q_i⟩ from the consistency, + w(ln p̄_c + 1) from −w·H(p̄).
+                    dp.storage[i * k + c] = g * (-q.value.storage[i * k + c] / d + w * (log(max(mean[c], epsilon)) + 1))
+                    dq.storage[i * k + c] = g * (-p.value.storage[i * k + c] / d)
+                }
+            }
+            if p.requiresGrad { p.accumulate(dp) }
+            if q.requiresGrad { q.accumulate(dq) }
+        }
+        return (total, consistency, entropy)
+    }
+
+    /// Self-labeling: rows whose weak-view confidence exceeds `threshold` take their argmax as a pseudo-label
+    /// for cross-entropy on the strong view's logits, each class weighted by the inverse of its share of
+    /// the confident rows (class balance). Nil when no row is confident (the caller reports it).
+    public static func selfLabelLoss(weak: Tensor, strongLogits: Variable, threshold: Float) -> (loss: Variable, confident: Int)? {
+        let (b, k) = (weak.shape[0], weak.shape[1])
+        var labels = [Int?](repeating: nil, count: b)
+        var counts = [Int](repeating: 0, count: k)
+        for i in 0..<b {
+            var best = 0
+            for c in 1..<k where weak.storage[i * k + c] > weak.storage[i * k + best] { best = c }
+            if weak.storage[i * k + best] > threshold {
+                labels[i] = best
+                counts[best] += 1
+            }
+        }
+        let confident = counts.reduce(0, +)
+        guard confident > 0 else { return nil }
+        // Weights 1/count per class, normalized so the confident rows' weights sum to B
+        // (crossEntropy(targets:) divides by B): a weighted mean over the confident rows.
+        let present = counts.filter { $0 > 0 }.count
+        var targets = Tensor(zeros: [b, k])
+        for i in 0..<b {
+            guard let label = labels[i] else { continue }
+            targets.storage[i * k + label] = Float(b) / (Float(present) * Float(counts[label]))
+        }
+        return (Ops.crossEntropy(strongLogits, targets: Variable(targets)), confident)
+    }
+}
+
+/// Exact K nearest neighbours by cosine similarity, computed in blocks of rows with SGEMM so memory
+/// stays at block × N similarities (4 MB per 1,000 rows at N = 1,000… 280 MB would be 70,000²).
+public enum NeighbourMining {
+    /// features: N × d (normalized here). Returns N × K indices, nearest first, never the sample itself.
+    public static func mine(_ features: [Float], count n: Int, dimension d: Int, k: Int, blockRows: Int = 512) -> [[Int]] {
+        precondition(k >= 1 && k < n, "K must be between 1 and N − 1")
+        var normalized = features
+        for i in 0..<n {
+            var total: Float = 0
+            for j in 0..<d { total += features[i * d + j] * features[i * d + j] }
+            let norm = max(total.squareRoot(), 1e-12)
+            for j in 0..<d { normalized[i * d + j] /= norm }
+        }
+        var result = [[Int]](repeating: [], count: n)
+        var block = [Float](repeating: 0, count: min(blockRows, n) * n)
+        for start in stride(from: 0, to: n, by: blockRows) {
+            let rows = min(blockRows, n - start)
+            normalized.withUnsafeBufferPointer { x in
+                block.withUnsafeMutableBufferPointer { s in
+                    MatrixMultiply.gemm(x.baseAddress! + start * d, x.baseAddress!, s.baseAddress!, m: rows, n: n, k: d, transposeB: true)
+                }
+            }
+            for r in 0..<rows {
+                let i = start + r
+                // Partial selection: keep the K best in a small sorted buffer (ties: lower index first).
+                var best: [(similarity: Float, index: Int)] = []
+                best.reserveCapacity(k + 1)
+                for j in 0..<n where j != i {
+                    let value = block[r * n + j]
+                    if best.count == k, let last = best.last, !(value > last.similarity) { continue }
+                    var position = best.count
+                    while position > 0 && value > best[position - 1].similarity { position -= 1 }
+                    best.insert((value, j), at: position)
+                    if best.count > k { best.removeLast() }
+                }
+                result[i] = best.map(\.index)
+            }
+        }
+        return result
+    }
+
+    /// The share of (sample, neighbour) pairs with the same label.
+    public static func agreement(_ neighbours: [[Int]], labels: [Int]) -> Double {
+        var same = 0, total = 0
+        for (i, list) in neighbours.enumerated() {
+            for j in list {
+                total += 1
+                if labels[i] == labels[j] { same += 1 }
+            }
+        }
+        return total == 0 ? 0 : Double(same) / Double(total)
+    }
+}

@@ -1,0 +1,408 @@
+import Foundation
+import Sampling
+import Tensor
+
+/// A SCAN run in four phases — SimCLR pretext, neighbour mining, SCAN clustering, self-labeling —
+/// that can stop after any epoch of any phase and continue from its checkpoint exactly. Feature
+/// vectors (e.g. a notebook user's embeddings) skip the pretext: their neighbours are mined on the
+/// vectors themselves and an MLP learns the clustering.
+public final class SCANTrainer: @unchecked Sendable {
+    public struct Configuration: Sendable, Codable, Equatable {
+        public var clusters: Int
+        public var heads = 5
+        public var pretextEpochs = 60
+        public var pretextBatchSize = 256
+        public var temperature: Float = 0.2
+        public var pretextLearningRate: Float = 1e-3
+        public var projection = 64
+        public var neighbours = 20
+        public var scanEpochs = 30
+        public var scanBatchSize = 128
+        public var scanLearningRate: Float = 1e-3
+        public var entropyWeight: Float = 5
+        /// Train the whole network in the SCAN phase (true) or only the heads on frozen features.
+        public var updateBackbone = true
+        public var selfLabelEpochs = 20
+        public var selfLabelBatchSize = 256
+        public var selfLabelLearningRate: Float = 1e-4
+        public var confidenceThreshold: Float = 0.99
+        public var seed: UInt64 = 0
+        public var loaderWorkers = 2
+
+        public init(clusters: Int) { self.clusters = clusters }
+    }
+
+    public enum Phase: String, Codable, Sendable, CaseIterable {
+        case pretext, mining, scan, selfLabel = "self_label", done
+    }
+
+    /// One epoch's record: its phase, loss parts and (with labels) scores of the chosen head.
+    public struct EpochRecord: Sendable, Codable, Equatable {
+        public var phase: Phase
+        public var epoch: Int
+        public var loss: Double
+        public var consistency: Double?
+        public var entropy: Double?
+        public var confidentFraction: Double?
+        public var bestHead: Int?
+        public var scores: ClusteringScores?
+        public var seconds: Double
+    }
+
+    public let configuration: Configuration
+    public let layout: Dataset.Layout
+    public let labels: [Int]?
+    public let inputs: [Float]
+    public let count: Int
+    public let standardization: ChannelNormalization?
+    public let trunk: Sequential
+    public let projectionHead: Sequential
+    public let heads: [Linear]
+    let whole: Sequential
+    let inputShape: [Int]
+    let loaderShape: (channels: Int, height: Int, width: Int)
+    let weak: Augmentation
+    let strong: Augmentation
+
+    public private(set) var phase: Phase
+    /// Epochs done in the current phase.
+    public private(set) var epoch = 0
+    public private(set) var neighbourLists: [[Int]] = []
+    public private(set) var neighbourAgreement: Double?
+    public private(set) var history: [EpochRecord] = []
+    public private(set) var bestHead = 0
+    /// Why self-labeling had nothing to learn from, when no sample cleared the threshold.
+    public private(set) var warnings: [String] = []
+    private var optimizer: Adam?
+
+    public init(dataset: Dataset, configuration: Configuration) {
+        self.configuration = configuration
+        layout = dataset.layout
+        labels = dataset.labels
+        count = dataset.count
+        var rng = RandomStream(seed: configuration.seed, stream: 1)
+        switch dataset.layout {
+        case .images(let c, let h, let w):
+            inputs = dataset.values
+            standardization = nil
+            trunk = IIC.Network.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
+            inputShape = [c, h, w]
+            loaderShape = (c, h, w)
+            weak = IIC.augmentation(for: dataset.layout, policy: "mild")
+            strong = IIC.augmentation(for: dataset.layout, policy: "strong")
+        case .features(let d):
+            let normalization = IICTrainer.standardizer(dataset)
+            standardization = normalization
+            inputs = IICTrainer.standardize(dataset.values, d: d, normalization)
+            trunk = Backbones.mlp(inputs: d, rng: &rng)
+            inputShape = [d]
+            loaderShape = (1, 1, d)
+            weak = IIC.augmentation(for: dataset.layout)
+            strong = Augmentation([.gaussianNoise(sigma: 0.2)], range: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
+        }
+        projectionHead = Sequential([Linear(128, 128, rng: &rng), ReLU(), Linear(128, configuration.projection, rng: &rng)])
+        heads = (0..<configuration.heads).map { _ in Linear(128, configuration.clusters, rng: &rng) }
+        whole = Sequential([trunk, projectionHead] + heads)
+        phase = dataset.layout.isImages && configuration.pretextEpochs > 0 ? .pretext : .mining
+    }
+
+    public var isFinished: Bool { phase == .done }
+
+    /// The trunk's input shape per sample.
+    public var inputShapeForSummary: [Int] { inputShape }
+
+    func loader(batchSize: Int, augmentation: Augmentation, views: Int, plainFirst: Bool = false) -> DataLoader {
+        DataLoader(images: inputs, labels: nil, shape: loaderShape, batchSize: batchSize, seed: configuration.seed &+ UInt64(Phase.allCases.firstIndex(of: phase)!),
+                   augmentation: augmentation, views: views, plainFirstView: plainFirst, workers: configuration.loaderWorkers,
+                   dropLast: count > batchSize)
+    }
+
+    func makeOptimizer(_ parameters: [Variable], rate: Float) -> Adam {
+        if let optimizer, optimizer.parameters.count == parameters.count { return optimizer }
+        let made = Adam(parameters, learningRate: rate)
+        optimizer = made
+        return made
+    }
+
+    /// Runs the next epoch of the current phase (mining is one step), moving to the next phase when one ends.
+    @discardableResult
+    public func runEpoch(shouldStop: () throws -> Void = {}) throws -> EpochRecord {
+        let start = Date()
+        var record: EpochRecord
+        switch phase {
+        case .pretext:
+            record = try pretextEpoch(shouldStop: shouldStop)
+            advance(after: configuration.pretextEpochs)
+        case .mining:
+            record = mine()
+            advance(after: 1)
+        case .scan:
+            record = try scanEpoch(shouldStop: shouldStop)
+            advance(after: configuration.scanEpochs)
+        case .selfLabel:
+            record = try selfLabelEpoch(shouldStop: shouldStop)
+            advance(after: configuration.selfLabelEpochs)
+        case .done:
+            preconditionFailure("the run is finished")
+        }
+        record.seconds = Date().timeIntervalSince(start)
+        history.append(record)
+        return record
+    }
+
+    private func advance(after epochs: Int) {
+        epoch += 1
+        guard epoch >= epochs else { return }
+        epoch = 0
+        optimizer = nil
+        let order: [Phase] = [.pretext, .mining, .scan, .selfLabel, .done]
+        phase = order[order.firstIndex(of: phase)! + 1]
+        if phase == .selfLabel && configuration.selfLabelEpochs == 0 { phase = .done }
+        if phase == .scan && configuration.scanEpochs == 0 { phase = configuration.selfLabelEpochs > 0 ? .selfLabel : .done }
+    }
+
+    private func pretextEpoch(shouldStop: () throws -> Void) throws -> EpochRecord {
+        let parameters = (trunk.parameters + projectionHead.parameters).map(\.variable)
+        let adam = makeOptimizer(parameters, rate: configuration.pretextLearningRate)
+        // Cosine schedule over the phase, per epoch.
+        adam.learningRate = LearningRateSchedule.cosine(total: configuration.pretextEpochs, minimum: 0)
+            .rate(base: configuration.pretextLearningRate, step: epoch)
+        var total = 0.0, batches = 0
+        for batch in loader(batchSize: configuration.pretextBatchSize, augmentation: strong, views: 2).batches(epoch: epoch) {
+            try shouldStop()
+            let b = batch.indices.count
+            guard b >= 2 else { continue }
+            let both = Tensor(shape: [2 * b] + inputShape, storage: batch.views[0].storage + batch.views[1].storage)
+            let loss = SCAN.ntXent(projectionHead.forward(trunk.forward(Variable(both), training: true), training: true),
+                                   temperature: configuration.temperature)
+            adam.zeroGradients(parameters)
+            loss.backward()
+            adam.step()
+            total += Double(loss.value.storage[0])
+            batches += 1
+        }
+        return EpochRecord(phase: .pretext, epoch: epoch + 1, loss: total / Double(max(1, batches)), seconds: 0)
+    }
+
+    /// Features of every sample in evaluation mode (the trunk's output, or the vectors themselves when
+    /// no pretext ran on feature vectors).
+    public func features() -> [Float] {
+        if !layout.isImages { return inputs }
+        var out: [Float] = []
+        out.reserveCapacity(count * 128)
+        let size = inputShape.reduce(1, *)
+        for start in stride(from: 0, to: count, by: 512) {
+            let rows = min(512, count - start)
+            let batch = Tensor(shape: [rows] + inputShape, storage: Array(inputs[(start * size)..<((start + rows) * size)]))
+            out += GradientMode.withoutGradients { trunk.forward(Variable(batch), training: false) }.value.storage
+        }
+        return out
+    }
+
+    private func mine() -> EpochRecord {
+        let features = features()
+        let d = features.count / count
+        let k = min(configuration.neighbours, count - 1)
+        neighbourLists = NeighbourMining.mine(features, count: count, dimension: d, k: k)
+        neighbourAgreement = labels.map { NeighbourMining.agreement(neighbourLists, labels: $0) }
+        return EpochRecord(phase: .mining, epoch: 1, loss: 0, scores: nil, seconds: 0)
+    }
+
+    private func images(_ indices: [Int], augmentation: Augmentation, epoch: Int, salt: UInt64) -> Tensor {
+        let size = inputShape.reduce(1, *)
+        var storage = [Float]()
+        storage.reserveCapacity(indices.count * size)
+        for index in indices {
+            var image = Array(inputs[(index * size)..<((index + 1) * size)])
+            var rng = RandomStream(seed: configuration.seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index) &* 0xBF58_476D_1CE4_E5B9) ^ salt)
+            augmentation.apply(&image, channels: loaderShape.channels, height: loaderShape.height, width: loaderShape.width, rng: &rng)
+            storage += image
+        }
+        return Tensor(shape: [indices.count] + inputShape, storage: storage)
+    }
+
+    private func scanEpoch(shouldStop: () throws -> Void) throws -> EpochRecord {
+        let parameters = (configuration.updateBackbone ? trunk.parameters : []).map(\.variable) + heads.flatMap { $0.parameters.map(\.variable) }
+        let adam = makeOptimizer(parameters, rate: configuration.scanLearningRate)
+        var sums = [Double](repeating: 0, count: heads.count)
+        var consistency = 0.0, entropy = 0.0, batches = 0
+        let loader = loader(batchSize: configuration.scanBatchSize, augmentation: weak, views: 1)
+        for (index, batch) in loader.batches(epoch: epoch).enumerated() {
+            try shouldStop()
+            let b = batch.indices.count
+            guard b >= 2 else { continue }
+            // One neighbour per anchor, drawn from its K by (seed, epoch, batch).
+            var rng = RandomStream(seed: configuration.seed ^ 0x5CA1 ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index) &* 0xBF58_476D_1CE4_E5B9))
+            let partners = batch.indices.map { neighbourLists[$0][Int(rng.next() % UInt64(neighbourLists[$0].count))] }
+            let neighbours = images(partners, augmentation: weak, epoch: epoch, salt: 0xA5A5)
+            let both = Tensor(shape: [2 * b] + inputShape, storage: batch.views[0].storage + neighbours.storage)
+            let features: Variable = configuration.updateBackbone
+                ? trunk.forward(Variable(both), training: true)
+                : Variable(GradientMode.withoutGradients { trunk.forward(Variable(both), training: false) }.value)
+            var total: Variable?
+            for (h, head) in heads.enumerated() {
+                let p = Ops.softmax(head.forward(features, training: true))
+                let (loss, c, e) = SCAN.loss(anchors: Ops.gather(p, rows: Array(0..<b)), neighbours: Ops.gather(p, rows: Array(b..<(2 * b))),
+                                             entropyWeight: configuration.entropyWeight)
+                sums[h] += Double(loss.value.storage[0])
+                if h == 0 { consistency += Double(c); entropy += Double(e) }
+                total = total.map { Ops.add($0, loss) } ?? loss
+            }
+            adam.zeroGradients(parameters)
+            total!.backward()
+            adam.step()
+            batches += 1
+        }
+        let losses = sums.map { $0 / Double(max(1, batches)) }
+        bestHead = losses.indices.min { losses[$0] < losses[$1] } ?? 0
+        return EpochRecord(phase: .scan, epoch: epoch + 1, loss: losses[bestHead], consistency: consistency / Double(max(1, batches)),
+                           entropy: entropy / Double(max(1, batches)), bestHead: bestHead, scores: scores(), seconds: 0)
+    }
+
+    private func selfLabelEpoch(shouldStop: () throws -> Void) throws -> EpochRecord {
+        let head = heads[bestHead]
+        let parameters = trunk.parameters.map(\.variable) + head.parameters.map(\.variable)
+        let adam = makeOptimizer(parameters, rate: configuration.selfLabelLearningRate)
+        var total = 0.0, batches = 0, confident = 0, seen = 0
+        for batch in loader(batchSize: configuration.selfLabelBatchSize, augmentation: strong, views: 2, plainFirst: true).batches(epoch: epoch) {
+            try shouldStop()
+            let b = batch.indices.count
+            seen += b
+            // Confidence on the sample as it is (no gradient), targets for its strongly augmented view.
+            let plain = batch.views[0].reshaped([b] + inputShape), augmented = batch.views[1].reshaped([b] + inputShape)
+            let weakProbabilities = GradientMode.withoutGradients {
+                Ops.softmax(head.forward(trunk.forward(Variable(plain), training: false), training: false)).value
+            }
+            let logits = head.forward(trunk.forward(Variable(augmented), training: true), training: true)
+            guard let (loss, count) = SCAN.selfLabelLoss(weak: weakProbabilities, strongLogits: logits, threshold: configuration.confidenceThreshold) else {
+                continue
+            }
+            confident += count
+            adam.zeroGradients(parameters)
+            loss.backward()
+            adam.step()
+            total += Double(loss.value.storage[0])
+            batches += 1
+        }
+        let fraction = Double(confident) / Double(max(1, seen))
+        if confident == 0 {
+            warnings.append("self-labeling epoch \(epoch + 1): no sample's confidence exceeded \(configuration.confidenceThreshold); the model was left unchanged")
+        }
+        return EpochRecord(phase: .selfLabel, epoch: epoch + 1, loss: total / Double(max(1, batches)), confidentFraction: fraction,
+                           bestHead: bestHead, scores: scores(), seconds: 0)
+    }
+
+    /// Probabilities of head `head` for samples laid out like the inputs.
+    public func probabilities(_ values: [Float], count n: Int, head: Int? = nil) -> [Float] {
+        let size = inputShape.reduce(1, *)
+        var out: [Float] = []
+        for start in stride(from: 0, to: n, by: 512) {
+            let rows = min(512, n - start)
+            let batch = Tensor(shape: [rows] + inputShape, storage: Array(values[(start * size)..<((start + rows) * size)]))
+            out += GradientMode.withoutGradients {
+                Ops.softmax(heads[head ?? bestHead].forward(trunk.forward(Variable(batch), training: false), training: false))
+            }.value.storage
+        }
+        return out
+    }
+
+    public func assign() -> (clusters: [Int], probabilities: [Float]) {
+        let p = probabilities(inputs, count: count)
+        return (IICTrainer.argmax(p, classes: configuration.clusters), p)
+    }
+
+    func scores() -> ClusteringScores? {
+        guard let labels else { return nil }
+        let limit = min(count, IICTrainer.evaluationLimit)
+        let size = inputShape.reduce(1, *)
+        let p = probabilities(Array(inputs[0..<(limit * size)]), count: limit)
+        return ClusteringMetrics.scores(IICTrainer.argmax(p, classes: configuration.clusters), Array(labels[0..<limit]))
+    }
+
+    struct State: Codable {
+        var phase: Phase
+        var epoch: Int
+        var neighbours: [[Int]]
+        var agreement: Double?
+        var history: [EpochRecord]
+        var bestHead: Int
+        var warnings: [String]
+        var model: Data
+    }
+
+    public func checkpoint() throws -> Data {
+        try PropertyListEncoder().encode(State(phase: phase, epoch: epoch, neighbours: neighbourLists, agreement: neighbourAgreement, history: history,
+                                               bestHead: bestHead, warnings: warnings, model: TensorCheckpoint.save(whole, optimizer: optimizer)))
+    }
+
+    public func restore(_ data: Data) throws {
+        let state = try PropertyListDecoder().decode(State.self, from: data)
+        phase = state.phase
+        epoch = state.epoch
+        neighbourLists = state.neighbours
+        neighbourAgreement = state.agreement
+        history = state.history
+        bestHead = state.bestHead
+        warnings = state.warnings
+        // The optimizer of the phase in progress, rebuilt over the same parameters, then restored.
+        switch phase {
+        case .pretext: _ = makeOptimizer((trunk.parameters + projectionHead.parameters).map(\.variable), rate: configuration.pretextLearningRate)
+        case .scan:
+            _ = makeOptimizer((configuration.updateBackbone ? trunk.parameters : []).map(\.variable) + heads.flatMap { $0.parameters.map(\.variable) },
+                              rate: configuration.scanLearningRate)
+        case .selfLabel:
+            _ = makeOptimizer(trunk.parameters.map(\.variable) + heads[bestHead].parameters.map(\.variable), rate: configuration.selfLabelLearningRate)
+        case .mining, .done: optimizer = nil
+        }
+        if epoch == 0 && phase != .pretext { optimizer = nil }
+        try TensorCheckpoint.restore(state.model, into: whole, optimizer: optimizer)
+    }
+
+    /// The trunk and the chosen head, for prediction.
+    public func model() throws -> SavedModel {
+        SavedModel(clusters: configuration.clusters, layout: layout, standardization: standardization,
+                   weights: try TensorCheckpoint.save(Sequential([trunk, heads[bestHead]]), optimizer: nil))
+    }
+
+    public struct SavedModel: Codable, Sendable {
+        public var clusters: Int
+        public var layout: Dataset.Layout
+        public var standardization: ChannelNormalization?
+        public var weights: Data
+    }
+}
+
+/// A trained SCAN model loaded for prediction.
+public struct SCANPredictor {
+    public let saved: SCANTrainer.SavedModel
+    let network: Sequential
+    let inputShape: [Int]
+
+    public init(_ saved: SCANTrainer.SavedModel) throws {
+        self.saved = saved
+        var rng = RandomStream(seed: 0)
+        let trunk: Sequential
+        switch saved.layout {
+        case .images(let c, let h, let w):
+            trunk = IIC.Network.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
+            inputShape = [c, h, w]
+        case .features(let d):
+            trunk = Backbones.mlp(inputs: d, rng: &rng)
+            inputShape = [d]
+        }
+        network = Sequential([trunk, Linear(128, saved.clusters, rng: &rng)])
+        try TensorCheckpoint.restore(saved.weights, into: network, optimizer: nil)
+    }
+
+    public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
+        let values = saved.standardization.map { IICTrainer.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+        let size = inputShape.reduce(1, *)
+        var out: [Float] = []
+        for start in stride(from: 0, to: dataset.count, by: 512) {
+            let rows = min(512, dataset.count - start)
+            let batch = Tensor(shape: [rows] + inputShape, storage: Array(values[(start * size)..<((start + rows) * size)]))
+            out += GradientMode.withoutGradients { Ops.softmax(network.forward(Variable(batch), training: false)) }.value.storage
+        }
+        return (IICTrainer.argmax(out, classes: saved.clusters), out)
+    }
+}
