@@ -2,8 +2,9 @@ import Clustering
 import Foundation
 import Tensor
 
-// The Swift side of bench/iic: IIC and k-means on the raw datasets of ../shared/datasets,
-// one JSON object per line. Usage: cluster-bench (iic|kmeans) DATASETS_DIR NAME [epochs|runs] [seed] [batch]
+// The Swift side of bench/iic and bench/scan: IIC, SCAN and k-means on the raw datasets of
+// ../shared/datasets, one JSON object per line.
+// Usage: cluster-bench (iic|kmeans|scan) DATASETS_DIR NAME [epochs|runs|pretext epochs] [seed] [batch]
 BLASRuntime.ensureFastKernels()
 TensorRuntime.keepFreedBuffers()
 BLASRuntime.setThreads(1)
@@ -41,7 +42,46 @@ let seed = arguments.count > 5 ? UInt64(arguments[5])! : 0
 let batch = arguments.count > 6 ? Int(arguments[6])! : 128
 let dataset = try load(directory, name)
 let start = Date()
-if mode == "kmeans" {
+func peakRSS() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// The budget: SimCLR `pretext` epochs (batch 256, τ 0.2) → K = 20 → SCAN 30 epochs → self-labeling 20.
+func runSCAN(_ dataset: Dataset, pretext: Int, label: String) throws -> SCANTrainer {
+    var configuration = SCANTrainer.Configuration(clusters: Set(dataset.labels!).count)
+    configuration.pretextEpochs = pretext
+    configuration.seed = seed
+    let environment = ProcessInfo.processInfo.environment
+    if let value = environment["SCAN_EPOCHS"].flatMap(Int.init) { configuration.scanEpochs = value }
+    if let value = environment["SELF_LABEL_EPOCHS"].flatMap(Int.init) { configuration.selfLabelEpochs = value }
+    let trainer = SCANTrainer(dataset: dataset, configuration: configuration)
+    let begin = Date()
+    var phaseSeconds: [String: Double] = [:]
+    while !trainer.isFinished {
+        let record = try trainer.runEpoch()
+        phaseSeconds[record.phase.rawValue, default: 0] += record.seconds
+        emit(["bench": "scan_epoch", "phase": record.phase.rawValue, "epoch": record.epoch, "loss": record.loss,
+              "acc": record.scores?.accuracy ?? 0, "confident": record.confidentFraction ?? 0])
+    }
+    let scores = ClusteringMetrics.scores(trainer.assign().clusters, dataset.labels!)
+    emit(["bench": "scan", "dataset": label, "seed": Int(seed), "seconds": Date().timeIntervalSince(begin), "acc": scores.accuracy,
+          "nmi": scores.nmi, "ari": scores.ari, "agreement": trainer.neighbourAgreement ?? 0, "peak_rss_mb": peakRSS(),
+          "confident": trainer.history.last?.confidentFraction ?? 0, "phase_seconds": phaseSeconds, "warnings": trainer.warnings])
+    return trainer
+}
+
+if mode == "scan" {
+    let trainer = try runSCAN(dataset, pretext: amount, label: name)
+    if ProcessInfo.processInfo.environment["SCAN_EMBEDDINGS"] == "1" {
+        // The notebook path: SCAN on the pretext's embeddings as feature vectors (no pretext).
+        let features = trainer.features()
+        let embeddings = Dataset(layout: .features(dimension: features.count / dataset.count), count: dataset.count, values: features,
+                                 labels: dataset.labels)
+        _ = try runSCAN(embeddings, pretext: 0, label: name + "-embeddings")
+    }
+} else if mode == "kmeans" {
     let (values, d) = dataset.flattened
     let result = try KMeans(k: Set(dataset.labels!).count, runs: amount, seed: seed).fit(values, count: dataset.count, dimension: d)
     let scores = ClusteringMetrics.scores(result.assignments, dataset.labels!)
