@@ -119,7 +119,7 @@ public struct IICKind: JobKind {
     }
 }
 
-/// The clustering job kinds, reading datasets from `library`.
-public func clusterKinds(library: DatasetLibrary) -> [any JobKind] {
-    [KMeansKind(library: library), IICKind(library: library), SCANKind(library: library)]
+/// The clustering job kinds, reading datasets from `library` and earlier jobs' models through `artifact`.
+public func clusterKinds(library: DatasetLibrary, artifact: @escaping @Sendable (String, String) throws -> Data? = { _, _ in nil }) -> [any JobKind] {
+    [KMeansKind(library: library), IICKind(library: library), SCANKind(library: library, artifact: artifact)]
 }

@@ -6,7 +6,12 @@ import Jobs
 /// visible in progress and metrics, checkpointed every epoch and resumed mid-phase after a crash.
 public struct SCANKind: JobKind {
     let library: DatasetLibrary
-    public init(library: DatasetLibrary) { self.library = library }
+    /// A finished job's artifact by (job id, name), for starting from its trained backbone.
+    let artifact: @Sendable (String, String) throws -> Data?
+    public init(library: DatasetLibrary, artifact: @escaping @Sendable (String, String) throws -> Data? = { _, _ in nil }) {
+        self.library = library
+        self.artifact = artifact
+    }
     public let name = "cluster.scan"
     public let summary = "SCAN (Van Gansbeke et al. 2020): SimCLR pretext (images), K-nearest-neighbour mining, SCAN loss with several heads, self-labeling. Feature vectors skip the pretext."
 
@@ -26,6 +31,8 @@ public struct SCANKind: JobKind {
             Parameter("update_backbone", .boolean, "Train the whole network in the SCAN phase (false: the heads only).", default: true),
             Parameter("self_label_epochs", .integer(minimum: 0, maximum: 1000), "Self-labeling epochs (0 skips it).", default: 20),
             Parameter("confidence_threshold", .number(minimum: 0, maximum: 1), "Confidence above which a prediction becomes a pseudo-label.", default: 0.99),
+            Parameter("ema_decay", .number(minimum: 0, maximum: 0.9999), "Exponential moving average of the weights during self-labeling (0: off).", default: 0),
+            Parameter("backbone_job", .string(maxLength: 100), "A succeeded cluster.scan job whose trained backbone to start from (skips the pretext).", nullable: true),
             ClusterInputs.generatedSamples, ClusterInputs.generatedClasses, ClusterInputs.seed,
         ])
     }
@@ -36,6 +43,15 @@ public struct SCANKind: JobKind {
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
+        if let job = params["backbone_job"]?.stringValue {
+            let model: Data?
+            do { model = try artifact(job, ClusterModel.artifactName) } catch {
+                throw ParameterError(.invalidValue, field: "params.backbone_job", reason: "could not be looked up: \(error)")
+            }
+            guard let model, case .scan? = try? ClusterModel.decode(model) else {
+                throw ParameterError(.invalidValue, field: "params.backbone_job", reason: "no succeeded cluster.scan job '\(job.prefix(100))' with a trained model")
+            }
+        }
     }
 
     static func configuration(_ params: JSONValue) -> SCANTrainer.Configuration {
@@ -54,6 +70,7 @@ public struct SCANKind: JobKind {
         configuration.updateBackbone = params["update_backbone"]?.boolValue ?? true
         configuration.selfLabelEpochs = Int(params["self_label_epochs"]?.integerValue ?? 20)
         configuration.confidenceThreshold = Float(params["confidence_threshold"]?.doubleValue ?? 0.99)
+        configuration.emaDecay = Float(params["ema_decay"]?.doubleValue ?? 0)
         configuration.seed = UInt64(params["seed"]?.integerValue ?? 0)
         return configuration
     }
@@ -66,8 +83,17 @@ public struct SCANKind: JobKind {
             throw JobFailure("params.neighbours: \(configuration.neighbours) neighbours need more samples; the dataset has \(dataset.count)")
         }
         let trainer = SCANTrainer(dataset: dataset, configuration: configuration)
-        if let checkpoint = try context.latestCheckpoint() { try trainer.restore(checkpoint.data) }
-        let pretext = dataset.layout.isImages ? configuration.pretextEpochs : 0
+        var adopted = false
+        if let checkpoint = try context.latestCheckpoint() {
+            try trainer.restore(checkpoint.data)
+        } else if let job = context.params["backbone_job"]?.stringValue {
+            guard let data = try artifact(job, ClusterModel.artifactName), case .scan(let saved) = try ClusterModel.decode(data) else {
+                throw JobFailure("params.backbone_job: job \(job) has no trained cluster.scan model")
+            }
+            do { try trainer.adoptBackbone(saved) } catch let error as DatasetError { throw JobFailure("\(error.field): \(error.reason)") }
+            adopted = true
+        }
+        let pretext = dataset.layout.isImages && !adopted && context.params["backbone_job"]?.stringValue == nil ? configuration.pretextEpochs : 0
         let totalEpochs = Double(pretext + 1 + configuration.scanEpochs + configuration.selfLabelEpochs)
         var step = Int64(trainer.history.count)
         let start = Date()

@@ -26,6 +26,9 @@ public final class SCANTrainer: @unchecked Sendable {
         public var selfLabelBatchSize = 256
         public var selfLabelLearningRate: Float = 1e-4
         public var confidenceThreshold: Float = 0.99
+        /// Exponential moving average of the weights during self-labeling (0 turns it off); the
+        /// averaged weights become the model at the end of the phase.
+        public var emaDecay: Float = 0
         public var seed: UInt64 = 0
         public var loaderWorkers = 2
 
@@ -74,6 +77,7 @@ public final class SCANTrainer: @unchecked Sendable {
     /// Why self-labeling had nothing to learn from, when no sample cleared the threshold.
     public private(set) var warnings: [String] = []
     private var optimizer: Adam?
+    private var ema: ExponentialMovingAverage?
 
     public init(dataset: Dataset, configuration: Configuration) {
         self.configuration = configuration
@@ -107,6 +111,14 @@ public final class SCANTrainer: @unchecked Sendable {
     }
 
     public var isFinished: Bool { phase == .done }
+
+    /// Starts from a previous SCAN model's trunk instead of a pretext (its layout must match).
+    public func adoptBackbone(_ saved: SavedModel) throws {
+        guard saved.layout == layout else { throw DatasetError(field: "params.backbone_job", "the backbone was trained on another layout of data") }
+        var rng = RandomStream(seed: 0)
+        try TensorCheckpoint.restore(saved.weights, into: Sequential([trunk, Linear(128, saved.clusters, rng: &rng)]), optimizer: nil)
+        if phase == .pretext { phase = .mining }
+    }
 
     /// The trunk's input shape per sample.
     public var inputShapeForSummary: [Int] { inputShape }
@@ -281,8 +293,17 @@ public final class SCANTrainer: @unchecked Sendable {
             adam.zeroGradients(parameters)
             loss.backward()
             adam.step()
+            if configuration.emaDecay > 0 {
+                if ema == nil { ema = ExponentialMovingAverage(parameters, decay: configuration.emaDecay) }
+                ema!.update(parameters)
+            }
             total += Double(loss.value.storage[0])
             batches += 1
+        }
+        if let ema, epoch + 1 == configuration.selfLabelEpochs {
+            // The phase ends: the averaged weights become the model.
+            for (parameter, shadow) in zip(parameters, ema.shadow) { parameter.value.storage = shadow }
+            self.ema = nil
         }
         let fraction = Double(confident) / Double(max(1, seen))
         if confident == 0 {
@@ -328,11 +349,13 @@ public final class SCANTrainer: @unchecked Sendable {
         var bestHead: Int
         var warnings: [String]
         var model: Data
+        var ema: [[Float]]?
     }
 
     public func checkpoint() throws -> Data {
         try PropertyListEncoder().encode(State(phase: phase, epoch: epoch, neighbours: neighbourLists, agreement: neighbourAgreement, history: history,
-                                               bestHead: bestHead, warnings: warnings, model: TensorCheckpoint.save(whole, optimizer: optimizer)))
+                                               bestHead: bestHead, warnings: warnings, model: TensorCheckpoint.save(whole, optimizer: optimizer),
+                                               ema: ema?.shadow))
     }
 
     public func restore(_ data: Data) throws {
@@ -356,6 +379,10 @@ public final class SCANTrainer: @unchecked Sendable {
         }
         if epoch == 0 && phase != .pretext { optimizer = nil }
         try TensorCheckpoint.restore(state.model, into: whole, optimizer: optimizer)
+        if let shadow = state.ema, let optimizer {
+            ema = ExponentialMovingAverage(optimizer.parameters, decay: configuration.emaDecay)
+            ema!.restore(shadow)
+        }
     }
 
     /// The trunk and the chosen head, for prediction.

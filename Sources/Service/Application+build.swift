@@ -6,8 +6,12 @@ import Logging
 import SamplerKinds
 
 /// The job kinds every server has; the clustering kinds read datasets from `library`.
-public func builtInKinds(library: DatasetLibrary) -> JobKindRegistry {
-    JobKindRegistry([CountingJobKind()] + samplerKinds + clusterKinds(library: library))
+public func builtInKinds(library: DatasetLibrary, store: any JobStore) -> JobKindRegistry {
+    JobKindRegistry([CountingJobKind()] + samplerKinds + clusterKinds(library: library, artifact: { job, name in
+        // Only a succeeded job's model counts as trained.
+        guard try store.job(id: job)?.status == .succeeded else { return nil }
+        return try store.artifact(jobID: job, name: name)?.data
+    }))
 }
 
 /// Builds the whole service (store, worker pool, routes) for `configuration`; `montecluster serve`
@@ -24,7 +28,7 @@ public func buildApplication(
                                    cachingReads: true)
     let library = try DatasetLibrary(directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("datasets"), store: store,
                                      maxDecompressedBytes: 2 * configuration.maxUploadBytes)
-    let kinds = customKinds ?? builtInKinds(library: library)
+    let kinds = customKinds ?? builtInKinds(library: library, store: store)
     let metrics = ServiceMetrics()
     let pool = WorkerPool(store: store, registry: kinds, configuration: configuration.workerPool,
                           logger: Logger(label: "montecluster.workers"),

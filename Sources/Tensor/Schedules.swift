@@ -33,6 +33,9 @@ public final class ExponentialMovingAverage {
         self.shadow = parameters.map(\.value.storage)
     }
 
+    /// Continues from saved averages (a checkpoint).
+    public func restore(_ shadow: [[Float]]) { self.shadow = shadow }
+
     public func update(_ parameters: [Variable]) {
         for (index, parameter) in parameters.enumerated() {
             for i in 0..<parameter.value.count {

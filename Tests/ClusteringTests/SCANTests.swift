@@ -149,4 +149,22 @@ final class SCANPipelineTests: XCTestCase {
         XCTAssertEqual(again.assign().clusters, whole.assign().clusters)
         XCTAssertEqual(try SCANPredictor(whole.model()).predict(data).clusters, whole.assign().clusters)
     }
+
+    func testEMAOfSelfLabelingResumesExactly() throws {
+        let data = GeneratedDatasets.make("blobs", count: 300, classes: 3, seed: 1)!
+        var settings = configuration(3)
+        settings.emaDecay = 0.9
+        settings.confidenceThreshold = 0.5
+        let whole = SCANTrainer(dataset: data, configuration: settings)
+        var checkpoint: Data?
+        while !whole.isFinished {
+            try whole.runEpoch()
+            if whole.phase == .selfLabel && whole.epoch == 1 { checkpoint = try whole.checkpoint() }
+        }
+        let resumed = SCANTrainer(dataset: data, configuration: settings)
+        try resumed.restore(checkpoint!)
+        while !resumed.isFinished { try resumed.runEpoch() }
+        XCTAssertEqual(resumed.assign().probabilities, whole.assign().probabilities)
+        XCTAssertGreaterThan(ClusteringMetrics.accuracy(whole.assign().clusters, data.labels!), 0.9)
+    }
 }

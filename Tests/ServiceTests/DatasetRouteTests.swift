@@ -186,3 +186,49 @@ final class DatasetRouteTests: XCTestCase {
         }
     }
 }
+
+final class SCANRouteTests: XCTestCase {
+    func testSCANJobsEmbeddingsBackboneReuseAndPredict() async throws {
+        try await withServer(workers: 1) { client in
+            let small = #""generated_samples": 120, "neighbours": 5, "scan_epochs": 3, "self_label_epochs": 1, "heads": 2, "seed": 2"#
+            // Feature vectors: no pretext.
+            let vectors = try await submitKind(client, "cluster.scan", #"{"dataset": "generated:blobs", "k": 3, \#(small)}"#).json["id"]!.stringValue!
+            let done = try await client.waitUntilTerminal(vectors, timeout: 120)
+            XCTAssertEqual(done["status"], "succeeded", "\(done)")
+            let result = try await client.get("/v1/jobs/\(vectors)/result").json["result"]!
+            XCTAssertEqual(result["pretext_ran"], false)
+            XCTAssertGreaterThan(result["neighbour_agreement"]?.doubleValue ?? 0, 0.9)
+            let names = try await client.get("/v1/jobs/\(vectors)/artifacts").json["artifacts"]!.arrayValue!.compactMap { $0["name"]?.stringValue }
+            XCTAssertEqual(Set(names), ["assignments.npy", "assignments.csv", "probabilities.npy", "neighbours.npy", "embeddings.npy", "model", "history.json"])
+            let agreement = try await client.get("/v1/jobs/\(vectors)/metrics?name=neighbour_agreement").json["metrics"]?.arrayValue
+            XCTAssertEqual(agreement?.count, 1)
+
+            // Images with a short pretext, then a second job starting from its backbone (no pretext).
+            let images = try await submitKind(client, "cluster.scan", #"{"dataset": "generated:shapes", "k": 4, "pretext_epochs": 2, "pretext_batch_size": 32, \#(small)}"#)
+                .json["id"]!.stringValue!
+            let first = try await client.waitUntilTerminal(images, timeout: 120)
+            XCTAssertEqual(first["status"], "succeeded", "\(first)")
+            let pretextLoss = try await client.get("/v1/jobs/\(images)/metrics?name=pretext_loss").json["metrics"]?.arrayValue
+            XCTAssertEqual(pretextLoss?.count, 2)
+            let reuse = try await submitKind(client, "cluster.scan", #"{"dataset": "generated:shapes", "k": 4, "backbone_job": "\#(images)", \#(small)}"#)
+            XCTAssertEqual(reuse.status, .created, reuse.text)
+            let second = try reuse.json["id"]!.stringValue!
+            let finished = try await client.waitUntilTerminal(second, timeout: 120)
+            XCTAssertEqual(finished["status"], "succeeded", "\(finished)")
+            let reused = try await client.get("/v1/jobs/\(second)/result").json["result"]
+            XCTAssertEqual(reused?["pretext_ran"], false)
+            let none = try await client.get("/v1/jobs/\(second)/metrics?name=pretext_loss").json["metrics"]?.arrayValue
+            XCTAssertEqual(none?.count, 0)
+            try assertProblem(try await submitKind(client, "cluster.scan", #"{"dataset": "generated:shapes", "backbone_job": "\#(vectors)x"}"#),
+                              .unprocessableContent, code: "invalid_value", field: "params.backbone_job")
+
+            // The SCAN model predicts its own assignments.
+            let shapes = GeneratedDatasets.make("shapes", count: 120, seed: 2)!
+            let data = NumericArray.npyFile(shape: [120, 8, 8], descr: "|u1", payload: Data(shapes.values.map { UInt8(($0 * 255).rounded()) }))
+            let (body, headers) = multipart([("data", "x.npy", data)])
+            let predicted = try await client.execute(uri: "/v1/jobs/\(second)/predict", method: .post, headers: headers, body: body)
+            XCTAssertEqual(predicted.status, .ok, predicted.text)
+            XCTAssertEqual(try predicted.json["probabilities"]?.arrayValue?.count, 120)
+        }
+    }
+}
