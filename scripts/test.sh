@@ -12,6 +12,10 @@ if [ ! -x "$tools/bin/schemathesis" ] || ! "$tools/bin/python" -c "import openap
     schemathesis==4.32.5 openapi-spec-validator==0.9.0 || { echo "could not install test tools" >&2; exit 1; }
 fi
 
+# One OpenBLAS thread, as montecluster runs jobs (MONTECLUSTER_TENSOR_THREADS defaults to 1):
+# the tests exercise the configuration that ships.
+export OPENBLAS_NUM_THREADS=1
+
 passed=0
 failed=0
 run() {
