@@ -2,7 +2,7 @@
 import Foundation
 import PackageDescription
 
-// The numeric targets are compiled for x86-64-v3 (AVX2 + FMA, every x86 CPU since ~2015): their
+// Tensor and Clustering are compiled for x86-64-v3 (AVX2 + FMA, every x86 CPU since ~2015): their
 // element-wise loops vectorize 3–30× better than at the baseline. MONTECLUSTER_MARCH overrides it
 // (e.g. MONTECLUSTER_MARCH=x86-64 for older CPUs). Exclusivity checks cost ~3 % in the tensor
 // kernels, whose buffers are never aliased across accesses, so they are compiled without them.
