@@ -125,18 +125,9 @@ public enum IIC {
 
         /// Softmax outputs of main sub-head `head` for `x` [N, …], in evaluation mode, in batches.
         public func probabilities(_ values: [Float], count n: Int, head: Int, batchSize: Int = 512) -> [Float] {
-            let size = inputShape.reduce(1, *)
-            var out: [Float] = []
-            out.reserveCapacity(n * mainHeads[head].weight.shape[0])
-            for start in stride(from: 0, to: n, by: batchSize) {
-                let rows = min(batchSize, n - start)
-                let batch = Tensor(shape: [rows] + inputShape, storage: Array(values[(start * size)..<((start + rows) * size)]))
-                let p = GradientMode.withoutGradients {
-                    Ops.softmax(mainHeads[head].forward(trunk.forward(Variable(batch), training: false), training: false))
-                }
-                out += p.value.storage
+            inferInBatches(values, count: n, inputShape: inputShape, batchSize: batchSize) { x in
+                Ops.softmax(mainHeads[head].forward(trunk.forward(x, training: false), training: false))
             }
-            return out
         }
     }
 

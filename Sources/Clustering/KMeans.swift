@@ -1,10 +1,9 @@
 import Foundation
 import Sampling
-import Tensor
 
 /// Lloyd's k-means with greedy k-means++ seeding (as scikit-learn: 2 + ⌊ln k⌋ candidates per
 /// centre, the one that lowers the potential most is kept), `runs` seedings keeping the lowest
-/// inertia. Distances come from one SGEMM per iteration: ‖x‖² − 2 x·c + ‖c‖².
+/// inertia. Distances are ‖x‖² − 2 x·c + ‖c‖², from register-blocked dot products in one pass over the data.
 public struct KMeans: Sendable {
     public var k: Int
     public var runs: Int
@@ -56,7 +55,7 @@ public struct KMeans: Sendable {
                 if shift <= threshold { break }
             }
             // The final assignment to the final centres, as scikit-learn reports it.
-            inertia = assign(x, n: n, d: d, norms: squaredNorms, centroids: centroids, into: &assignments)
+            inertia = assign(x, n: n, d: d, norms: squaredNorms, centroids: centroids, into: &assignments).inertia
             if best == nil || inertia < best!.inertia {
                 best = Result(assignments: assignments, centroids: centroids, inertia: inertia, iterations: iterations, bestRun: run)
             }
@@ -91,48 +90,12 @@ public struct KMeans: Sendable {
     }
 
     /// Lloyd's step fused into one read of x (the data is far larger than the centres, so reading it once
-    /// per iteration is what bounds the speed): each row's nearest centre by ‖c‖² − 2x·c, four dot
-    /// products at a time in vector registers, then the row added to that cluster's sum.
+    /// per iteration is what bounds the speed): each row's nearest centre, and the row added to that
+    /// cluster's sum, then the new means.
     func lloydStep(_ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int]) -> (centroids: [Float], inertia: Double) {
-        let centreNorms = (0..<k).map { c in centroids.withUnsafeBufferPointer { p in dot(p.baseAddress! + c * d, p.baseAddress! + c * d, d) } }
         var sums = [Float](repeating: 0, count: k * d)
-        var counts = [Int](repeating: 0, count: k)
-        var inertia = 0.0
-        x.withUnsafeBufferPointer { xp in
-            centroids.withUnsafeBufferPointer { cp in
-                sums.withUnsafeMutableBufferPointer { sp in
-                    for i in 0..<n {
-                        let row = xp.baseAddress! + i * d
-                        var bestCentre = 0
-                        var bestDistance = Float.infinity
-                        var c = 0
-                        while c < k {
-                            // Eight centres at a time keep eight independent FMA chains in flight.
-                            if k - c > 4 {
-                                let group = min(8, k - c)
-                                let products = dots8(row, cp.baseAddress! + c * d, rows: group, d)
-                                for g in 0..<group {
-                                    let distance = centreNorms[c + g] - 2 * products[g]
-                                    if distance < bestDistance { bestDistance = distance; bestCentre = c + g }
-                                }
-                                c += group
-                            } else {
-                                let group = k - c
-                                let products = dots(row, cp.baseAddress! + c * d, rows: group, d)
-                                for g in 0..<group {
-                                    let distance = centreNorms[c + g] - 2 * products[g]
-                                    if distance < bestDistance { bestDistance = distance; bestCentre = c + g }
-                                }
-                                c += group
-                            }
-                        }
-                        assignments[i] = bestCentre
-                        counts[bestCentre] += 1
-                        inertia += max(0, norms[i] + Double(bestDistance))
-                        addRow(row, into: sp.baseAddress! + bestCentre * d, d)
-                    }
-                }
-            }
+        let (inertia, counts) = sums.withUnsafeMutableBufferPointer { sp in
+            assign(x, n: n, d: d, norms: norms, centroids: centroids, into: &assignments, accumulating: sp.baseAddress!)
         }
         var updated = centroids
         for c in 0..<k where counts[c] > 0 {
@@ -142,34 +105,40 @@ public struct KMeans: Sendable {
         return (updated, inertia)
     }
 
-    /// Assigns each row to its nearest centre; returns the inertia (sum of squared distances).
-    func assign(_ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int]) -> Double {
+    /// Assigns each row to its nearest centre by ‖c‖² − 2x·c, up to eight dot products at a time (eight
+    /// independent FMA chains in flight); adds each row to its cluster's sum when `sums` is given.
+    /// Returns the inertia (sum of squared distances) and the cluster sizes.
+    func assign(_ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int],
+                accumulating sums: UnsafeMutablePointer<Float>? = nil) -> (inertia: Double, counts: [Int]) {
         let centreNorms = (0..<k).map { c in centroids.withUnsafeBufferPointer { p in dot(p.baseAddress! + c * d, p.baseAddress! + c * d, d) } }
+        var counts = [Int](repeating: 0, count: k)
         var inertia = 0.0
-        // Blocks of rows keep the n × k product small for large n.
-        let block = 256
-        var products = [Float](repeating: 0, count: min(n, block) * k)
-        for start in stride(from: 0, to: n, by: block) {
-            let rows = min(block, n - start)
-            x.withUnsafeBufferPointer { xp in
-                centroids.withUnsafeBufferPointer { cp in
-                    products.withUnsafeMutableBufferPointer { pp in
-                        MatrixMultiply.gemm(xp.baseAddress! + start * d, cp.baseAddress!, pp.baseAddress!, m: rows, n: k, k: d, transposeB: true)
+        x.withUnsafeBufferPointer { xp in
+            centroids.withUnsafeBufferPointer { cp in
+                for i in 0..<n {
+                    let row = xp.baseAddress! + i * d
+                    var bestCentre = 0
+                    var bestDistance = Float.infinity
+                    var c = 0
+                    while c < k {
+                        let group = min(8, k - c)
+                        let products = group > 4
+                            ? dots8(row, cp.baseAddress! + c * d, rows: group, d)
+                            : SIMD8(lowHalf: dots(row, cp.baseAddress! + c * d, rows: group, d), highHalf: .zero)
+                        for g in 0..<group {
+                            let distance = centreNorms[c + g] - 2 * products[g]
+                            if distance < bestDistance { bestDistance = distance; bestCentre = c + g }
+                        }
+                        c += group
                     }
+                    assignments[i] = bestCentre
+                    counts[bestCentre] += 1
+                    inertia += max(0, norms[i] + Double(bestDistance))
+                    if let sums { addRow(row, into: sums + bestCentre * d, d) }
                 }
-            }
-            for r in 0..<rows {
-                var bestCentre = 0
-                var bestDistance = Float.infinity
-                for c in 0..<k {
-                    let distance = centreNorms[c] - 2 * products[r * k + c]
-                    if distance < bestDistance { bestDistance = distance; bestCentre = c }
-                }
-                assignments[start + r] = bestCentre
-                inertia += max(0, norms[start + r] + Double(bestDistance))
             }
         }
-        return inertia
+        return (inertia, counts)
     }
 
     func seedPlusPlus(_ x: [Float], n: Int, d: Int, norms: [Double], rng: inout RandomStream) -> [Float] {

@@ -200,15 +200,7 @@ public final class SCANTrainer: @unchecked Sendable {
     /// no pretext ran on feature vectors).
     public func features() -> [Float] {
         if !layout.isImages { return inputs }
-        var out: [Float] = []
-        out.reserveCapacity(count * 128)
-        let size = inputShape.reduce(1, *)
-        for start in stride(from: 0, to: count, by: 512) {
-            let rows = min(512, count - start)
-            let batch = Tensor(shape: [rows] + inputShape, storage: Array(inputs[(start * size)..<((start + rows) * size)]))
-            out += GradientMode.withoutGradients { trunk.forward(Variable(batch), training: false) }.value.storage
-        }
-        return out
+        return inferInBatches(inputs, count: count, inputShape: inputShape) { trunk.forward($0, training: false) }
     }
 
     private func mine() -> EpochRecord {
@@ -315,16 +307,9 @@ public final class SCANTrainer: @unchecked Sendable {
 
     /// Probabilities of head `head` for samples laid out like the inputs.
     public func probabilities(_ values: [Float], count n: Int, head: Int? = nil) -> [Float] {
-        let size = inputShape.reduce(1, *)
-        var out: [Float] = []
-        for start in stride(from: 0, to: n, by: 512) {
-            let rows = min(512, n - start)
-            let batch = Tensor(shape: [rows] + inputShape, storage: Array(values[(start * size)..<((start + rows) * size)]))
-            out += GradientMode.withoutGradients {
-                Ops.softmax(heads[head ?? bestHead].forward(trunk.forward(Variable(batch), training: false), training: false))
-            }.value.storage
+        inferInBatches(values, count: n, inputShape: inputShape) { x in
+            Ops.softmax(heads[head ?? bestHead].forward(trunk.forward(x, training: false), training: false))
         }
-        return out
     }
 
     public func assign() -> (clusters: [Int], probabilities: [Float]) {
@@ -423,13 +408,7 @@ public struct SCANPredictor {
 
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
         let values = saved.standardization.map { IICTrainer.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
-        let size = inputShape.reduce(1, *)
-        var out: [Float] = []
-        for start in stride(from: 0, to: dataset.count, by: 512) {
-            let rows = min(512, dataset.count - start)
-            let batch = Tensor(shape: [rows] + inputShape, storage: Array(values[(start * size)..<((start + rows) * size)]))
-            out += GradientMode.withoutGradients { Ops.softmax(network.forward(Variable(batch), training: false)) }.value.storage
-        }
+        let out = inferInBatches(values, count: dataset.count, inputShape: inputShape) { Ops.softmax(network.forward($0, training: false)) }
         return (IICTrainer.argmax(out, classes: saved.clusters), out)
     }
 }

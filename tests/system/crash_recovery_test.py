@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 
-from server import Server
+from server import Checks, Server
 
 MASK = (1 << 64) - 1
 STEPS, STEP_MS, CHECKPOINT_EVERY = 40, 50, 5
@@ -23,16 +23,7 @@ def step_value(seed, step):
     return (z >> 11) * 2.0 ** -53
 
 
-passed, failed = 0, 0
-
-
-def check(condition, message):
-    global passed, failed
-    if condition:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", message)
+check = Checks()
 
 
 def main(binary):
@@ -98,8 +89,8 @@ def main(binary):
                 check(job["attempt"] == 1 and result.get("resumed_from_step") == 0, f"{job_id} (never started) ran once from zero")
     finally:
         restarted.stop()
-    print(f"crash recovery: {passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    print(f"crash recovery: {check.passed} passed, {check.failed} failed")
+    return 0 if check.failed == 0 else 1
 
 
 if __name__ == "__main__":

@@ -9,20 +9,11 @@ import sys
 import tempfile
 import time
 
-from server import Server
+from server import Checks, Server
 
 EPOCHS = 12
 PARAMS = {"dataset": "generated:shapes", "k": 4, "epochs": EPOCHS, "batch_size": 32, "generated_samples": 400, "seed": 7}
-passed, failed = 0, 0
-
-
-def check(condition, message):
-    global passed, failed
-    if condition:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", message)
+check = Checks()
 
 
 def wait_terminal(server, job_id, timeout=300):
@@ -78,8 +69,8 @@ def main(binary):
         check(resumed_csv == fresh_csv and len(resumed_csv) > 100, "resumed and uninterrupted runs assign identically")
     finally:
         restarted.stop()
-    print(f"IIC crash recovery: {passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    print(f"IIC crash recovery: {check.passed} passed, {check.failed} failed")
+    return 0 if check.failed == 0 else 1
 
 
 if __name__ == "__main__":

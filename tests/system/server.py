@@ -71,3 +71,19 @@ class Server:
         except urllib.error.HTTPError as error:
             raw = error.read()
             return error.code, dict(error.headers), (json.loads(raw) if raw else None)
+
+
+class Checks:
+    """Counts named checks, printing the failed ones: `check(condition, message)`."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def __call__(self, condition, message):
+        if condition:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL:", message)
+
