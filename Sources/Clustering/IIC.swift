@@ -160,14 +160,14 @@ public enum IIC {
                 let partners = (0..<r).flatMap { configuration.plainAnchor ? batch.views[1 + $0].storage : batch.views[2 * $0 + 1].storage }
                 let both = Tensor(shape: [2 * r * b] + network.inputShape, storage: anchors + partners)
                 let features = network.trunk.forward(Variable(both), training: true)
+                let anchorRows = Array(0..<(r * b)), partnerRows = Array((r * b)..<(2 * r * b))
                 var objective: Variable?
                 for group in groups {
                     let heads = group == 0 ? network.mainHeads : network.overHeads
                     var terms: [Variable] = []
                     for (index, head) in heads.enumerated() {
                         let p = Ops.softmax(head.forward(features, training: true))
-                        let term = loss(Ops.gather(p, rows: Array(0..<(r * b))), Ops.gather(p, rows: Array((r * b)..<(2 * r * b))),
-                                        lambda: configuration.lambda)
+                        let term = loss(Ops.gather(p, rows: anchorRows), Ops.gather(p, rows: partnerRows), lambda: configuration.lambda)
                         sums[group][index] += Double(term.value.storage[0])
                         terms.append(term)
                     }

@@ -243,10 +243,11 @@ public final class SCANTrainer: @unchecked Sendable {
             let features: Variable = configuration.updateBackbone
                 ? trunk.forward(Variable(both), training: true)
                 : Variable(GradientMode.withoutGradients { trunk.forward(Variable(both), training: false) }.value)
+            let anchorRows = Array(0..<b), neighbourRows = Array(b..<(2 * b))
             var total: Variable?
             for (h, head) in heads.enumerated() {
                 let p = Ops.softmax(head.forward(features, training: true))
-                let (loss, c, e) = SCAN.loss(anchors: Ops.gather(p, rows: Array(0..<b)), neighbours: Ops.gather(p, rows: Array(b..<(2 * b))),
+                let (loss, c, e) = SCAN.loss(anchors: Ops.gather(p, rows: anchorRows), neighbours: Ops.gather(p, rows: neighbourRows),
                                              entropyWeight: configuration.entropyWeight)
                 sums[h] += Double(loss.value.storage[0])
                 if h == 0 { consistency += Double(c); entropy += Double(e) }
