@@ -7,7 +7,8 @@ import Tensor
 // Usage: cluster-bench (iic|kmeans|scan) DATASETS_DIR NAME [epochs|runs|pretext epochs] [seed] [batch]
 BLASRuntime.ensureFastKernels()
 TensorRuntime.keepFreedBuffers()
-BLASRuntime.setThreads(1)
+// One compute thread unless BENCH_THREADS says otherwise (runs without a peer on this 2-core machine).
+BLASRuntime.setThreads(ProcessInfo.processInfo.environment["BENCH_THREADS"].flatMap(Int.init) ?? 1)
 
 func emit(_ object: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
@@ -63,7 +64,8 @@ func runSCAN(_ dataset: Dataset, pretext: Int, label: String) throws -> SCANTrai
         let record = try trainer.runEpoch()
         phaseSeconds[record.phase.rawValue, default: 0] += record.seconds
         emit(["bench": "scan_epoch", "phase": record.phase.rawValue, "epoch": record.epoch, "loss": record.loss,
-              "acc": record.scores?.accuracy ?? 0, "confident": record.confidentFraction ?? 0])
+              "acc": record.scores?.accuracy ?? 0, "confident": record.confidentFraction ?? 0, "seconds": record.seconds,
+              "agreement": record.phase == .mining ? trainer.neighbourAgreement ?? 0 : 0])
     }
     let scores = ClusteringMetrics.scores(trainer.assign().clusters, dataset.labels!)
     emit(["bench": "scan", "dataset": label, "seed": Int(seed), "seconds": Date().timeIntervalSince(begin), "acc": scores.accuracy,
