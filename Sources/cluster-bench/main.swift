@@ -49,18 +49,21 @@ func peakRSS() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
-/// The budget: SimCLR `pretext` epochs (batch 256, τ 0.2) → K = 20 → SCAN 30 epochs → self-labeling 20.
-func runSCAN(_ dataset: Dataset, pretext: Int, label: String) throws -> SCANTrainer {
+/// The budget: SimCLR `pretext` epochs (batch 256, τ 0.2) → K = 20 → SCAN 30 epochs → self-labeling 20
+/// (SCAN_EPOCHS and SELF_LABEL_EPOCHS shorten the last two on images). `afterPretext` receives the trunk's
+/// features of every sample as the pretext left them.
+func runSCAN(_ dataset: Dataset, pretext: Int, label: String, afterPretext: ([Float]) -> Void = { _ in }) throws -> SCANTrainer {
     var configuration = SCANTrainer.Configuration(clusters: Set(dataset.labels!).count)
     configuration.pretextEpochs = pretext
     configuration.seed = seed
     let environment = ProcessInfo.processInfo.environment
-    if let value = environment["SCAN_EPOCHS"].flatMap(Int.init) { configuration.scanEpochs = value }
-    if let value = environment["SELF_LABEL_EPOCHS"].flatMap(Int.init) { configuration.selfLabelEpochs = value }
+    if dataset.layout.isImages, let value = environment["SCAN_EPOCHS"].flatMap(Int.init) { configuration.scanEpochs = value }
+    if dataset.layout.isImages, let value = environment["SELF_LABEL_EPOCHS"].flatMap(Int.init) { configuration.selfLabelEpochs = value }
     let trainer = SCANTrainer(dataset: dataset, configuration: configuration)
     let begin = Date()
     var phaseSeconds: [String: Double] = [:]
     while !trainer.isFinished {
+        if trainer.phase == .mining && pretext > 0 { afterPretext(trainer.features()) }
         let record = try trainer.runEpoch()
         phaseSeconds[record.phase.rawValue, default: 0] += record.seconds
         emit(["bench": "scan_epoch", "phase": record.phase.rawValue, "epoch": record.epoch, "loss": record.loss,
@@ -75,10 +78,11 @@ func runSCAN(_ dataset: Dataset, pretext: Int, label: String) throws -> SCANTrai
 }
 
 if mode == "scan" {
-    let trainer = try runSCAN(dataset, pretext: amount, label: name)
-    if ProcessInfo.processInfo.environment["SCAN_EMBEDDINGS"] == "1" {
-        // The notebook path: SCAN on the pretext's embeddings as feature vectors (no pretext).
-        let features = trainer.features()
+    var pretextFeatures: [Float] = []
+    _ = try runSCAN(dataset, pretext: amount, label: name) { pretextFeatures = $0 }
+    if ProcessInfo.processInfo.environment["SCAN_EMBEDDINGS"] == "1" && !pretextFeatures.isEmpty {
+        // The notebook path: SCAN (default budget, MLP) on the pretext's embeddings as feature vectors, no pretext.
+        let features = pretextFeatures
         let embeddings = Dataset(layout: .features(dimension: features.count / dataset.count), count: dataset.count, values: features,
                                  labels: dataset.labels)
         _ = try runSCAN(embeddings, pretext: 0, label: name + "-embeddings")
