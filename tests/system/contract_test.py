@@ -64,8 +64,10 @@ def main(binary, schemathesis):
     with open(narrowed, "w") as handle:
         yaml.safe_dump(spec, handle)
 
-    common = ["--max-examples", "40", "--workers", "2", "--request-timeout", "30", "--generation-deterministic",
-              "--suppress-health-check", "all", "--warnings", "off"]
+    # A long poll (`GET /v1/jobs/{id}?wait=S`) answers after at most S ≤ 60 s by design, so the response
+    # time check (10 s by default under --checks all) gets that bound plus a margin; the request timeout too.
+    common = ["--max-examples", "40", "--workers", "2", "--request-timeout", "75", "--max-response-time", "65",
+              "--generation-deterministic", "--suppress-health-check", "all", "--warnings", "off"]
     uploads = ["--include-operation-id", "uploadDataset", "--include-operation-id", "predict"]
     not_uploads = ["--exclude-operation-id", "uploadDataset", "--exclude-operation-id", "predict"]
     passes = [
