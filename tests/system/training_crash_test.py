@@ -71,12 +71,17 @@ def same_as_uninterrupted(server, kind, params, job_id, label):
     check(resumed_csv == fresh_csv and len(resumed_csv) > 100, f"{label}: resumed and uninterrupted runs assign identically")
 
 
-def iic(binary):
-    data_dir = tempfile.mkdtemp(prefix="montecluster-iic-crash-")
+def start_job(binary, kind, params):
+    """A one-worker server on a fresh data directory, running one job: (data_dir, server, job id)."""
+    data_dir = tempfile.mkdtemp(prefix="montecluster-training-crash-")
     server = Server(binary, data_dir, workers=1).start()
-    status, _, job = server.request("POST", "/v1/jobs", {"kind": "cluster.iic", "params": IIC})
+    status, _, job = server.request("POST", "/v1/jobs", {"kind": kind, "params": params})
     assert status == 201, (status, job)
-    job_id = job["id"]
+    return data_dir, server, job["id"]
+
+
+def iic(binary):
+    data_dir, server, job_id = start_job(binary, "cluster.iic", IIC)
     done = kill_when(server, job_id, "loss_main", 3)
     print(f"IIC: killed -9 after {done} epochs of {IIC_EPOCHS}")
     check(3 <= done < IIC_EPOCHS, f"IIC: killed mid-training (after {done} epochs)")
@@ -95,11 +100,7 @@ def iic(binary):
 
 
 def scan(binary):
-    data_dir = tempfile.mkdtemp(prefix="montecluster-scan-crash-")
-    server = Server(binary, data_dir, workers=1).start()
-    status, _, job = server.request("POST", "/v1/jobs", {"kind": "cluster.scan", "params": SCAN})
-    assert status == 201, (status, job)
-    job_id = job["id"]
+    data_dir, server, job_id = start_job(binary, "cluster.scan", SCAN)
     done = kill_when(server, job_id, "pretext_loss", 2)
     print(f"SCAN: killed -9 after {done} pretext epochs of {SCAN['pretext_epochs']}")
     check(2 <= done < SCAN["pretext_epochs"], f"SCAN: first kill in the middle of the pretext (after {done} epochs)")
