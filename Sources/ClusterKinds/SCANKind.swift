@@ -83,7 +83,6 @@ public struct SCANKind: JobKind {
             throw JobFailure("params.neighbours: \(configuration.neighbours) neighbours need more samples; the dataset has \(dataset.count)")
         }
         let trainer = SCANTrainer(dataset: dataset, configuration: configuration)
-        var adopted = false
         if let checkpoint = try context.latestCheckpoint() {
             try trainer.restore(checkpoint.data)
         } else if let job = context.params["backbone_job"]?.stringValue {
@@ -91,9 +90,8 @@ public struct SCANKind: JobKind {
                 throw JobFailure("params.backbone_job: job \(job) has no trained cluster.scan model")
             }
             do { try trainer.adoptBackbone(saved) } catch let error as DatasetError { throw JobFailure("\(error.field): \(error.reason)") }
-            adopted = true
         }
-        let pretext = dataset.layout.isImages && !adopted && context.params["backbone_job"]?.stringValue == nil ? configuration.pretextEpochs : 0
+        let pretext = dataset.layout.isImages && context.params["backbone_job"]?.stringValue == nil ? configuration.pretextEpochs : 0
         let totalEpochs = Double(pretext + 1 + configuration.scanEpochs + configuration.selfLabelEpochs)
         var step = Int64(trainer.history.count)
         let start = Date()

@@ -129,11 +129,21 @@ public final class SCANTrainer: @unchecked Sendable {
                    dropLast: count > batchSize)
     }
 
-    func makeOptimizer(_ parameters: [Variable], rate: Float) -> Adam {
-        if let optimizer, optimizer.parameters.count == parameters.count { return optimizer }
+    /// What `phase` trains, and its optimizer: the one in progress, or a new one at the phase's rate
+    /// (training and resuming from a checkpoint both come here, so they cannot disagree).
+    func phaseOptimizer(_ phase: Phase) -> (parameters: [Variable], adam: Adam) {
+        let (parameters, rate): ([Variable], Float) = switch phase {
+        case .pretext: ((trunk.parameters + projectionHead.parameters).map(\.variable), configuration.pretextLearningRate)
+        case .scan:
+            ((configuration.updateBackbone ? trunk.parameters : []).map(\.variable) + heads.flatMap { $0.parameters.map(\.variable) },
+             configuration.scanLearningRate)
+        case .selfLabel: (trunk.parameters.map(\.variable) + heads[bestHead].parameters.map(\.variable), configuration.selfLabelLearningRate)
+        case .mining, .done: preconditionFailure("\(phase) trains nothing")
+        }
+        if let optimizer, optimizer.parameters.count == parameters.count { return (parameters, optimizer) }
         let made = Adam(parameters, learningRate: rate)
         optimizer = made
-        return made
+        return (parameters, made)
     }
 
     /// Runs the next epoch of the current phase (mining is one step), moving to the next phase when one ends.
@@ -174,8 +184,7 @@ public final class SCANTrainer: @unchecked Sendable {
     }
 
     private func pretextEpoch(shouldStop: () throws -> Void) throws -> EpochRecord {
-        let parameters = (trunk.parameters + projectionHead.parameters).map(\.variable)
-        let adam = makeOptimizer(parameters, rate: configuration.pretextLearningRate)
+        let (parameters, adam) = phaseOptimizer(.pretext)
         // Cosine schedule over the phase, per epoch.
         adam.learningRate = LearningRateSchedule.cosine(total: configuration.pretextEpochs, minimum: 0)
             .rate(base: configuration.pretextLearningRate, step: epoch)
@@ -226,8 +235,7 @@ public final class SCANTrainer: @unchecked Sendable {
     }
 
     private func scanEpoch(shouldStop: () throws -> Void) throws -> EpochRecord {
-        let parameters = (configuration.updateBackbone ? trunk.parameters : []).map(\.variable) + heads.flatMap { $0.parameters.map(\.variable) }
-        let adam = makeOptimizer(parameters, rate: configuration.scanLearningRate)
+        let (parameters, adam) = phaseOptimizer(.scan)
         var sums = [Double](repeating: 0, count: heads.count)
         var consistency = 0.0, entropy = 0.0, batches = 0
         let loader = loader(batchSize: configuration.scanBatchSize, augmentation: weak, views: 1)
@@ -266,8 +274,7 @@ public final class SCANTrainer: @unchecked Sendable {
 
     private func selfLabelEpoch(shouldStop: () throws -> Void) throws -> EpochRecord {
         let head = heads[bestHead]
-        let parameters = trunk.parameters.map(\.variable) + head.parameters.map(\.variable)
-        let adam = makeOptimizer(parameters, rate: configuration.selfLabelLearningRate)
+        let (parameters, adam) = phaseOptimizer(.selfLabel)
         var total = 0.0, batches = 0, confident = 0, seen = 0
         for batch in loader(batchSize: configuration.selfLabelBatchSize, augmentation: strong, views: 2, plainFirst: true).batches(epoch: epoch) {
             try shouldStop()
@@ -355,12 +362,7 @@ public final class SCANTrainer: @unchecked Sendable {
         warnings = state.warnings
         // The optimizer of the phase in progress, rebuilt over the same parameters, then restored.
         switch phase {
-        case .pretext: _ = makeOptimizer((trunk.parameters + projectionHead.parameters).map(\.variable), rate: configuration.pretextLearningRate)
-        case .scan:
-            _ = makeOptimizer((configuration.updateBackbone ? trunk.parameters : []).map(\.variable) + heads.flatMap { $0.parameters.map(\.variable) },
-                              rate: configuration.scanLearningRate)
-        case .selfLabel:
-            _ = makeOptimizer(trunk.parameters.map(\.variable) + heads[bestHead].parameters.map(\.variable), rate: configuration.selfLabelLearningRate)
+        case .pretext, .scan, .selfLabel: _ = phaseOptimizer(phase)
         case .mining, .done: optimizer = nil
         }
         if epoch == 0 && phase != .pretext { optimizer = nil }

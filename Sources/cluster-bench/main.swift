@@ -52,7 +52,7 @@ func peakRSS() -> Double {
 /// The budget: SimCLR `pretext` epochs (batch 256, τ 0.2) → K = 20 → SCAN 30 epochs → self-labeling 20
 /// (SCAN_EPOCHS and SELF_LABEL_EPOCHS shorten the last two on images). `afterPretext` receives the trunk's
 /// features of every sample as the pretext left them.
-func runSCAN(_ dataset: Dataset, pretext: Int, label: String, afterPretext: ([Float]) -> Void = { _ in }) throws -> SCANTrainer {
+func runSCAN(_ dataset: Dataset, pretext: Int, label: String, afterPretext: ([Float]) -> Void = { _ in }) throws {
     var configuration = SCANTrainer.Configuration(clusters: Set(dataset.labels!).count)
     configuration.pretextEpochs = pretext
     configuration.seed = seed
@@ -74,18 +74,17 @@ func runSCAN(_ dataset: Dataset, pretext: Int, label: String, afterPretext: ([Fl
     emit(["bench": "scan", "dataset": label, "seed": Int(seed), "seconds": Date().timeIntervalSince(begin), "acc": scores.accuracy,
           "nmi": scores.nmi, "ari": scores.ari, "agreement": trainer.neighbourAgreement ?? 0, "peak_rss_mb": peakRSS(),
           "confident": trainer.history.last?.confidentFraction ?? 0, "phase_seconds": phaseSeconds, "warnings": trainer.warnings])
-    return trainer
 }
 
 if mode == "scan" {
     var pretextFeatures: [Float] = []
-    _ = try runSCAN(dataset, pretext: amount, label: name) { pretextFeatures = $0 }
+    try runSCAN(dataset, pretext: amount, label: name) { pretextFeatures = $0 }
     if ProcessInfo.processInfo.environment["SCAN_EMBEDDINGS"] == "1" && !pretextFeatures.isEmpty {
         // The notebook path: SCAN (default budget, MLP) on the pretext's embeddings as feature vectors, no pretext.
         let features = pretextFeatures
         let embeddings = Dataset(layout: .features(dimension: features.count / dataset.count), count: dataset.count, values: features,
                                  labels: dataset.labels)
-        _ = try runSCAN(embeddings, pretext: 0, label: name + "-embeddings")
+        try runSCAN(embeddings, pretext: 0, label: name + "-embeddings")
     }
 } else if mode == "kmeans" {
     let (values, d) = dataset.flattened
@@ -112,11 +111,9 @@ if mode == "scan" {
     }
     let (clusters, _) = trainer.assign()
     let scores = ClusteringMetrics.scores(clusters, dataset.labels!)
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
     let cost = trainer.network.cost
     emit(["bench": "iic", "dataset": name, "seed": Int(seed), "epochs": amount, "seconds": Date().timeIntervalSince(start),
           "seconds_per_epoch": trainer.history.map(\.seconds).reduce(0, +) / Double(amount),
-          "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+          "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari, "peak_rss_mb": peakRSS(),
           "parameters": cost.parameters, "macs": cost.macs])
 }
