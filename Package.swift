@@ -57,10 +57,13 @@ let package = Package(
         .target(name: "SamplerKinds", dependencies: ["Jobs", "Sampling"]),
         // The clustering job kinds and the uploaded-dataset library they read from.
         .target(name: "ClusterKinds", dependencies: ["Jobs", "Clustering"]),
+        // The signal handler that records which jobs were running when the process died of a trap.
+        .target(name: "CTrapMarker"),
         // Job model, state machine, storage and worker pool: no HTTP in here.
         .target(
             name: "Jobs",
             dependencies: [
+                "CTrapMarker",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

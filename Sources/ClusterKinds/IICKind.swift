@@ -99,7 +99,7 @@ public struct IICKind: JobKind {
         let scores = dataset.labels.map { ClusteringMetrics.scores(clusters, $0) }
         try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
         try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream", data: ClusterModel.iic(try trainer.model()).encoded())
-        let history = try JSONEncoder().encode(trainer.history)
+        let history = Data(try JSONValue.encoding(trainer.history).canonicalText().utf8)
         try context.artifact("history.json", mediaType: "application/json", data: history)
         let cost = trainer.network.cost
         let last = trainer.history.last!

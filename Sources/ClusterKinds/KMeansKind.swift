@@ -40,14 +40,14 @@ public struct KMeansKind: JobKind {
         let kmeans = KMeans(k: k, runs: Int(params["n_init"]?.integerValue ?? 10), maxIterations: Int(params["max_iter"]?.integerValue ?? 300),
                             tolerance: params["tol"]?.doubleValue ?? 1e-4, seed: UInt64(params["seed"]?.integerValue ?? 0))
         var state: State?
-        if let checkpoint = try context.latestCheckpoint() { state = try JSONDecoder().decode(State.self, from: checkpoint.data) }
+        if let checkpoint = try context.latestCheckpoint() { state = try CheckpointJSON.decode(State.self, from: checkpoint.data) }
         let (values, d) = dataset.flattened
         let start = Date()
         let result = try kmeans.fit(values, count: dataset.count, dimension: d, resuming: state?.best, firstRun: state?.nextRun ?? 0) { run, best in
             try context.checkCancellation()
             context.metric("best_inertia", step: Int64(run + 1), value: best.inertia)
             context.progress(Double(run + 1) / Double(kmeans.runs), phase: "clustering", message: "run \(run + 1) of \(kmeans.runs)")
-            try context.checkpoint(step: Int64(run + 1), data: JSONEncoder().encode(State(nextRun: run + 1, best: best)))
+            try context.checkpoint(step: Int64(run + 1), data: CheckpointJSON.encode(State(nextRun: run + 1, best: best)))
         }
         let scores = dataset.labels.map { ClusteringMetrics.scores(result.assignments, $0) }
         if let scores {

@@ -129,7 +129,7 @@ public struct SCANKind: JobKind {
                              data: NumericArray.npyFile(shape: [dataset.count, embeddings.count / dataset.count], descr: "<f4",
                                                         payload: embeddings.withUnsafeBufferPointer { Data(buffer: $0) }))
         try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream", data: ClusterModel.scan(try trainer.model()).encoded())
-        try context.artifact("history.json", mediaType: "application/json", data: JSONEncoder().encode(trainer.history))
+        try context.artifact("history.json", mediaType: "application/json", data: Data(try JSONValue.encoding(trainer.history).canonicalText().utf8))
         let summary = trainer.trunk.summary(input: trainer.inputShapeForSummary)
         let headParameters = 128 * configuration.clusters + configuration.clusters
         let confident = trainer.history.last { $0.phase == .selfLabel }?.confidentFraction

@@ -112,7 +112,7 @@ public struct Dataset: Sendable {
             throw DatasetError(field: field, "label at index \(bad) is \(values[bad]), not an integer")
         }
         if let bad = values.firstIndex(where: { $0 < 0 || $0 > Double(Limits.maxLabel) }) {
-            throw DatasetError(field: field, "label \(Int(values[bad])) at index \(bad) is outside 0…\(Limits.maxLabel)")
+            throw DatasetError(field: field, "label \(values[bad]) at index \(bad) is outside 0…\(Limits.maxLabel)")
         }
         return values.map { Int($0) }
     }

@@ -13,7 +13,7 @@ public enum Gzip {
         guard let input = InputStream(url: source) else { throw DatasetError(field: field, "cannot read the upload") }
         FileManager.default.createFile(atPath: destination.path, contents: nil)
         let output = try FileHandle(forWritingTo: destination)
-        defer { output.closeFile() }
+        defer { try? output.close() }
         input.open()
         defer { input.close() }
         var stream = z_stream()
@@ -53,7 +53,7 @@ public enum Gzip {
                 if written > limit {
                     throw DatasetError(field: field, "decompresses to more than the limit of \(limit) bytes")
                 }
-                if produced > 0 { output.write(Data(outBuffer[0..<produced])) }
+                if produced > 0 { try output.write(contentsOf: outBuffer[0..<produced]) }
                 if status == Z_STREAM_END { finished = true }
                 if status == Z_BUF_ERROR && produced == 0 { break }
             }

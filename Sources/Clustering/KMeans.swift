@@ -165,7 +165,9 @@ public struct KMeans: Sendable {
                 }
                 let updated = (0..<n).map { min(closest[$0], squaredDistance($0, candidate)) }
                 let candidatePotential = updated.reduce(0, +)
-                if candidatePotential < bestPotential {
+                // `bestCandidate < 0`: when every potential is infinite (features near ±1e20 overflow the
+                // squared distances in Float), the first candidate is kept rather than index −1.
+                if candidatePotential < bestPotential || bestCandidate < 0 {
                     bestPotential = candidatePotential
                     bestCandidate = candidate
                     bestClosest = updated

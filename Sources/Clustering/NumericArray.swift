@@ -136,8 +136,7 @@ public struct NumericArray: Sendable {
             throw DatasetError(field: field, "dtype '\(descr)' is not supported (integers, float32 or float64)")
         }
         let payload = data.dropFirst(headerStart + headerLength)
-        let (expected, overflow) = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).partialValue }.multipliedReportingOverflow(by: element.size)
-        guard !overflow else { throw DatasetError(field: field, ".npy shape is too large") }
+        guard let expected = byteCount(shape, element) else { throw DatasetError(field: field, ".npy shape \(shape) is too large") }
         guard payload.count >= expected else {
             throw DatasetError(field: field, ".npy file truncated: shape \(shape) of \(descr) needs \(expected) bytes of data, found \(payload.count)")
         }
@@ -161,7 +160,7 @@ public struct NumericArray: Sendable {
         guard (1...4).contains(rank) else { throw DatasetError(field: field, "IDX file with \(rank) dimensions (1 to 4 are supported)") }
         guard bytes.count >= 4 + 4 * rank else { throw DatasetError(field: field, "IDX file truncated inside its header") }
         let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
-        let expected = shape.reduce(1, *) * element.size
+        guard let expected = byteCount(shape, element) else { throw DatasetError(field: field, "IDX shape \(shape) is too large") }
         let payload = data.dropFirst(4 + 4 * rank)
         guard payload.count >= expected else {
             throw DatasetError(field: field, "IDX file truncated: shape \(shape) needs \(expected) bytes of data, found \(payload.count)")
@@ -170,10 +169,24 @@ public struct NumericArray: Sendable {
         return NumericArray(shape: shape, element: element, bigEndian: true, bytes: Data(payload), format: "idx")
     }
 
+    /// The bytes an array of `shape` holds, or nil when the product overflows: sizes come from a file's
+    /// header, and `shape.reduce(1, *)` on a 12-byte IDX header claiming 2³² × 2³² traps.
+    static func byteCount(_ shape: [Int], _ element: Element) -> Int? {
+        var total = element.size
+        for size in shape {
+            let (product, overflow) = total.multipliedReportingOverflow(by: size)
+            guard !overflow, size >= 0 else { return nil }
+            total = product
+        }
+        return total
+    }
+
     /// Comma-separated numbers, one sample per line; a first line with any non-number is a header.
     /// `labelColumn` (a header name or a 0-based index) is taken out as integer labels.
     static func csv(_ data: Data, field: String, labelColumn: String?) throws(DatasetError) -> (array: NumericArray, csvLabels: [Int]?) {
-        let text = String(decoding: data, as: UTF8.self)
+        // A byte order mark (Excel writes one) is not part of the first field: left in, it made the
+        // first row a "header" and silently dropped a sample.
+        let text = String(decoding: data.starts(with: [0xEF, 0xBB, 0xBF]) ? data.dropFirst(3) : data[...], as: UTF8.self)
         var lines = text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
         guard let first = lines.first else { throw DatasetError(field: field, "the CSV file has no rows") }
         let firstFields = first.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -183,6 +196,14 @@ public struct NumericArray: Sendable {
             lines.removeFirst()
         }
         let columns = firstFields.count
+        // Checked before anything is sized from the header: a 390 KiB file whose first line claims
+        // 100,000 columns must not reserve rows × columns floats.
+        guard columns <= Dataset.Limits.maxFeatures + 1 else {
+            throw DatasetError(field: field, "the CSV file has \(columns) columns; at most \(Dataset.Limits.maxFeatures) features (and a label) are accepted")
+        }
+        guard lines.count <= Dataset.Limits.maxSamples + 1 else {
+            throw DatasetError(field: field, "the CSV file has \(lines.count) rows; at most \(Dataset.Limits.maxSamples) samples are accepted")
+        }
         var labelIndex: Int?
         if let labelColumn {
             if let index = header?.firstIndex(of: labelColumn) {

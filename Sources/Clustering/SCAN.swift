@@ -87,7 +87,10 @@ public enum SCAN {
 /// stays at blockRows × N similarities (512 × 70,000 floats = 143 MB, where all N² would be 19.6 GB).
 public enum NeighbourMining {
     /// features: N × d (normalized here). Returns N × K indices, nearest first, never the sample itself.
-    public static func mine(_ features: [Float], count n: Int, dimension d: Int, k: Int, blockRows: Int = 512) -> [[Int]] {
+    /// `shouldStop` is called between blocks: mining 70,000 samples takes about a minute, and a cancel
+    /// or shutdown must not wait for it.
+    public static func mine(_ features: [Float], count n: Int, dimension d: Int, k: Int, blockRows: Int = 512,
+                            shouldStop: () throws -> Void = {}) throws -> [[Int]] {
         precondition(k >= 1 && k < n, "K must be between 1 and N − 1")
         var normalized = features
         for i in 0..<n {
@@ -99,6 +102,7 @@ public enum NeighbourMining {
         var result = [[Int]](repeating: [], count: n)
         var block = [Float](repeating: 0, count: min(blockRows, n) * n)
         for start in stride(from: 0, to: n, by: blockRows) {
+            try shouldStop()
             let rows = min(blockRows, n - start)
             normalized.withUnsafeBufferPointer { x in
                 block.withUnsafeMutableBufferPointer { s in

@@ -156,7 +156,7 @@ public final class SCANTrainer: @unchecked Sendable {
             record = try pretextEpoch(shouldStop: shouldStop)
             advance(after: configuration.pretextEpochs)
         case .mining:
-            record = mine()
+            record = try mine(shouldStop: shouldStop)
             advance(after: 1)
         case .scan:
             record = try scanEpoch(shouldStop: shouldStop)
@@ -212,11 +212,11 @@ public final class SCANTrainer: @unchecked Sendable {
         return inferInBatches(inputs, count: count, inputShape: inputShape) { trunk.forward($0, training: false) }
     }
 
-    private func mine() -> EpochRecord {
+    private func mine(shouldStop: () throws -> Void) throws -> EpochRecord {
         let features = features()
         let d = features.count / count
         let k = min(configuration.neighbours, count - 1)
-        neighbourLists = NeighbourMining.mine(features, count: count, dimension: d, k: k)
+        neighbourLists = try NeighbourMining.mine(features, count: count, dimension: d, k: k, shouldStop: shouldStop)
         neighbourAgreement = labels.map { NeighbourMining.agreement(neighbourLists, labels: $0) }
         return EpochRecord(phase: .mining, epoch: 1, loss: 0, scores: nil, seconds: 0)
     }

@@ -49,7 +49,7 @@ public struct CountingJobKind: JobKind {
         var state = State(step: 0, sum: 0)
         var resumedFrom: Int64 = 0
         if let checkpoint = try context.latestCheckpoint() {
-            state = try JSONDecoder().decode(State.self, from: checkpoint.data)
+            state = try CheckpointJSON.decode(State.self, from: checkpoint.data)
             resumedFrom = state.step
             context.logger.info("resuming from checkpoint", metadata: ["step": "\(state.step)"])
         }
@@ -69,7 +69,7 @@ public struct CountingJobKind: JobKind {
             context.metric("attempt", step: step, value: attempt)
             context.progress(Double(step) / Double(params.steps), phase: "counting", message: "step \(step) of \(params.steps)")
             if step % params.checkpoint_every == 0 || step == params.steps {
-                try context.checkpoint(step: step, data: try JSONEncoder().encode(state))
+                try context.checkpoint(step: step, data: try CheckpointJSON.encode(state))
             }
         }
         var csv = "step,value\n"

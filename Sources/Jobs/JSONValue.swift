@@ -133,21 +133,55 @@ extension JSONValue {
         return String(decoding: data, as: UTF8.self)
     }
 
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+    /// Strict, linear parsing: duplicate keys and nesting beyond `JSONParser.maxDepth` are errors.
+    public static func parse(_ data: Data) throws(JSONParseError) -> JSONValue {
+        try JSONParser.parse(data)
     }
 
-    public static func parse(_ text: String) throws -> JSONValue {
+    public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try parse(Data(text.utf8))
     }
 
-    /// Converts any Encodable (a typed result struct, say) into a JSONValue.
+    /// Converts any Encodable (a typed result struct, say) into a JSONValue. Non-finite doubles
+    /// become null, as `encode(to:)` writes them: a diverged chain's summary must still be stored,
+    /// not fail the job at the last step (JSONEncoder throws on NaN by default).
     public static func encoding<T: Encodable>(_ value: T) throws -> JSONValue {
-        try parse(JSONEncoder().encode(value))
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: nonFiniteMarker, negativeInfinity: nonFiniteMarker, nan: nonFiniteMarker)
+        return try parse(encoder.encode(value)).replacingNonFiniteMarkers()
+    }
+
+    /// A string no result contains (it starts with U+0000), standing for a non-finite double while encoding.
+    private static let nonFiniteMarker = "\u{0}montecluster-non-finite"
+
+    private func replacingNonFiniteMarkers() -> JSONValue {
+        switch self {
+        case .string(let text) where text == Self.nonFiniteMarker: return .null
+        case .array(let values): return .array(values.map { $0.replacingNonFiniteMarkers() })
+        case .object(let members): return .object(members.mapValues { $0.replacingNonFiniteMarkers() })
+        default: return self
+        }
     }
 
     /// Decodes a typed parameter struct from already validated parameters.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try JSONDecoder().decode(type, from: Data(canonicalText().utf8))
+    }
+}
+
+/// JSON for job checkpoints: non-finite doubles (a chain at log density −∞, a diverged loss) round-trip
+/// as the strings "inf", "-inf" and "nan" instead of failing the job, as plain `JSONEncoder` would.
+public enum CheckpointJSON {
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(value)
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(type, from: data)
     }
 }

@@ -7,6 +7,9 @@ public enum JobStoreError: Error, Sendable, Equatable {
     /// The idempotency key was used before with a different request body.
     case idempotencyConflict(key: String, existingJobID: String)
     case queueFull(limit: Int)
+    /// The job names an uploaded dataset (`params.dataset`) that is not there, checked in the insert's
+    /// transaction so a concurrent delete cannot leave a queued job without its data.
+    case datasetMissing(String)
 }
 
 /// What a worker learns when it renews its lease.
@@ -65,6 +68,9 @@ public protocol JobStore: Sendable {
     /// Requeues (or, past their attempt budget, fails) jobs held by workers that are gone:
     /// every active job when `allActive` (start-up after a crash), else those whose lease expired.
     func rescueAbandoned(allActive: Bool, now: Date) throws -> RescueReport
+    /// Fails a running or cancelling job whatever worker holds it (the worker pool's start, for a job
+    /// that crashed earlier processes); nil when the job is not active.
+    func failActive(jobID: String, reason: String, now: Date) throws -> Job?
 
     /// Cheap round trip for readiness checks.
     func ping() throws

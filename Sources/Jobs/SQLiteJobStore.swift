@@ -45,6 +45,11 @@ public final class SQLiteJobStore: JobStore {
                 }
                 return (existing, false)
             }
+            if let dataset = submission.params["dataset"]?.stringValue, !dataset.hasPrefix("generated:"),
+               try Bool.fetchOne(db, sql: "SELECT 1 FROM datasets WHERE id = ?", arguments: [dataset]) != true
+            {
+                throw JobStoreError.datasetMissing(dataset)
+            }
             let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0
             if queued >= maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
             let id = UUID().uuidString.lowercased()
@@ -434,6 +439,25 @@ public final class SQLiteJobStore: JobStore {
         }
         for id in touched { committed(id) }
         return report
+    }
+
+    public func failActive(jobID: String, reason: String, now: Date) throws -> Job? {
+        let failed: Job? = try database.write { db in
+            guard let row = try Row.fetchOne(
+                db,
+                sql: """
+                    UPDATE jobs SET status = 'failed', reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
+                        version = version + 1
+                    WHERE id = ? AND status IN ('running', 'cancelling') RETURNING \(Self.jobColumns)
+                    """, arguments: [reason, now.timeIntervalSince1970, jobID])
+            else { return nil }
+            let job = try Self.job(from: row)
+            try db.execute(sql: "DELETE FROM checkpoints WHERE job_id = ?", arguments: [jobID])
+            try Self.appendStatusEvent(db, job: job, now: now)
+            return job
+        }
+        if let failed { committed(failed.id) }
+        return failed
     }
 
     public func ping() throws {

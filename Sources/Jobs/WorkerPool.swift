@@ -34,6 +34,7 @@ public final class WorkerPool: Sendable {
     private let registry: JobKindRegistry
     private let logger: Logger
     private let onFinish: FinishObserver?
+    private let trapRecord: TrapRecord?
     private let instanceID = String(UUID().uuidString.prefix(8)).lowercased()
 
     private struct State {
@@ -51,8 +52,10 @@ public final class WorkerPool: Sendable {
     private let timerQueue = DispatchQueue(label: "montecluster.worker-pool.timers")
 
     public init(store: any JobStore, registry: JobKindRegistry, configuration: Configuration = Configuration(),
-                logger: Logger = Logger(label: "montecluster.workers"), onFinish: FinishObserver? = nil)
+                logger: Logger = Logger(label: "montecluster.workers"), onFinish: FinishObserver? = nil,
+                trapRecord: TrapRecord? = nil)
     {
+        self.trapRecord = trapRecord
         self.store = store
         self.registry = registry
         self.configuration = configuration
@@ -67,6 +70,7 @@ public final class WorkerPool: Sendable {
             return state.started
         }
         guard !alreadyStarted else { return }
+        try failCrashLoopingJobs()
         let report = try store.rescueAbandoned(allActive: true, now: Date())
         if report != RescueReport() {
             logger.notice("recovered jobs left by a previous process", metadata: [
@@ -78,7 +82,7 @@ public final class WorkerPool: Sendable {
             let workerID = "\(instanceID)-\(index)"
             state.withLock { $0.liveThreads += 1 }
             let thread = Thread { [self] in
-                self.workLoop(workerID: workerID)
+                self.workLoop(workerID: workerID, slot: index)
             }
             thread.name = "montecluster-worker-\(index)"
             thread.stackSize = 16 << 20
@@ -150,7 +154,20 @@ public final class WorkerPool: Sendable {
         wakeCondition.unlock()
     }
 
-    private func workLoop(workerID: String) {
+    /// Fails, rather than requeues, the jobs that were running each time an earlier process died of a
+    /// trap `TrapRecord.limit` times: retried, such a job would take the server down on every start.
+    private func failCrashLoopingJobs() throws {
+        guard let trapRecord else { return }
+        for id in trapRecord.crashLooping {
+            let traps = trapRecord.counts[id] ?? TrapRecord.limit
+            let reason = "crashed the worker: the server died of a trap while running this job \(traps) times; it is not retried"
+            if try store.failActive(jobID: id, reason: reason, now: Date()) != nil {
+                logger.error("failed a job that crashed the server repeatedly", metadata: ["job": "\(id)", "traps": "\(traps)"])
+            }
+        }
+    }
+
+    private func workLoop(workerID: String, slot: Int) {
         defer {
             let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
                 state.liveThreads -= 1
@@ -169,7 +186,9 @@ public final class WorkerPool: Sendable {
                 job = nil
             }
             if let job {
+                trapRecord?.running(job.id, slot: slot)
                 run(job, workerID: workerID)
+                trapRecord?.finished(slot: slot)
             } else {
                 sleepUntilWoken()
             }

@@ -31,7 +31,7 @@ enum ChainRuns {
     ) throws -> [State] {
         var states: [State]
         if let checkpoint = try context.latestCheckpoint() {
-            states = try JSONDecoder().decode([State].self, from: checkpoint.data)
+            states = try CheckpointJSON.decode([State].self, from: checkpoint.data)
         } else {
             states = try initial()
         }
@@ -44,7 +44,7 @@ enum ChainRuns {
             let phase = target <= warmup ? "warmup" : "sampling"
             context.progress(Double(target) / Double(total), phase: phase, message: "iteration \(target) of \(total)")
             for (name, value) in monitor(states) { context.metric(name, step: Int64(target), value: value) }
-            try context.checkpoint(step: Int64(target), data: JSONEncoder().encode(states))
+            try context.checkpoint(step: Int64(target), data: CheckpointJSON.encode(states))
         }
         return states
     }

@@ -35,7 +35,7 @@ public struct InverseCDFKind: JobKind {
             throw ParameterError(.invalidValue, field: "params",
                                  reason: "give exactly one of distribution, log_density or table (got \(given.isEmpty ? "none" : given.joined(separator: ", ")))")
         }
-        _ = try source(params)
+        _ = try source(params, validating: true)
     }
 
     enum Source {
@@ -44,7 +44,9 @@ public struct InverseCDFKind: JobKind {
         case table(TabulatedInversion)
     }
 
-    func source(_ params: JSONValue) throws(ParameterError) -> Source {
+    /// `validating`: only the checks that cost no more than compiling the expression; numeric inversion's
+    /// integration (up to 50,000 panels of evaluations) runs in the job, where it can be cancelled.
+    func source(_ params: JSONValue, validating: Bool = false, shouldStop: @escaping () -> Bool = { false }) throws(ParameterError) -> Source? {
         if params["distribution"] != nil {
             return .catalog(try SamplingInputs.distribution(params["distribution"], field: "params.distribution"))
         }
@@ -57,8 +59,14 @@ public struct InverseCDFKind: JobKind {
             }
             let tolerance = params["tolerance"]?.doubleValue ?? 1e-10
             let data = SamplingInputs.symbols(params)
+            if validating {
+                try SamplingInputs.expression("params.log_density") {
+                    try NumericInversion.check(logDensity: source, lower: lower, upper: upper, data: data)
+                }
+                return nil
+            }
             return .numeric(try SamplingInputs.expression("params.log_density") {
-                try NumericInversion(logDensity: source, lower: lower, upper: upper, data: data, tolerance: tolerance)
+                try NumericInversion(logDensity: source, lower: lower, upper: upper, data: data, tolerance: tolerance, shouldStop: shouldStop)
             })
         }
         let x = SamplingInputs.numbers(params["table"]?["x"])
@@ -75,7 +83,15 @@ public struct InverseCDFKind: JobKind {
         let count = Int(params["draws"]?.integerValue ?? 10_000)
         var rng = RandomStream(seed: UInt64(params["seed"]?.integerValue ?? 0))
         context.progress(0, phase: "preparing")
-        let source = try self.source(params)
+        let source: Source
+        do {
+            guard let prepared = try self.source(params, shouldStop: { context.isCancelled }) else { throw JobFailure("no sampler source") }
+            source = prepared
+        } catch {
+            // A stop request interrupts the integration; it surfaces wrapped as a parameter error.
+            try context.checkCancellation()
+            throw error
+        }
         var draws = [Double](repeating: 0, count: count)
         var result: [String: JSONValue] = [:]
         let chunk = 1 << 20

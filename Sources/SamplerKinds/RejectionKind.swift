@@ -32,9 +32,11 @@ public struct RejectionKind: JobKind {
         case adaptive(AdaptiveRejectionSampler)
     }
 
-    public func validate(_ params: JSONValue) throws(ParameterError) { _ = try method(params) }
+    /// Compiles the expression and checks the proposal covers the domain; the envelope search (thousands
+    /// of evaluations of the expression) belongs in the job, not in the request that submits it.
+    public func validate(_ params: JSONValue) throws(ParameterError) { _ = try method(params, validating: true) }
 
-    func method(_ params: JSONValue) throws(ParameterError) -> Method {
+    func method(_ params: JSONValue, validating: Bool = false, shouldStop: @escaping () -> Bool = { false }) throws(ParameterError) -> Method {
         let source = params["log_density"]?.stringValue ?? ""
         let variable = params["variable"]?.stringValue ?? "x"
         let lower = params["lower"]?.doubleValue
@@ -52,9 +54,11 @@ public struct RejectionKind: JobKind {
             throw ParameterError(.missingParameter, field: "params.proposal", reason: "is required unless adaptive is true")
         }
         let proposal = try SamplingInputs.continuous(params["proposal"], field: "params.proposal")
-        let logM = params["log_m"]?.doubleValue
+        // While validating, a stand-in log M skips the search; the sampler is thrown away.
+        let logM = params["log_m"]?.doubleValue ?? (validating ? 0 : nil)
         return .envelope(try SamplingInputs.expression("params.log_density") {
-            try RejectionSampler(logDensity: source, variable: variable, lower: lower, upper: upper, data: data, proposal: proposal, logM: logM)
+            try RejectionSampler(logDensity: source, variable: variable, lower: lower, upper: upper, data: data, proposal: proposal, logM: logM,
+                                 shouldStop: shouldStop)
         })
     }
 
@@ -67,7 +71,10 @@ public struct RejectionKind: JobKind {
         var result: [String: JSONValue] = [:]
         let draws: [Double]
         do {
-            switch try method(params) {
+            context.progress(0, phase: "preparing")
+            let method = try method(params, shouldStop: stop)
+            context.progress(0, phase: "sampling")
+            switch method {
             case .envelope(let sampler):
                 let run = try sampler.run(draws: count, seed: seed, shouldStop: stop)
                 draws = run.draws
@@ -86,6 +93,10 @@ public struct RejectionKind: JobKind {
         } catch JobInterruption.stopped {
             try context.checkCancellation()
             throw JobRunError.cancelled
+        } catch let error as ParameterError {
+            // A stop request interrupts the envelope search; it surfaces wrapped as a parameter error.
+            try context.checkCancellation()
+            throw error
         } catch let error as SamplerError {
             throw JobFailure("\(error.field): \(error.reason)")
         }

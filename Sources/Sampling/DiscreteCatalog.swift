@@ -42,7 +42,7 @@ public struct Binomial: DiscreteDistribution {
         return Special.betaI(1 - p, Double(n - k), Double(k + 1))
     }
     public func quantile(_ q: Double) -> Int {
-        let guess = Int((Double(n) * p + (Double(n) * p * (1 - p)).squareRoot() * Special.normalQuantile(q)).rounded())
+        let guess = Int(saturating: (Double(n) * p + (Double(n) * p * (1 - p)).squareRoot() * Special.normalQuantile(q)).rounded(), nan: 0)
         return searchQuantile(q, guess: guess)
     }
 
@@ -95,10 +95,10 @@ public struct Binomial: DiscreteDistribution {
             let us = 0.5 - abs(u)
             var k = floor((2 * a / us + b) * u + c)
             if k < 0 || k > nn { continue }
-            if us >= 0.07 && v <= vr { return Int(k) }
+            if us >= 0.07 && v <= vr { return Int(saturating: k, nan: 0) }
             v = log(v * alpha / (a / (us * us) + b))
             if v <= h - Special.logGamma(k + 1) - Special.logGamma(nn - k + 1) + (k - m) * lpq {
-                return Int(k)
+                return Int(saturating: k, nan: 0)
             }
             u = 0
             k = 0
@@ -125,7 +125,7 @@ public struct Poisson: DiscreteDistribution {
     }
     public func cdf(_ k: Int) -> Double { k < 0 ? 0 : Special.gammaQ(Double(k) + 1, lambda) }
     public func quantile(_ q: Double) -> Int {
-        let guess = Int((lambda + lambda.squareRoot() * Special.normalQuantile(q)).rounded())
+        let guess = Int(saturating: (lambda + lambda.squareRoot() * Special.normalQuantile(q)).rounded(), nan: 0)
         return searchQuantile(q, guess: max(0, guess))
     }
 
@@ -152,10 +152,10 @@ public struct Poisson: DiscreteDistribution {
             let v = rng.uniform()
             let us = 0.5 - abs(u)
             let k = floor((2 * a / us + b) * u + lambda + 0.43)
-            if us >= 0.07 && v <= vr { return Int(k) }
+            if us >= 0.07 && v <= vr { return Int(saturating: k, nan: 0) }
             if k < 0 || (us < 0.013 && v > us) { continue }
             if log(v) + log(invalpha) - log(a / (us * us) + b) <= -lambda + k * loglam - Special.logGamma(k + 1) {
-                return Int(k)
+                return Int(saturating: k, nan: 0)
             }
         }
     }
@@ -177,12 +177,12 @@ public struct Geometric: DiscreteDistribution {
     public func cdf(_ k: Int) -> Double { k < 1 ? 0 : -expm1(Double(k) * log1p(-p)) }
     public func quantile(_ q: Double) -> Int {
         if p == 1 { return 1 }
-        let guess = Int(ceil(log1p(-q) / log1p(-p)))
+        let guess = Int(saturating: ceil(log1p(-q) / log1p(-p)), nan: 1)
         return searchQuantile(q, guess: max(1, guess))
     }
     public func sample(_ rng: inout RandomStream) -> Int {
         if p == 1 { return 1 }
-        return max(1, Int(ceil(log(rng.uniformOpen()) / log1p(-p))))
+        return Int(saturating: ceil(log(rng.uniformOpen()) / log1p(-p)), in: 1...(Int.max - 1), nan: 1)
     }
     public var mean: Double { 1 / p }
     public var variance: Double { (1 - p) / (p * p) }
@@ -208,7 +208,7 @@ public struct NegativeBinomial: DiscreteDistribution {
     }
     public func cdf(_ k: Int) -> Double { k < 0 ? 0 : Special.betaI(p, r, Double(k) + 1) }
     public func quantile(_ q: Double) -> Int {
-        let guess = Int((mean + variance.squareRoot() * Special.normalQuantile(q)).rounded())
+        let guess = Int(saturating: (mean + variance.squareRoot() * Special.normalQuantile(q)).rounded(), nan: 0)
         return searchQuantile(q, guess: max(0, guess))
     }
     /// A Poisson whose rate is gamma distributed.

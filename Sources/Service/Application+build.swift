@@ -28,11 +28,13 @@ public func buildApplication(
                                    cachingReads: true)
     let library = try DatasetLibrary(directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("datasets"), store: store,
                                      maxDecompressedBytes: 2 * configuration.maxUploadBytes)
-    let kinds = customKinds ?? builtInKinds(library: library, store: store)
+    var kinds = customKinds ?? builtInKinds(library: library, store: store)
+    if configuration.testKinds { kinds.register(TrapTestJobKind()) }
+    let trapRecord = configuration.recordTraps ? try TrapRecord(directory: URL(fileURLWithPath: configuration.dataDirectory)) : nil
     let metrics = ServiceMetrics()
     let pool = WorkerPool(store: store, registry: kinds, configuration: configuration.workerPool,
                           logger: Logger(label: "montecluster.workers"),
-                          onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) })
+                          onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) }, trapRecord: trapRecord)
     let state = ServiceState(configuration: configuration, store: store, pool: pool, registry: kinds, metrics: metrics)
 
     let router = Router()

@@ -34,12 +34,15 @@ struct JobRoutes: Sendable {
         let idempotencyKey = try Self.idempotencyKey(request)
         try RequestParsing.requireJSON(request)
         let body = try await RequestParsing.collectBody(request, limit: state.configuration.maxRequestBodyBytes)
-        let value = try RequestParsing.parseJSON(body)
-        let submission = try RequestParsing.submission(from: value, idempotencyKey: idempotencyKey,
-                                                       registry: state.registry, configuration: state.configuration)
-        let store = state.store
-        let maxQueued = state.configuration.maxQueuedJobs
-        let (job, created) = try await offload { try store.submit(submission, maxQueued: maxQueued, now: Date()) }
+        let (store, registry, configuration) = (state.store, state.registry, state.configuration)
+        // Parsing and the kind's validation run off the event loop: both are linear in the body, but a
+        // 1 MiB body still costs milliseconds that /healthz and other connections must not wait for.
+        let (job, created) = try await offload {
+            let value = try RequestParsing.parseJSON(body)
+            let submission = try RequestParsing.submission(from: value, idempotencyKey: idempotencyKey, registry: registry,
+                                                           configuration: configuration)
+            return try store.submit(submission, maxQueued: configuration.maxQueuedJobs, now: Date())
+        }
         if created { state.pool.workAvailable() }
         var headers: HTTPFields = [.location: "/v1/jobs/\(job.id)", .eTag: JobResource.etag(job)]
         if !created { headers[Self.replayedHeader] = "true" }

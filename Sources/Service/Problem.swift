@@ -98,6 +98,9 @@ extension Problem {
             return Problem(.conflict, code: "idempotency_conflict", title: "Idempotency key reused",
                            detail: "the Idempotency-Key \"\(key.prefix(100))\" was used for job \(existing) with a different request body",
                            field: "Idempotency-Key")
+        case .datasetMissing(let id):
+            return Problem(.unprocessableContent, code: "invalid_value", title: "Invalid parameter",
+                           detail: "no dataset with id '\(id.prefix(100))' (it was deleted); upload one with POST /v1/datasets", field: "params.dataset")
         case .queueFull(let limit):
             return Problem(.tooManyRequests, code: "queue_full", title: "Queue full",
                            detail: "\(limit) jobs are already queued; retry later", headers: [.retryAfter: "5"])

@@ -29,11 +29,11 @@ enum RequestParsing {
         guard buffer.readableBytes > 0 else { throw Problem.malformedJSON("the request body is empty; send a JSON object") }
         do {
             return try JSONValue.parse(Data(buffer.readableBytesView))
-        } catch let DecodingError.dataCorrupted(context) {
-            let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw Problem.malformedJSON("the body is not valid JSON: \(underlying ?? context.debugDescription)")
+        } catch let error where error.path != nil {
+            throw Problem(.badRequest, code: "duplicate_key", title: "Duplicate key",
+                          detail: "the body is ambiguous: \(error.reason); send each key once", field: error.path)
         } catch {
-            throw Problem.malformedJSON("the body is not valid JSON")
+            throw Problem.malformedJSON("the body is not valid JSON: \(error)")
         }
     }
 

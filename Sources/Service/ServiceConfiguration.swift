@@ -23,6 +23,11 @@ public struct ServiceConfiguration: Sendable {
     public var rescueInterval: TimeInterval
     /// Seconds an SSE stream waits without news before sending a keep-alive comment.
     public var keepAliveInterval: TimeInterval
+    /// Record the running jobs when the process dies of a trap, and fail a job that did so
+    /// `TrapRecord.limit` times (process-wide signal handlers: `montecluster serve` only, not in-process tests).
+    public var recordTraps = false
+    /// Also register the kinds that exist only for system tests (`test.trap`).
+    public var testKinds = false
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedJobs: Int = 10_000,

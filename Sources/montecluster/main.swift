@@ -57,9 +57,11 @@ struct Serve: AsyncParsableCommand {
         BLASRuntime.setThreads(env("MONTECLUSTER_TENSOR_THREADS").flatMap(Int.init) ?? 1)
         var logger = Logger(label: "montecluster")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let configuration = ServiceConfiguration(
+        var configuration = ServiceConfiguration(
             host: host, port: port, dataDirectory: dataDir, workers: workers, maxQueuedJobs: maxQueued, maxUploadBytes: maxUploadBytes,
             leaseDuration: leaseSeconds, heartbeatInterval: max(1, leaseSeconds / 6), rescueInterval: max(1, leaseSeconds / 3))
+        configuration.recordTraps = true
+        configuration.testKinds = env("MONTECLUSTER_TEST_KINDS") == "1"
         let app = try buildApplication(configuration, logger: logger)
         try await app.runService()
     }

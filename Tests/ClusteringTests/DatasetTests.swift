@@ -66,6 +66,26 @@ final class DatasetTests: XCTestCase {
         XCTAssertNil(none)
     }
 
+    /// Excel writes a byte order mark; it used to make the first data row a "header" and drop it.
+    func testCSVWithByteOrderMarkKeepsItsFirstRow() throws {
+        let (array, _) = try NumericArray.read(Data([0xEF, 0xBB, 0xBF]) + Data("1,2\n3,4\n".utf8), field: "data")
+        XCTAssertEqual(array.shape, [2, 2])
+        XCTAssertEqual(array.floats(), [1, 2, 3, 4])
+        let (withHeader, labels) = try NumericArray.read(Data([0xEF, 0xBB, 0xBF]) + Data("a,label\n1,0\n3,1\n".utf8), field: "data",
+                                                         csvLabelColumn: "label")
+        XCTAssertEqual(withHeader.shape, [2, 1])
+        XCTAssertEqual(labels, [0, 1])
+    }
+
+    /// Features near ±1e20 overflow squared distances in Float; k-means++ used to index −1.
+    func testKMeansOnHugeFeaturesDoesNotTrap() throws {
+        let values: [Float] = (0..<40).map { $0 % 2 == 0 ? 1e20 : -1e20 }
+        let kmeans = KMeans(k: 3, runs: 2, maxIterations: 5, tolerance: 1e-4, seed: 1)
+        let result = try kmeans.fit(values, count: 20, dimension: 2)
+        XCTAssertEqual(result.assignments.count, 20)
+        XCTAssertTrue(result.assignments.allSatisfy { (0..<3).contains($0) })
+    }
+
     func testBadFilesSayWhatIsWrong() throws {
         let good = NumericArray.npyFile(shape: [4, 2], descr: "<f4", payload: Data(count: 32))
         let cases: [(String, String, () throws -> Void)] = [
@@ -100,6 +120,28 @@ final class DatasetTests: XCTestCase {
             }),
             ("corrupt gzip", "gzip", { _ = try Gzip.decompress(Data([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3])) }),
             ("gzip bomb", "limit", { _ = try Gzip.decompress(try self.fixture("images.npy.gz"), limit: 100) }),
+            // Sizes from headers: these trapped (overflow in shape × element size) before.
+            ("IDX overflow", "too large", { _ = try NumericArray.read(Data([0, 0, 0x0D, 3] + [UInt8](repeating: 0xFF, count: 12)), field: "data") }),
+            ("IDX huge", "truncated", { _ = try NumericArray.read(Data([0, 0, 0x08, 2, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF]), field: "data") }),
+            ("npy overflow", "too large", {
+                let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (9223372036854775807, 4), }"
+                var file = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0])
+                file.append(Data(header.utf8))
+                _ = try NumericArray.read(file, field: "data")
+            }),
+            ("CSV columns", "100000 columns", {
+                _ = try NumericArray.read(Data((Array(repeating: "1", count: 100_000).joined(separator: ",") + "\n").utf8), field: "data")
+            }),
+            ("huge labels", "outside 0", {
+                let values: [Double] = [0, 1e20]
+                _ = try Dataset.labels(NumericArray.read(NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+                                                         field: "labels").array)
+            }),
+            ("infinite labels", "not an integer", {
+                let values: [Double] = [0, .infinity]
+                _ = try Dataset.labels(NumericArray.read(NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+                                                         field: "labels").array)
+            }),
         ]
         for (label, expected, body) in cases {
             let error = reason(body)

@@ -63,10 +63,10 @@ final class SCANTests: XCTestCase {
         }
     }
 
-    func testMiningEqualsBruteForce() {
+    func testMiningEqualsBruteForce() throws {
         let (n, d, k) = (300, 5, 7)
         let features = random(n * d)
-        let mined = NeighbourMining.mine(features, count: n, dimension: d, k: k, blockRows: 64)
+        let mined = try NeighbourMining.mine(features, count: n, dimension: d, k: k, blockRows: 64)
         func cosine(_ i: Int, _ j: Int) -> Float {
             var dot: Float = 0, a: Float = 0, b: Float = 0
             for t in 0..<d { dot += features[i * d + t] * features[j * d + t]; a += features[i * d + t] * features[i * d + t]; b += features[j * d + t] * features[j * d + t] }

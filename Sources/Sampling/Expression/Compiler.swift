@@ -73,7 +73,7 @@ public struct ExpressionCompiler {
             guard Self.isIdentifier(parameter.name) else {
                 throw ExpressionError("parameter name \"\(parameter.name.prefix(40))\" is not an identifier", at: 0, in: source)
             }
-            let slot = compiler.newSlot(length: parameter.size ?? 1, isScalar: parameter.size == nil, active: true)
+            let slot = try compiler.newSlot(length: parameter.size ?? 1, isScalar: parameter.size == nil, active: true)
             compiler.instructions.append(.parameter(out: slot, thetaOffset: thetaOffset))
             scope[parameter.name] = slot
             thetaOffset += parameter.size ?? 1
@@ -97,31 +97,37 @@ public struct ExpressionCompiler {
         self.symbols = symbols
     }
 
-    private mutating func newSlot(length: Int, isScalar: Bool, active: Bool) -> Int {
+    private mutating func newSlot(length: Int, isScalar: Bool, active: Bool) throws(ExpressionError) -> Int {
+        // Every slot is a run of doubles the evaluator keeps (twice, with the gradient): a long expression
+        // over a long data vector must be refused here, not allocate gigabytes per chain.
+        guard initialValues.count + length <= ExpressionLimits.maxWorkingValues else {
+            throw ExpressionError("the expression over this data needs more than \(ExpressionLimits.maxWorkingValues) working values "
+                                  + "(each vector operation holds one value per data element); simplify it or use less data", at: 0, in: source)
+        }
         slots.append(Program.Slot(offset: initialValues.count, length: length, isScalar: isScalar, active: active))
         initialValues.append(contentsOf: repeatElement(0, count: length))
         return slots.count - 1
     }
 
-    private mutating func constant(_ value: Double) -> Int {
+    private mutating func constant(_ value: Double) throws(ExpressionError) -> Int {
         let key = "c:\(value.bitPattern)"
         if let slot = cache[key] { return slot }
-        let slot = newSlot(length: 1, isScalar: true, active: false)
+        let slot = try newSlot(length: 1, isScalar: true, active: false)
         initialValues[slots[slot].offset] = value
         cache[key] = slot
         return slot
     }
 
-    private mutating func dataSlot(_ name: String, _ value: ExpressionSymbols.Value) -> Int {
+    private mutating func dataSlot(_ name: String, _ value: ExpressionSymbols.Value) throws(ExpressionError) -> Int {
         let key = "d:\(name)"
         if let slot = cache[key] { return slot }
         let slot: Int
         switch value {
         case .scalar(let number):
-            slot = newSlot(length: 1, isScalar: true, active: false)
+            slot = try newSlot(length: 1, isScalar: true, active: false)
             initialValues[slots[slot].offset] = number
         case .vector(let numbers):
-            slot = newSlot(length: numbers.count, isScalar: false, active: false)
+            slot = try newSlot(length: numbers.count, isScalar: false, active: false)
             initialValues.replaceSubrange(slots[slot].offset..<(slots[slot].offset + numbers.count), with: numbers)
         }
         cache[key] = slot
@@ -139,16 +145,16 @@ public struct ExpressionCompiler {
     private mutating func compile(_ node: Node, scope: [String: Int]) throws(ExpressionError) -> Int {
         switch node {
         case .number(let value, _):
-            return constant(value)
+            return try constant(value)
         case .variable(let name, _):
             if let slot = scope[name] { return slot }
-            if let value = symbols.data[name] { return dataSlot(name, value) }
-            if let value = Self.constants[name] { return constant(value) }
+            if let value = symbols.data[name] { return try dataSlot(name, value) }
+            if let value = Self.constants[name] { return try constant(value) }
             let known = (symbols.parameters.map(\.name) + symbols.data.keys.sorted()).joined(separator: ", ")
             throw error("unknown name \"\(name)\"" + (known.isEmpty ? "" : "; parameters and data are: \(known)"), node)
         case .unary(let op, let operand, _):
             let a = try compile(operand, scope: scope)
-            return emitUnary(op == "-" ? .negate : .not, a)
+            return try emitUnary(op == "-" ? .negate : .not, a)
         case .binary(let op, let left, let right, _):
             let a = try compile(left, scope: scope)
             let b = try compile(right, scope: scope)
@@ -167,7 +173,7 @@ public struct ExpressionCompiler {
             guard !slots[a].isScalar else { throw error("only vectors can be indexed; this is a number", node) }
             let i = try compile(position, scope: scope)
             guard slots[i].isScalar else { throw error("an index must be a number, not \(shape(i))", node) }
-            let out = newSlot(length: 1, isScalar: true, active: slots[a].active)
+            let out = try newSlot(length: 1, isScalar: true, active: slots[a].active)
             instructions.append(.index(out: out, a: a, i: i))
             return out
         case .call(let name, let arguments, _):
@@ -183,7 +189,7 @@ public struct ExpressionCompiler {
         }
         if let op = Self.unaryFunctions[name] {
             try arity(1)
-            return emitUnary(op, try compile(arguments[0], scope: scope))
+            return try emitUnary(op, try compile(arguments[0], scope: scope))
         }
         if let template = Self.templates[name] {
             try arity(template.parameters.count)
@@ -209,26 +215,26 @@ public struct ExpressionCompiler {
             try arity(1)
             let a = try compile(arguments[0], scope: scope)
             if slots[a].isScalar { return a }
-            let out = newSlot(length: 1, isScalar: true, active: slots[a].active)
+            let out = try newSlot(length: 1, isScalar: true, active: slots[a].active)
             instructions.append(.logSumExpReduce(out: out, a: a))
             return out
         case "sum", "mean":
             try arity(1)
             let a = try compile(arguments[0], scope: scope)
             if slots[a].isScalar { return a }
-            let out = newSlot(length: 1, isScalar: true, active: slots[a].active)
+            let out = try newSlot(length: 1, isScalar: true, active: slots[a].active)
             instructions.append(.sum(out: out, a: a))
-            return name == "sum" ? out : try emitBinary(.divide, out, constant(Double(slots[a].length)), node)
+            return name == "sum" ? out : try emitBinary(.divide, out, try constant(Double(slots[a].length)), node)
         case "length":
             try arity(1)
             let a = try compile(arguments[0], scope: scope)
-            return constant(Double(slots[a].length))
+            return try constant(Double(slots[a].length))
         case "dot":
             try arity(2)
             let a = try compile(arguments[0], scope: scope)
             let b = try compile(arguments[1], scope: scope)
             let product = try emitBinary(.multiply, a, b, node)
-            let out = newSlot(length: 1, isScalar: true, active: slots[product].active)
+            let out = try newSlot(length: 1, isScalar: true, active: slots[product].active)
             instructions.append(.sum(out: out, a: product))
             return out
         case "if":
@@ -248,8 +254,8 @@ public struct ExpressionCompiler {
         try compile(node, scope: scope)
     }
 
-    private mutating func emitUnary(_ op: Program.UnaryOp, _ a: Int) -> Int {
-        let out = newSlot(length: slots[a].length, isScalar: slots[a].isScalar, active: slots[a].active)
+    private mutating func emitUnary(_ op: Program.UnaryOp, _ a: Int) throws(ExpressionError) -> Int {
+        let out = try newSlot(length: slots[a].length, isScalar: slots[a].isScalar, active: slots[a].active)
         instructions.append(.unary(op, out: out, a: a))
         return out
     }
@@ -266,14 +272,14 @@ public struct ExpressionCompiler {
 
     private mutating func emitBinary(_ op: Program.BinaryOp, _ a: Int, _ b: Int, _ node: Node) throws(ExpressionError) -> Int {
         let shape = try broadcastShape([a, b], node)
-        let out = newSlot(length: shape.length, isScalar: shape.isScalar, active: slots[a].active || slots[b].active)
+        let out = try newSlot(length: shape.length, isScalar: shape.isScalar, active: slots[a].active || slots[b].active)
         instructions.append(.binary(op, out: out, a: a, b: b))
         return out
     }
 
     private mutating func emitSelect(_ c: Int, _ a: Int, _ b: Int, _ node: Node) throws(ExpressionError) -> Int {
         let shape = try broadcastShape([c, a, b], node)
-        let out = newSlot(length: shape.length, isScalar: shape.isScalar, active: slots[a].active || slots[b].active)
+        let out = try newSlot(length: shape.length, isScalar: shape.isScalar, active: slots[a].active || slots[b].active)
         instructions.append(.select(out: out, condition: c, a: a, b: b))
         return out
     }

@@ -33,4 +33,7 @@ public enum ExpressionLimits {
     public static let maxDepth = 64
     public static let maxNodes = 5_000
     public static let maxVectorLength = 10_000_000
+    /// Doubles a compiled expression may hold (16 MB; the gradient pass doubles it): about 40 vector
+    /// operations over 50,000 data values.
+    public static let maxWorkingValues = 2_000_000
 }

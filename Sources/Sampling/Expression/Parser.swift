@@ -23,7 +23,10 @@ struct Parser {
     private let source: String
     private let tokens: [Token]
     private var position = 0
+    /// Recursion depth: each bracket level costs several grammar levels (conditional, five binary
+    /// levels, unary, primary), so this bounds the stack, and `nesting` is what users count.
     private var depth = 0
+    private var nesting = 0
     private var nodes = 0
 
     static func parse(_ source: String) throws(ExpressionError) -> Node {
@@ -70,8 +73,16 @@ struct Parser {
     private mutating func enter() throws(ExpressionError) {
         depth += 1
         nodes += 1
-        if depth > ExpressionLimits.maxDepth { throw error("the expression nests deeper than \(ExpressionLimits.maxDepth) levels") }
+        if depth > ExpressionLimits.maxDepth * 12 { throw error("the expression nests deeper than \(ExpressionLimits.maxDepth) levels") }
         if nodes > ExpressionLimits.maxNodes { throw error("the expression has more than \(ExpressionLimits.maxNodes) parts") }
+    }
+
+    /// Brackets — `( )`, a call's arguments, an index — and chained unary operators each count one level.
+    private mutating func nested<T>(_ body: (inout Parser) throws(ExpressionError) -> T) throws(ExpressionError) -> T {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > ExpressionLimits.maxDepth { throw error("the expression nests deeper than \(ExpressionLimits.maxDepth) levels") }
+        return try body(&self)
     }
 
     private mutating func conditional() throws(ExpressionError) -> Node {
@@ -110,9 +121,9 @@ struct Parser {
         try enter()
         defer { depth -= 1 }
         let offset = current.offset
-        if accept("-") { return .unary("-", try unary(), offset: offset) }
-        if accept("+") { return try unary() }
-        if accept("!") { return .unary("!", try unary(), offset: offset) }
+        if accept("-") { return .unary("-", try nested { parser throws(ExpressionError) in try parser.unary() }, offset: offset) }
+        if accept("+") { return try nested { parser throws(ExpressionError) in try parser.unary() } }
+        if accept("!") { return .unary("!", try nested { parser throws(ExpressionError) in try parser.unary() }, offset: offset) }
         return try power()
     }
 
@@ -131,7 +142,7 @@ struct Parser {
         while case .symbol("[") = current.kind {
             let offset = current.offset
             position += 1
-            let index = try conditional()
+            let index = try nested { parser throws(ExpressionError) in try parser.conditional() }
             try expect("]", "to close the index")
             node = .index(node, index, offset: offset)
         }
@@ -151,13 +162,13 @@ struct Parser {
             guard accept("(") else { return .variable(name, offset: token.offset) }
             var arguments: [Node] = []
             if !accept(")") {
-                repeat { arguments.append(try conditional()) } while accept(",")
+                repeat { arguments.append(try nested { parser throws(ExpressionError) in try parser.conditional() }) } while accept(",")
                 try expect(")", "to close the arguments of \(name)(")
             }
             return .call(name, arguments, offset: token.offset)
         case .symbol("("):
             position += 1
-            let inner = try conditional()
+            let inner = try nested { parser throws(ExpressionError) in try parser.conditional() }
             try expect(")", "to close \"(\"")
             return inner
         default:

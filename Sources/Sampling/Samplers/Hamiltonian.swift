@@ -37,8 +37,10 @@ struct Hamiltonian {
         let warm = state.iteration < settings.warmup
         let epsilon = warm ? state.adaptation.stepSize : exp(state.adaptation.averagedLogStep)
         // Integration time about 2 in the metric's units, jittered to ±100 %.
-        let nominal = max(1, min(Self.maxSteps, Int((2 / epsilon).rounded())))
-        let steps = 1 + Int(state.rng.next() % UInt64(2 * nominal))
+        // A step size that collapsed to 0 (or NaN after an overflow) must not trap: it gets the longest
+        // path (or one step), and the path is capped so its last momentum update is always a half step.
+        let nominal = Int(saturating: (2 / epsilon).rounded(), in: 1...Self.maxSteps, nan: 1)
+        let steps = min(Self.maxSteps, 1 + Int(state.rng.next() % UInt64(2 * nominal)))
 
         let normal = Ziggurat.normal
         var kinetic = 0.0
@@ -57,7 +59,7 @@ struct Hamiltonian {
         if !diverged {
             let start = currentGradient!
             for i in 0..<d { momentum[i] += 0.5 * epsilon * start[i] }
-            for step in 0..<min(steps, Self.maxSteps) {
+            for step in 0..<steps {
                 for i in 0..<d { position[i] += epsilon * inverseMetric[i] * momentum[i] }
                 logp = logDensityAndGradient()
                 if !logp.isFinite {

@@ -22,11 +22,8 @@ public struct NumericInversion: Sendable {
     public static let maxPanels = 50_000
 
     public init(logDensity source: String, variable: String = "x", lower: Double, upper: Double,
-                data: [String: ExpressionSymbols.Value] = [:], tolerance: Double = 1e-10) throws {
-        guard lower.isFinite, upper.isFinite, lower < upper else {
-            throw SamplerError("upper", "numeric inversion needs finite bounds with lower < upper")
-        }
-        let program = try ExpressionCompiler.compile(source, symbols: ExpressionSymbols(parameters: [(name: variable, size: nil)], data: data))
+                data: [String: ExpressionSymbols.Value] = [:], tolerance: Double = 1e-10, shouldStop: () -> Bool = { false }) throws {
+        let program = try Self.check(logDensity: source, variable: variable, lower: lower, upper: upper, data: data)
         let evaluator = Evaluator(program)
         // Densities are scaled by their largest value on a probe grid to keep exp() in range.
         let probes = (0...2000).map { lower + (upper - lower) * Double($0) / 2000 }
@@ -42,7 +39,14 @@ public struct NumericInversion: Sendable {
             (lower + (upper - lower) * Double(i) / 64, lower + (upper - lower) * Double(i + 1) / 64, 0)
         }
         let scale = probes.map(f).reduce(0, +) / Double(probes.count) * (upper - lower)
+        var evaluations = 0
+        // Thousands of evaluations of a possibly long expression: a cancel or shutdown must not wait for them.
+        func checkStop() throws {
+            evaluations += 1
+            if evaluations % 64 == 0, shouldStop() { throw JobInterruption.stopped }
+        }
         while let (a, b, depth) = stack.popLast() {
+            try checkStop()
             let whole = GaussLegendre.integrate(over: a, b, f)
             let middle = (a + b) / 2
             let halves = GaussLegendre.integrate(over: a, middle, f) + GaussLegendre.integrate(over: middle, b, f)
@@ -60,6 +64,7 @@ public struct NumericInversion: Sendable {
         var refined: [(a: Double, b: Double, mass: Double)] = []
         var queue = panels.reversed().map { $0 }
         while let panel = queue.popLast() {
+            try checkStop()
             let error = Self.interpolationError(panel, f: f, total: total)
             if error > tolerance && panel.b - panel.a > 1e-12 * (upper - lower) && refined.count + queue.count < Self.maxPanels {
                 let middle = (panel.a + panel.b) / 2
@@ -105,6 +110,17 @@ public struct NumericInversion: Sendable {
         self.logNormalizer = log(total) + peak
         self.lower = lower
         self.upper = upper
+    }
+
+    /// The checks that cost no more than compiling the expression (what a submission validates); the
+    /// integration itself, up to `maxPanels` panels of evaluations, runs in the job.
+    @discardableResult
+    public static func check(logDensity source: String, variable: String = "x", lower: Double, upper: Double,
+                             data: [String: ExpressionSymbols.Value]) throws -> Program {
+        guard lower.isFinite, upper.isFinite, lower < upper else {
+            throw SamplerError("upper", "numeric inversion needs finite bounds with lower < upper")
+        }
+        return try ExpressionCompiler.compile(source, symbols: ExpressionSymbols(parameters: [(name: variable, size: nil)], data: data))
     }
 
     /// Largest |F(x̂(u)) − u| over test points inside one panel.

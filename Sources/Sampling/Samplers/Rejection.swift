@@ -26,7 +26,7 @@ public struct RejectionSampler: Sendable {
     public static let maxProposals = 500_000_000
 
     public init(logDensity: String, variable: String = "x", lower: Double?, upper: Double?, data: [String: ExpressionSymbols.Value],
-                proposal: any ContinuousDistribution, logM: Double?) throws {
+                proposal: any ContinuousDistribution, logM: Double?, shouldStop: () -> Bool = { false }) throws {
         self.target = try ExpressionCompiler.compile(logDensity, symbols: ExpressionSymbols(parameters: [(name: variable, size: nil)], data: data))
         try Proposal.independent([proposal]).checkCovers([ParameterSpec(name: variable, lower: lower, upper: upper)])
         self.proposal = proposal
@@ -35,12 +35,12 @@ public struct RejectionSampler: Sendable {
             self.logM = logM
             self.logMWasFound = false
         } else {
-            self.logM = try Self.findLogM(Evaluator(target), proposal: proposal)
+            self.logM = try Self.findLogM(Evaluator(target), proposal: proposal, shouldStop: shouldStop)
             self.logMWasFound = true
         }
     }
 
-    static func findLogM(_ evaluator: Evaluator, proposal: any ContinuousDistribution) throws -> Double {
+    static func findLogM(_ evaluator: Evaluator, proposal: any ContinuousDistribution, shouldStop: () -> Bool) throws -> Double {
         func gap(_ x: Double) -> Double {
             let value = evaluator.value([x]) - proposal.logDensity(x)
             return value.isNaN ? -.infinity : value
@@ -48,9 +48,14 @@ public struct RejectionSampler: Sendable {
         let grid = (1..<4000).map { proposal.quantile(Double($0) / 4000) }
         var bestIndex = 0
         var best = -Double.infinity
-        for (index, x) in grid.enumerated() where gap(x) > best {
-            best = gap(x)
-            bestIndex = index
+        for (index, x) in grid.enumerated() {
+            // 4,000 evaluations of a possibly long expression: a cancel must not wait for them.
+            if index % 64 == 0, shouldStop() { throw JobInterruption.stopped }
+            let value = gap(x)
+            if value > best {
+                best = value
+                bestIndex = index
+            }
         }
         guard best.isFinite else { throw SamplerError("log_density", "the target is zero wherever the proposal has mass") }
         if best == .infinity { throw SamplerError("proposal", "the target's density is unbounded relative to the proposal; no envelope exists") }
