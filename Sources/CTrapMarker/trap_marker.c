@@ -9,6 +9,10 @@
 #define ID_BYTES 64
 
 static char running[SLOTS][ID_BYTES];
+/// The slot of the job this thread runs, -1 on other threads: synchronous traps are delivered to the
+/// thread that trapped, so the handler knows which job did it, and jobs merely running beside it are
+/// not blamed.
+static __thread int current_slot = -1;
 static volatile sig_atomic_t marker_fd = -1;
 static const int fatal_signals[] = {SIGILL, SIGTRAP, SIGABRT, SIGSEGV, SIGBUS, SIGFPE};
 #define FATAL_COUNT (sizeof(fatal_signals) / sizeof(fatal_signals[0]))
@@ -18,13 +22,15 @@ static void on_fatal_signal(int signal_number) {
     int fd = marker_fd;
     if (fd >= 0) {
         marker_fd = -1;  // once, even if writing faults again
-        for (int slot = 0; slot < SLOTS; slot++) {
+        int slot = current_slot;
+        if (slot >= 0 && slot < SLOTS) {
             size_t length = strnlen(running[slot], ID_BYTES - 1);
-            if (length == 0) continue;
-            (void)!write(fd, running[slot], length);
-            (void)!write(fd, "\n", 1);
+            if (length > 0) {
+                (void)!write(fd, running[slot], length);
+                (void)!write(fd, "\n", 1);
+                fsync(fd);
+            }
         }
-        fsync(fd);
     }
     // Hand the signal back to whoever had it (the Swift backtracer, or the default action): returning
     // re-executes the faulting instruction, and abort() raises again by itself.
@@ -57,9 +63,11 @@ void trap_marker_set(int slot, const char *job_id) {
     strncpy(running[slot] + 1, job_id + (job_id[0] ? 1 : 0), ID_BYTES - 2);
     running[slot][ID_BYTES - 1] = 0;
     running[slot][0] = job_id[0];  // written last, so a half-copied ID is never seen as complete
+    current_slot = slot;
 }
 
 void trap_marker_clear(int slot) {
     if (slot < 0 || slot >= SLOTS) return;
     running[slot][0] = 0;
+    current_slot = -1;
 }

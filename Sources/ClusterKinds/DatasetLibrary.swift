@@ -61,7 +61,7 @@ public final class DatasetLibrary: @unchecked Sendable {
             let inflated = url.deletingLastPathComponent().appendingPathComponent("inflated-\(UUID().uuidString).partial")
             scratch.append(inflated)
             _ = try Gzip.decompress(file: url, to: inflated, limit: limit, field: field)
-            return try Data(contentsOf: inflated)
+            return try Data(contentsOf: inflated, options: .alwaysMapped)
         }
         let (array, csvLabels) = try NumericArray.read(try contents(data, field: "data"), field: "data", csvLabelColumn: labelColumn)
         if labelColumn != nil && array.format != "csv" {

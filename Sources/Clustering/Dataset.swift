@@ -36,6 +36,8 @@ public struct Dataset: Sendable {
         public static let imageChannels: Set<Int> = [1, 3]
         public static let maxFeatures = 4096
         public static let maxLabel = 100_000
+        /// Samples × values per sample (64 Mi, 256 MB as floats; MNIST's 70,000 × 784 is 55 M).
+        public static let maxValues = 64 << 20
     }
 
     /// Interprets an array: uint8 N×H×W or N×H×W×C as images, any N×D (D ≤ 4096) as feature vectors;
@@ -47,6 +49,10 @@ public struct Dataset: Sendable {
         }
         guard n > 0 else { throw DatasetError(field: field, "the dataset has zero rows") }
         guard n <= Limits.maxSamples else { throw DatasetError(field: field, "\(n) samples is over the limit of \(Limits.maxSamples)") }
+        let perSample = shape.dropFirst().reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        guard perSample <= Limits.maxValues / n else {
+            throw DatasetError(field: field, "shape \(shape) holds more than \(Limits.maxValues) values, the most a dataset may have")
+        }
         let layout: Layout
         switch shape.count {
         case 2:

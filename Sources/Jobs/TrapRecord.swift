@@ -1,16 +1,16 @@
 import CTrapMarker
 import Foundation
 
-/// Which jobs were running when an earlier process died of a trap, and how often each has.
+/// Which jobs' runs killed an earlier process with a trap, and how often each has.
 ///
 /// A Swift runtime trap (overflow, a bad index, `Int(.nan)`) kills the whole server, and a job whose
 /// run traps would kill it again on every restart until its attempts ran out. A signal handler (C,
-/// async-signal-safe) writes the IDs of the running jobs to `trap-marker` as the process dies; the
-/// next start adds them to `trap-counts`, and the worker pool fails a job that was running at
-/// `limit` traps instead of retrying it. `kill -9` runs no handler, so a killed server's jobs are
-/// requeued as before: only traps count.
+/// async-signal-safe) writes the ID of the job whose worker thread trapped to `trap-marker` as the
+/// process dies (jobs running beside it are not blamed; a trap outside a job blames none); the next
+/// start adds it to `trap-counts`, and the worker pool fails a job that trapped `limit` times instead
+/// of retrying it. `kill -9` runs no handler, so a killed server's jobs are requeued as before.
 public final class TrapRecord: Sendable {
-    /// Traps a job may be running at before it is failed instead of retried.
+    /// Traps a job's run may cause before it is failed instead of retried.
     public static let limit = 2
 
     public let directory: URL
@@ -38,7 +38,7 @@ public final class TrapRecord: Sendable {
         }
     }
 
-    /// Jobs that have been running at `limit` or more traps.
+    /// Jobs whose runs trapped `limit` or more times.
     public var crashLooping: [String] { counts.filter { $0.value >= Self.limit }.map(\.key).sorted() }
 
     public func running(_ jobID: String, slot: Int) { trap_marker_set(Int32(clamping: slot), jobID) }

@@ -154,13 +154,13 @@ public final class WorkerPool: Sendable {
         wakeCondition.unlock()
     }
 
-    /// Fails, rather than requeues, the jobs that were running each time an earlier process died of a
-    /// trap `TrapRecord.limit` times: retried, such a job would take the server down on every start.
+    /// Fails, rather than requeues, the jobs whose runs killed earlier processes with a trap
+    /// `TrapRecord.limit` times: retried, such a job would take the server down on every start.
     private func failCrashLoopingJobs() throws {
         guard let trapRecord else { return }
         for id in trapRecord.crashLooping {
             let traps = trapRecord.counts[id] ?? TrapRecord.limit
-            let reason = "crashed the worker: the server died of a trap while running this job \(traps) times; it is not retried"
+            let reason = "crashed the worker: its run killed the server with a runtime trap \(traps) times; it is not retried (please report it with the job's parameters)"
             if try store.failActive(jobID: id, reason: reason, now: Date()) != nil {
                 logger.error("failed a job that crashed the server repeatedly", metadata: ["job": "\(id)", "traps": "\(traps)"])
             }

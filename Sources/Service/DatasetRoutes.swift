@@ -92,7 +92,7 @@ struct DatasetRoutes: Sendable {
         let result: JSONValue = try await Self.checked {
             try await offload {
                 let model = try ClusterModel.decode(artifact.data)
-                let dataset = try DatasetLibrary.read(data: data.url, labels: labels, labelColumn: labelColumn, limit: 1 << 30)
+                let dataset = try DatasetLibrary.read(data: data.url, labels: labels, labelColumn: labelColumn, limit: library.maxDecompressedBytes)
                 let (clusters, probabilities) = try model.predict(dataset)
                 let k = model.clusters
                 var body: [String: JSONValue] = [

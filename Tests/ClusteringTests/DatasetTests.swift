@@ -132,6 +132,9 @@ final class DatasetTests: XCTestCase {
             ("CSV columns", "100000 columns", {
                 _ = try NumericArray.read(Data((Array(repeating: "1", count: 100_000).joined(separator: ",") + "\n").utf8), field: "data")
             }),
+            ("CSV rows", "more than 250000 rows", {
+                _ = try NumericArray.read(Data(String(repeating: "0\n", count: 250_001).utf8), field: "data")
+            }),
             ("huge labels", "outside 0", {
                 let values: [Double] = [0, 1e20]
                 _ = try Dataset.labels(NumericArray.read(NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
