@@ -94,6 +94,12 @@ public struct InverseCDFKind: JobKind {
         }
         var draws = [Double](repeating: 0, count: count)
         var result: [String: JSONValue] = [:]
+        // Built once per job (it was rebuilt for every chunk of a million draws).
+        let discreteTable: DiscreteInversionTable? = if case .catalog(.discrete(let distribution)) = source {
+            DiscreteInversionTable(distribution)
+        } else {
+            nil
+        }
         let chunk = 1 << 20
         var start = 0
         while start < count {
@@ -104,8 +110,8 @@ public struct InverseCDFKind: JobKind {
                 switch source {
                 case .catalog(.continuous(let distribution)):
                     for index in buffer.indices { buffer[index] = distribution.quantile(rng.uniformOpen()) }
-                case .catalog(.discrete(let distribution)):
-                    let table = DiscreteInversionTable(distribution)
+                case .catalog(.discrete):
+                    guard let table = discreteTable else { return }
                     for index in buffer.indices { buffer[index] = Double(table.quantile(rng.uniformOpen())) }
                 case .numeric(let inversion):
                     inversion.fill(buffer, &rng)
@@ -147,6 +153,7 @@ struct DiscreteInversionTable {
     let cumulative: [Double]
     /// P(X < first): below it the table does not reach.
     let below: Double
+    static let maxEntries = 1_000_000
 
     init(_ distribution: any DiscreteDistribution) {
         self.distribution = distribution
@@ -154,7 +161,9 @@ struct DiscreteInversionTable {
         let high = distribution.quantile(1 - 1e-15)
         first = low
         below = low > distribution.support.lower ? distribution.cdf(low - 1) : 0
-        if high - low <= 5_000_000 {
+        // A million CDF evaluations at most (incomplete beta or gamma each, about a second in all): wider
+        // distributions fall back to the search, which is logarithmic.
+        if high - low < Self.maxEntries {
             cumulative = (low...high).map { distribution.cdf($0) }
         } else {
             cumulative = []

@@ -27,7 +27,12 @@ public struct NumericInversion: Sendable {
         let evaluator = Evaluator(program)
         // Densities are scaled by their largest value on a probe grid to keep exp() in range.
         let probes = (0...2000).map { lower + (upper - lower) * Double($0) / 2000 }
-        let peak = probes.map { evaluator.value([$0]) }.max() ?? -.infinity
+        var peak = -Double.infinity
+        for (index, x) in probes.enumerated() {
+            // Thousands of evaluations of a possibly long expression: a cancel or shutdown must not wait for them.
+            if index % 64 == 0, shouldStop() { throw JobInterruption.stopped }
+            peak = max(peak, evaluator.value([x]))
+        }
         guard peak.isFinite else { throw SamplerError("log_density", "is zero (or not finite) everywhere on [lower, upper]") }
         let f: (Double) -> Double = { x in
             let value = exp(evaluator.value([x]) - peak)
@@ -38,12 +43,11 @@ public struct NumericInversion: Sendable {
         var stack: [(Double, Double, Int)] = (0..<64).reversed().map { i in
             (lower + (upper - lower) * Double(i) / 64, lower + (upper - lower) * Double(i + 1) / 64, 0)
         }
+        if shouldStop() { throw JobInterruption.stopped }
         let scale = probes.map(f).reduce(0, +) / Double(probes.count) * (upper - lower)
-        var evaluations = 0
-        // Thousands of evaluations of a possibly long expression: a cancel or shutdown must not wait for them.
+        // Each panel costs dozens of evaluations; the flag is one atomic read.
         func checkStop() throws {
-            evaluations += 1
-            if evaluations % 64 == 0, shouldStop() { throw JobInterruption.stopped }
+            if shouldStop() { throw JobInterruption.stopped }
         }
         while let (a, b, depth) = stack.popLast() {
             try checkStop()

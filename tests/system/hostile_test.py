@@ -1,0 +1,287 @@
+"""Hostile battery against the real binary: requests from every class of issue 11 (inputs that used to
+trap, freeze an event loop, amplify memory or race), sent while a thread measures /healthz. Then:
+the process never exited, /healthz stayed fast, peak RSS stayed bounded, and nothing partial was left
+in the data directory. A second part runs a job that traps (kills the server) and checks that after
+two such crashes the job is failed with "crashed the worker" instead of crash-looping the server.
+
+Usage: hostile_test.py PATH/TO/montecluster [--report FILE]
+Writes one JSON line of measurements to FILE (bench/service reads it).
+"""
+import concurrent.futures
+import gzip
+import json
+import os
+import struct
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from server import Checks, Server
+
+HEALTHZ_P99_MS = 50
+PEAK_RSS_MB = 512
+check = Checks()
+
+
+def raw_request(base, method, path, body=b"", content_type="application/json", timeout=120):
+    request = urllib.request.Request(base + path, data=body if method != "GET" else None, method=method)
+    if body:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        return None, str(error).encode()
+
+
+def problem(raw):
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+
+
+class HealthProbe(threading.Thread):
+    """GET /healthz every 20 ms; records each latency (a failure counts as 5 s)."""
+
+    def __init__(self, base):
+        super().__init__(daemon=True)
+        self.base = base
+        self.latencies = []
+        self.failures = 0
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            start = time.perf_counter()
+            status, _ = raw_request(self.base, "GET", "/healthz", timeout=5)
+            elapsed = time.perf_counter() - start
+            if status != 200:
+                self.failures += 1
+                elapsed = 5.0
+            self.latencies.append(elapsed * 1000)
+            time.sleep(0.02)
+
+    def p99(self):
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else float("inf")
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def multipart(parts, boundary="hostile-boundary"):
+    body = b""
+    for name, filename, data in parts:
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'.encode()
+        if filename:
+            body += f'; filename="{filename}"\r\nContent-Type: application/octet-stream'.encode()
+        body += b"\r\n\r\n" + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def npy(header_dict, payload):
+    header = repr(header_dict).replace("'fortran_order': False", "'fortran_order': False")
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload
+
+
+def job(params_kind, params, **extra):
+    return json.dumps({"kind": params_kind, "params": params, **extra}).encode()
+
+
+def battery(base):
+    """(name, callable returning (ok, detail)) for each hostile request."""
+    long_data = [float(i % 97) for i in range(50_000)]
+    long_expression = "sum(" + " + ".join(["normal_lpdf(y, mu, 1)"] * 60) + ")"
+    medium_expression = "sum(" + " + ".join(["(y - x)^2"] * 8) + ") * -1e-9"
+    csv_bomb = gzip.compress(b"0,0\n" * 5_000_000, compresslevel=9)
+    huge_features = struct.pack("<40f", *([1e20, -1e20] * 20))
+
+    def expect(status_wanted, code=None):
+        def verify(status, raw):
+            body = problem(raw)
+            ok = status == status_wanted and (code is None or body.get("code") == code)
+            return ok, f"{status} {body.get('code')} {body.get('detail', raw[:120])}"
+        return verify
+
+    def post_job(body, verify):
+        return lambda: verify(*raw_request(base, "POST", "/v1/jobs", body))
+
+    def upload(body, content_type, verify):
+        return lambda: verify(*raw_request(base, "POST", "/v1/datasets", body, content_type))
+
+    cases = []
+    deep = b'{"a":[' * 1_700
+    for index in range(4):
+        cases.append((f"deep JSON {index}", post_job(deep, expect(400, "malformed_json"))))
+    cases.append(("duplicate keys", post_job(b'{"kind": "demo.count", "kind": "sample.mcmc"}', expect(400, "duplicate_key"))))
+    cases.append(("expression over 50,000 values", post_job(job("sample.mcmc", {
+        "log_density": long_expression, "parameters": [{"name": "mu"}], "data": {"y": long_data}}), expect(422))))
+    cases.append(("nested parentheses", post_job(job("sample.mcmc", {
+        "log_density": "(" * 100 + "mu" + ")" * 100, "parameters": [{"name": "mu"}]}), expect(422))))
+    cases.append(("multipart header of 1 MiB", upload(*multipart([("data", "x" * (1 << 20), b"1,2\n")]), expect(400))))
+    cases.append(("IDX header claiming 2^96 floats", upload(b"\x00\x00\x0d\x03" + b"\xff" * 12, "application/octet-stream", expect(422))))
+    cases.append(("CSV of 100,000 columns", upload(",".join(["1"] * 100_000).encode() + b"\n", "text/csv", expect(422))))
+    cases.append(("gzip'd CSV of 5 M rows", upload(csv_bomb, "application/gzip", expect(422))))
+    cases.append(("labels of 1e20", upload(*multipart([
+        ("data", "x.npy", npy({"descr": "<f4", "fortran_order": False, "shape": (3, 2)}, struct.pack("<6f", *range(6)))),
+        ("labels", "y.npy", npy({"descr": "<f8", "fortran_order": False, "shape": (3,)}, struct.pack("<3d", 0, 1e20, 2)))]), expect(422))))
+    cases.append(("npy shape overflow", upload(npy({"descr": "<f8", "fortran_order": False, "shape": (2 ** 62, 4)}, b""),
+                                               "application/octet-stream", expect(422))))
+
+    def bom_csv():
+        status, raw = raw_request(base, "POST", "/v1/datasets?name=bom", b"\xef\xbb\xbf1,2\n3,4\n5,6\n", "text/csv")
+        body = problem(raw)
+        return status == 201 and body.get("samples") == 3, f"{status} samples={body.get('samples')}"
+    cases.append(("CSV with a byte order mark keeps its first row", bom_csv))
+
+    def job_ends(body, statuses, cancel_after=None, within=60):
+        def run():
+            status, raw = raw_request(base, "POST", "/v1/jobs", body)
+            created = problem(raw)
+            if status != 201:
+                return False, f"submit {status} {created.get('detail')}"
+            job_id = created["id"]
+            if cancel_after is not None:
+                time.sleep(cancel_after)
+                asked = time.time()
+                raw_request(base, "POST", f"/v1/jobs/{job_id}/cancel", b"{}")
+            deadline = time.time() + within
+            while time.time() < deadline:
+                _, raw = raw_request(base, "GET", f"/v1/jobs/{job_id}?wait=5")
+                current = problem(raw)
+                if current.get("terminal"):
+                    took = f" (cancelled {time.time() - asked:.1f} s after the request)" if cancel_after is not None else ""
+                    return current.get("status") in statuses, f"{current.get('status')}: {current.get('reason')}{took}"
+            return False, "not terminal in time"
+        return run
+
+    cases.append(("HMC whose step size collapses", job_ends(job("sample.mcmc", {
+        "log_density": "-1e200 * x^2", "parameters": [{"name": "x"}], "initial": [1], "chains": 1, "warmup": 400, "draws": 50,
+        "method": "hmc"}), {"succeeded", "failed"})))
+    cases.append(("geometric with p = 1e-300", job_ends(job("sample.inverse_cdf", {
+        "distribution": {"name": "geometric", "params": {"p": 1e-300}}, "draws": 1000}), {"succeeded", "failed"})))
+    cases.append(("negative binomial with r = 1e-3, p = 1e-9", job_ends(job("sample.inverse_cdf", {
+        "distribution": {"name": "negative_binomial", "params": {"r": 1e-3, "p": 1e-9}}, "draws": 1000}), {"succeeded", "failed"})))
+    cases.append(("envelope search over 50,000 values, cancelled", job_ends(job("sample.rejection", {
+        "log_density": medium_expression, "proposal": {"name": "normal"}, "data": {"y": long_data}, "draws": 10}),
+        {"cancelled"}, cancel_after=1.0, within=10)))
+    cases.append(("numeric inversion over 50,000 values, cancelled", job_ends(job("sample.inverse_cdf", {
+        "log_density": medium_expression, "lower": -5, "upper": 5, "data": {"y": long_data}, "draws": 10}),
+        {"cancelled"}, cancel_after=1.0, within=10)))
+
+    def huge_kmeans():
+        status, raw = raw_request(base, "POST", "/v1/datasets",
+                                  npy({"descr": "<f4", "fortran_order": False, "shape": (20, 2)}, huge_features), "application/octet-stream")
+        if status != 201:
+            return False, f"upload {status}"
+        return job_ends(job("cluster.kmeans", {"dataset": problem(raw)["id"], "k": 3}), {"succeeded", "failed"})()
+    cases.append(("k-means on features of ±1e20", huge_kmeans))
+    return cases
+
+
+def hostile_battery(binary):
+    data_dir = tempfile.mkdtemp(prefix="montecluster-hostile-")
+    server = Server(binary, data_dir, workers=2, lease_seconds=10).start()
+    probe = HealthProbe(server.base)
+    probe.start()
+    time.sleep(0.5)
+    started = time.time()
+    results = []
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            futures = {pool.submit(body): name for name, body in battery(server.base)}
+            for future in concurrent.futures.as_completed(futures):
+                name = futures[future]
+                try:
+                    ok, detail = future.result()
+                except Exception as error:  # a dropped connection is a failure of the server, not of the test
+                    ok, detail = False, repr(error)
+                results.append((name, ok, detail))
+                check(ok, f"{name}: {detail}")
+        elapsed = time.time() - started
+        time.sleep(0.5)
+        probe.stopping.set()
+        probe.join()
+        alive = server.process.poll() is None
+        check(alive, "the server process exited during the battery")
+        rss = peak_rss_mb(server.process.pid) if alive else float("nan")
+        p99 = probe.p99()
+        check(probe.failures == 0, f"/healthz failed {probe.failures} times")
+        check(p99 <= HEALTHZ_P99_MS, f"/healthz p99 {p99:.1f} ms > {HEALTHZ_P99_MS} ms")
+        check(rss <= PEAK_RSS_MB, f"peak RSS {rss:.0f} MB > {PEAK_RSS_MB} MB")
+        leftovers = [os.path.join(root, name) for root, dirs, files in os.walk(data_dir)
+                     for name in files + dirs if name.endswith(".partial") or name.startswith("inflated-")]
+        check(not leftovers, f"partial files left behind: {leftovers}")
+        for name, ok, detail in sorted(results):
+            print(f"  {'ok  ' if ok else 'FAIL'} {name}: {detail}")
+        print(f"battery: {len(results)} requests in {elapsed:.1f} s; /healthz p99 {p99:.1f} ms over {len(probe.latencies)} probes "
+              f"(max {max(probe.latencies):.1f} ms); peak RSS {rss:.0f} MB")
+        return {"healthz_p99_ms": p99, "healthz_max_ms": max(probe.latencies), "peak_rss_mb": rss, "requests": len(results),
+                "failed": sum(1 for _, ok, _ in results if not ok)}
+    finally:
+        probe.stopping.set()
+        server.stop()
+
+
+def trap_loop(binary):
+    """A job that traps twice is failed, not retried into a crash loop; a job running beside it survives."""
+    data_dir = tempfile.mkdtemp(prefix="montecluster-trap-")
+    environment = {"MONTECLUSTER_TEST_KINDS": "1"}
+    server = Server(binary, data_dir, workers=2, lease_seconds=3, extra_env=environment).start()
+    _, _, bystander = server.request("POST", "/v1/jobs", {"kind": "demo.count", "max_attempts": 5,
+                                                           "params": {"steps": 40, "step_ms": 50, "checkpoint_every": 5}})
+    time.sleep(0.3)
+    _, _, trapping = server.request("POST", "/v1/jobs", {"kind": "test.trap", "max_attempts": 5, "params": {"delay_ms": 300}})
+    crashes = 0
+    for _ in range(2):
+        try:
+            server.process.wait(timeout=30)
+            crashes += 1
+        except Exception:
+            break
+        server = Server(binary, data_dir, workers=2, lease_seconds=3, extra_env=environment).start()
+    check(crashes == 2, f"the trapping job crashed the server {crashes} times, expected 2")
+    time.sleep(2)
+    check(server.process.poll() is None, "the server crashed a third time: the trapping job was retried")
+    _, _, failed = server.request("GET", f"/v1/jobs/{trapping['id']}")
+    check(failed.get("status") == "failed" and "crashed the worker" in (failed.get("reason") or ""),
+          f"trapping job: {failed.get('status')} {failed.get('reason')}")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        _, _, current = server.request("GET", f"/v1/jobs/{bystander['id']}?wait=5")
+        if current.get("terminal"):
+            break
+    check(current.get("status") == "succeeded", f"the job beside it was blamed: {current.get('status')} {current.get('reason')}")
+    print(f"trap loop: {crashes} crashes, then the trapping job {failed.get('status')} ({failed.get('reason')}); "
+          f"the job beside it {current.get('status')} on attempt {current.get('attempt')}")
+    server.stop()
+
+
+def main():
+    binary = sys.argv[1]
+    report = sys.argv[sys.argv.index("--report") + 1] if "--report" in sys.argv else None
+    measured = hostile_battery(binary)
+    if "--battery-only" not in sys.argv:
+        trap_loop(binary)
+    if report:
+        with open(report, "w") as out:
+            out.write(json.dumps(measured) + "\n")
+    print(f"hostile: {check.passed} passed, {check.failed} failed")
+    sys.exit(1 if check.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
