@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Jobs
 import Logging
+import NIOCore
 import SamplerKinds
 
 /// The job kinds every server has; the clustering kinds read datasets from `library`.
@@ -51,8 +52,11 @@ public func buildApplication(
     tableBox.set(table)
 
     let host = configuration.host
+    let connections = ConnectionGuard.Counter(limit: configuration.maxConnections)
+    let headerTimeout = TimeAmount.milliseconds(Int64(configuration.headerTimeout * 1000))
     return Application(
         router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(counter: connections, headerTimeout: headerTimeout)])),
         configuration: .init(address: .hostname(host, port: configuration.port), serverName: "montecluster"),
         services: [WorkerPoolService(state: state)],
         onServerRunning: { channel in

@@ -30,6 +30,13 @@ public struct Problem: Error, HTTPResponseError, Sendable {
     }
 
     func response(instance: String) -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body(instance: instance)))
+    }
+
+    /// The problem document (RFC 9457) as JSON.
+    func body(instance: String) -> ByteBuffer {
         var body: [String: JSONValue] = [
             "type": .string("urn:montecluster:problem:\(code)"),
             "title": .string(title),
@@ -39,10 +46,7 @@ public struct Problem: Error, HTTPResponseError, Sendable {
             "instance": .string(instance),
         ]
         if let field { body["field"] = .string(field) }
-        var headers = self.headers
-        headers[.contentType] = "application/problem+json"
-        return Response(status: status, headers: headers,
-                        body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(body).canonicalText())))
+        return ByteBuffer(string: JSONValue.object(body).canonicalText())
     }
 }
 

@@ -28,6 +28,10 @@ public struct ServiceConfiguration: Sendable {
     public var recordTraps = false
     /// Also register the kinds that exist only for system tests (`test.trap`).
     public var testKinds = false
+    /// Open connections beyond this get a 503 problem and are closed.
+    public var maxConnections = 512
+    /// Seconds a connection may take to send a request's head (and may wait idle between requests).
+    public var headerTimeout: TimeInterval = 10
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",
                 workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedJobs: Int = 10_000,

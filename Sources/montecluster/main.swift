@@ -36,6 +36,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a worker's lease on a job lasts without renewal (env MONTECLUSTER_LEASE_SECONDS).")
     var leaseSeconds = env("MONTECLUSTER_LEASE_SECONDS").flatMap(Double.init) ?? 30
 
+    @Option(help: "Open connections beyond which new ones get a 503 and are closed (env MONTECLUSTER_MAX_CONNECTIONS).")
+    var maxConnections = env("MONTECLUSTER_MAX_CONNECTIONS").flatMap(Int.init) ?? 512
+
+    @Option(help: "Seconds a connection may take to send a request head, or wait idle between requests (env MONTECLUSTER_HEADER_TIMEOUT).")
+    var headerTimeout = env("MONTECLUSTER_HEADER_TIMEOUT").flatMap(Double.init) ?? 10
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env MONTECLUSTER_LOG_LEVEL).")
     var logLevel = env("MONTECLUSTER_LOG_LEVEL") ?? "info"
 
@@ -45,6 +51,8 @@ struct Serve: AsyncParsableCommand {
         guard maxQueued >= 1 else { throw ValidationError("--max-queued must be at least 1") }
         guard maxUploadBytes >= 1024 else { throw ValidationError("--max-upload-bytes must be at least 1024") }
         guard leaseSeconds >= 2 else { throw ValidationError("--lease-seconds must be at least 2") }
+        guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 100000") }
+        guard headerTimeout >= 0.1, headerTimeout <= 3600 else { throw ValidationError("--header-timeout must be between 0.1 and 3600 seconds") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     }
 
@@ -61,6 +69,8 @@ struct Serve: AsyncParsableCommand {
             host: host, port: port, dataDirectory: dataDir, workers: workers, maxQueuedJobs: maxQueued, maxUploadBytes: maxUploadBytes,
             leaseDuration: leaseSeconds, heartbeatInterval: max(1, leaseSeconds / 6), rescueInterval: max(1, leaseSeconds / 3))
         configuration.recordTraps = true
+        configuration.maxConnections = maxConnections
+        configuration.headerTimeout = headerTimeout
         configuration.testKinds = env("MONTECLUSTER_TEST_KINDS") == "1"
         let app = try buildApplication(configuration, logger: logger)
         try await app.runService()
