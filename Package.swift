@@ -93,6 +93,8 @@ let package = Package(
             name: "montecluster",
             dependencies: [
                 "Service",
+                "Jobs",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 "Tensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -76,7 +76,7 @@ public final class DatasetLibrary: @unchecked Sendable {
     }
 
     /// Checks an upload and keeps it; throws `DatasetError` (a 422 for the caller) when it is not a dataset.
-    public func ingest(_ upload: Upload, now: Date = Date()) throws -> DatasetRecord {
+    public func ingest(_ upload: Upload, owner: String? = nil, now: Date = Date()) throws -> DatasetRecord {
         var scratch: [URL] = []
         defer { for url in scratch { try? FileManager.default.removeItem(at: url) } }
         let (dataset, array) = try Self.parse(data: upload.data, labels: upload.labels, labelColumn: upload.labelColumn, limit: maxDecompressedBytes)
@@ -112,7 +112,9 @@ public final class DatasetLibrary: @unchecked Sendable {
         description["label_counts"] = dataset.labelCounts.map { counts in
             .object(Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), JSONValue.integer(Int64($0.value))) }))
         } ?? .null
-        let record = DatasetRecord(id: id, name: upload.name, meta: .object(description), createdAt: now)
+        let stored = (try? FileManager.default.contentsOfDirectory(at: partial, includingPropertiesForKeys: [.fileSizeKey]))?
+            .reduce(Int64(0)) { $0 + Int64((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) } ?? 0
+        let record = DatasetRecord(id: id, name: upload.name, meta: .object(description), createdAt: now, owner: owner, bytes: stored)
         let final = directory.appendingPathComponent(id)
         try FileManager.default.moveItem(at: partial, to: final)
         do {
@@ -125,8 +127,8 @@ public final class DatasetLibrary: @unchecked Sendable {
     }
 
     /// Removes a dataset unless a queued or running job uses it (`DatasetStoreError.inUse`).
-    public func delete(id: String) throws {
-        try store.deleteDataset(id: id)
+    public func delete(id: String, owner: OwnerFilter = .any) throws {
+        try store.deleteDataset(id: id, owner: owner)
         try? FileManager.default.removeItem(at: directory.appendingPathComponent(id))
         cacheLock.withLock { if cache?.id == id { cache = nil } }
     }

@@ -9,12 +9,17 @@ public struct DatasetRecord: Sendable, Equatable {
     public var name: String?
     public var meta: JSONValue
     public var createdAt: Date
+    /// The token that uploaded it (nil without a token) and the bytes it keeps on disk.
+    public var owner: String?
+    public var bytes: Int64
 
-    public init(id: String, name: String?, meta: JSONValue, createdAt: Date) {
+    public init(id: String, name: String?, meta: JSONValue, createdAt: Date, owner: String? = nil, bytes: Int64 = 0) {
         self.id = id
         self.name = name
         self.meta = meta
         self.createdAt = createdAt
+        self.owner = owner
+        self.bytes = bytes
     }
 }
 
@@ -27,19 +32,27 @@ public enum DatasetStoreError: Error, Sendable, Equatable {
 /// Storage of dataset rows, next to the jobs that use them (a job names its dataset in
 /// `params.dataset`), so "in use" is checked in the same transaction as the delete.
 public protocol DatasetStore: Sendable {
+    /// Inserts the row unless its owner would exceed the stored-bytes quota.
     func insertDataset(_ record: DatasetRecord) throws
     func dataset(id: String) throws -> DatasetRecord?
-    /// Newest first.
-    func datasets(limit: Int) throws -> [DatasetRecord]
-    /// Deletes the row unless an active job uses it; returns the ids of jobs that block it otherwise.
-    func deleteDataset(id: String) throws
+    /// Newest first, of the owners `owner` allows.
+    func datasets(limit: Int, owner: OwnerFilter) throws -> [DatasetRecord]
+    /// Deletes the row unless an active job uses it (`DatasetStoreError.inUse`); a dataset `owner`
+    /// does not allow is `notFound`.
+    func deleteDataset(id: String, owner: OwnerFilter) throws
 }
 
 extension SQLiteJobStore: DatasetStore {
     public func insertDataset(_ record: DatasetRecord) throws {
+        let quotas = self.quotas
         try database.write { db in
-            try db.execute(sql: "INSERT INTO datasets (id, name, meta, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [record.id, record.name, record.meta.canonicalText(), record.createdAt.timeIntervalSince1970])
+            let stored = try Self.storedBytes(db, owner: record.owner)
+            if stored + record.bytes > quotas.maxStoredBytes {
+                throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
+            }
+            try db.execute(sql: "INSERT INTO datasets (id, name, meta, created_at, owner, bytes) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [record.id, record.name, record.meta.canonicalText(), record.createdAt.timeIntervalSince1970,
+                                       record.owner, record.bytes])
         }
     }
 
@@ -49,17 +62,24 @@ extension SQLiteJobStore: DatasetStore {
         }
     }
 
-    public func datasets(limit: Int) throws -> [DatasetRecord] {
+    public func datasets(limit: Int, owner: OwnerFilter) throws -> [DatasetRecord] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM datasets ORDER BY created_at DESC, id LIMIT ?", arguments: [limit]).map(Self.datasetRecord)
+            switch owner {
+            case .any:
+                return try Row.fetchAll(db, sql: "SELECT * FROM datasets ORDER BY created_at DESC, id LIMIT ?", arguments: [limit])
+                    .map(Self.datasetRecord)
+            case .only(let name):
+                return try Row.fetchAll(db, sql: "SELECT * FROM datasets WHERE owner IS ? ORDER BY created_at DESC, id LIMIT ?",
+                                        arguments: [name, limit]).map(Self.datasetRecord)
+            }
         }
     }
 
-    public func deleteDataset(id: String) throws {
+    public func deleteDataset(id: String, owner: OwnerFilter) throws {
         try database.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM datasets WHERE id = ?", arguments: [id]) == true else {
-                throw DatasetStoreError.notFound(id)
-            }
+            guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM datasets WHERE id = ?", arguments: [id]),
+                  owner.allows(row["owner"])
+            else { throw DatasetStoreError.notFound(id) }
             let users = try String.fetchAll(db, sql: """
                 SELECT id FROM jobs WHERE status IN ('queued', 'running', 'cancelling') AND json_extract(params, '$.dataset') = ? ORDER BY seq LIMIT 20
                 """, arguments: [id])
@@ -70,6 +90,62 @@ extension SQLiteJobStore: DatasetStore {
 
     static func datasetRecord(_ row: Row) -> DatasetRecord {
         DatasetRecord(id: row["id"], name: row["name"], meta: (try? JSONValue.parse(row["meta"] as String)) ?? .object([:]),
-                      createdAt: Date(timeIntervalSince1970: row["created_at"]))
+                      createdAt: Date(timeIntervalSince1970: row["created_at"]), owner: row["owner"], bytes: row["bytes"])
+    }
+}
+
+/// An API token as stored: its name (the owner of what it creates), role and scopes. The secret itself
+/// is never stored, only its SHA-256 (`hash`), computed by the HTTP layer.
+public struct APIToken: Sendable, Equatable {
+    public var name: String
+    public var admin: Bool
+    public var scopes: Set<String>
+    public var createdAt: Date
+
+    public init(name: String, admin: Bool, scopes: Set<String>, createdAt: Date) {
+        self.name = name
+        self.admin = admin
+        self.scopes = scopes
+        self.createdAt = createdAt
+    }
+}
+
+public enum TokenStoreError: Error, Sendable, Equatable {
+    case nameTaken(String)
+}
+
+extension SQLiteJobStore {
+    public func insertToken(_ token: APIToken, hash: String) throws {
+        try database.write { db in
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE name = ?", arguments: [token.name]) != true else {
+                throw TokenStoreError.nameTaken(token.name)
+            }
+            try db.execute(sql: "INSERT INTO tokens (name, hash, admin, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [token.name, hash, token.admin, token.scopes.sorted().joined(separator: ","),
+                                       token.createdAt.timeIntervalSince1970])
+        }
+    }
+
+    public func token(hash: String) throws -> APIToken? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE hash = ?", arguments: [hash]).map(Self.tokenRecord)
+        }
+    }
+
+    public func tokens() throws -> [APIToken] {
+        try database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY name").map(Self.tokenRecord) }
+    }
+
+    /// True when a token was removed.
+    public func revokeToken(name: String) throws -> Bool {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM tokens WHERE name = ?", arguments: [name])
+            return db.changesCount > 0
+        }
+    }
+
+    static func tokenRecord(_ row: Row) -> APIToken {
+        let scopes = (row["scopes"] as String).split(separator: ",").map(String.init)
+        return APIToken(name: row["name"], admin: row["admin"], scopes: Set(scopes), createdAt: Date(timeIntervalSince1970: row["created_at"]))
     }
 }

@@ -37,6 +37,8 @@ public struct Job: Sendable, Equatable {
     public var heartbeatAt: Date?
     /// Bumped on every change; the HTTP layer's ETag and long-polling are built on it.
     public var version: Int64
+    /// The name of the API token that submitted it; nil for jobs submitted without a token (loopback).
+    public var owner: String? = nil
 
     public var isTerminal: Bool { status.isTerminal }
 
@@ -54,6 +56,10 @@ public struct JobSubmission: Sendable {
     public var idempotencyKey: String?
     /// Canonical text of the request body; a repeated idempotency key must come with the same one.
     public var fingerprint: String
+    /// Who submits it (a token's name; nil without a token) and whether that caller may use anyone's
+    /// datasets and models (an admin token).
+    public var owner: String? = nil
+    public var ownerIsAdmin = false
 
     public init(kind: String, name: String? = nil, priority: Int = 0, params: JSONValue, maxAttempts: Int = 3,
                 idempotencyKey: String? = nil, fingerprint: String? = nil) {
@@ -126,12 +132,43 @@ public struct JobQuery: Sendable {
     public var limit: Int
     /// Only jobs inserted before this sequence number (the page token).
     public var beforeSequence: Int64?
+    /// Only this owner's jobs (`.only(nil)`: those submitted without a token), or everyone's.
+    public var owner: OwnerFilter = .any
 
     public init(statuses: [JobStatus] = [], kind: String? = nil, limit: Int = 50, beforeSequence: Int64? = nil) {
         self.statuses = statuses
         self.kind = kind
         self.limit = limit
         self.beforeSequence = beforeSequence
+    }
+}
+
+/// Whose rows a read may see: an admin sees `.any`, everyone else `.only(their name)`.
+public enum OwnerFilter: Sendable, Equatable {
+    case any
+    case only(String?)
+
+    public func allows(_ owner: String?) -> Bool {
+        switch self {
+        case .any: true
+        case .only(let name): name == owner
+        }
+    }
+}
+
+/// Per-owner limits the store enforces in the same transactions that would exceed them.
+public struct OwnerQuotas: Sendable, Equatable {
+    /// Queued jobs one owner may have.
+    public var maxQueued: Int
+    /// Jobs of one owner that run at once; the rest wait even when workers are free.
+    public var maxRunning: Int
+    /// Bytes of datasets and artifacts one owner may keep.
+    public var maxStoredBytes: Int64
+
+    public init(maxQueued: Int = 1_000, maxRunning: Int = 1_000, maxStoredBytes: Int64 = 10 << 30) {
+        self.maxQueued = maxQueued
+        self.maxRunning = maxRunning
+        self.maxStoredBytes = maxStoredBytes
     }
 }
 

@@ -10,6 +10,10 @@ public enum JobStoreError: Error, Sendable, Equatable {
     /// The job names an uploaded dataset (`params.dataset`) that is not there, checked in the insert's
     /// transaction so a concurrent delete cannot leave a queued job without its data.
     case datasetMissing(String)
+    /// A job names another job (`params.backbone_job`) that is not there or not the submitter's.
+    case referencedJobMissing(String)
+    /// An owner's quota would be exceeded: `what` ("queued jobs", "stored bytes"), the limit and the current use.
+    case quotaExceeded(what: String, limit: Int64, current: Int64)
 }
 
 /// What a worker learns when it renews its lease.

@@ -7,6 +7,8 @@ public final class SQLiteJobStore: JobStore {
     public let changes: JobChangeFeed
     let database: DatabasePool
     private let cache: JobSnapshotCache?
+    /// Limits per owner (the token that submitted); set once before the store is shared.
+    nonisolated(unsafe) public var quotas = OwnerQuotas()
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
@@ -40,30 +42,50 @@ public final class SQLiteJobStore: JobStore {
                let row = try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns), fingerprint FROM jobs WHERE idempotency_key = ?", arguments: [key])
             {
                 let existing = try Self.job(from: row)
+                // Another owner's key: a conflict that names no job, so nothing of theirs is revealed.
+                guard existing.owner == submission.owner else { throw JobStoreError.idempotencyConflict(key: key, existingJobID: "of another owner") }
                 guard row[Self.jobColumnCount] as String == submission.fingerprint else {
                     throw JobStoreError.idempotencyConflict(key: key, existingJobID: existing.id)
                 }
                 return (existing, false)
             }
-            if let dataset = submission.params["dataset"]?.stringValue, !dataset.hasPrefix("generated:"),
-               try Bool.fetchOne(db, sql: "SELECT 1 FROM datasets WHERE id = ?", arguments: [dataset]) != true
-            {
-                throw JobStoreError.datasetMissing(dataset)
+            // What the job reads must exist and be the submitter's, checked here so that a concurrent
+            // delete cannot leave a queued job without its data.
+            if let dataset = submission.params["dataset"]?.stringValue, !dataset.hasPrefix("generated:") {
+                guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM datasets WHERE id = ?", arguments: [dataset]),
+                      submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
+                else { throw JobStoreError.datasetMissing(dataset) }
+            }
+            if let model = submission.params["backbone_job"]?.stringValue {
+                guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM jobs WHERE id = ?", arguments: [model]),
+                      submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
+                else { throw JobStoreError.referencedJobMissing(model) }
             }
             let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0
             if queued >= maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
+            let quotas = self.quotas
+            let ownQueued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND owner IS ?",
+                                             arguments: [submission.owner]) ?? 0
+            if ownQueued >= quotas.maxQueued {
+                throw JobStoreError.quotaExceeded(what: "queued jobs", limit: Int64(quotas.maxQueued), current: Int64(ownQueued))
+            }
+            let stored = try Self.storedBytes(db, owner: submission.owner)
+            if stored >= quotas.maxStoredBytes {
+                throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
+            }
             let id = UUID().uuidString.lowercased()
             let row = try Row.fetchOne(
                 db,
                 sql: """
                     INSERT INTO jobs (id, kind, name, priority, params, status, attempt, max_attempts,
-                                      created_at, idempotency_key, fingerprint, version)
-                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, 1)
+                                      created_at, idempotency_key, fingerprint, version, owner)
+                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, 1, ?)
                     RETURNING \(Self.jobColumns)
                     """,
                 arguments: [
                     id, submission.kind, submission.name, submission.priority, submission.params.canonicalText(),
                     submission.maxAttempts, now.timeIntervalSince1970, submission.idempotencyKey, submission.fingerprint,
+                    submission.owner,
                 ])!
             let job = try Self.job(from: row)
             try Self.appendStatusEvent(db, job: job, now: now)
@@ -107,6 +129,10 @@ public final class SQLiteJobStore: JobStore {
             conditions.append("seq < ?")
             _ = arguments.append(contentsOf: [before])
         }
+        if case .only(let owner) = query.owner {
+            conditions.append("owner IS ?")
+            _ = arguments.append(contentsOf: [owner])
+        }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         _ = arguments.append(contentsOf: [query.limit])
         let sql = "SELECT \(Self.jobColumns) FROM jobs \(whereClause) ORDER BY seq DESC LIMIT ?"
@@ -138,11 +164,13 @@ public final class SQLiteJobStore: JobStore {
                         started_at = COALESCE(started_at, ?), heartbeat_at = ?, lease_expires_at = ?,
                         version = version + 1
                     WHERE status = 'queued' AND seq = (
-                        SELECT seq FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq ASC LIMIT 1)
+                        SELECT seq FROM jobs AS q WHERE q.status = 'queued'
+                            AND (SELECT COUNT(*) FROM jobs AS r WHERE r.owner IS q.owner AND r.status IN ('running', 'cancelling')) < ?
+                        ORDER BY q.priority DESC, q.seq ASC LIMIT 1)
                     RETURNING \(Self.jobColumns)
                     """,
                 arguments: [workerID, now.timeIntervalSince1970, now.timeIntervalSince1970,
-                            now.timeIntervalSince1970 + leaseDuration])
+                            now.timeIntervalSince1970 + leaseDuration, quotas.maxRunning])
             else { return nil }
             let job = try Self.job(from: row)
             try Self.appendStatusEvent(db, job: job, now: now)
@@ -469,9 +497,18 @@ public final class SQLiteJobStore: JobStore {
     /// The columns `job(from:)` reads, by position.
     private static let jobColumns = """
         seq, id, kind, name, priority, params, status, reason, result, progress, phase, message, attempt, max_attempts, \
-        created_at, started_at, finished_at, heartbeat_at, version
+        created_at, started_at, finished_at, heartbeat_at, version, owner
         """
-    private static let jobColumnCount = 19
+    private static let jobColumnCount = 20
+
+    /// Bytes an owner keeps: its datasets as stored and its jobs' artifacts.
+    static func storedBytes(_ db: Database, owner: String?) throws -> Int64 {
+        let datasets = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM datasets WHERE owner IS ?", arguments: [owner]) ?? 0
+        let artifacts = try Int64.fetchOne(db, sql: """
+            SELECT COALESCE(SUM(a.size), 0) FROM artifacts AS a JOIN jobs AS j ON j.id = a.job_id WHERE j.owner IS ?
+            """, arguments: [owner]) ?? 0
+        return datasets + artifacts
+    }
 
     private static func job(from row: Row) throws -> Job {
         Job(
@@ -485,7 +522,7 @@ public final class SQLiteJobStore: JobStore {
             startedAt: (row[15] as Double?).map(Date.init(timeIntervalSince1970:)),
             finishedAt: (row[16] as Double?).map(Date.init(timeIntervalSince1970:)),
             heartbeatAt: (row[17] as Double?).map(Date.init(timeIntervalSince1970:)),
-            version: row[18])
+            version: row[18], owner: row[19])
     }
 
     private static func artifactInfo(from row: Row) -> ArtifactInfo {

@@ -74,6 +74,24 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        // Issue 11: every job and dataset belongs to the API token that created it (NULL: no token, on
+        // loopback); tokens are stored as SHA-256 hashes only.
+        migrator.registerMigration("v2-owners-and-tokens") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN owner TEXT;
+                ALTER TABLE datasets ADD COLUMN owner TEXT;
+                ALTER TABLE datasets ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX jobs_owner ON jobs (owner, status);
+                CREATE INDEX datasets_owner ON datasets (owner, created_at);
+                CREATE TABLE tokens (
+                    name TEXT PRIMARY KEY,
+                    hash TEXT NOT NULL UNIQUE,
+                    admin INTEGER NOT NULL DEFAULT 0,
+                    scopes TEXT NOT NULL DEFAULT '',
+                    created_at REAL NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -37,18 +37,35 @@ public func buildApplication(
                           logger: Logger(label: "montecluster.workers"),
                           onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) }, trapRecord: trapRecord)
     let state = ServiceState(configuration: configuration, store: store, pool: pool, registry: kinds, metrics: metrics)
+    store.quotas = configuration.quotas
 
-    let router = Router()
+    let policy = AccessPolicy(configuration)
+    if !AccessPolicy.isLoopback(configuration.host) {
+        if configuration.insecureNoAuth {
+            logger.critical("""
+                INSECURE: listening on \(configuration.host) WITHOUT authentication (--insecure-no-auth): anyone who reaches \
+                the port can read, cancel and delete every job and dataset
+                """)
+        } else if try store.tokens().isEmpty {
+            throw ServiceStartError("""
+                refusing to listen on \(configuration.host) without API tokens: create one with \
+                `montecluster tokens create --name NAME --data-dir \(configuration.dataDirectory)` (or pass --insecure-no-auth)
+                """)
+        }
+    }
+
+    let router = Router(context: AppRequestContext.self)
     var table = RouteTable()
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     // The table is filled below; the middleware reads it through this box once requests arrive.
     let tableBox = RouteTableBox()
     router.add(middleware: ProblemMiddleware(routes: tableBox, maxBodyBytes: configuration.maxRequestBodyBytes))
+    router.add(middleware: AuthMiddleware(store: store, policy: policy))
     JobRoutes(state: state).register(on: router, table: &table)
     JobEventStream(state: state).register(on: router, table: &table)
     KindRoutes(registry: kinds).register(on: router, table: &table)
     DatasetRoutes(state: state, library: library).register(on: router, table: &table)
-    HealthRoutes(state: state).register(on: router, table: &table)
+    HealthRoutes(state: state, policy: policy).register(on: router, table: &table)
     tableBox.set(table)
 
     let host = configuration.host
@@ -66,4 +83,10 @@ public func buildApplication(
             FileHandle.standardOutput.write(Data("montecluster listening on http://\(host):\(port)\n".utf8))
         },
         logger: logger)
+}
+
+/// Why `montecluster serve` will not start; printed as is.
+public struct ServiceStartError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }

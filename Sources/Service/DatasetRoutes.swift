@@ -12,7 +12,7 @@ struct DatasetRoutes: Sendable {
     let state: ServiceState
     let library: DatasetLibrary
 
-    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
         router.post("/v1/datasets") { request, context in try await upload(request, context) }
         router.get("/v1/datasets") { request, context in try list(request, context) }
         table.add("/v1/datasets", [.get, .post])
@@ -28,7 +28,7 @@ struct DatasetRoutes: Sendable {
                        scratch: { [library] in library.scratchFile() })
     }
 
-    private func upload(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func upload(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let received = try await receiver.receive(request)
         defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
         guard let data = received.files["data"] else {
@@ -39,28 +39,28 @@ struct DatasetRoutes: Sendable {
         }
         let upload = DatasetLibrary.Upload(data: data.url, dataSHA256: data.sha256, dataBytes: data.bytes, labels: received.files["labels"]?.url,
                                            name: received.fields["name"], labelColumn: received.fields["label_column"])
-        let library = self.library
-        let record = try await Self.checked { try await offload { try library.ingest(upload) } }
+        let (library, owner) = (self.library, context.caller.owner)
+        let record = try await Self.checked { try await offload { try library.ingest(upload, owner: owner) } }
         return Self.json(DatasetLibrary.describe(record), status: .created, headers: [.location: "/v1/datasets/\(record.id)"])
     }
 
-    private func list(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func list(_ request: Request, _ context: AppRequestContext) throws -> Response {
         let limit = try RequestParsing.integer(request, "limit", default: 100, range: 1...1000) ?? 100
-        let records = try library.store.datasets(limit: limit)
+        let records = try library.store.datasets(limit: limit, owner: context.caller.visible)
         return Self.json(["datasets": .array(records.map(DatasetLibrary.describe))])
     }
 
-    private func read(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func read(_ request: Request, _ context: AppRequestContext) throws -> Response {
         let id = try context.parameters.require("id")
-        guard let record = try library.store.dataset(id: id) else { throw Self.notFound(id) }
+        guard let record = try library.store.dataset(id: id), context.caller.visible.allows(record.owner) else { throw Self.notFound(id) }
         return Self.json(DatasetLibrary.describe(record))
     }
 
-    private func delete(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func delete(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let library = self.library
+        let (library, visible) = (self.library, context.caller.visible)
         do {
-            try await offload { try library.delete(id: id) }
+            try await offload { try library.delete(id: id, owner: visible) }
         } catch DatasetStoreError.notFound {
             throw Self.notFound(id)
         } catch DatasetStoreError.inUse(_, let jobs) {
@@ -71,9 +71,9 @@ struct DatasetRoutes: Sendable {
         return Response(status: .noContent)
     }
 
-    private func predict(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func predict(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        guard let job = try state.store.job(id: id) else { throw Problem.jobNotFound(id) }
+        let job = try state.job(id, for: context.caller)
         guard job.status == .succeeded else {
             throw Problem(.conflict, code: "job_not_succeeded", title: "No trained model yet",
                           detail: "job \(id) is \(job.status.rawValue); prediction needs a succeeded clustering job", field: "id")

@@ -4,12 +4,13 @@ import Jobs
 /// Liveness, readiness and Prometheus metrics.
 struct HealthRoutes: Sendable {
     let state: ServiceState
+    let policy: AccessPolicy
 
     struct Status: Encodable {
         var status: String
     }
 
-    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
         let state = self.state
         router.get("/healthz") { _, _ in try JSONResponse.make(Status(status: "ok")) }
         table.add("/healthz", [.get])
@@ -27,7 +28,12 @@ struct HealthRoutes: Sendable {
             return try JSONResponse.make(Status(status: "ready"))
         }
         table.add("/readyz", [.get])
-        router.get("/metrics") { _, _ in
+        let policy = self.policy
+        router.get("/metrics") { _, context in
+            if policy.requireToken, !policy.publicMetrics, !context.caller.admin, !context.caller.scopes.contains("metrics") {
+                throw Problem(.forbidden, code: "forbidden", title: "Forbidden",
+                              detail: "/metrics needs a token with the metrics scope (montecluster tokens create --scope metrics) or --public-metrics")
+            }
             let text = state.metrics.render(countsByStatus: try state.store.countsByStatus(),
                                             workers: state.pool.configuration.workers,
                                             runningHere: state.pool.runningJobIDs.count)

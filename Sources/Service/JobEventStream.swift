@@ -11,12 +11,12 @@ struct JobEventStream: Sendable {
     let state: ServiceState
     static let batchSize = 500
 
-    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
         router.get("/v1/jobs/:id/events") { request, context in try stream(request, context) }
         table.add("/v1/jobs/{id}/events", [.get])
     }
 
-    private func stream(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func stream(_ request: Request, _ context: AppRequestContext) throws -> Response {
         let id = try context.parameters.require("id")
         // The query parameter is checked even when the header is there: a bad value is never ignored.
         var cursor: Int64 = 0
@@ -26,7 +26,7 @@ struct JobEventStream: Sendable {
         if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
             cursor = try Self.eventID(header, field: "Last-Event-ID")
         }
-        guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
+        _ = try state.job(id, for: context.caller)
         let state = self.state
         let start = cursor
         let body = ResponseBody { writer in

@@ -9,7 +9,7 @@ import Jobs
 struct JobRoutes: Sendable {
     let state: ServiceState
 
-    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
         router.post("/v1/jobs") { request, context in try await submit(request, context) }
         router.get("/v1/jobs") { request, context in try list(request, context) }
         table.add("/v1/jobs", [.get, .post])
@@ -30,17 +30,19 @@ struct JobRoutes: Sendable {
 
     // MARK: Handlers
 
-    private func submit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func submit(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let idempotencyKey = try Self.idempotencyKey(request)
         try RequestParsing.requireJSON(request)
         let body = try await RequestParsing.collectBody(request, limit: state.configuration.maxRequestBodyBytes)
-        let (store, registry, configuration) = (state.store, state.registry, state.configuration)
+        let (store, registry, configuration, caller) = (state.store, state.registry, state.configuration, context.caller)
         // Parsing and the kind's validation run off the event loop: both are linear in the body, but a
         // 1 MiB body still costs milliseconds that /healthz and other connections must not wait for.
         let (job, created) = try await offload {
             let value = try RequestParsing.parseJSON(body)
-            let submission = try RequestParsing.submission(from: value, idempotencyKey: idempotencyKey, registry: registry,
+            var submission = try RequestParsing.submission(from: value, idempotencyKey: idempotencyKey, registry: registry,
                                                            configuration: configuration)
+            submission.owner = caller.owner
+            submission.ownerIsAdmin = caller.admin
             return try store.submit(submission, maxQueued: configuration.maxQueuedJobs, now: Date())
         }
         if created { state.pool.workAvailable() }
@@ -50,7 +52,7 @@ struct JobRoutes: Sendable {
         return JobResource.response(job, status: .created, headers: headers)
     }
 
-    private func list(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func list(_ request: Request, _ context: AppRequestContext) throws -> Response {
         var statuses: [JobStatus] = []
         if let raw = request.uri.queryParameters.get("status") {
             for name in raw.split(separator: ",", omittingEmptySubsequences: false) {
@@ -70,7 +72,9 @@ struct JobRoutes: Sendable {
             before = sequence
         }
         // One extra row tells whether another page exists without a count query.
-        let rows = try state.store.jobs(matching: JobQuery(statuses: statuses, kind: kind, limit: pageSize + 1, beforeSequence: before))
+        var query = JobQuery(statuses: statuses, kind: kind, limit: pageSize + 1, beforeSequence: before)
+        query.owner = context.caller.visible
+        let rows = try state.store.jobs(matching: query)
         let page = Array(rows.prefix(pageSize))
         let next = rows.count > pageSize ? page.last.map { PageToken.encode($0.sequence) } : nil
         var json = JSONWriter(capacity: 1024 * page.count + 64)
@@ -85,11 +89,11 @@ struct JobRoutes: Sendable {
         return JSONResponse.make(json)
     }
 
-    private func read(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func read(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let wait = try RequestParsing.integer(request, "wait", default: 0, range: 0...state.configuration.maxLongPollSeconds) ?? 0
         let ifNoneMatch = request.headers[.ifNoneMatch]
-        guard var job = try state.store.job(id: id) else { throw Problem.jobNotFound(id) }
+        var job = try state.job(id, for: context.caller)
         if wait > 0, !job.isTerminal, ifNoneMatch == nil || Self.matches(ifNoneMatch, JobResource.etag(job)) {
             // Long poll: wait until the job's representation changes or the time is up.
             let baseline = JobResource.etag(job)
@@ -118,9 +122,10 @@ struct JobRoutes: Sendable {
         return JobResource.response(job, headers: headers)
     }
 
-    private func cancel(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func cancel(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let store = state.store
+        _ = try state.job(id, for: context.caller)
         let job = try await offload { try store.requestCancel(jobID: id, now: Date()) }
         state.pool.cancel(jobID: id)
         var headers: HTTPFields = [.eTag: JobResource.etag(job)]
@@ -128,19 +133,20 @@ struct JobRoutes: Sendable {
         return JobResource.response(job, headers: headers)
     }
 
-    private func delete(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    private func delete(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let store = state.store
+        _ = try state.job(id, for: context.caller)
         try await offload { try store.delete(jobID: id) }
         return Response(status: .noContent)
     }
 
-    private func metrics(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func metrics(_ request: Request, _ context: AppRequestContext) throws -> Response {
         let id = try context.parameters.require("id")
         let name = request.uri.queryParameters.get("name").flatMap { $0.isEmpty ? nil : $0 }
         let since = try RequestParsing.integer(request, "since_step", default: nil, range: -1...Int(Int32.max))
         let limit = try RequestParsing.integer(request, "limit", default: 10_000, range: 1...100_000) ?? 10_000
-        guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
+        _ = try state.job(id, for: context.caller)
         let points = try state.store.metrics(jobID: id, name: name, sinceStep: since.map(Int64.init), limit: limit)
         var json = JSONWriter(capacity: 96 * points.count + 64)
         json.raw("{"); json.key("job_id"); json.string(id); json.comma()
@@ -157,9 +163,9 @@ struct JobRoutes: Sendable {
         return JSONResponse.make(json)
     }
 
-    private func result(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func result(_ request: Request, _ context: AppRequestContext) throws -> Response {
         let id = try context.parameters.require("id")
-        guard let job = try state.store.job(id: id) else { throw Problem.jobNotFound(id) }
+        let job = try state.job(id, for: context.caller)
         switch job.status {
         case .succeeded:
             var json = JSONWriter()
@@ -180,9 +186,9 @@ struct JobRoutes: Sendable {
         }
     }
 
-    private func artifacts(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func artifacts(_ request: Request, _ context: AppRequestContext) throws -> Response {
         let id = try context.parameters.require("id")
-        guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
+        _ = try state.job(id, for: context.caller)
         let list = try state.store.artifacts(jobID: id).map {
             ArtifactList.Entry(name: $0.name, media_type: $0.mediaType, size: $0.size,
                                created_at: Timestamp.format($0.createdAt), href: "/v1/jobs/\(id)/artifacts/\($0.name)")
@@ -190,10 +196,10 @@ struct JobRoutes: Sendable {
         return try JSONResponse.make(ArtifactList(job_id: id, artifacts: list))
     }
 
-    private func artifact(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func artifact(_ request: Request, _ context: AppRequestContext) throws -> Response {
         let id = try context.parameters.require("id")
         let name = try context.parameters.require("name")
-        guard try state.store.job(id: id) != nil else { throw Problem.jobNotFound(id) }
+        _ = try state.job(id, for: context.caller)
         guard let artifact = try state.store.artifact(jobID: id, name: name) else {
             throw Problem(.notFound, code: "artifact_not_found", title: "Artifact not found",
                           detail: "job \(id) has no artifact \"\(name.prefix(100))\"", field: "name")

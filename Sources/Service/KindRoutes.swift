@@ -17,7 +17,7 @@ struct KindRoutes: Sendable {
         var kinds: [KindResource]
     }
 
-    func register(on router: Router<BasicRequestContext>, table: inout RouteTable) {
+    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
         let registry = self.registry
         router.get("/v1/kinds") { _, _ in
             try JSONResponse.make(KindList(kinds: registry.kinds.map(Self.resource)))

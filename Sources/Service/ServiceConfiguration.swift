@@ -28,6 +28,17 @@ public struct ServiceConfiguration: Sendable {
     public var recordTraps = false
     /// Also register the kinds that exist only for system tests (`test.trap`).
     public var testKinds = false
+    /// Every request needs an API token. Always on for a non-loopback address unless `insecureNoAuth`.
+    public var requireAuth = false
+    /// Serve a non-loopback address without tokens (a loud warning at start).
+    public var insecureNoAuth = false
+    /// Host names requests may name besides the loopback ones and `host` ("*": any).
+    public var allowedHosts: [String] = []
+    /// Browser origins allowed by CORS (a notebook's, say); none by default.
+    public var corsOrigins: [String] = []
+    /// /metrics without a token that has the metrics scope.
+    public var publicMetrics = false
+    public var quotas = OwnerQuotas()
     /// Open connections beyond this get a 503 problem and are closed.
     public var maxConnections = 512
     /// Seconds a connection may take to send a request's head (and may wait idle between requests).

@@ -21,6 +21,12 @@ final class ServiceState: Sendable {
         self.metrics = metrics
     }
 
+    /// The job, if `caller` may see it; another owner's job is "not found", exactly as a missing one.
+    func job(_ id: String, for caller: Caller) throws -> Job {
+        guard let job = try store.job(id: id), caller.visible.allows(job.owner) else { throw Problem.jobNotFound(id) }
+        return job
+    }
+
     /// Long-lived responses (SSE, long polls) end early once the server is shutting down.
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
     func beginStopping() { stopping.store(true, ordering: .relaxed) }

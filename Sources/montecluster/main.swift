@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Jobs
 import Service
+import Hummingbird
 import Tensor
 
 @main
@@ -9,7 +11,7 @@ struct MonteCluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "montecluster",
         abstract: "Monte Carlo samplers and clustering training as durable jobs over HTTP.",
-        subcommands: [Serve.self])
+        subcommands: [Serve.self, Tokens.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -36,6 +38,30 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a worker's lease on a job lasts without renewal (env MONTECLUSTER_LEASE_SECONDS).")
     var leaseSeconds = env("MONTECLUSTER_LEASE_SECONDS").flatMap(Double.init) ?? 30
 
+    @Flag(help: "Require an API token on every request, also on loopback (always on for other addresses).")
+    var requireAuth = false
+
+    @Flag(help: "Serve a non-loopback address WITHOUT authentication. Anyone who reaches the port controls every job.")
+    var insecureNoAuth = false
+
+    @Option(help: "A host name clients may use besides the loopback names and --host (repeatable; '*' allows any).")
+    var allowedHost: [String] = []
+
+    @Option(help: "A browser origin allowed by CORS, e.g. http://localhost:8888 for a notebook (repeatable).")
+    var corsOrigin: [String] = []
+
+    @Flag(help: "Serve /metrics without a token that has the metrics scope.")
+    var publicMetrics = false
+
+    @Option(help: "Queued jobs one token's owner may have (env MONTECLUSTER_QUOTA_QUEUED).")
+    var quotaQueued = env("MONTECLUSTER_QUOTA_QUEUED").flatMap(Int.init) ?? 1_000
+
+    @Option(help: "Jobs one owner may run at once (env MONTECLUSTER_QUOTA_RUNNING).")
+    var quotaRunning = env("MONTECLUSTER_QUOTA_RUNNING").flatMap(Int.init) ?? 1_000
+
+    @Option(help: "Bytes of datasets and artifacts one owner may keep (env MONTECLUSTER_QUOTA_BYTES).")
+    var quotaBytes = env("MONTECLUSTER_QUOTA_BYTES").flatMap(Int64.init) ?? 10 << 30
+
     @Option(help: "Open connections beyond which new ones get a 503 and are closed (env MONTECLUSTER_MAX_CONNECTIONS).")
     var maxConnections = env("MONTECLUSTER_MAX_CONNECTIONS").flatMap(Int.init) ?? 512
 
@@ -53,6 +79,7 @@ struct Serve: AsyncParsableCommand {
         guard leaseSeconds >= 2 else { throw ValidationError("--lease-seconds must be at least 2") }
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 100000") }
         guard headerTimeout >= 0.1, headerTimeout <= 3600 else { throw ValidationError("--header-timeout must be between 0.1 and 3600 seconds") }
+        guard quotaQueued >= 1, quotaRunning >= 1, quotaBytes >= 0 else { throw ValidationError("quotas must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     }
 
@@ -70,10 +97,82 @@ struct Serve: AsyncParsableCommand {
             leaseDuration: leaseSeconds, heartbeatInterval: max(1, leaseSeconds / 6), rescueInterval: max(1, leaseSeconds / 3))
         configuration.recordTraps = true
         configuration.maxConnections = maxConnections
+        configuration.requireAuth = requireAuth
+        configuration.insecureNoAuth = insecureNoAuth
+        configuration.allowedHosts = allowedHost
+        configuration.corsOrigins = corsOrigin
+        configuration.publicMetrics = publicMetrics
+        configuration.quotas = OwnerQuotas(maxQueued: quotaQueued, maxRunning: quotaRunning, maxStoredBytes: quotaBytes)
         configuration.headerTimeout = headerTimeout
         configuration.testKinds = env("MONTECLUSTER_TEST_KINDS") == "1"
-        let app = try buildApplication(configuration, logger: logger)
+        let app: any ApplicationProtocol
+        do {
+            app = try buildApplication(configuration, logger: logger)
+        } catch let error as ServiceStartError {
+            FileHandle.standardError.write(Data("montecluster: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         try await app.runService()
+    }
+}
+
+struct Tokens: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "API tokens: each job and dataset belongs to the token that created it.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Location: ParsableArguments {
+        @Option(help: "The server's data directory (env MONTECLUSTER_DATA_DIR).")
+        var dataDir = env("MONTECLUSTER_DATA_DIR") ?? "./data"
+
+        func open() throws -> SQLiteJobStore {
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+            return try SQLiteJobStore(path: (dataDir as NSString).appendingPathComponent("montecluster.sqlite"))
+        }
+    }
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token and print it (once: only its hash is kept).")
+        @OptionGroup var location: Location
+        @Option(help: "The owner name: jobs and datasets made with the token belong to it.") var name: String
+        @Flag(help: "An admin token sees and manages everyone's jobs and datasets.") var admin = false
+        @Option(help: "Extra scopes (repeatable): metrics (read /metrics).") var scope: [String] = []
+
+        func validate() throws {
+            guard (1...64).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) }) else {
+                throw ValidationError("--name must be 1 to 64 letters, digits or -_.@")
+            }
+            guard scope.allSatisfy({ $0 == "metrics" }) else { throw ValidationError("the only scope is metrics") }
+        }
+
+        func run() throws {
+            let secret = issueToken(name: name, admin: admin, scopes: Set(scope), store: try location.open())
+            print(try secret.get())
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tokens (names and roles; secrets are not kept).")
+        @OptionGroup var location: Location
+
+        func run() throws {
+            for token in try location.open().tokens() {
+                print("\(token.name)\t\(token.admin ? "admin" : "user")\t\(token.scopes.sorted().joined(separator: ","))\t\(ISO8601DateFormatter().string(from: token.createdAt))")
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token; requests with it get 401 from then on.")
+        @OptionGroup var location: Location
+        @Option(help: "The token's name.") var name: String
+
+        func run() throws {
+            guard try location.open().revokeToken(name: name) else {
+                FileHandle.standardError.write(Data("no token named \(name)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
     }
 }
 
