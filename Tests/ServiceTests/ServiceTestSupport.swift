@@ -11,16 +11,18 @@ import XCTest
 /// Runs `body` against a real server on a loopback ephemeral port with its own data directory.
 func withServer(
     workers: Int = 2, maxQueued: Int = 100, maxBody: Int = 1 << 20, maxUpload: Int = 64 << 20, dataDirectory: String? = nil,
+    configure: (inout ServiceConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     let directory = dataDirectory ?? FileManager.default.temporaryDirectory
         .appendingPathComponent("montecluster-service-\(UUID().uuidString)").path
     var logger = Logger(label: "montecluster-test")
     logger.logLevel = .warning
-    let configuration = ServiceConfiguration(
+    var configuration = ServiceConfiguration(
         host: "127.0.0.1", port: 0, dataDirectory: directory, workers: workers, maxQueuedJobs: maxQueued,
         maxRequestBodyBytes: maxBody, maxUploadBytes: maxUpload, maxLongPollSeconds: 60, leaseDuration: 10, heartbeatInterval: 0.5,
         rescueInterval: 1, keepAliveInterval: 15)
+    configure(&configuration)
     let app = try buildApplication(configuration, logger: logger)
     try await app.test(.live) { client in try await body(client) }
     if dataDirectory == nil { try? FileManager.default.removeItem(atPath: directory) }
