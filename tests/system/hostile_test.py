@@ -11,6 +11,7 @@ import concurrent.futures
 import gzip
 import json
 import os
+import socket
 import struct
 import sys
 import tempfile
@@ -101,6 +102,20 @@ def job(params_kind, params, **extra):
     return json.dumps({"kind": params_kind, "params": params, **extra}).encode()
 
 
+def raw_http(base, payload, timeout=5):
+    """Sends bytes on a fresh connection; returns what came back before the server closed it."""
+    host, port = base.replace("http://", "").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+        connection.sendall(payload)
+        received = b""
+        try:
+            while chunk := connection.recv(65536):
+                received += chunk
+        except OSError:
+            pass
+    return received
+
+
 def battery(base):
     """(name, callable returning (ok, detail)) for each hostile request."""
     long_data = [float(i % 97) for i in range(50_000)]
@@ -140,6 +155,18 @@ def battery(base):
         ("labels", "y.npy", npy({"descr": "<f8", "fortran_order": False, "shape": (3,)}, struct.pack("<3d", 0, 1e20, 2)))]), expect(422))))
     cases.append(("npy shape overflow", upload(npy({"descr": "<f8", "fortran_order": False, "shape": (2 ** 62, 4)}, b""),
                                                "application/octet-stream", expect(422))))
+
+    def malformed_http():
+        answer = raw_http(base, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nNot a header\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        return head.startswith(b"HTTP/1.1 400") and problem(body).get("code") == "malformed_http", answer[:160]
+    cases.append(("malformed HTTP gets a problem", malformed_http))
+
+    def rebinding():
+        answer = raw_http(base, b"GET /v1/jobs HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        return head.startswith(b"HTTP/1.1 403") and problem(body).get("code") == "host_not_allowed", answer[:160]
+    cases.append(("DNS rebinding (foreign Host)", rebinding))
 
     def bom_csv():
         status, raw = raw_request(base, "POST", "/v1/datasets?name=bom", b"\xef\xbb\xbf1,2\n3,4\n5,6\n", "text/csv")
@@ -192,9 +219,35 @@ def battery(base):
     return cases
 
 
+def connection_cap(server, limit):
+    """More idle connections than the cap: the extra ones get a 503 problem, and once the head deadline
+    closes the idle ones the server answers again."""
+    host, port = server.base.replace("http://", "").split(":")
+    idle = [socket.create_connection((host, int(port)), timeout=5) for _ in range(limit)]
+    time.sleep(0.3)
+    extra = [socket.create_connection((host, int(port)), timeout=5) for _ in range(10)]
+    refused = 0
+    for connection in extra:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        try:
+            answer = connection.recv(4096)
+        except OSError:
+            answer = b""
+        refused += answer.startswith(b"HTTP/1.1 503") and b"too_many_connections" in answer
+        connection.close()
+    check(refused >= 8, f"only {refused} of 10 connections over the cap of {limit} got a 503 problem")
+    time.sleep(3)  # the head deadline (2 s) closes the idle ones
+    status, _ = raw_request(server.base, "GET", "/healthz", timeout=5)
+    check(status == 200, f"/healthz after the idle connections timed out: {status}")
+    for connection in idle:
+        connection.close()
+    print(f"connection cap: {refused} of 10 connections beyond {limit} refused with 503; /healthz {status} once the idle ones timed out")
+
+
 def hostile_battery(binary):
     data_dir = tempfile.mkdtemp(prefix="montecluster-hostile-")
-    server = Server(binary, data_dir, workers=2, lease_seconds=10).start()
+    server = Server(binary, data_dir, workers=2, lease_seconds=10,
+                    extra_args=["--max-connections", "48", "--header-timeout", "2"]).start()
     probe = HealthProbe(server.base)
     probe.start()
     time.sleep(0.5)
@@ -225,6 +278,7 @@ def hostile_battery(binary):
         leftovers = [os.path.join(root, name) for root, dirs, files in os.walk(data_dir)
                      for name in files + dirs if name.endswith(".partial") or name.startswith("inflated-")]
         check(not leftovers, f"partial files left behind: {leftovers}")
+        connection_cap(server, 48)
         for name, ok, detail in sorted(results):
             print(f"  {'ok  ' if ok else 'FAIL'} {name}: {detail}")
         print(f"battery: {len(results)} requests in {elapsed:.1f} s; /healthz p99 {p99:.1f} ms over {len(probe.latencies)} probes "
@@ -270,12 +324,30 @@ def trap_loop(binary):
     server.stop()
 
 
+def refuses_open_address_without_tokens(binary):
+    """`serve --host 0.0.0.0` with no token exits at once (nothing is bound); `tokens create` prints a token once."""
+    import subprocess
+    data_dir = tempfile.mkdtemp(prefix="montecluster-tokens-")
+    refused = subprocess.run([binary, "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", data_dir],
+                             capture_output=True, text=True, timeout=60)
+    check(refused.returncode == 2 and "without API tokens" in refused.stderr,
+          f"serve on 0.0.0.0 without tokens: exit {refused.returncode}, {refused.stderr.strip()[:200]}")
+    created = subprocess.run([binary, "tokens", "create", "--name", "alice", "--data-dir", data_dir], capture_output=True, text=True, timeout=60)
+    token = created.stdout.strip()
+    check(created.returncode == 0 and token.startswith("mc_") and len(token) > 40, f"tokens create: {created.returncode} {created.stderr[:200]}")
+    listed = subprocess.run([binary, "tokens", "list", "--data-dir", data_dir], capture_output=True, text=True, timeout=60)
+    check("alice" in listed.stdout and token not in listed.stdout, "tokens list shows names, never secrets")
+    with open(os.path.join(data_dir, "montecluster.sqlite"), "rb") as database:
+        check(token.encode() not in database.read(), "the token's secret is stored in the database")
+
+
 def main():
     binary = sys.argv[1]
     report = sys.argv[sys.argv.index("--report") + 1] if "--report" in sys.argv else None
     measured = hostile_battery(binary)
     if "--battery-only" not in sys.argv:
         trap_loop(binary)
+        refuses_open_address_without_tokens(binary)
     if report:
         with open(report, "w") as out:
             out.write(json.dumps(measured) + "\n")

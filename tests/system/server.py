@@ -11,12 +11,13 @@ import urllib.request
 
 
 class Server:
-    def __init__(self, binary, data_dir, workers=2, lease_seconds=3, extra_env=None):
+    def __init__(self, binary, data_dir, workers=2, lease_seconds=3, extra_env=None, extra_args=None):
         self.binary = binary
         self.data_dir = data_dir
         self.workers = workers
         self.lease_seconds = lease_seconds
         self.extra_env = extra_env or {}
+        self.extra_args = extra_args or []
         self.process = None
         self.base = None
         self.log = []
@@ -25,7 +26,7 @@ class Server:
         env = dict(os.environ, **self.extra_env)
         self.process = subprocess.Popen(
             [self.binary, "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", self.data_dir,
-             "--workers", str(self.workers), "--lease-seconds", str(self.lease_seconds), "--log-level", "warning"],
+             "--workers", str(self.workers), "--lease-seconds", str(self.lease_seconds), "--log-level", "warning"] + self.extra_args,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         deadline = time.time() + timeout
         while time.time() < deadline:
