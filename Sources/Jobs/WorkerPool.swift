@@ -35,6 +35,7 @@ public final class WorkerPool: Sendable {
     private let logger: Logger
     private let onFinish: FinishObserver?
     private let trapRecord: TrapRecord?
+    private let storage: StorageSpace?
     private let instanceID = String(UUID().uuidString.prefix(8)).lowercased()
 
     private struct State {
@@ -53,9 +54,10 @@ public final class WorkerPool: Sendable {
 
     public init(store: any JobStore, registry: JobKindRegistry, configuration: Configuration = Configuration(),
                 logger: Logger = Logger(label: "montecluster.workers"), onFinish: FinishObserver? = nil,
-                trapRecord: TrapRecord? = nil)
+                trapRecord: TrapRecord? = nil, storage: StorageSpace? = nil)
     {
         self.trapRecord = trapRecord
+        self.storage = storage
         self.store = store
         self.registry = registry
         self.configuration = configuration
@@ -231,12 +233,19 @@ public final class WorkerPool: Sendable {
         } else {
             outcome = .failed("this server has no job kind named \"\(job.kind)\"")
         }
-        guard let outcome else {
+        guard var outcome else {
             jobLogger.warning("lease lost; the run's outcome was dropped")
             return
         }
+        if case .failed(let reason) = outcome, reason.contains("disk is full") || reason.contains("SQLITE_FULL") || reason.contains("No space left") {
+            outcome = .failed("the server's disk filled up during the run (\(reason)); free space and resubmit")
+        }
         do {
-            if let finished = try store.finish(jobID: job.id, workerID: workerID, outcome: outcome, now: Date()) {
+            // On a full disk recording the outcome itself may fail: the reserve is given up for it, so the
+            // job ends cleanly instead of staying `running` with no worker.
+            let finishing = outcome
+            let finish = { try self.store.finish(jobID: job.id, workerID: workerID, outcome: finishing, now: Date()) }
+            if let finished = try storage.map({ try $0.withReserve(finish) }) ?? finish() {
                 onFinish?(finished, Date().timeIntervalSince(started))
                 jobLogger.info("job ended", metadata: ["status": "\(finished.status.rawValue)"])
             }

@@ -24,6 +24,8 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
+    let storage = StorageSpace(directory: configuration.dataDirectory, minFreeBytes: configuration.minFreeBytes,
+                               reserveBytes: configuration.reserveBytes)
     // The lock above makes this process the only writer, which the read cache relies on.
     let store = try SQLiteJobStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"),
                                    cachingReads: true)
@@ -35,8 +37,9 @@ public func buildApplication(
     let metrics = ServiceMetrics()
     let pool = WorkerPool(store: store, registry: kinds, configuration: configuration.workerPool,
                           logger: Logger(label: "montecluster.workers"),
-                          onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) }, trapRecord: trapRecord)
-    let state = ServiceState(configuration: configuration, store: store, pool: pool, registry: kinds, metrics: metrics)
+                          onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) }, trapRecord: trapRecord,
+                          storage: storage)
+    let state = ServiceState(configuration: configuration, store: store, pool: pool, registry: kinds, metrics: metrics, storage: storage)
     store.quotas = configuration.quotas
 
     let policy = AccessPolicy(configuration)

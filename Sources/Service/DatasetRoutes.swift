@@ -29,6 +29,7 @@ struct DatasetRoutes: Sendable {
     }
 
     private func upload(_ request: Request, _ context: AppRequestContext) async throws -> Response {
+        try state.requireSpace()
         let received = try await receiver.receive(request)
         defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
         guard let data = received.files["data"] else {
@@ -58,9 +59,12 @@ struct DatasetRoutes: Sendable {
 
     private func delete(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let (library, visible) = (self.library, context.caller.visible)
+        let (library, visible, storage) = (self.library, context.caller.visible, state.storage)
         do {
-            try await offload { try library.delete(id: id, owner: visible) }
+            try await offload {
+                try storage.withReserve { try library.delete(id: id, owner: visible) }
+                storage.restoreReserve()
+            }
         } catch DatasetStoreError.notFound {
             throw Self.notFound(id)
         } catch DatasetStoreError.inUse(_, let jobs) {

@@ -19,6 +19,11 @@ struct HealthRoutes: Sendable {
                 throw Problem(.serviceUnavailable, code: "not_ready", title: "Not ready",
                               detail: "the worker pool is not running", headers: [.retryAfter: "1"])
             }
+            if state.storage.isLow {
+                throw Problem(.serviceUnavailable, code: "not_ready", title: "Not ready",
+                              detail: "the data directory has \(state.storage.freeBytes ?? 0) bytes free, below --min-free-bytes \(state.storage.minFreeBytes)",
+                              headers: [.retryAfter: "5"])
+            }
             do {
                 try state.store.ping()
             } catch {

@@ -32,6 +32,7 @@ struct JobRoutes: Sendable {
 
     private func submit(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let idempotencyKey = try Self.idempotencyKey(request)
+        try state.requireSpace()
         try RequestParsing.requireJSON(request)
         let body = try await RequestParsing.collectBody(request, limit: state.configuration.maxRequestBodyBytes)
         let (store, registry, configuration, caller) = (state.store, state.registry, state.configuration, context.caller)
@@ -126,7 +127,8 @@ struct JobRoutes: Sendable {
         let id = try context.parameters.require("id")
         let store = state.store
         _ = try state.job(id, for: context.caller)
-        let job = try await offload { try store.requestCancel(jobID: id, now: Date()) }
+        let storage = state.storage
+        let job = try await offload { try storage.withReserve { try store.requestCancel(jobID: id, now: Date()) } }
         state.pool.cancel(jobID: id)
         var headers: HTTPFields = [.eTag: JobResource.etag(job)]
         if !job.isTerminal { headers[.retryAfter] = "1" }
@@ -137,7 +139,11 @@ struct JobRoutes: Sendable {
         let id = try context.parameters.require("id")
         let store = state.store
         _ = try state.job(id, for: context.caller)
-        try await offload { try store.delete(jobID: id) }
+        let storage = state.storage
+        try await offload {
+            try storage.withReserve { try store.delete(jobID: id) }
+            storage.restoreReserve()
+        }
         return Response(status: .noContent)
     }
 

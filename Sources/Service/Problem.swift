@@ -60,6 +60,12 @@ extension Problem {
                 field: error.field)
     }
 
+    static func diskFull(free: Int64?, minimum: Int64) -> Problem {
+        Problem(.insufficientStorage, code: "insufficient_storage", title: "Insufficient storage",
+                detail: "the server's disk is full" + (free.map { " (\($0) bytes free, \(minimum) needed)" } ?? "")
+                    + "; delete jobs or datasets to free space", headers: [.retryAfter: "30"])
+    }
+
     static func invalidQuery(_ field: String, _ reason: String) -> Problem {
         Problem(.badRequest, code: "invalid_query", title: "Invalid query parameter", detail: reason, field: field)
     }

@@ -31,6 +31,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPResponseError {
             return Problem(error.status, code: "http_error", title: error.status.reasonPhrase,
                            detail: "\(error)").response(instance: request.uri.path)
+        } catch where StorageSpace.isOutOfSpace(error) {
+            context.logger.error("out of disk space", metadata: ["error": "\(error)"])
+            return Problem.diskFull(free: nil, minimum: 0).response(instance: request.uri.path)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
             return Problem(.internalServerError, code: "internal", title: "Internal error",

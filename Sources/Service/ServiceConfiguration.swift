@@ -39,6 +39,10 @@ public struct ServiceConfiguration: Sendable {
     /// /metrics without a token that has the metrics scope.
     public var publicMetrics = false
     public var quotas = OwnerQuotas()
+    /// Below this many free bytes in the data directory: /readyz is 503, uploads and submissions get 507.
+    public var minFreeBytes: Int64 = 64 << 20
+    /// Bytes kept in a reserve file, given up when the disk fills so deletes and cancels still commit.
+    public var reserveBytes = 32 << 20
     /// Open connections beyond this get a 503 problem and are closed.
     public var maxConnections = 512
     /// Seconds a connection may take to send a request's head (and may wait idle between requests).

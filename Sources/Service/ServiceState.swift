@@ -9,11 +9,13 @@ final class ServiceState: Sendable {
     let pool: WorkerPool
     let registry: JobKindRegistry
     let metrics: ServiceMetrics
+    let storage: StorageSpace
     private let stopping = Atomic<Bool>(false)
 
     init(configuration: ServiceConfiguration, store: any JobStore, pool: WorkerPool, registry: JobKindRegistry,
-         metrics: ServiceMetrics)
+         metrics: ServiceMetrics, storage: StorageSpace)
     {
+        self.storage = storage
         self.configuration = configuration
         self.store = store
         self.pool = pool
@@ -25,6 +27,12 @@ final class ServiceState: Sendable {
     func job(_ id: String, for caller: Caller) throws -> Job {
         guard let job = try store.job(id: id), caller.visible.allows(job.owner) else { throw Problem.jobNotFound(id) }
         return job
+    }
+
+    /// 507 before work that writes (uploads, submissions) when the disk is nearly full.
+    func requireSpace() throws {
+        guard storage.isLow else { return }
+        throw Problem.diskFull(free: storage.freeBytes, minimum: storage.minFreeBytes)
     }
 
     /// Long-lived responses (SSE, long polls) end early once the server is shutting down.

@@ -215,7 +215,7 @@ struct FileSink {
     init(url: URL) throws {
         self.url = url
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-            throw Problem(.internalServerError, code: "storage", title: "Storage error", detail: "cannot create an upload file")
+            throw Problem.diskFull(free: nil, minimum: 0)
         }
         handle = try FileHandle(forWritingTo: url)
     }

@@ -62,6 +62,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Bytes of datasets and artifacts one owner may keep (env MONTECLUSTER_QUOTA_BYTES).")
     var quotaBytes = env("MONTECLUSTER_QUOTA_BYTES").flatMap(Int64.init) ?? 10 << 30
 
+    @Option(help: "Free bytes in the data directory below which /readyz is 503 and uploads and submissions get 507 (env MONTECLUSTER_MIN_FREE_BYTES).")
+    var minFreeBytes = env("MONTECLUSTER_MIN_FREE_BYTES").flatMap(Int64.init) ?? 64 << 20
+
+    @Option(help: "Bytes of a reserve file given up when the disk fills, so deletes and cancels still commit (env MONTECLUSTER_RESERVE_BYTES).")
+    var reserveBytes = env("MONTECLUSTER_RESERVE_BYTES").flatMap(Int.init) ?? 32 << 20
+
     @Option(help: "Open connections beyond which new ones get a 503 and are closed (env MONTECLUSTER_MAX_CONNECTIONS).")
     var maxConnections = env("MONTECLUSTER_MAX_CONNECTIONS").flatMap(Int.init) ?? 512
 
@@ -79,6 +85,7 @@ struct Serve: AsyncParsableCommand {
         guard leaseSeconds >= 2 else { throw ValidationError("--lease-seconds must be at least 2") }
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 100000") }
         guard headerTimeout >= 0.1, headerTimeout <= 3600 else { throw ValidationError("--header-timeout must be between 0.1 and 3600 seconds") }
+        guard minFreeBytes >= 0, reserveBytes >= 0, reserveBytes <= 1 << 34 else { throw ValidationError("--min-free-bytes and --reserve-bytes must be non-negative") }
         guard quotaQueued >= 1, quotaRunning >= 1, quotaBytes >= 0 else { throw ValidationError("quotas must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     }
@@ -97,6 +104,8 @@ struct Serve: AsyncParsableCommand {
             leaseDuration: leaseSeconds, heartbeatInterval: max(1, leaseSeconds / 6), rescueInterval: max(1, leaseSeconds / 3))
         configuration.recordTraps = true
         configuration.maxConnections = maxConnections
+        configuration.minFreeBytes = minFreeBytes
+        configuration.reserveBytes = reserveBytes
         configuration.requireAuth = requireAuth
         configuration.insecureNoAuth = insecureNoAuth
         configuration.allowedHosts = allowedHost

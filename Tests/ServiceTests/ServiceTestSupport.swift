@@ -22,6 +22,7 @@ func withServer(
         host: "127.0.0.1", port: 0, dataDirectory: directory, workers: workers, maxQueuedJobs: maxQueued,
         maxRequestBodyBytes: maxBody, maxUploadBytes: maxUpload, maxLongPollSeconds: 60, leaseDuration: 10, heartbeatInterval: 0.5,
         rescueInterval: 1, keepAliveInterval: 15)
+    configuration.reserveBytes = 1 << 20
     configure(&configuration)
     let app = try buildApplication(configuration, logger: logger)
     try await app.test(.live) { client in try await body(client) }
