@@ -72,116 +72,19 @@ struct UploadReceiver {
             throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
                           detail: "multipart/form-data needs a boundary parameter in Content-Type", field: "Content-Type")
         }
-        let parser = MultipartParser(boundary: boundary)
-        final class PartState {
-            var headers: [String: String] = [:]
-            var name: String?
-            var sink: FileSink?
-            var text = Data()
-            var error: Error?
-            var completed = 0
-            var open = false
-            /// Parser callbacks so far; bytes fed without one are header (or preamble) bytes.
-            var events = 0
-        }
-        let part = PartState()
-        var files: [String: File] = [:]
-        var fields: [String: String] = [:]
-        let (fileParts, textFields, scratch) = (self.fileParts, self.textFields, self.scratch)
-        func startIfNeeded() throws {
-            guard !part.open else { return }
-            part.open = true
-            let disposition = part.headers["content-disposition"] ?? ""
-            guard let name = Self.parameter("name", in: disposition) else {
-                throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
-                              detail: "a part has no Content-Disposition name", field: "body")
-            }
-            guard fileParts.contains(name) || textFields.contains(name) else {
-                throw Problem(.unprocessableContent, code: "unknown_part", title: "Unknown part",
-                              detail: "no part '\(name.prefix(60))' is accepted; use \((fileParts.sorted() + textFields.sorted()).joined(separator: ", "))",
-                              field: name)
-            }
-            guard files[name] == nil && fields[name] == nil else {
-                throw Problem(.unprocessableContent, code: "duplicate_part", title: "Duplicate part", detail: "the part '\(name)' appears twice", field: name)
-            }
-            part.name = name
-            if fileParts.contains(name) { part.sink = try FileSink(url: scratch()) }
-        }
-        parser.onHeader = { name, value in
-            part.events += 1
-            part.headers[name.lowercased()] = value
-        }
-        parser.onBody = { buffer in
-            part.events += 1
-            guard part.error == nil else { return }
-            do {
-                try startIfNeeded()
-                if part.sink != nil {
-                    try part.sink!.write(buffer)
-                } else {
-                    part.text.append(contentsOf: buffer.readableBytesView)
-                    if part.text.count > 10_000 {
-                        throw Problem(.unprocessableContent, code: "field_too_long", title: "Field too long",
-                                      detail: "text fields are limited to 10000 bytes", field: part.name)
-                    }
-                }
-            } catch { part.error = error }
-        }
-        parser.onPartComplete = {
-            part.events += 1
-            guard part.error == nil else { return }
-            do {
-                try startIfNeeded()
-                if let sink = part.sink {
-                    files[part.name!] = try sink.finish()
-                } else {
-                    fields[part.name!] = String(decoding: part.text, as: UTF8.self)
-                }
-            } catch { part.error = error }
-            part.completed += 1
-            part.headers = [:]
-            part.name = nil
-            part.sink = nil
-            part.text = Data()
-            part.open = false
-        }
-        defer {
-            // A part left open by an error or a truncated body.
-            if let sink = part.sink { try? FileManager.default.removeItem(at: sink.url) }
-        }
+        let collector = MultipartCollector(boundary: boundary, fileParts: fileParts, textFields: textFields, scratch: scratch)
         var total = 0
-        var quietBytes = 0
         do {
             for try await buffer in request.body {
                 total += buffer.readableBytes
                 guard total <= limit else { throw Problem.uploadTooLarge(limit: limit) }
-                // Fed in slices, so bytes that produce no event (a header line still open) are counted as
-                // they arrive and cut off at `maxHeaderBytes`: a 64 MiB "header" once took 54 s to parse.
-                var remaining = buffer
-                while let slice = remaining.readSlice(length: min(Self.sliceBytes, remaining.readableBytes)), slice.readableBytes > 0 {
-                    let before = part.events
-                    do { try parser.execute(slice) } catch {
-                        throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
-                                      detail: "the multipart body does not parse (check the boundary and part headers)", field: "body")
-                    }
-                    if let error = part.error { throw error }
-                    quietBytes = part.events == before ? quietBytes + slice.readableBytes : 0
-                    guard quietBytes <= Self.maxHeaderBytes else {
-                        throw Problem(.badRequest, code: "multipart_header_too_large", title: "Multipart header too large",
-                                      detail: "a part's headers (or the preamble) exceed \(Self.maxHeaderBytes) bytes", field: "body")
-                    }
-                }
+                try collector.feed(buffer)
             }
-            if part.open || part.completed == 0 {
-                throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
-                              detail: "the multipart body ended before its closing boundary", field: "body")
-            }
+            received = try collector.finish()
         } catch {
-            for file in files.values { try? FileManager.default.removeItem(at: file.url) }
+            collector.discard()
             throw error
         }
-        received.files = files
-        received.fields = fields
     }
 
     /// Most bytes of one part's headers (or of the preamble before the first part).
@@ -236,5 +139,130 @@ extension Problem {
     static func uploadTooLarge(limit: Int) -> Problem {
         Problem(.contentTooLarge, code: "upload_too_large", title: "Upload too large",
                 detail: "uploads are limited to \(limit) bytes (montecluster serve --max-upload-bytes)", field: "body")
+    }
+}
+
+/// The multipart/form-data body of an upload, fed in buffers as they arrive: file parts stream to
+/// scratch files, text fields (≤ 10,000 bytes) are kept, part headers are capped. Synchronous, so the
+/// fuzzer drives exactly what the server runs.
+final class MultipartCollector {
+    private let parser: MultipartParser
+    private let fileParts: Set<String>
+    private let textFields: Set<String>
+    private let scratch: () -> URL
+    private var headers: [String: String] = [:]
+    private var name: String?
+    private var sink: FileSink?
+    private var text = Data()
+    private var error: (any Error)?
+    private var completed = 0
+    private var open = false
+    /// Parser callbacks so far; bytes fed without one are header (or preamble) bytes.
+    private var events = 0
+    private var quietBytes = 0
+    private var files: [String: UploadReceiver.File] = [:]
+    private var fields: [String: String] = [:]
+
+    init(boundary: String, fileParts: Set<String>, textFields: Set<String>, scratch: @escaping () -> URL) {
+        parser = MultipartParser(boundary: boundary)
+        self.fileParts = fileParts
+        self.textFields = textFields
+        self.scratch = scratch
+        parser.onHeader = { [unowned self] name, value in
+            events += 1
+            headers[name.lowercased()] = value
+        }
+        parser.onBody = { [unowned self] buffer in
+            events += 1
+            guard error == nil else { return }
+            do {
+                try startIfNeeded()
+                if sink != nil {
+                    try sink!.write(buffer)
+                } else {
+                    text.append(contentsOf: buffer.readableBytesView)
+                    if text.count > 10_000 {
+                        throw Problem(.unprocessableContent, code: "field_too_long", title: "Field too long",
+                                      detail: "text fields are limited to 10000 bytes", field: name)
+                    }
+                }
+            } catch { self.error = error }
+        }
+        parser.onPartComplete = { [unowned self] in
+            events += 1
+            guard error == nil else { return }
+            do {
+                try startIfNeeded()
+                if let sink, let name {
+                    files[name] = try sink.finish()
+                } else if let name {
+                    fields[name] = String(decoding: text, as: UTF8.self)
+                }
+            } catch { self.error = error }
+            completed += 1
+            headers = [:]
+            name = nil
+            sink = nil
+            text = Data()
+            open = false
+        }
+    }
+
+    private func startIfNeeded() throws {
+        guard !open else { return }
+        open = true
+        let disposition = headers["content-disposition"] ?? ""
+        guard let partName = UploadReceiver.parameter("name", in: disposition) else {
+            throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
+                          detail: "a part has no Content-Disposition name", field: "body")
+        }
+        guard fileParts.contains(partName) || textFields.contains(partName) else {
+            throw Problem(.unprocessableContent, code: "unknown_part", title: "Unknown part",
+                          detail: "no part '\(partName.prefix(60))' is accepted; use \((fileParts.sorted() + textFields.sorted()).joined(separator: ", "))",
+                          field: String(partName.prefix(60)))
+        }
+        guard files[partName] == nil && fields[partName] == nil else {
+            throw Problem(.unprocessableContent, code: "duplicate_part", title: "Duplicate part", detail: "the part '\(partName)' appears twice",
+                          field: partName)
+        }
+        name = partName
+        if fileParts.contains(partName) { sink = try FileSink(url: scratch()) }
+    }
+
+    /// Feeds the next bytes of the body. They are fed to the parser in slices, so bytes that produce no
+    /// event (a header line still open) are counted as they arrive and cut off at `maxHeaderBytes`:
+    /// a 64 MiB "header" once took 54 s to parse.
+    func feed(_ buffer: ByteBuffer) throws {
+        var remaining = buffer
+        while let slice = remaining.readSlice(length: min(UploadReceiver.sliceBytes, remaining.readableBytes)), slice.readableBytes > 0 {
+            let before = events
+            do { try parser.execute(slice) } catch {
+                throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
+                              detail: "the multipart body does not parse (check the boundary and part headers)", field: "body")
+            }
+            if let error { throw error }
+            quietBytes = events == before ? quietBytes + slice.readableBytes : 0
+            guard quietBytes <= UploadReceiver.maxHeaderBytes else {
+                throw Problem(.badRequest, code: "multipart_header_too_large", title: "Multipart header too large",
+                              detail: "a part's headers (or the preamble) exceed \(UploadReceiver.maxHeaderBytes) bytes", field: "body")
+            }
+        }
+    }
+
+    /// The parts, once the body has ended; throws if it ended inside a part.
+    func finish() throws -> UploadReceiver.Received {
+        if open || completed == 0 {
+            throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
+                          detail: "the multipart body ended before its closing boundary", field: "body")
+        }
+        return UploadReceiver.Received(files: files, fields: fields)
+    }
+
+    /// Removes every file written so far (after an error).
+    func discard() {
+        if let sink { try? FileManager.default.removeItem(at: sink.url) }
+        for file in files.values { try? FileManager.default.removeItem(at: file.url) }
+        sink = nil
+        files = [:]
     }
 }
