@@ -17,6 +17,17 @@ let numericFlags: [SwiftSetting] = []
 let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 let tensorFlags = numericFlags + optimizedInDebug + [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
+// libFuzzer targets, declared only for scripts/fuzz.sh (MONTECLUSTER_FUZZ=1), which builds them with
+// -sanitize=fuzzer,address in their own scratch folder; a normal build never sees them.
+let fuzzTargets: [Target] = ProcessInfo.processInfo.environment["MONTECLUSTER_FUZZ"] == "1" ? [
+    .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"),
+    .executableTarget(name: "FuzzDatasets", dependencies: ["Clustering", "FuzzDriver"], path: "Fuzz/FuzzDatasets"),
+    .executableTarget(name: "FuzzJSON", dependencies: ["Jobs", "FuzzDriver"], path: "Fuzz/FuzzJSON"),
+    .executableTarget(name: "FuzzExpression", dependencies: ["Sampling", "FuzzDriver"], path: "Fuzz/FuzzExpression"),
+    .executableTarget(name: "FuzzMultipart", dependencies: ["Service", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
+                      path: "Fuzz/FuzzMultipart"),
+] : []
+
 let package = Package(
     name: "MonteCluster",
     platforms: [.macOS(.v15)],
@@ -104,6 +115,7 @@ let package = Package(
         .executableTarget(name: "tensor-bench", dependencies: ["Tensor"]),
         .executableTarget(name: "cluster-bench", dependencies: ["Clustering"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+    ] + fuzzTargets + [
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
         .testTarget(name: "SamplerKindsTests", dependencies: ["SamplerKinds", "Jobs", "Sampling"]),

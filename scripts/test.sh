@@ -37,5 +37,7 @@ if swift build --product montecluster; then
 else
   failed=$((failed + 1))
 fi
+# libFuzzer on every parser a client can reach, 20 s per target here; scripts/fuzz.sh 300 is the long run.
+run "fuzz (libFuzzer, 20 s per target)" scripts/fuzz.sh 20
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

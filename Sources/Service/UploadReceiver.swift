@@ -162,9 +162,11 @@ final class MultipartCollector {
     private var quietBytes = 0
     private var files: [String: UploadReceiver.File] = [:]
     private var fields: [String: String] = [:]
+    private var headerNames: HeaderNameGuard
 
     init(boundary: String, fileParts: Set<String>, textFields: Set<String>, scratch: @escaping () -> URL) {
         parser = MultipartParser(boundary: boundary)
+        headerNames = HeaderNameGuard(boundary: boundary)
         self.fileParts = fileParts
         self.textFields = textFields
         self.scratch = scratch
@@ -236,6 +238,7 @@ final class MultipartCollector {
         var remaining = buffer
         while let slice = remaining.readSlice(length: min(UploadReceiver.sliceBytes, remaining.readableBytes)), slice.readableBytes > 0 {
             let before = events
+            try headerNames.check(slice)
             do { try parser.execute(slice) } catch {
                 throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
                               detail: "the multipart body does not parse (check the boundary and part headers)", field: "body")
@@ -264,5 +267,73 @@ final class MultipartCollector {
         for file in files.values { try? FileManager.default.removeItem(at: file.url) }
         sink = nil
         files = [:]
+    }
+}
+
+/// Refuses a part header whose name has a byte ≥ 0x80 before MultipartKit sees it: its parser (4.7.1)
+/// looks such bytes up in a 128-entry table and traps, which killed the server (found by the fuzzer).
+///
+/// The guard follows MultipartKit's grammar as a set of possible states (a small NFA), so it can never
+/// lose track of where the parser is: the body state is always possible, every "--boundary" in it may
+/// start a header section, and a header name is checked in every branch that may be reading one.
+/// The cost of the over-approximation is only that a body containing the boundary string followed by
+/// such a "header" is refused; clients' boundaries are long random strings, so real uploads pass.
+struct HeaderNameGuard {
+    private struct States: OptionSet {
+        let rawValue: UInt8
+        static let delimiterCR = States(rawValue: 1 << 0)
+        static let delimiterLF = States(rawValue: 1 << 1)
+        static let emptyName = States(rawValue: 1 << 2)
+        static let name = States(rawValue: 1 << 3)
+        static let value = States(rawValue: 1 << 4)
+        static let valueLF = States(rawValue: 1 << 5)
+        static let headersEndLF = States(rawValue: 1 << 6)
+    }
+
+    private let pattern: [UInt8]
+    /// Knuth–Morris–Pratt failure links of `pattern`, so overlapping dashes are matched correctly.
+    private let failure: [Int]
+    private var matched = 0
+    /// The header-section states the parser may be in, besides the body (always possible).
+    private var states: States = []
+
+    init(boundary: String) {
+        pattern = Array("--\(boundary)".utf8)
+        var links = [Int](repeating: 0, count: pattern.count)
+        var k = 0
+        for i in 1..<max(1, pattern.count) {
+            while k > 0 && pattern[i] != pattern[k] { k = links[k - 1] }
+            if pattern[i] == pattern[k] { k += 1 }
+            links[i] = k
+        }
+        failure = links
+    }
+
+    mutating func check(_ buffer: ByteBuffer) throws {
+        let (cr, lf, colon) = (UInt8(ascii: "\r"), UInt8(ascii: "\n"), UInt8(ascii: ":"))
+        for byte in buffer.readableBytesView {
+            if byte >= 0x80, !states.isDisjoint(with: [.emptyName, .name]) {
+                throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
+                              detail: "a part header name has a non-ASCII byte", field: "body")
+            }
+            var next: States = []
+            if states.contains(.delimiterCR), byte == cr { next.insert(.delimiterLF) }
+            if states.contains(.delimiterLF), byte == lf { next.insert(.emptyName) }
+            if states.contains(.emptyName) {
+                if byte == cr { next.insert(.headersEndLF) } else if byte != colon { next.insert(.name) }
+            }
+            if states.contains(.name) { next.insert(byte == colon ? .value : .name) }
+            if states.contains(.value) { next.insert(byte == cr ? .valueLF : .value) }
+            if states.contains(.valueLF), byte == lf { next.insert(.emptyName) }
+            // .headersEndLF: the body follows, which is always possible anyway.
+            // The body: every occurrence of "--boundary" may be a delimiter.
+            while matched > 0 && byte != pattern[matched] { matched = failure[matched - 1] }
+            if byte == pattern[matched] { matched += 1 }
+            if matched == pattern.count {
+                matched = failure[matched - 1]
+                next.insert(.delimiterCR)
+            }
+            states = next
+        }
     }
 }

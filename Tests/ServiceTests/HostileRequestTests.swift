@@ -77,6 +77,23 @@ final class HostileRequestTests: XCTestCase {
         }
     }
 
+    /// MultipartKit 4.7.1 traps on a part header name with a byte ≥ 0x80 (a 128-entry table indexed by
+    /// the byte): one such upload killed the server. The fuzzer found it; the guard refuses it first.
+    func testNonASCIIMultipartHeaderNameIsRefusedNotACrash() async throws {
+        try await withServer { client in
+            for body in [Data("--b\r\nCont\u{e9}nt-Disposition: form-data; name=\"data\"\r\n\r\n1,2\r\n--b--\r\n".utf8),
+                         Data([0xFF, 0xFF]) + Data("--b\r\nCont".utf8) + Data([0x97]) + Data("ent: x\r\n\r\n--b--\r\n".utf8)] {
+                let response = try await client.execute(uri: "/v1/datasets", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"],
+                                                        body: ByteBuffer(bytes: body))
+                try assertProblem(response, .badRequest, code: "malformed_multipart", field: "body")
+            }
+            // A UTF-8 file name in a header value is fine.
+            let (body, headers) = multipart([("data", "données.csv", Data("1,2\n3,4\n".utf8))])
+            let accepted = try await client.execute(uri: "/v1/datasets", method: .post, headers: headers, body: body)
+            XCTAssertEqual(accepted.status, .created, accepted.text)
+        }
+    }
+
     /// Uploads whose headers claim absurd sizes get 422, and the server answers the next request.
     func testUploadsWithHostileHeadersGet422() async throws {
         try await withServer { client in

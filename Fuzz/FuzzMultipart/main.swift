@@ -1,0 +1,41 @@
+import Foundation
+import FuzzDriver
+import NIOCore
+@testable import Service
+
+/// libFuzzer target: an upload's multipart body (boundary "b"), fed in buffers whose sizes the first
+/// byte chooses. Every input must end in the parts or a `Problem`, and leave no scratch file behind.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzMultipart(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    guard count > 1 else { return 0 }
+    let bytes = UnsafeRawBufferPointer(start: start, count: count)
+    let step = max(1, Int(bytes[0]) * 4)
+    let collector = MultipartCollector(boundary: "b", fileParts: ["data", "labels"], textFields: ["name", "label_column"],
+                                       scratch: { scratchDirectory.appendingPathComponent("part-\(UUID().uuidString)") })
+    var offset = 1
+    do {
+        while offset < count {
+            let end = min(count, offset + step)
+            try collector.feed(ByteBuffer(bytes: bytes[offset..<end]))
+            offset = end
+        }
+        let received = try collector.finish()
+        for file in received.files.values { try FileManager.default.removeItem(at: file.url) }
+    } catch {
+        collector.discard()
+    }
+    let left = (try? FileManager.default.contentsOfDirectory(atPath: scratchDirectory.path)) ?? []
+    precondition(left.isEmpty, "scratch files left behind: \(left)")
+    return 0
+}
+
+let scratchDirectory: URL = {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("montecluster-fuzz-multipart-\(getpid())")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}()
+
+@_cdecl("FuzzMultipart_main")
+public func fuzzMultipartMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv) { data, size in fuzzMultipart(UnsafeRawPointer(data ?? UnsafePointer(bitPattern: 1)!), size) }
+}
