@@ -15,6 +15,10 @@ COPY --from=build /out/montecluster /usr/local/bin/montecluster
 USER montecluster
 VOLUME /data
 EXPOSE 8080
-# Inside a container the server must listen on all interfaces to be reachable through the published port.
+# Inside a container the server must listen on all interfaces to be reachable through the published port,
+# so it requires API tokens and refuses to start until one exists in the data volume:
+#   docker run -v mc:/data IMAGE tokens create --name me     (prints the token once)
+#   docker run -v mc:/data -p 8080:8080 IMAGE                 (clients send Authorization: Bearer <token>)
 ENV MONTECLUSTER_HOST=0.0.0.0 MONTECLUSTER_PORT=8080 MONTECLUSTER_DATA_DIR=/data
-ENTRYPOINT ["montecluster", "serve"]
+ENTRYPOINT ["montecluster"]
+CMD ["serve"]
