@@ -89,12 +89,11 @@ public final class DatasetLibrary: @unchecked Sendable {
         switch dataset.layout {
         case .images(let c, let h, let w):
             shape = [dataset.count, h, w, c]
-            try NumericArray.npyFile(shape: shape, descr: "|u1", payload: array.bytes).write(to: partial.appendingPathComponent("data.npy"))
+            try array.bytes.withUnsafeBytes { try NumericArray.writeNPY(to: partial.appendingPathComponent("data.npy"), shape: shape, descr: "|u1", payload: $0) }
             meta = ["kind": "images", "channels": .integer(Int64(c)), "height": .integer(Int64(h)), "width": .integer(Int64(w))]
         case .features(let d):
             shape = [dataset.count, d]
-            let payload = dataset.values.withUnsafeBufferPointer { Data(buffer: $0) }
-            try NumericArray.npyFile(shape: shape, descr: "<f4", payload: payload).write(to: partial.appendingPathComponent("data.npy"))
+            try dataset.values.withUnsafeBytes { try NumericArray.writeNPY(to: partial.appendingPathComponent("data.npy"), shape: shape, descr: "<f4", payload: $0) }
             meta = ["kind": "features", "dimension": .integer(Int64(d))]
         }
         if let labels = dataset.labels {

@@ -78,14 +78,15 @@ public struct Dataset: Sendable {
         var values: [Float]
         if case .images(let c, let h, let w) = layout {
             let scale = Float(1 / max(1, array.maximum()))
-            let raw = [UInt8](array.bytes)
-            values = [Float](repeating: 0, count: raw.count)
-            // N×H×W×C (channels last, as numpy holds images) → N×C×H×W.
-            for s in 0..<n {
-                for y in 0..<h {
-                    for x in 0..<w {
-                        for ch in 0..<c {
-                            values[((s * c + ch) * h + y) * w + x] = Float(raw[((s * h + y) * w + x) * c + ch]) * scale
+            values = [Float](repeating: 0, count: n * c * h * w)
+            // N×H×W×C (channels last, as numpy holds images) → N×C×H×W, read in place (no copy of the bytes).
+            array.bytes.withUnsafeBytes { raw in
+                for s in 0..<n {
+                    for y in 0..<h {
+                        for x in 0..<w {
+                            for ch in 0..<c {
+                                values[((s * c + ch) * h + y) * w + x] = Float(raw[((s * h + y) * w + x) * c + ch]) * scale
+                            }
                         }
                     }
                 }

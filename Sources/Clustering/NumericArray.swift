@@ -143,7 +143,7 @@ public struct NumericArray: Sendable {
         guard payload.count == expected else {
             throw DatasetError(field: field, ".npy file has \(payload.count - expected) bytes after the array's data")
         }
-        return NumericArray(shape: shape, element: element, bigEndian: order == ">", bytes: Data(payload), format: "npy")
+        return NumericArray(shape: shape, element: element, bigEndian: order == ">", bytes: payload, format: "npy")
     }
 
     static func idx(_ data: Data, field: String) throws(DatasetError) -> NumericArray {
@@ -166,7 +166,7 @@ public struct NumericArray: Sendable {
             throw DatasetError(field: field, "IDX file truncated: shape \(shape) needs \(expected) bytes of data, found \(payload.count)")
         }
         guard payload.count == expected else { throw DatasetError(field: field, "IDX file has \(payload.count - expected) bytes after its data") }
-        return NumericArray(shape: shape, element: element, bigEndian: true, bytes: Data(payload), format: "idx")
+        return NumericArray(shape: shape, element: element, bigEndian: true, bytes: payload, format: "idx")
     }
 
     /// The bytes an array of `shape` holds, or nil when the product overflows: sizes come from a file's
@@ -293,6 +293,24 @@ public struct NumericArray: Sendable {
         let payload = values.withUnsafeBufferPointer { Data(buffer: $0) }
         return (NumericArray(shape: [rows, width], element: .float32, bigEndian: false, bytes: payload, format: "csv"),
                 labelIndex == nil ? nil : labels)
+    }
+
+    /// Writes a `.npy` file (version 1.0) straight from `payload`, without first joining header and data
+    /// in memory (an upload's samples are the largest thing a request holds).
+    public static func writeNPY(to url: URL, shape: [Int], descr: String, payload: UnsafeRawBufferPointer) throws {
+        guard FileManager.default.createFile(atPath: url.path, contents: npyFile(shape: shape, descr: descr, payload: Data())) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+        }
+        let handle = try FileHandle(forWritingTo: url)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        var offset = 0
+        while offset < payload.count {
+            let end = min(payload.count, offset + (8 << 20))
+            try handle.write(contentsOf: UnsafeRawBufferPointer(rebasing: payload[offset..<end]))
+            offset = end
+        }
+        try handle.synchronize()
     }
 
     /// A `.npy` file (version 1.0) of this array's values as `descr`, written little-endian.

@@ -46,9 +46,11 @@ extension SQLiteJobStore: DatasetStore {
     public func insertDataset(_ record: DatasetRecord) throws {
         let quotas = self.quotas
         try database.write { db in
-            let stored = try Self.storedBytes(db, owner: record.owner)
-            if stored + record.bytes > quotas.maxStoredBytes {
-                throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
+            if let owner = record.owner {
+                let stored = try Self.storedBytes(db, owner: owner)
+                if stored + record.bytes > quotas.maxStoredBytes {
+                    throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
+                }
             }
             try db.execute(sql: "INSERT INTO datasets (id, name, meta, created_at, owner, bytes) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [record.id, record.name, record.meta.canonicalText(), record.createdAt.timeIntervalSince1970,

@@ -63,15 +63,17 @@ public final class SQLiteJobStore: JobStore {
             }
             let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0
             if queued >= maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
-            let quotas = self.quotas
-            let ownQueued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND owner IS ?",
-                                             arguments: [submission.owner]) ?? 0
-            if ownQueued >= quotas.maxQueued {
-                throw JobStoreError.quotaExceeded(what: "queued jobs", limit: Int64(quotas.maxQueued), current: Int64(ownQueued))
-            }
-            let stored = try Self.storedBytes(db, owner: submission.owner)
-            if stored >= quotas.maxStoredBytes {
-                throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
+            // Quotas are per token owner; requests without a token (loopback only) have the server's limits.
+            if let owner = submission.owner {
+                let quotas = self.quotas
+                let ownQueued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND owner = ?", arguments: [owner]) ?? 0
+                if ownQueued >= quotas.maxQueued {
+                    throw JobStoreError.quotaExceeded(what: "queued jobs", limit: Int64(quotas.maxQueued), current: Int64(ownQueued))
+                }
+                let stored = try Self.storedBytes(db, owner: owner)
+                if stored >= quotas.maxStoredBytes {
+                    throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
+                }
             }
             let id = UUID().uuidString.lowercased()
             let row = try Row.fetchOne(
@@ -165,7 +167,8 @@ public final class SQLiteJobStore: JobStore {
                         version = version + 1
                     WHERE status = 'queued' AND seq = (
                         SELECT seq FROM jobs AS q WHERE q.status = 'queued'
-                            AND (SELECT COUNT(*) FROM jobs AS r WHERE r.owner IS q.owner AND r.status IN ('running', 'cancelling')) < ?
+                            AND (q.owner IS NULL
+                                 OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner AND r.status IN ('running', 'cancelling')) < ?)
                         ORDER BY q.priority DESC, q.seq ASC LIMIT 1)
                     RETURNING \(Self.jobColumns)
                     """,
