@@ -78,6 +78,8 @@ let package = Package(
             dependencies: [
                 "CTrapMarker",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // sqlite3_blob_* for streaming artifacts in chunks (GRDB has no incremental BLOB API).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

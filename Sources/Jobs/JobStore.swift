@@ -68,6 +68,11 @@ public protocol JobStore: Sendable {
     func events(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent]
     func artifacts(jobID: String) throws -> [ArtifactInfo]
     func artifact(jobID: String, name: String) throws -> Artifact?
+    /// An artifact's description and where to read it, without its bytes.
+    func artifactLocation(jobID: String, name: String) throws -> (info: ArtifactInfo, location: Int64)?
+    /// Up to `length` bytes of the artifact at `location` from `offset`: downloads stream in chunks, so
+    /// a slow reader of a large artifact holds one chunk, not the whole file.
+    func readArtifact(at location: Int64, offset: Int, length: Int) throws -> Data
 
     /// Requeues (or, past their attempt budget, fails) jobs held by workers that are gone:
     /// every active job when `allActive` (start-up after a crash), else those whose lease expired.

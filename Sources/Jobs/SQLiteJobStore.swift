@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// The job store on SQLite (GRDB, WAL mode, `synchronous=FULL`): a job acknowledged to a client
 /// survives a power cut, and readers never block the single writer.
@@ -410,6 +411,31 @@ public final class SQLiteJobStore: JobStore {
         try database.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM artifacts WHERE job_id = ? AND name = ?", arguments: [jobID, name])
                 .map { Artifact(info: Self.artifactInfo(from: $0), data: $0["data"]) }
+        }
+    }
+
+    public func artifactLocation(jobID: String, name: String) throws -> (info: ArtifactInfo, location: Int64)? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT rowid, name, media_type, size, created_at FROM artifacts WHERE job_id = ? AND name = ?",
+                             arguments: [jobID, name])
+                .map { (Self.artifactInfo(from: $0), $0["rowid"]) }
+        }
+    }
+
+    /// SQLite's incremental BLOB I/O reads just the requested range (`SELECT data` would load all of it).
+    public func readArtifact(at location: Int64, offset: Int, length: Int) throws -> Data {
+        try database.read { db in
+            var blob: OpaquePointer?
+            let opened = sqlite3_blob_open(db.sqliteConnection, "main", "artifacts", "data", location, 0, &blob)
+            defer { sqlite3_blob_close(blob) }
+            guard opened == SQLITE_OK, let blob else { throw DatabaseError(resultCode: ResultCode(rawValue: opened)) }
+            let size = Int(sqlite3_blob_bytes(blob))
+            let count = max(0, min(length, size - offset))
+            guard count > 0 else { return Data() }
+            var data = Data(count: count)
+            let status = data.withUnsafeMutableBytes { sqlite3_blob_read(blob, $0.baseAddress, Int32(count), Int32(offset)) }
+            guard status == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: status)) }
+            return data
         }
     }
 

@@ -206,20 +206,36 @@ struct JobRoutes: Sendable {
         let id = try context.parameters.require("id")
         let name = try context.parameters.require("name")
         _ = try state.job(id, for: context.caller)
-        guard let artifact = try state.store.artifact(jobID: id, name: name) else {
+        guard let (info, location) = try state.store.artifactLocation(jobID: id, name: name) else {
             throw Problem(.notFound, code: "artifact_not_found", title: "Artifact not found",
                           detail: "job \(id) has no artifact \"\(name.prefix(100))\"", field: "name")
         }
         let safeName = name.filter { $0.isLetter || $0.isNumber || "._-".contains($0) }
+        let store = state.store
+        let size = info.size
+        // Streamed in chunks read off the event loop; the writer waits for the client, so a slow reader
+        // holds one chunk (256 KiB) however large the artifact is.
+        let body = ResponseBody(contentLength: size) { writer in
+            var offset = 0
+            while offset < size {
+                let start = offset
+                let chunk = try await offload { try store.readArtifact(at: location, offset: start, length: Self.artifactChunkBytes) }
+                guard !chunk.isEmpty else { break }
+                try await writer.write(ByteBuffer(bytes: chunk))
+                offset += chunk.count
+            }
+            try await writer.finish(nil)
+        }
         return Response(
             status: .ok,
-            headers: [.contentType: artifact.info.mediaType, .contentDisposition: "attachment; filename=\"\(safeName)\""],
-            body: .init(byteBuffer: ByteBuffer(bytes: artifact.data)))
+            headers: [.contentType: info.mediaType, .contentDisposition: "attachment; filename=\"\(safeName)\""],
+            body: body)
     }
 
     // MARK: Helpers
 
     static let replayedHeader = HTTPField.Name("Idempotent-Replayed")!
+    static let artifactChunkBytes = 256 << 10
 
     private static func idempotencyKey(_ request: Request) throws -> String? {
         guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else { return nil }

@@ -94,6 +94,29 @@ final class HostileRequestTests: XCTestCase {
         }
     }
 
+    /// Artifacts stream in 256 KiB chunks (a slow reader no longer holds the whole file): a multi-chunk
+    /// artifact arrives whole, with its Content-Length, byte for byte as the job wrote it.
+    func testLargeArtifactsStreamWhole() async throws {
+        try await withServer { client in
+            let response = try await client.post("/v1/jobs", json: #"{"kind": "sample.inverse_cdf", "params": {"distribution": {"name": "uniform", "params": {"low": 0, "high": 1}}, "draws": 300000, "seed": 3}}"#)
+            let id = try XCTUnwrap(try response.json["id"]?.stringValue)
+            let job = try await client.waitUntilTerminal(id, timeout: 60)
+            XCTAssertEqual(job["status"], "succeeded")
+            let artifact = try await client.get("/v1/jobs/\(id)/artifacts/draws.npy")
+            XCTAssertEqual(artifact.status, .ok)
+            let bytes = Data(artifact.body.readableBytesView)
+            XCTAssertGreaterThan(bytes.count, 4 * JobRoutes.artifactChunkBytes, "several chunks")
+            XCTAssertEqual(artifact.headers[.contentLength], String(bytes.count))
+            let (array, _) = try NumericArray.read(bytes, field: "draws")
+            XCTAssertEqual(array.shape, [1, 300_000, 1])
+            let draws = array.doubles()
+            XCTAssertTrue(draws.allSatisfy { (0...1).contains($0) })
+            // Each chunk boundary falls inside the data: values on both sides of it are draws, not zeros.
+            let boundary = (JobRoutes.artifactChunkBytes - 128) / 8
+            XCTAssertTrue(draws[boundary - 1] > 0 && draws[boundary] > 0 && draws[boundary + 1] > 0)
+        }
+    }
+
     /// Uploads whose headers claim absurd sizes get 422, and the server answers the next request.
     func testUploadsWithHostileHeadersGet422() async throws {
         try await withServer { client in

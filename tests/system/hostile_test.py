@@ -209,6 +209,32 @@ def battery(base):
         "log_density": medium_expression, "lower": -5, "upper": 5, "data": {"y": long_data}, "draws": 10}),
         {"cancelled"}, cancel_after=1.0, within=10)))
 
+    def slow_readers():
+        """50 clients download a 16 MB artifact and read it slowly: each once held the whole file (1.9 GB in all)."""
+        status, raw = raw_request(base, "POST", "/v1/jobs", job("sample.inverse_cdf", {
+            "distribution": {"name": "normal"}, "draws": 2_000_000, "seed": 5}))
+        if status != 201:
+            return False, f"submit {status}"
+        job_id = problem(raw)["id"]
+        for _ in range(30):
+            _, raw = raw_request(base, "GET", f"/v1/jobs/{job_id}?wait=5")
+            if problem(raw).get("terminal"):
+                break
+        host, port = base.replace("http://", "").split(":")
+        readers = []
+        for _ in range(50):
+            connection = socket.create_connection((host, int(port)), timeout=10)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            connection.sendall(f"GET /v1/jobs/{job_id}/artifacts/draws.npy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            readers.append(connection)
+        first = [connection.recv(1024) for connection in readers]
+        time.sleep(2)
+        for connection in readers:
+            connection.close()
+        ok = all(chunk.startswith(b"HTTP/1.1 200") for chunk in first)
+        return ok, f"{sum(1 for chunk in first if chunk.startswith(b'HTTP/1.1 200'))} of 50 slow readers got 200"
+    cases.append(("50 slow readers of a 16 MB artifact", slow_readers))
+
     def huge_kmeans():
         status, raw = raw_request(base, "POST", "/v1/datasets",
                                   npy({"descr": "<f4", "fortran_order": False, "shape": (20, 2)}, huge_features), "application/octet-stream")
@@ -247,7 +273,7 @@ def connection_cap(server, limit):
 def hostile_battery(binary):
     data_dir = tempfile.mkdtemp(prefix="montecluster-hostile-")
     server = Server(binary, data_dir, workers=2, lease_seconds=10,
-                    extra_args=["--max-connections", "48", "--header-timeout", "2"]).start()
+                    extra_args=["--max-connections", "128", "--header-timeout", "2"]).start()
     probe = HealthProbe(server.base)
     probe.start()
     time.sleep(0.5)
@@ -278,7 +304,7 @@ def hostile_battery(binary):
         leftovers = [os.path.join(root, name) for root, dirs, files in os.walk(data_dir)
                      for name in files + dirs if name.endswith(".partial") or name.startswith("inflated-")]
         check(not leftovers, f"partial files left behind: {leftovers}")
-        connection_cap(server, 48)
+        connection_cap(server, 128)
         for name, ok, detail in sorted(results):
             print(f"  {'ok  ' if ok else 'FAIL'} {name}: {detail}")
         print(f"battery: {len(results)} requests in {elapsed:.1f} s; /healthz p99 {p99:.1f} ms over {len(probe.latencies)} probes "
