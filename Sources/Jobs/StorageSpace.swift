@@ -24,7 +24,16 @@ public final class StorageSpace: Sendable {
         (try? FileManager.default.attributesOfFileSystem(forPath: directory)[.systemFreeSize] as? NSNumber)?.int64Value
     }
 
-    public var isLow: Bool { (freeBytes ?? .max) < minFreeBytes }
+    /// Below `minFreeBytes`, or the reserve is spent: it is kept for cancels, deletes and outcomes, so new
+    /// uploads and jobs wait until it is back (restored in the background once there is room again).
+    public var isLow: Bool {
+        let free = freeBytes ?? .max
+        if free < minFreeBytes { return true }
+        guard reserveBytes > 0, !FileManager.default.fileExists(atPath: reserve) else { return false }
+        guard free > minFreeBytes + Int64(reserveBytes) else { return true }
+        DispatchQueue.global(qos: .utility).async { [self] in restoreReserve() }
+        return false
+    }
 
     /// Frees the reserve; false when it was already gone.
     @discardableResult

@@ -51,7 +51,7 @@ def main(binary):
                         extra_args=["--min-free-bytes", str(4 << 20), "--reserve-bytes", str(4 << 20)]).start()
         status, _, running = server.request("POST", "/v1/jobs", {"kind": "demo.count", "params": {"steps": 2000, "step_ms": 10, "checkpoint_every": 1}})
         check(status == 201, f"submit: {status}")
-        status, _, queued = server.request("POST", "/v1/jobs", {"kind": "demo.count", "params": {"steps": 5, "step_ms": 0}})
+        status, _, queued = server.request("POST", "/v1/jobs", {"kind": "demo.count", "params": {"steps": 2000, "step_ms": 10, "checkpoint_every": 1000}})
         check(status == 201, f"submit: {status}")
         time.sleep(1)
 
