@@ -14,7 +14,7 @@ struct DatasetRoutes: Sendable {
 
     func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
         router.post("/v1/datasets") { request, context in try await upload(request, context) }
-        router.get("/v1/datasets") { request, context in try list(request, context) }
+        router.get("/v1/datasets") { request, context in try await list(request, context) }
         table.add("/v1/datasets", [.get, .post])
         router.get("/v1/datasets/:id") { request, context in try read(request, context) }
         router.delete("/v1/datasets/:id") { request, context in try await delete(request, context) }
@@ -45,9 +45,10 @@ struct DatasetRoutes: Sendable {
         return Self.json(DatasetLibrary.describe(record), status: .created, headers: [.location: "/v1/datasets/\(record.id)"])
     }
 
-    private func list(_ request: Request, _ context: AppRequestContext) throws -> Response {
+    private func list(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let limit = try RequestParsing.integer(request, "limit", default: 100, range: 1...1000) ?? 100
-        let records = try library.store.datasets(limit: limit, owner: context.caller.visible)
+        let (store, visible) = (library.store, context.caller.visible)
+        let records = try await offload { try store.datasets(limit: limit, owner: visible) }
         return Self.json(["datasets": .array(records.map(DatasetLibrary.describe))])
     }
 

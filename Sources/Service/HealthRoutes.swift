@@ -39,7 +39,10 @@ struct HealthRoutes: Sendable {
                 throw Problem(.forbidden, code: "forbidden", title: "Forbidden",
                               detail: "/metrics needs a token with the metrics scope (montecluster tokens create --scope metrics) or --public-metrics")
             }
-            let text = state.metrics.render(countsByStatus: try state.store.countsByStatus(),
+            let store = state.store
+            // A GROUP BY over every job: off the event loop.
+            let counts = try await offload { try store.countsByStatus() }
+            let text = state.metrics.render(countsByStatus: counts,
                                             workers: state.pool.configuration.workers,
                                             runningHere: state.pool.runningJobIDs.count)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -11,14 +11,14 @@ struct JobRoutes: Sendable {
 
     func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
         router.post("/v1/jobs") { request, context in try await submit(request, context) }
-        router.get("/v1/jobs") { request, context in try list(request, context) }
+        router.get("/v1/jobs") { request, context in try await list(request, context) }
         table.add("/v1/jobs", [.get, .post])
         router.get("/v1/jobs/:id") { request, context in try await read(request, context) }
         router.delete("/v1/jobs/:id") { request, context in try await delete(request, context) }
         table.add("/v1/jobs/{id}", [.get, .delete])
         router.post("/v1/jobs/:id/cancel") { request, context in try await cancel(request, context) }
         table.add("/v1/jobs/{id}/cancel", [.post])
-        router.get("/v1/jobs/:id/metrics") { request, context in try metrics(request, context) }
+        router.get("/v1/jobs/:id/metrics") { request, context in try await metrics(request, context) }
         table.add("/v1/jobs/{id}/metrics", [.get])
         router.get("/v1/jobs/:id/result") { request, context in try result(request, context) }
         table.add("/v1/jobs/{id}/result", [.get])
@@ -53,7 +53,7 @@ struct JobRoutes: Sendable {
         return JobResource.response(job, status: .created, headers: headers)
     }
 
-    private func list(_ request: Request, _ context: AppRequestContext) throws -> Response {
+    private func list(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         var statuses: [JobStatus] = []
         if let raw = request.uri.queryParameters.get("status") {
             for name in raw.split(separator: ",", omittingEmptySubsequences: false) {
@@ -75,7 +75,10 @@ struct JobRoutes: Sendable {
         // One extra row tells whether another page exists without a count query.
         var query = JobQuery(statuses: statuses, kind: kind, limit: pageSize + 1, beforeSequence: before)
         query.owner = context.caller.visible
-        let rows = try state.store.jobs(matching: query)
+        let store = state.store
+        // A page of up to 200 rows is read off the event loop, like every uncached query.
+        let finalQuery = query
+        let rows = try await offload { try store.jobs(matching: finalQuery) }
         let page = Array(rows.prefix(pageSize))
         let next = rows.count > pageSize ? page.last.map { PageToken.encode($0.sequence) } : nil
         var json = JSONWriter(capacity: 1024 * page.count + 64)
@@ -147,13 +150,16 @@ struct JobRoutes: Sendable {
         return Response(status: .noContent)
     }
 
-    private func metrics(_ request: Request, _ context: AppRequestContext) throws -> Response {
+    private func metrics(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let name = request.uri.queryParameters.get("name").flatMap { $0.isEmpty ? nil : $0 }
         let since = try RequestParsing.integer(request, "since_step", default: nil, range: -1...Int(Int32.max))
         let limit = try RequestParsing.integer(request, "limit", default: 10_000, range: 1...100_000) ?? 10_000
         _ = try state.job(id, for: context.caller)
-        let points = try state.store.metrics(jobID: id, name: name, sinceStep: since.map(Int64.init), limit: limit)
+        let store = state.store
+        // Up to 100,000 points: read and rendered off the event loop.
+        return try await offload {
+        let points = try store.metrics(jobID: id, name: name, sinceStep: since.map(Int64.init), limit: limit)
         var json = JSONWriter(capacity: 96 * points.count + 64)
         json.raw("{"); json.key("job_id"); json.string(id); json.comma()
         json.key("metrics"); json.raw("[")
@@ -167,6 +173,7 @@ struct JobRoutes: Sendable {
         }
         json.raw("]}")
         return JSONResponse.make(json)
+        }
     }
 
     private func result(_ request: Request, _ context: AppRequestContext) throws -> Response {
