@@ -89,11 +89,13 @@ public final class DatasetLibrary: @unchecked Sendable {
         switch dataset.layout {
         case .images(let c, let h, let w):
             shape = [dataset.count, h, w, c]
-            try array.bytes.withUnsafeBytes { try NumericArray.writeNPY(to: partial.appendingPathComponent("data.npy"), shape: shape, descr: "|u1", payload: $0) }
+            let file = partial.appendingPathComponent("data.npy")
+            try array.bytes.withUnsafeBytes { try NumericArray.writeNPY(to: file, shape: shape, descr: "|u1", payload: $0) }
             meta = ["kind": "images", "channels": .integer(Int64(c)), "height": .integer(Int64(h)), "width": .integer(Int64(w))]
         case .features(let d):
             shape = [dataset.count, d]
-            try dataset.values.withUnsafeBytes { try NumericArray.writeNPY(to: partial.appendingPathComponent("data.npy"), shape: shape, descr: "<f4", payload: $0) }
+            let file = partial.appendingPathComponent("data.npy")
+            try dataset.values.withUnsafeBytes { try NumericArray.writeNPY(to: file, shape: shape, descr: "<f4", payload: $0) }
             meta = ["kind": "features", "dimension": .integer(Int64(d))]
         }
         if let labels = dataset.labels {

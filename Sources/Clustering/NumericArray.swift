@@ -241,7 +241,8 @@ public struct NumericArray: Sendable {
         fields(first, into: &ranges)
         let columns = ranges.count
         guard columns <= Dataset.Limits.maxFeatures + 1 else {
-            throw DatasetError(field: field, "the CSV file has \(columns) columns; at most \(Dataset.Limits.maxFeatures) features (and a label) are accepted")
+            throw DatasetError(field: field,
+                               "the CSV file has \(columns) columns; at most \(Dataset.Limits.maxFeatures) features (and a label) are accepted")
         }
         var header: [String]?
         if ranges.contains(where: { number($0) == nil }) { header = ranges.map { text($0) } }
@@ -252,7 +253,9 @@ public struct NumericArray: Sendable {
             } else if let index = Int(labelColumn), index >= 0, index < columns {
                 labelIndex = index
             } else {
-                throw DatasetError(field: "label_column", "no column '\(labelColumn.prefix(60))' in the CSV header \(header.map { Array($0.prefix(20)) } ?? []) and not a column index below \(columns)")
+                let names = header.map { Array($0.prefix(20)) } ?? []
+                throw DatasetError(field: "label_column",
+                                   "no column '\(labelColumn.prefix(60))' in the CSV header \(names) and not a column index below \(columns)")
             }
         }
         let width = columns - (labelIndex == nil ? 0 : 1)

@@ -162,7 +162,8 @@ public final class WorkerPool: Sendable {
         guard let trapRecord else { return }
         for id in trapRecord.crashLooping {
             let traps = trapRecord.counts[id] ?? TrapRecord.limit
-            let reason = "crashed the worker: its run killed the server with a runtime trap \(traps) times; it is not retried (please report it with the job's parameters)"
+            let reason = "crashed the worker: its run killed the server with a runtime trap \(traps) times; "
+                + "it is not retried (please report it with the job's parameters)"
             if try store.failActive(jobID: id, reason: reason, now: Date()) != nil {
                 logger.error("failed a job that crashed the server repeatedly", metadata: ["job": "\(id)", "traps": "\(traps)"])
             }

@@ -75,7 +75,8 @@ struct AuthMiddleware: RouterMiddleware {
         }
         guard policy.allows(host: authority) else {
             throw Problem(.forbidden, code: "host_not_allowed", title: "Host not allowed",
-                          detail: "this server answers to \(policy.allowedHosts.sorted().joined(separator: ", ")), not \(authority.prefix(100)) (montecluster serve --allowed-host)",
+                          detail: "this server answers to \(policy.allowedHosts.sorted().joined(separator: ", ")), "
+                              + "not \(authority.prefix(100)) (montecluster serve --allowed-host)",
                           field: "Host")
         }
     }
@@ -157,7 +158,8 @@ struct AccessPolicy: Sendable {
     func isSameOrigin(_ origin: String, host: String?) -> Bool {
         guard let host, let url = URL(string: origin), let originHost = url.host else { return false }
         let port = url.port.map { ":\($0)" } ?? ""
-        return (originHost + port).lowercased() == host.lowercased() || (originHost.lowercased() == Self.hostName(host).lowercased() && url.port == nil)
+        return (originHost + port).lowercased() == host.lowercased()
+            || (originHost.lowercased() == Self.hostName(host).lowercased() && url.port == nil)
     }
 
     /// `host:port`, `[::1]:port` or `host` → the host.

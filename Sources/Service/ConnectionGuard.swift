@@ -72,7 +72,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             if case .head = unwrapInboundIn(data) {
                 headDeadline?.cancel()
                 respond(context, Problem(.serviceUnavailable, code: "too_many_connections", title: "Too many connections",
-                                         detail: "the server has \(counter.limit) connections open (montecluster serve --max-connections); retry shortly",
+                                         detail: "the server has \(counter.limit) connections open "
+                                             + "(montecluster serve --max-connections); retry shortly",
                                          headers: [.retryAfter: "1"]))
             }
             return

@@ -21,7 +21,8 @@ struct HealthRoutes: Sendable {
             }
             if state.storage.isLow {
                 throw Problem(.serviceUnavailable, code: "not_ready", title: "Not ready",
-                              detail: "the data directory has \(state.storage.freeBytes ?? 0) bytes free, below --min-free-bytes \(state.storage.minFreeBytes)",
+                              detail: "the data directory has \(state.storage.freeBytes ?? 0) bytes free, "
+                                  + "below --min-free-bytes \(state.storage.minFreeBytes)",
                               headers: [.retryAfter: "5"])
             }
             do {
@@ -37,7 +38,8 @@ struct HealthRoutes: Sendable {
         router.get("/metrics") { _, context in
             if policy.requireToken, !policy.publicMetrics, !context.caller.admin, !context.caller.scopes.contains("metrics") {
                 throw Problem(.forbidden, code: "forbidden", title: "Forbidden",
-                              detail: "/metrics needs a token with the metrics scope (montecluster tokens create --scope metrics) or --public-metrics")
+                              detail: "/metrics needs a token with the metrics scope "
+                                  + "(montecluster tokens create --scope metrics) or --public-metrics")
             }
             let store = state.store
             // A GROUP BY over every job: off the event loop.

@@ -110,14 +110,16 @@ extension Problem {
                            field: "Idempotency-Key")
         case .datasetMissing(let id):
             return Problem(.unprocessableContent, code: "invalid_value", title: "Invalid parameter",
-                           detail: "no dataset with id '\(id.prefix(100))' (it was deleted); upload one with POST /v1/datasets", field: "params.dataset")
+                           detail: "no dataset with id '\(id.prefix(100))' (it was deleted); upload one with POST /v1/datasets",
+                           field: "params.dataset")
         case .referencedJobMissing(let id):
             return Problem(.unprocessableContent, code: "invalid_value", title: "Invalid parameter",
                            detail: "no job with id '\(id.prefix(100))' to take a model from", field: "params.backbone_job")
         case .quotaExceeded(let what, let limit, let current):
             let storage = what == "stored bytes"
             return Problem(storage ? .insufficientStorage : .tooManyRequests, code: "quota_exceeded", title: "Quota exceeded",
-                           detail: "your \(what): \(current) of a limit of \(limit); " + (storage ? "delete datasets or jobs to free space" : "wait for some to finish"),
+                           detail: "your \(what): \(current) of a limit of \(limit); "
+                               + (storage ? "delete datasets or jobs to free space" : "wait for some to finish"),
                            headers: storage ? [:] : [.retryAfter: "5"])
         case .queueFull(let limit):
             return Problem(.tooManyRequests, code: "queue_full", title: "Queue full",

@@ -220,7 +220,8 @@ final class MultipartCollector {
         }
         guard fileParts.contains(partName) || textFields.contains(partName) else {
             throw Problem(.unprocessableContent, code: "unknown_part", title: "Unknown part",
-                          detail: "no part '\(partName.prefix(60))' is accepted; use \((fileParts.sorted() + textFields.sorted()).joined(separator: ", "))",
+                          detail: "no part '\(partName.prefix(60))' is accepted; "
+                              + "use \((fileParts.sorted() + textFields.sorted()).joined(separator: ", "))",
                           field: String(partName.prefix(60)))
         }
         guard files[partName] == nil && fields[partName] == nil else {

@@ -62,7 +62,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Bytes of datasets and artifacts one owner may keep (env MONTECLUSTER_QUOTA_BYTES).")
     var quotaBytes = env("MONTECLUSTER_QUOTA_BYTES").flatMap(Int64.init) ?? 10 << 30
 
-    @Option(help: "Free bytes in the data directory below which /readyz is 503 and uploads and submissions get 507 (env MONTECLUSTER_MIN_FREE_BYTES).")
+    @Option(help: """
+        Free bytes in the data directory below which /readyz is 503 and uploads and submissions get 507 \
+        (env MONTECLUSTER_MIN_FREE_BYTES).
+        """)
     var minFreeBytes = env("MONTECLUSTER_MIN_FREE_BYTES").flatMap(Int64.init) ?? 64 << 20
 
     @Option(help: "Bytes of a reserve file given up when the disk fills, so deletes and cancels still commit (env MONTECLUSTER_RESERVE_BYTES).")
@@ -85,7 +88,9 @@ struct Serve: AsyncParsableCommand {
         guard leaseSeconds >= 2 else { throw ValidationError("--lease-seconds must be at least 2") }
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be between 1 and 100000") }
         guard headerTimeout >= 0.1, headerTimeout <= 3600 else { throw ValidationError("--header-timeout must be between 0.1 and 3600 seconds") }
-        guard minFreeBytes >= 0, reserveBytes >= 0, reserveBytes <= 1 << 34 else { throw ValidationError("--min-free-bytes and --reserve-bytes must be non-negative") }
+        guard minFreeBytes >= 0, reserveBytes >= 0, reserveBytes <= 1 << 34 else {
+            throw ValidationError("--min-free-bytes and --reserve-bytes must be non-negative (the reserve at most 16 GiB)")
+        }
         guard quotaQueued >= 1, quotaRunning >= 1, quotaBytes >= 0 else { throw ValidationError("quotas must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
     }
@@ -166,7 +171,9 @@ struct Tokens: ParsableCommand {
 
         func run() throws {
             for token in try location.open().tokens() {
-                print("\(token.name)\t\(token.admin ? "admin" : "user")\t\(token.scopes.sorted().joined(separator: ","))\t\(ISO8601DateFormatter().string(from: token.createdAt))")
+                let role = token.admin ? "admin" : "user"
+                let created = ISO8601DateFormatter().string(from: token.createdAt)
+                print("\(token.name)\t\(role)\t\(token.scopes.sorted().joined(separator: ","))\t\(created)")
             }
         }
     }
