@@ -84,6 +84,7 @@ public final class WorkerPool: Sendable {
             let workerID = "\(instanceID)-\(index)"
             state.withLock { $0.liveThreads += 1 }
             let thread = Thread { [self] in
+                Self.yieldToEventLoops()
                 self.workLoop(workerID: workerID, slot: index)
             }
             thread.name = "montecluster-worker-\(index)"
@@ -92,6 +93,16 @@ public final class WorkerPool: Sendable {
         }
         scheduleHeartbeat()
         scheduleRescue()
+    }
+
+    /// Lowers this worker thread's scheduling priority (nice 10; on Linux the nice value is per thread,
+    /// and threads a job starts inherit it), so that with every core busy computing, the HTTP event
+    /// loops and the request tasks are still scheduled first when a request arrives.
+    static func yieldToEventLoops() {
+        #if os(Linux)
+        errno = 0
+        _ = nice(10)
+        #endif
     }
 
     /// Wakes a sleeping worker; call after submitting a job.

@@ -36,8 +36,9 @@ struct JobEventStream: Sendable {
             while !state.isStopping {
                 let subscription = state.store.changes.subscribe(jobID: id)
                 // The job is read before its events: a terminal job's last event is then always in the batch.
-                let job = try state.store.job(id: id)
-                let events = try state.store.events(jobID: id, after: cursor, limit: Self.batchSize)
+                // Off the cooperative pool: a reader may wait for one of GRDB's few reader connections.
+                let (store, after) = (state.store, cursor)
+                let (job, events) = try await offload { (try store.job(id: id), try store.events(jobID: id, after: after, limit: Self.batchSize)) }
                 if !events.isEmpty {
                     var buffer = ByteBuffer()
                     for event in events {

@@ -24,7 +24,7 @@ struct JobRoutes: Sendable {
         table.add("/v1/jobs/{id}/result", [.get])
         router.get("/v1/jobs/:id/artifacts") { request, context in try artifacts(request, context) }
         table.add("/v1/jobs/{id}/artifacts", [.get])
-        router.get("/v1/jobs/:id/artifacts/:name") { request, context in try artifact(request, context) }
+        router.get("/v1/jobs/:id/artifacts/:name") { request, context in try await artifact(request, context) }
         table.add("/v1/jobs/{id}/artifacts/{name}", [.get])
     }
 
@@ -209,16 +209,17 @@ struct JobRoutes: Sendable {
         return try JSONResponse.make(ArtifactList(job_id: id, artifacts: list))
     }
 
-    private func artifact(_ request: Request, _ context: AppRequestContext) throws -> Response {
+    private func artifact(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let name = try context.parameters.require("name")
         _ = try state.job(id, for: context.caller)
-        guard let (info, location) = try state.store.artifactLocation(jobID: id, name: name) else {
+        let store = state.store
+        // Off the cooperative pool: while many downloads stream, reads may wait for a reader connection.
+        guard let (info, location) = try await offload({ try store.artifactLocation(jobID: id, name: name) }) else {
             throw Problem(.notFound, code: "artifact_not_found", title: "Artifact not found",
                           detail: "job \(id) has no artifact \"\(name.prefix(100))\"", field: "name")
         }
         let safeName = name.filter { $0.isLetter || $0.isNumber || "._-".contains($0) }
-        let store = state.store
         let size = info.size
         // Streamed in chunks read off the event loop; the writer waits for the client, so a slow reader
         // holds one chunk (256 KiB) however large the artifact is.
