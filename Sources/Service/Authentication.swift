@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Jobs
+import Synchronization
 
 /// Who is asking: the token's owner name, or nobody (`owner == nil`: no token, allowed on loopback only).
 struct Caller: Sendable, Equatable {
@@ -48,6 +49,7 @@ struct AuthMiddleware: RouterMiddleware {
 
     let store: SQLiteJobStore
     let policy: AccessPolicy
+    let tokens = TokenCache()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         try checkHost(request)
@@ -57,7 +59,7 @@ struct AuthMiddleware: RouterMiddleware {
         }
         try checkOrigin(request, origin: origin)
         var context = context
-        context.caller = try caller(request)
+        context.caller = try await caller(request)
         var response = try await next(request, context)
         if let origin, policy.corsOrigins.contains(origin) {
             response.headers[.accessControlAllowOrigin] = origin
@@ -104,7 +106,7 @@ struct AuthMiddleware: RouterMiddleware {
         ])
     }
 
-    private func caller(_ request: Request) throws -> Caller {
+    private func caller(_ request: Request) async throws -> Caller {
         guard let header = request.headers[.authorization] else {
             guard !policy.requireToken || policy.openPaths.contains(request.uri.path) else {
                 throw Problem(.unauthorized, code: "unauthorized", title: "Token required",
@@ -119,7 +121,16 @@ struct AuthMiddleware: RouterMiddleware {
                           detail: "the Authorization header must be 'Bearer <token>'", field: "Authorization",
                           headers: [.wwwAuthenticate: "Bearer"])
         }
-        guard let token = try store.token(hash: TokenSecrets.hash(String(parts[1]))) else {
+        let hash = TokenSecrets.hash(String(parts[1]))
+        let token: APIToken?
+        if let cached = tokens.lookup(hash) {
+            token = cached
+        } else {
+            let store = self.store
+            token = try await offload { try store.token(hash: hash) }
+            tokens.store(hash, token)
+        }
+        guard let token else {
             throw Problem(.unauthorized, code: "unauthorized", title: "Invalid credentials",
                           detail: "the token is not known (revoked, or from another server)", field: "Authorization",
                           headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
@@ -183,5 +194,29 @@ public func issueToken(name: String, admin: Bool, scopes: Set<String>, store: SQ
     return Result {
         try store.insertToken(APIToken(name: name, admin: admin, scopes: scopes, createdAt: Date()), hash: TokenSecrets.hash(secret))
         return secret
+    }
+}
+
+/// Token lookups for 5 s, so authenticated requests do not each wait for a database reader; a revoked
+/// token stops working within that time.
+final class TokenCache: Sendable {
+    private let entries = Mutex<[String: (token: APIToken?, expires: ContinuousClock.Instant)]>([:])
+    static let lifetime = Duration.seconds(5)
+
+    /// `nil`: not cached; `.some(nil)`: known to be no token.
+    func lookup(_ hash: String) -> APIToken?? {
+        entries.withLock { entries in
+            guard let entry = entries[hash], entry.expires > .now else { return nil }
+            return .some(entry.token)
+        }
+    }
+
+    func store(_ hash: String, _ token: APIToken?) {
+        entries.withLock { entries in
+            // Unknown tokens are cached too (a client retrying a bad token costs no reads), but the map is
+            // bounded: past 10,000 entries it starts over.
+            if entries.count > 10_000 { entries.removeAll() }
+            entries[hash] = (token, .now + Self.lifetime)
+        }
     }
 }

@@ -83,7 +83,9 @@ struct DatasetRoutes: Sendable {
             throw Problem(.conflict, code: "job_not_succeeded", title: "No trained model yet",
                           detail: "job \(id) is \(job.status.rawValue); prediction needs a succeeded clustering job", field: "id")
         }
-        guard let artifact = try state.store.artifact(jobID: id, name: ClusterModel.artifactName) else {
+        let store = state.store
+        // The model may be megabytes: read off the cooperative pool.
+        guard let artifact = try await offload({ try store.artifact(jobID: id, name: ClusterModel.artifactName) }) else {
             throw Problem(.conflict, code: "no_model", title: "No trained model",
                           detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
         }
