@@ -208,7 +208,13 @@ final class JobLifecycleTests: XCTestCase {
             XCTAssertEqual(awaited5, .ok)
             let id = try await client.submitCount()
             _ = try await client.waitUntilTerminal(id)
-            let metrics = try await client.get("/metrics")
+            // The duration histogram is recorded just after the outcome commits (which wakes the poll), so
+            // the scrape may need a moment to see it.
+            var metrics = try await client.get("/metrics")
+            for _ in 0..<50 where !metrics.text.contains(#"montecluster_job_duration_seconds_count{kind="demo.count""#) {
+                try await Task.sleep(for: .milliseconds(20))
+                metrics = try await client.get("/metrics")
+            }
             XCTAssertTrue(metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
             let text = metrics.text
             XCTAssertTrue(text.contains("montecluster_queue_length 0"), text)
