@@ -60,7 +60,10 @@ public final class DatasetLibrary: @unchecked Sendable {
             guard Gzip.isCompressed(raw.prefix(2)) else { return raw }
             let inflated = url.deletingLastPathComponent().appendingPathComponent("inflated-\(UUID().uuidString).partial")
             scratch.append(inflated)
-            _ = try Gzip.decompress(file: url, to: inflated, limit: limit, field: field)
+            // The header of an .npy or IDX file says how big the dataset is: over a limit, inflating stops there.
+            _ = try Gzip.decompress(file: url, to: inflated, limit: limit, field: field) { head in
+                if let shape = NumericArray.declaredShape(head) { try Dataset.checkSize(shape, field: field) }
+            }
             return try Data(contentsOf: inflated, options: .alwaysMapped)
         }
         let (array, csvLabels) = try NumericArray.read(try contents(data, field: "data"), field: "data", csvLabelColumn: labelColumn)

@@ -48,11 +48,7 @@ public struct Dataset: Sendable {
             throw DatasetError(field: field, "an array of shape \(shape) is not a dataset: expected N×D features or N×H×W(×C) uint8 images")
         }
         guard n > 0 else { throw DatasetError(field: field, "the dataset has zero rows") }
-        guard n <= Limits.maxSamples else { throw DatasetError(field: field, "\(n) samples is over the limit of \(Limits.maxSamples)") }
-        let perSample = shape.dropFirst().reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-        guard perSample <= Limits.maxValues / n else {
-            throw DatasetError(field: field, "shape \(shape) holds more than \(Limits.maxValues) values, the most a dataset may have")
-        }
+        try checkSize(shape, field: field)
         let layout: Layout
         switch shape.count {
         case 2:
@@ -107,6 +103,16 @@ public struct Dataset: Sendable {
             }
         }
         return Dataset(layout: layout, count: n, values: values, labels: labelArray)
+    }
+
+    /// The sample and value limits for an array of `shape` (N first), before any of it is read.
+    public static func checkSize(_ shape: [Int], field: String = "data") throws(DatasetError) {
+        guard let n = shape.first, n > 0 else { return }
+        guard n <= Limits.maxSamples else { throw DatasetError(field: field, "\(n) samples is over the limit of \(Limits.maxSamples)") }
+        let perSample = shape.dropFirst().reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        guard perSample <= Limits.maxValues / n else {
+            throw DatasetError(field: field, "shape \(shape) holds more than \(Limits.maxValues) values, the most a dataset may have")
+        }
     }
 
     /// Labels from an array file: one integer per sample (N or N×1).

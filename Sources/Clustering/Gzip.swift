@@ -9,7 +9,10 @@ public enum Gzip {
     }
 
     /// Inflates `source` into `destination` (concatenated gzip members included); fails past `limit` bytes of output.
-    public static func decompress(file source: URL, to destination: URL, limit: Int, field: String) throws -> Int {
+    /// `inspect` sees the first `inspectBytes` of output (or all of it, if shorter) as soon as they exist and
+    /// may throw to stop: an upload whose header already breaks a limit is not inflated any further.
+    public static func decompress(file source: URL, to destination: URL, limit: Int, field: String,
+                                  inspectBytes: Int = 1 << 16, inspect: ((Data) throws -> Void)? = nil) throws -> Int {
         guard let input = InputStream(url: source) else { throw DatasetError(field: field, "cannot read the upload") }
         FileManager.default.createFile(atPath: destination.path, contents: nil)
         let output = try FileHandle(forWritingTo: destination)
@@ -24,6 +27,8 @@ public enum Gzip {
         var outBuffer = [UInt8](repeating: 0, count: chunk)
         var written = 0
         var finished = false
+        var head = Data()
+        var inspected = inspect == nil
         while true {
             let read = input.read(&inBuffer, maxLength: chunk)
             if read < 0 { throw DatasetError(field: field, "cannot read the upload") }
@@ -54,11 +59,19 @@ public enum Gzip {
                     throw DatasetError(field: field, "decompresses to more than the limit of \(limit) bytes")
                 }
                 if produced > 0 { try output.write(contentsOf: outBuffer[0..<produced]) }
+                if !inspected, produced > 0 {
+                    head.append(contentsOf: outBuffer[0..<min(produced, inspectBytes - head.count)])
+                    if head.count >= inspectBytes {
+                        inspected = true
+                        try inspect?(head)
+                    }
+                }
                 if status == Z_STREAM_END { finished = true }
                 if status == Z_BUF_ERROR && produced == 0 { break }
             }
         }
         guard finished else { throw DatasetError(field: field, "gzip data is truncated") }
+        if !inspected { try inspect?(head) }
         return written
     }
 

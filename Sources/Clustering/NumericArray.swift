@@ -93,6 +93,32 @@ public struct NumericArray: Sendable {
     }
 
     static func npy(_ data: Data, field: String) throws(DatasetError) -> NumericArray {
+        let (shape, element, bigEndian, payloadStart, descr) = try npyHeader(data, field: field)
+        let payload = data.dropFirst(payloadStart)
+        guard let expected = byteCount(shape, element) else { throw DatasetError(field: field, ".npy shape \(shape) is too large") }
+        guard payload.count >= expected else {
+            throw DatasetError(field: field, ".npy file truncated: shape \(shape) of \(descr) needs \(expected) bytes of data, found \(payload.count)")
+        }
+        guard payload.count == expected else {
+            throw DatasetError(field: field, ".npy file has \(payload.count - expected) bytes after the array's data")
+        }
+        return NumericArray(shape: shape, element: element, bigEndian: bigEndian, bytes: payload, format: "npy")
+    }
+
+    /// The shape an `.npy` or IDX file declares in its header, from the file's first bytes (nil for CSV
+    /// or an incomplete header): a compressed upload is refused on it before the rest is inflated.
+    public static func declaredShape(_ prefix: Data) -> [Int]? {
+        if prefix.starts(with: [0x93] + Array("NUMPY".utf8)) { return try? npyHeader(prefix, field: "data").shape }
+        if prefix.count >= 4, prefix[prefix.startIndex] == 0, prefix[prefix.startIndex + 1] == 0,
+           [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(prefix[prefix.startIndex + 2]) {
+            return try? idxHeader(prefix, field: "data").shape
+        }
+        return nil
+    }
+
+    static func npyHeader(_ data: Data, field: String) throws(DatasetError)
+        -> (shape: [Int], element: Element, bigEndian: Bool, payloadStart: Int, descr: String)
+    {
         let bytes = [UInt8](data.prefix(12))
         guard bytes.count >= 10 else { throw DatasetError(field: field, ".npy file truncated inside its header") }
         let major = bytes[6]
@@ -135,18 +161,22 @@ public struct NumericArray: Sendable {
         guard let order, "<>|=".contains(order), let element = elements[code] else {
             throw DatasetError(field: field, "dtype '\(descr)' is not supported (integers, float32 or float64)")
         }
-        let payload = data.dropFirst(headerStart + headerLength)
-        guard let expected = byteCount(shape, element) else { throw DatasetError(field: field, ".npy shape \(shape) is too large") }
-        guard payload.count >= expected else {
-            throw DatasetError(field: field, ".npy file truncated: shape \(shape) of \(descr) needs \(expected) bytes of data, found \(payload.count)")
-        }
-        guard payload.count == expected else {
-            throw DatasetError(field: field, ".npy file has \(payload.count - expected) bytes after the array's data")
-        }
-        return NumericArray(shape: shape, element: element, bigEndian: order == ">", bytes: payload, format: "npy")
+        return (shape, element, order == ">", headerStart + headerLength, descr)
     }
 
     static func idx(_ data: Data, field: String) throws(DatasetError) -> NumericArray {
+        let (shape, element) = try idxHeader(data, field: field)
+        let rank = shape.count
+        guard let expected = byteCount(shape, element) else { throw DatasetError(field: field, "IDX shape \(shape) is too large") }
+        let payload = data.dropFirst(4 + 4 * rank)
+        guard payload.count >= expected else {
+            throw DatasetError(field: field, "IDX file truncated: shape \(shape) needs \(expected) bytes of data, found \(payload.count)")
+        }
+        guard payload.count == expected else { throw DatasetError(field: field, "IDX file has \(payload.count - expected) bytes after its data") }
+        return NumericArray(shape: shape, element: element, bigEndian: true, bytes: payload, format: "idx")
+    }
+
+    static func idxHeader(_ data: Data, field: String) throws(DatasetError) -> (shape: [Int], element: Element) {
         let bytes = [UInt8](data.prefix(4 + 4 * 4))
         let element: Element = switch bytes[2] {
         case 0x08: .uint8
@@ -160,13 +190,7 @@ public struct NumericArray: Sendable {
         guard (1...4).contains(rank) else { throw DatasetError(field: field, "IDX file with \(rank) dimensions (1 to 4 are supported)") }
         guard bytes.count >= 4 + 4 * rank else { throw DatasetError(field: field, "IDX file truncated inside its header") }
         let shape = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
-        guard let expected = byteCount(shape, element) else { throw DatasetError(field: field, "IDX shape \(shape) is too large") }
-        let payload = data.dropFirst(4 + 4 * rank)
-        guard payload.count >= expected else {
-            throw DatasetError(field: field, "IDX file truncated: shape \(shape) needs \(expected) bytes of data, found \(payload.count)")
-        }
-        guard payload.count == expected else { throw DatasetError(field: field, "IDX file has \(payload.count - expected) bytes after its data") }
-        return NumericArray(shape: shape, element: element, bigEndian: true, bytes: payload, format: "idx")
+        return (shape, element)
     }
 
     /// The bytes an array of `shape` holds, or nil when the product overflows: sizes come from a file's

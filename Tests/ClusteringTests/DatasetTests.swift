@@ -66,6 +66,32 @@ final class DatasetTests: XCTestCase {
         XCTAssertNil(none)
     }
 
+    /// A gzip'd `.npy` whose header declares more than the limits is refused from its first bytes: the
+    /// inflater stops there instead of writing the rest (up to 1 GiB) to disk.
+    func testCompressedUploadIsRefusedFromItsHeader() throws {
+        let header = NumericArray.npyFile(shape: [250_000, 64, 64], descr: "|u1", payload: Data())
+        XCTAssertEqual(NumericArray.declaredShape(header), [250_000, 64, 64])
+        XCTAssertNil(NumericArray.declaredShape(Data("1,2\n".utf8)))
+        let directory = FileManager.default.temporaryDirectory
+        let source = directory.appendingPathComponent("bomb-\(UUID().uuidString).npy")
+        let compressed = directory.appendingPathComponent("bomb-\(UUID().uuidString).npy.gz")
+        let inflated = directory.appendingPathComponent("bomb-\(UUID().uuidString).out")
+        defer { for url in [source, compressed, inflated] { try? FileManager.default.removeItem(at: url) } }
+        FileManager.default.createFile(atPath: source.path, contents: header + Data(count: 8 << 20))
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
+        gzip.arguments = ["-c", "gzip -c '\(source.path)' > '\(compressed.path)'"]
+        try gzip.run()
+        gzip.waitUntilExit()
+        XCTAssertThrowsError(try Gzip.decompress(file: compressed, to: inflated, limit: 1 << 30, field: "data") { head in
+            if let shape = NumericArray.declaredShape(head) { try Dataset.checkSize(shape) }
+        }) { error in
+            XCTAssertTrue("\(error)".contains("more than 67108864 values"), "\(error)")
+        }
+        let written = (try? FileManager.default.attributesOfItem(atPath: inflated.path)[.size] as? Int) ?? 0
+        XCTAssertLessThan(written, 1 << 20, "inflating stopped at the header")
+    }
+
     /// Excel writes a byte order mark; it used to make the first data row a "header" and drop it.
     func testCSVWithByteOrderMarkKeepsItsFirstRow() throws {
         let (array, _) = try NumericArray.read(Data([0xEF, 0xBB, 0xBF]) + Data("1,2\n3,4\n".utf8), field: "data")

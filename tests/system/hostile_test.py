@@ -116,12 +116,33 @@ def raw_http(base, payload, timeout=5):
     return received
 
 
+def gzip_stream(header, zeros, tail=b""):
+    """gzip of header + `zeros` zero bytes + tail, compressed in 1 MiB pieces (the test stays small)."""
+    import zlib
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [compressor.compress(header)]
+    chunk = bytes(1 << 20)
+    while zeros > 0:
+        out.append(compressor.compress(chunk[:min(zeros, len(chunk))]))
+        zeros -= len(chunk)
+    out.append(compressor.compress(tail))
+    out.append(compressor.flush())
+    return b"".join(out)
+
+
+# Built before the server starts, so compressing them does not compete with it for the cores.
+CSV_BOMB = gzip.compress(b"0,0\n" * 5_000_000, compresslevel=9)
+# 250,000 images of 64×64 zeros (1 GiB of uint8, about 1 MiB gzip'd): once 4.1 GB of RSS; now refused at
+# the 64 Mi-value limit before a single float is made.
+NPY_BOMB = gzip_stream(npy({"descr": "|u1", "fortran_order": False, "shape": (250_000, 64, 64)}, b""), 250_000 * 64 * 64)
+
+
 def battery(base):
     """(name, callable returning (ok, detail)) for each hostile request."""
     long_data = [float(i % 97) for i in range(50_000)]
     long_expression = "sum(" + " + ".join(["normal_lpdf(y, mu, 1)"] * 60) + ")"
     medium_expression = "sum(" + " + ".join(["(y - x)^2"] * 8) + ") * -1e-9"
-    csv_bomb = gzip.compress(b"0,0\n" * 5_000_000, compresslevel=9)
+    csv_bomb = CSV_BOMB
     huge_features = struct.pack("<40f", *([1e20, -1e20] * 20))
 
     def expect(status_wanted, code=None):
@@ -150,6 +171,7 @@ def battery(base):
     cases.append(("IDX header claiming 2^96 floats", upload(b"\x00\x00\x0d\x03" + b"\xff" * 12, "application/octet-stream", expect(422))))
     cases.append(("CSV of 100,000 columns", upload(",".join(["1"] * 100_000).encode() + b"\n", "text/csv", expect(422))))
     cases.append(("gzip'd CSV of 5 M rows", upload(csv_bomb, "application/gzip", expect(422))))
+    cases.append(("gzip'd .npy of 1 GiB", upload(NPY_BOMB, "application/gzip", expect(422))))
     cases.append(("labels of 1e20", upload(*multipart([
         ("data", "x.npy", npy({"descr": "<f4", "fortran_order": False, "shape": (3, 2)}, struct.pack("<6f", *range(6)))),
         ("labels", "y.npy", npy({"descr": "<f8", "fortran_order": False, "shape": (3,)}, struct.pack("<3d", 0, 1e20, 2)))]), expect(422))))
