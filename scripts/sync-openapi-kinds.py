@@ -39,13 +39,13 @@ def block(kinds):
         "oneOf": refs}))
     for kind in kinds:
         name = camel(kind["name"])
-        options = "#/components/schemas/SubmissionOptions/properties/"
+        schemas = "#/components/schemas/"
         lines.append(f"    {name}Submission: " + json.dumps({
             "type": "object", "additionalProperties": False, "required": [k for k in ["kind", "params"] if k == "kind" or kind["parameters"].get("required")],
             "description": kind["summary"],
             "properties": {"kind": {"const": kind["name"]}, "params": {"$ref": f"#/components/schemas/{name}Params"},
-                           "name": {"$ref": options + "name"}, "priority": {"$ref": options + "priority"},
-                           "max_attempts": {"$ref": options + "max_attempts"}},
+                           "name": {"$ref": schemas + "JobName"}, "priority": {"$ref": schemas + "JobPriority"},
+                           "max_attempts": {"$ref": schemas + "JobMaxAttempts"}},
             "example": {"kind": kind["name"], "params": kind["example"]}}, sort_keys=True))
         lines.append(f"    {name}Params: " + json.dumps(dict(kind["parameters"], title=f"{kind['name']} parameters"), sort_keys=True))
     lines.append(END)
