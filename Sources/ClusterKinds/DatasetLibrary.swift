@@ -171,7 +171,7 @@ public final class DatasetLibrary: @unchecked Sendable {
         var object = record.meta.objectValue ?? [:]
         object["id"] = .string(record.id)
         object["name"] = record.name.map(JSONValue.string) ?? .null
-        object["created_at"] = .string(ISO8601DateFormatter().string(from: record.createdAt))
+        object["created_at"] = .string(Timestamp.format(record.createdAt))
         return .object(object)
     }
 }

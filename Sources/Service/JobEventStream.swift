@@ -74,7 +74,10 @@ struct JobEventStream: Sendable {
 
     private static func eventID(_ raw: String, field: String) throws -> Int64 {
         guard let value = Int64(raw.trimmingCharacters(in: CharacterSet.whitespaces)), value >= 0 else {
-            throw Problem.invalidQuery(field, "must be a non-negative integer event id, got \"\(raw.prefix(40))\"")
+            let reason = "must be a non-negative integer event id, got \"\(raw.prefix(40))\""
+            // The header is a header: the spec's `invalid_header`, not the query parameter's `invalid_query`.
+            guard field == "Last-Event-ID" else { throw Problem.invalidQuery(field, reason) }
+            throw Problem(.badRequest, code: "invalid_header", title: "Invalid header", detail: reason, field: field)
         }
         return value
     }

@@ -172,7 +172,7 @@ struct Tokens: ParsableCommand {
         func run() throws {
             for token in try location.open().tokens() {
                 let role = token.admin ? "admin" : "user"
-                let created = ISO8601DateFormatter().string(from: token.createdAt)
+                let created = Timestamp.format(token.createdAt)
                 print("\(token.name)\t\(role)\t\(token.scopes.sorted().joined(separator: ","))\t\(created)")
             }
         }

@@ -40,6 +40,15 @@ extension TestClientProtocol {
 final class DatasetRouteTests: XCTestCase {
     let blobs = GeneratedDatasets.make("blobs", count: 90, classes: 3, seed: 5)!
 
+    /// One timestamp format everywhere: datasets, like jobs, carry RFC 3339 UTC with milliseconds.
+    func testDatasetTimestampsHaveMilliseconds() async throws {
+        try await withServer { client in
+            let uploaded = try await client.upload([("data", "x.csv", Data("1,2\n3,4\n".utf8))])
+            let created = try XCTUnwrap(try uploaded.json["created_at"]?.stringValue)
+            XCTAssertNotNil(created.range(of: #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"#, options: .regularExpression), created)
+        }
+    }
+
     func testUploadDescribeListAndDelete() async throws {
         let blobs = self.blobs
         try await withServer { client in

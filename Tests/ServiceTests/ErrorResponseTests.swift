@@ -98,7 +98,7 @@ final class ErrorResponseTests: XCTestCase {
             try assertProblem(try await client.get("/v1/jobs/\(id)?wait=61"), .badRequest, code: "invalid_query", field: "wait")
             try assertProblem(try await client.get("/v1/jobs/\(id)/metrics?since_step=x"), .badRequest, code: "invalid_query", field: "since_step")
             try assertProblem(try await client.get("/v1/jobs/\(id)/events", headers: [HTTPField.Name("Last-Event-ID")!: "abc"]),
-                              .badRequest, code: "invalid_query", field: "Last-Event-ID")
+                              .badRequest, code: "invalid_header", field: "Last-Event-ID")
             _ = try await client.waitUntilTerminal(id)
             try assertProblem(try await client.get("/v1/jobs/\(id)/artifacts/missing.npy"), .notFound, code: "artifact_not_found", field: "name")
         }
