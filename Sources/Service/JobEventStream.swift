@@ -32,7 +32,9 @@ struct JobEventStream: Sendable {
         let body = ResponseBody { writer in
             var cursor = start
             var lastWrite = ContinuousClock.now
-            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            // The reconnection delay rides on the first real event: a block holding only `retry:` is an
+            // empty event to some clients (httpx-sse), whose JSON decoding of it fails.
+            var retrySent = false
             while !state.isStopping {
                 let subscription = state.store.changes.subscribe(jobID: id)
                 // The job is read before its events: a terminal job's last event is then always in the batch.
@@ -42,6 +44,10 @@ struct JobEventStream: Sendable {
                 if !events.isEmpty {
                     var buffer = ByteBuffer()
                     for event in events {
+                        if !retrySent {
+                            buffer.writeString("retry: 2000\n")
+                            retrySent = true
+                        }
                         buffer.writeString("id: \(event.sequence)\nevent: \(event.type.rawValue)\ndata: ")
                         buffer.writeBytes(Self.payload(event).bytes)
                         buffer.writeString("\n\n")

@@ -39,6 +39,10 @@ final class JobLifecycleTests: XCTestCase {
             let ids = events.compactMap { Int($0.id) }
             XCTAssertEqual(ids, ids.sorted())
 
+            // No block is a lone `retry:` field (some clients yield it as an empty event); it rides on the first event.
+            let blocks = try await client.get("/v1/jobs/\(id)/events").text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            XCTAssertTrue(blocks.first?.hasPrefix("retry: 2000\nid: ") == true, blocks.first ?? "no block")
+            XCTAssertTrue(blocks.allSatisfy { $0.contains("data: ") || $0.hasPrefix(":") }, "every block is an event or a comment")
             // Resuming with Last-Event-ID gives exactly the rest.
             let resumeFrom = ids[ids.count / 2]
             let rest = parseSSE(try await client.get("/v1/jobs/\(id)/events", headers: [HTTPField.Name("Last-Event-ID")!: "\(resumeFrom)"]).text)
