@@ -74,11 +74,43 @@ final class ServiceMetrics: Sendable {
         for (key, count) in requests.withLock({ $0 }).sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
             lines.append("montecluster_http_requests_total{method=\"\(key.method)\",route=\"\(escape(key.route))\",status=\"\(key.status)\"} \(count)")
         }
+        lines.append("# HELP montecluster_build_info The running build (the value is always 1).")
+        lines.append("# TYPE montecluster_build_info gauge")
+        lines.append("montecluster_build_info{version=\"\(MonteClusterVersion.current)\"} 1")
+        if let process = ProcessStatistics.read() {
+            lines.append("# HELP process_resident_memory_bytes Resident memory of this process.")
+            lines.append("# TYPE process_resident_memory_bytes gauge")
+            lines.append("process_resident_memory_bytes \(process.residentBytes)")
+            lines.append("# HELP process_cpu_seconds_total CPU time (user and system) this process has used.")
+            lines.append("# TYPE process_cpu_seconds_total counter")
+            lines.append("process_cpu_seconds_total \(process.cpuSeconds)")
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 
     private func escape(_ value: String) -> String {
         value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
             .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+/// The version `montecluster --version` prints and `/metrics` reports.
+public enum MonteClusterVersion {
+    public static let current = "0.2.0"
+}
+
+/// The Prometheus process collector's two most used series, from /proc (Linux); nil elsewhere.
+enum ProcessStatistics {
+    static func read() -> (residentBytes: Int, cpuSeconds: Double)? {
+        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        // Fields after the command name: state is field 3, utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        let ticks = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        return (pages * Int(max(1, sysconf(Int32(_SC_PAGESIZE)))), (user + system) / ticks)
     }
 }

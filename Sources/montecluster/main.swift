@@ -11,6 +11,7 @@ struct MonteCluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "montecluster",
         abstract: "Monte Carlo samplers and clustering training as durable jobs over HTTP.",
+        version: MonteClusterVersion.current,
         subcommands: [Serve.self, Tokens.self])
 }
 

@@ -225,6 +225,10 @@ final class JobLifecycleTests: XCTestCase {
             XCTAssertTrue(text.contains(#"montecluster_jobs{status="succeeded"} 1"#), text)
             XCTAssertTrue(text.contains(#"montecluster_job_duration_seconds_count{kind="demo.count",status="succeeded"} 1"#), text)
             XCTAssertTrue(text.contains(#"montecluster_http_requests_total{method="POST",route="/v1/jobs",status="201"} 1"#), text)
+            XCTAssertTrue(text.contains(#"montecluster_build_info{version="\#(MonteClusterVersion.current)"} 1"#), text)
+            let resident = text.split(separator: "\n").first { $0.hasPrefix("process_resident_memory_bytes ") }
+            XCTAssertGreaterThan(resident.flatMap { Int($0.split(separator: " ")[1]) } ?? 0, 1 << 20, "the RSS of a running server")
+            XCTAssertTrue(text.contains("process_cpu_seconds_total "), text)
         }
     }
 }
