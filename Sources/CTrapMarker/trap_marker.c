@@ -58,11 +58,11 @@ int trap_marker_install(const char *marker_path) {
 }
 
 void trap_marker_set(int slot, const char *job_id) {
-    if (slot < 0 || slot >= SLOTS) return;
-    running[slot][0] = 0;
-    strncpy(running[slot] + 1, job_id + (job_id[0] ? 1 : 0), ID_BYTES - 2);
+    if (slot < 0 || slot >= SLOTS || job_id[0] == 0) return;
+    running[slot][0] = 0;  // empty while the rest is copied: the handler skips empty slots
+    strncpy(running[slot] + 1, job_id + 1, ID_BYTES - 2);
     running[slot][ID_BYTES - 1] = 0;
-    running[slot][0] = job_id[0];  // written last, so a half-copied ID is never seen as complete
+    running[slot][0] = job_id[0];
     current_slot = slot;
 }
 

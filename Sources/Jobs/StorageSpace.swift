@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// Disk space for the data directory: how much is free, whether an error means "the disk is full",
 /// and a reserve file that is given up when it is, so that deletes and cancels (which SQLite must
@@ -11,6 +12,8 @@ public final class StorageSpace: Sendable {
     public let reserveBytes: Int
     private let reserve: String
     private let lock = NSLock()
+    /// A background restore is queued or running: requests that find the reserve missing queue one, not one each.
+    private let restoring = Atomic<Bool>(false)
 
     public init(directory: String, minFreeBytes: Int64, reserveBytes: Int) {
         self.directory = directory
@@ -31,7 +34,12 @@ public final class StorageSpace: Sendable {
         if free < minFreeBytes { return true }
         guard reserveBytes > 0, !FileManager.default.fileExists(atPath: reserve) else { return false }
         guard free > minFreeBytes + Int64(reserveBytes) else { return true }
-        DispatchQueue.global(qos: .utility).async { [self] in restoreReserve() }
+        if restoring.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+            DispatchQueue.global(qos: .utility).async { [self] in
+                restoreReserve()
+                restoring.store(false, ordering: .relaxed)
+            }
+        }
         return false
     }
 
