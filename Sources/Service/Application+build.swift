@@ -60,6 +60,7 @@ public func buildApplication(
     let router = Router(context: AppRequestContext.self)
     var table = RouteTable()
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+    router.add(middleware: CORSHeadersMiddleware(policy: policy))
     // The table is filled below; the middleware reads it through this box once requests arrive.
     let tableBox = RouteTableBox()
     router.add(middleware: ProblemMiddleware(routes: tableBox, maxBodyBytes: configuration.maxRequestBodyBytes))

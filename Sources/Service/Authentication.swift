@@ -60,13 +60,7 @@ struct AuthMiddleware: RouterMiddleware {
         try checkOrigin(request, origin: origin)
         var context = context
         context.caller = try await caller(request)
-        var response = try await next(request, context)
-        if let origin, policy.corsOrigins.contains(origin) {
-            response.headers[.accessControlAllowOrigin] = origin
-            response.headers[.vary] = "Origin"
-            response.headers[.accessControlExposeHeaders] = "ETag, Location, Retry-After, Idempotent-Replayed"
-        }
-        return response
+        return try await next(request, context)
     }
 
     /// Only the names this server answers to: a page on an attacker's domain that rebinds its DNS to
@@ -136,6 +130,23 @@ struct AuthMiddleware: RouterMiddleware {
                           headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
         }
         return Caller(owner: token.name, admin: token.admin, scopes: token.scopes)
+    }
+}
+
+/// CORS headers for an allowed origin, on every answer including problems: it stands outside the
+/// problem middleware, so a notebook page can read a 422's `field` as well as a 201.
+struct CORSHeadersMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let policy: AccessPolicy
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        if let origin = request.headers[.origin], policy.corsOrigins.contains(origin), response.headers[.accessControlAllowOrigin] == nil {
+            response.headers[.accessControlAllowOrigin] = origin
+            response.headers[.vary] = "Origin"
+            response.headers[.accessControlExposeHeaders] = "ETag, Location, Retry-After, Idempotent-Replayed"
+        }
+        return response
     }
 }
 

@@ -144,6 +144,11 @@ final class AuthenticationTests: XCTestCase {
             let allowed = try await client.post("/v1/jobs", json: body, headers: [.contentType: "application/json", .origin: "http://localhost:8888"])
             XCTAssertEqual(allowed.status, .created, allowed.text)
             XCTAssertEqual(allowed.headers[.accessControlAllowOrigin], "http://localhost:8888")
+            // Problems reach the allowed origin too, so the page can read which field was wrong.
+            let invalid = try await client.post("/v1/jobs", json: #"{"kind": "nope"}"#,
+                                                headers: [.contentType: "application/json", .origin: "http://localhost:8888"])
+            try assertProblem(invalid, .unprocessableContent, code: "unknown_kind", field: "kind")
+            XCTAssertEqual(invalid.headers[.accessControlAllowOrigin], "http://localhost:8888")
             // Reads from any origin are not blocked, but get no CORS headers (the browser then hides them).
             let read = try await client.get("/v1/jobs", headers: [.origin: "http://evil.example"])
             XCTAssertEqual(read.status, .ok)
