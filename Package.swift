@@ -81,6 +81,8 @@ let package = Package(
                 // sqlite3_blob_* for streaming artifacts in chunks (GRDB has no incremental BLOB API).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
+                // SHA-256 of artifacts as they are stored (their ETag and the digest clients verify).
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // HTTP API on Hummingbird: routes, validation, problem+json, SSE.

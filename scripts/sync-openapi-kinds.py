@@ -45,7 +45,8 @@ def block(kinds):
             "description": kind["summary"],
             "properties": {"kind": {"const": kind["name"]}, "params": {"$ref": f"#/components/schemas/{name}Params"},
                            "name": {"$ref": schemas + "JobName"}, "priority": {"$ref": schemas + "JobPriority"},
-                           "max_attempts": {"$ref": schemas + "JobMaxAttempts"}},
+                           "max_attempts": {"$ref": schemas + "JobMaxAttempts"}, "tags": {"$ref": schemas + "JobTags"},
+                           "metadata": {"$ref": schemas + "JobMetadata"}},
             "example": {"kind": kind["name"], "params": kind["example"]}}, sort_keys=True))
         lines.append(f"    {name}Params: " + json.dumps(dict(kind["parameters"], title=f"{kind['name']} parameters"), sort_keys=True))
     lines.append(END)
@@ -76,6 +77,8 @@ def main():
     with open(path, "w") as handle:
         handle.write(spliced(text, kinds))
     print(f"openapi.yaml: {len(kinds)} kinds written")
+    import subprocess
+    subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "embed-openapi.py")], check=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,13 @@ import Jobs
 /// Parameters and outputs every clustering kind shares: the dataset reference, generated-data
 /// options, the seed, and the assignment artifacts.
 enum ClusterInputs {
+    /// Hungarian-matched accuracy, NMI and ARI against the dataset's labels, when it has labels.
+    static func scoreMetrics(step: String, phase: String? = nil) -> [MetricDeclaration] {
+        [MetricDeclaration("acc", "Accuracy under the best one-to-one matching of clusters to labels (Hungarian).", step: step, phase: phase),
+         MetricDeclaration("nmi", "Normalized mutual information between clusters and labels (arithmetic mean).", step: step, phase: phase),
+         MetricDeclaration("ari", "Adjusted Rand index between clusters and labels.", step: step, phase: phase)]
+    }
+
     static let dataset = Parameter("dataset", .string(maxLength: 100),
                                    "An uploaded dataset's id (POST /v1/datasets), or generated:NAME for a generated one (\(GeneratedDatasets.names.map { "generated:\($0)" }.joined(separator: ", "))).",
                                    required: true)

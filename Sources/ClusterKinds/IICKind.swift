@@ -27,6 +27,14 @@ public struct IICKind: JobKind {
         ])
     }
 
+    public var metrics: [MetricDeclaration] {
+        [MetricDeclaration("loss_main", "IIC loss (−I(z; z′)) of the best main sub-head, mean over the epoch.", unit: "nats", step: "epoch"),
+         MetricDeclaration("loss_over", "Lowest IIC loss among the over-clustering sub-heads.", unit: "nats", step: "epoch"),
+         MetricDeclaration("best_head", "Index of the main sub-head with the lowest loss.", unit: "index", step: "epoch"),
+         MetricDeclaration("epoch_seconds", "Wall time of the epoch.", unit: "s", step: "epoch")]
+            + ClusterInputs.scoreMetrics(step: "epoch")
+    }
+
     public var example: JSONValue { ["dataset": "generated:shapes", "k": 4, "epochs": 8, "batch_size": 64, "generated_samples": 400, "seed": 1] }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
@@ -86,7 +94,6 @@ public struct IICKind: JobKind {
             context.metric("loss_over", step: step, value: record.overLosses.min() ?? 0)
             context.metric("best_head", step: step, value: Double(record.bestHead))
             context.metric("epoch_seconds", step: step, value: record.seconds)
-            context.metric("attempt", step: step, value: Double(context.job.attempt))
             if let scores = record.scores {
                 context.metric("acc", step: step, value: scores.accuracy)
                 context.metric("nmi", step: step, value: scores.nmi)

@@ -20,6 +20,12 @@ public struct KMeansKind: JobKind {
         ])
     }
 
+    public var metrics: [MetricDeclaration] {
+        [MetricDeclaration("best_inertia", "Lowest inertia (sum of squared distances to the centres) of the runs so far.", unit: "squared distance",
+                           step: "k-means++ run (1…n_init)")]
+            + ClusterInputs.scoreMetrics(step: "n_init (the final assignment)")
+    }
+
     public var example: JSONValue { ["dataset": "generated:blobs", "k": 3, "generated_samples": 600, "seed": 1] }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {

@@ -37,6 +37,19 @@ public struct SCANKind: JobKind {
         ])
     }
 
+    public var metrics: [MetricDeclaration] {
+        let step = "epoch, counted across the phases (pretext, mining, scan, self_label)"
+        return [
+            MetricDeclaration("pretext_loss", "SimCLR NT-Xent loss, mean over the epoch.", unit: "nats", step: step, phase: "pretext"),
+            MetricDeclaration("neighbour_agreement", "Fraction of mined neighbours that share the sample's label.", step: step, phase: "mining"),
+            MetricDeclaration("scan_loss", "SCAN loss (consistency − entropy_weight × entropy) of the best head.", unit: "nats", step: step, phase: "scan"),
+            MetricDeclaration("scan_consistency", "Mean −log ⟨p(x), p(neighbour)⟩ term of the SCAN loss.", unit: "nats", step: step, phase: "scan"),
+            MetricDeclaration("scan_entropy", "Entropy of the mean cluster distribution.", unit: "nats", step: step, phase: "scan"),
+            MetricDeclaration("self_label_loss", "Cross-entropy on confident pseudo-labels.", unit: "nats", step: step, phase: "self_label"),
+            MetricDeclaration("confident_fraction", "Fraction of samples above confidence_threshold.", step: step, phase: "self_label"),
+        ] + ClusterInputs.scoreMetrics(step: step)
+    }
+
     public var example: JSONValue {
         ["dataset": "generated:blobs", "k": 3, "scan_epochs": 10, "self_label_epochs": 2, "neighbours": 10, "generated_samples": 300, "seed": 1]
     }
@@ -113,7 +126,6 @@ public struct SCANKind: JobKind {
                 context.metric("nmi", step: step, value: scores.nmi)
                 context.metric("ari", step: step, value: scores.ari)
             }
-            context.metric("attempt", step: step, value: Double(context.job.attempt))
             try context.checkpoint(step: step, data: trainer.checkpoint())
         }
         context.progress(1, phase: "assigning")

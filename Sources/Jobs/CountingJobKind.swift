@@ -22,6 +22,11 @@ public struct CountingJobKind: JobKind {
 
     public var example: JSONValue { ["steps": 10, "step_ms": 20, "checkpoint_every": 5, "seed": 7] }
 
+    public var metrics: [MetricDeclaration] {
+        [MetricDeclaration("value", "The step's value, uniform on [0, 1) and fixed by the seed.", step: "count step"),
+         MetricDeclaration("running_sum", "Sum of the values up to this step (the result's sum at the last).", step: "count step")]
+    }
+
     struct Params: Decodable {
         var steps: Int64
         var step_ms: Int64
@@ -53,7 +58,6 @@ public struct CountingJobKind: JobKind {
             resumedFrom = state.step
             context.logger.info("resuming from checkpoint", metadata: ["step": "\(state.step)"])
         }
-        let attempt = Double(context.job.attempt)
         var firstStepThisAttempt: Int64?
         while state.step < params.steps {
             try context.checkCancellation()
@@ -66,7 +70,7 @@ public struct CountingJobKind: JobKind {
             let value = Self.value(seed: params.seed, step: step)
             state = State(step: step, sum: state.sum + value)
             context.metric("value", step: step, value: value)
-            context.metric("attempt", step: step, value: attempt)
+            context.metric("running_sum", step: step, value: state.sum)
             context.progress(Double(step) / Double(params.steps), phase: "counting", message: "step \(step) of \(params.steps)")
             if step % params.checkpoint_every == 0 || step == params.steps {
                 try context.checkpoint(step: step, data: try CheckpointJSON.encode(state))

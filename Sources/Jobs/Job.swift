@@ -39,6 +39,9 @@ public struct Job: Sendable, Equatable {
     public var version: Int64
     /// The name of the API token that submitted it; nil for jobs submitted without a token (loopback).
     public var owner: String? = nil
+    /// The client's labels (a JSON array of strings) and annotations (a JSON object), as canonical text.
+    public var tagsJSON = "[]"
+    public var metadataJSON = "{}"
 
     public var isTerminal: Bool { status.isTerminal }
 
@@ -60,6 +63,9 @@ public struct JobSubmission: Sendable {
     /// datasets and models (an admin token).
     public var owner: String? = nil
     public var ownerIsAdmin = false
+    /// Labels to filter by (`?tag=`) and free annotations, both returned with the job.
+    public var tags: [String] = []
+    public var metadata: JSONValue = .object([:])
 
     public init(kind: String, name: String? = nil, priority: Int = 0, params: JSONValue, maxAttempts: Int = 3,
                 idempotencyKey: String? = nil, fingerprint: String? = nil) {
@@ -91,6 +97,44 @@ public struct MetricPoint: Sendable, Equatable, Codable {
     }
 }
 
+/// Which of a job's metric points to read, in (name, step) order.
+public struct MetricQuery: Sendable, Equatable {
+    /// Only these series (empty: all).
+    public var names: [String]
+    /// Only points with a step above this, in every series.
+    public var sinceStep: Int64?
+    /// Only points after this one in (name, step) order: the cursor of the previous page.
+    public var after: MetricPosition?
+    public var limit: Int
+
+    public init(names: [String] = [], sinceStep: Int64? = nil, after: MetricPosition? = nil, limit: Int = 10_000) {
+        self.names = names
+        self.sinceStep = sinceStep
+        self.after = after
+        self.limit = limit
+    }
+}
+
+/// A point's place in (name, step) order.
+public struct MetricPosition: Sendable, Equatable {
+    public var name: String
+    public var step: Int64
+    public init(name: String, step: Int64) {
+        self.name = name
+        self.step = step
+    }
+}
+
+/// One metric a job recorded, summarized.
+public struct MetricSeries: Sendable, Equatable {
+    public var name: String
+    public var count: Int
+    public var firstStep: Int64
+    public var lastStep: Int64
+    /// The value at `lastStep` (NaN when it was not finite).
+    public var lastValue: Double
+}
+
 /// A durable entry in a job's event stream (what SSE clients receive).
 public struct JobEvent: Sendable, Equatable {
     public enum EventType: String, Sendable, Codable {
@@ -118,6 +162,8 @@ public struct ArtifactInfo: Sendable, Equatable {
     public var mediaType: String
     public var size: Int
     public var createdAt: Date
+    /// Lowercase hex SHA-256 of the bytes (nil for artifacts stored before digests were kept).
+    public var sha256: String? = nil
 }
 
 public struct Artifact: Sendable, Equatable {
@@ -128,7 +174,19 @@ public struct Artifact: Sendable, Equatable {
 /// Filter and position for listing jobs newest first.
 public struct JobQuery: Sendable {
     public var statuses: [JobStatus]
-    public var kind: String?
+    /// Any of these kinds (empty: all).
+    public var kinds: [String] = []
+    public var kind: String? {
+        get { kinds.first }
+        set { kinds = newValue.map { [$0] } ?? [] }
+    }
+    /// Jobs whose name starts with this (case-sensitive).
+    public var namePrefix: String? = nil
+    /// Jobs carrying this tag.
+    public var tag: String? = nil
+    /// Jobs created at or after / strictly before these instants.
+    public var createdAfter: Date? = nil
+    public var createdBefore: Date? = nil
     public var limit: Int
     /// Only jobs inserted before this sequence number (the page token).
     public var beforeSequence: Int64?
@@ -137,7 +195,7 @@ public struct JobQuery: Sendable {
 
     public init(statuses: [JobStatus] = [], kind: String? = nil, limit: Int = 50, beforeSequence: Int64? = nil) {
         self.statuses = statuses
-        self.kind = kind
+        self.kinds = kind.map { [$0] } ?? []
         self.limit = limit
         self.beforeSequence = beforeSequence
     }

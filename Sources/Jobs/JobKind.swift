@@ -9,6 +9,8 @@ public protocol JobKind: Sendable {
     var parameters: ParameterSchema { get }
     /// Parameters a user can copy; they must run to `succeeded` within a few seconds.
     var example: JSONValue { get }
+    /// Every metric a run may record (a test checks the examples record no other).
+    var metrics: [MetricDeclaration] { get }
     /// Checks that span several fields, run after the schema has filled in defaults.
     func validate(_ params: JSONValue) throws(ParameterError)
     /// Runs the job. Throws `JobFailure` for a failure the user should read, and lets
@@ -18,6 +20,7 @@ public protocol JobKind: Sendable {
 
 extension JobKind {
     public func validate(_ params: JSONValue) throws(ParameterError) {}
+    public var metrics: [MetricDeclaration] { [] }
 
     /// The schema's checks, then the kind's own; returns parameters with defaults filled in.
     public func normalize(_ params: JSONValue?) throws(ParameterError) -> JSONValue {
@@ -61,4 +64,25 @@ public struct JobKindRegistry: Sendable {
     }
 
     public var names: [String] { kinds.map(\.name) }
+}
+
+/// One metric a kind records: what its values mean and what its `step` counts. Published in
+/// `GET /v1/kinds`, so a client can label a plot without reading the source.
+public struct MetricDeclaration: Sendable, Equatable, Encodable {
+    public var name: String
+    public var summary: String
+    /// The unit of the values ("1" for a plain ratio or count).
+    public var unit: String
+    /// What a point's `step` counts (epochs, iterations per chain, …).
+    public var step: String
+    /// The phase of the run it is recorded in, when the kind has phases.
+    public var phase: String?
+
+    public init(_ name: String, _ summary: String, unit: String = "1", step: String, phase: String? = nil) {
+        self.name = name
+        self.summary = summary
+        self.unit = unit
+        self.step = step
+        self.phase = phase
+    }
 }

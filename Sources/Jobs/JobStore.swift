@@ -44,6 +44,9 @@ public protocol JobStore: Sendable {
     /// Inserts a queued job. With an idempotency key seen before, returns that job and `created == false`.
     func submit(_ submission: JobSubmission, maxQueued: Int, now: Date) throws -> (job: Job, created: Bool)
     func job(id: String) throws -> Job?
+    /// The job if it is in memory, without touching the database (nil when not cached): the HTTP
+    /// edge answers hot reads with it on the spot and sends the rest to a thread that may block.
+    func cachedJob(id: String) -> Job?
     func jobs(matching query: JobQuery) throws -> [Job]
     func countsByStatus() throws -> [JobStatus: Int]
 
@@ -64,7 +67,10 @@ public protocol JobStore: Sendable {
     /// Deletes a terminal job with its metrics, events, checkpoints and artifacts.
     func delete(jobID: String) throws
 
-    func metrics(jobID: String, name: String?, sinceStep: Int64?, limit: Int) throws -> [MetricPoint]
+    /// Points in (name, step) order: a page of one or several series, after a cursor.
+    func metrics(jobID: String, matching query: MetricQuery) throws -> [MetricPoint]
+    /// Each metric a job recorded: its name, how many points, and its last step and value.
+    func metricSeries(jobID: String) throws -> [MetricSeries]
     func events(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent]
     func artifacts(jobID: String) throws -> [ArtifactInfo]
     func artifact(jobID: String, name: String) throws -> Artifact?
@@ -83,4 +89,11 @@ public protocol JobStore: Sendable {
 
     /// Cheap round trip for readiness checks.
     func ping() throws
+}
+
+extension JobStore {
+    /// One series (or all, with `name == nil`) from `sinceStep`, up to `limit` points.
+    public func metrics(jobID: String, name: String?, sinceStep: Int64?, limit: Int) throws -> [MetricPoint] {
+        try metrics(jobID: jobID, matching: MetricQuery(names: name.map { [$0] } ?? [], sinceStep: sinceStep, limit: limit))
+    }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -45,7 +46,7 @@ public final class SQLiteJobStore: JobStore {
                 let existing = try Self.job(from: row)
                 // Another owner's key: a conflict that names no job, so nothing of theirs is revealed.
                 guard existing.owner == submission.owner else { throw JobStoreError.idempotencyConflict(key: key, existingJobID: "of another owner") }
-                guard row[Self.jobColumnCount] as String == submission.fingerprint else {
+                guard row["fingerprint"] as String == submission.fingerprint else {
                     throw JobStoreError.idempotencyConflict(key: key, existingJobID: existing.id)
                 }
                 return (existing, false)
@@ -81,14 +82,15 @@ public final class SQLiteJobStore: JobStore {
                 db,
                 sql: """
                     INSERT INTO jobs (id, kind, name, priority, params, status, attempt, max_attempts,
-                                      created_at, idempotency_key, fingerprint, version, owner)
-                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, 1, ?)
+                                      created_at, idempotency_key, fingerprint, version, owner, tags, metadata)
+                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, 1, ?, ?, ?)
                     RETURNING \(Self.jobColumns)
                     """,
                 arguments: [
                     id, submission.kind, submission.name, submission.priority, submission.params.canonicalText(),
                     submission.maxAttempts, now.timeIntervalSince1970, submission.idempotencyKey, submission.fingerprint,
-                    submission.owner,
+                    submission.owner, JSONValue.array(submission.tags.map(JSONValue.string)).canonicalText(),
+                    submission.metadata.canonicalText(),
                 ])!
             let job = try Self.job(from: row)
             try Self.appendStatusEvent(db, job: job, now: now)
@@ -111,6 +113,8 @@ public final class SQLiteJobStore: JobStore {
         return job
     }
 
+    public func cachedJob(id: String) -> Job? { cache?.lookup(id).job }
+
     /// Every write to a job's row ends here once committed: waiters hear of it, the cache forgets it.
     private func committed(_ jobID: String, notify: Bool = true) {
         cache?.invalidate(jobID)
@@ -124,9 +128,26 @@ public final class SQLiteJobStore: JobStore {
             conditions.append("status IN (\(query.statuses.map { _ in "?" }.joined(separator: ",")))")
             for status in query.statuses { _ = arguments.append(contentsOf: [status.rawValue]) }
         }
-        if let kind = query.kind {
-            conditions.append("kind = ?")
-            _ = arguments.append(contentsOf: [kind])
+        if !query.kinds.isEmpty {
+            conditions.append("kind IN (\(query.kinds.map { _ in "?" }.joined(separator: ",")))")
+            for kind in query.kinds { _ = arguments.append(contentsOf: [kind]) }
+        }
+        if let prefix = query.namePrefix {
+            // substr compares exactly (LIKE would treat % and _ as wildcards and ignore case).
+            conditions.append("substr(name, 1, ?) = ?")
+            _ = arguments.append(contentsOf: [prefix.count, prefix])
+        }
+        if let tag = query.tag {
+            conditions.append("EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE json_each.value = ?)")
+            _ = arguments.append(contentsOf: [tag])
+        }
+        if let after = query.createdAfter {
+            conditions.append("created_at >= ?")
+            _ = arguments.append(contentsOf: [after.timeIntervalSince1970])
+        }
+        if let before = query.createdBefore {
+            conditions.append("created_at < ?")
+            _ = arguments.append(contentsOf: [before.timeIntervalSince1970])
         }
         if let before = query.beforeSequence {
             conditions.append("seq < ?")
@@ -259,13 +280,14 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func putArtifact(jobID: String, name: String, mediaType: String, data: Data, now: Date) throws {
+        let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         try database.write { db in
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO artifacts (job_id, name, media_type, size, data, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    INSERT OR REPLACE INTO artifacts (job_id, name, media_type, size, data, created_at, sha256)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
-                arguments: [jobID, name, mediaType, data.count, data, now.timeIntervalSince1970])
+                arguments: [jobID, name, mediaType, data.count, data, now.timeIntervalSince1970, digest])
         }
     }
 
@@ -362,23 +384,42 @@ public final class SQLiteJobStore: JobStore {
 
     // MARK: Histories
 
-    public func metrics(jobID: String, name: String?, sinceStep: Int64?, limit: Int) throws -> [MetricPoint] {
+    public func metrics(jobID: String, matching query: MetricQuery) throws -> [MetricPoint] {
         var sql = "SELECT name, step, value, time FROM metrics WHERE job_id = ?"
         var arguments: StatementArguments = [jobID]
-        if let name {
-            sql += " AND name = ?"
-            _ = arguments.append(contentsOf: [name])
+        if !query.names.isEmpty {
+            sql += " AND name IN (\(query.names.map { _ in "?" }.joined(separator: ",")))"
+            for name in query.names { _ = arguments.append(contentsOf: [name]) }
         }
-        if let sinceStep {
+        if let sinceStep = query.sinceStep {
             sql += " AND step > ?"
             _ = arguments.append(contentsOf: [sinceStep])
         }
+        if let after = query.after {
+            // Row-value comparison walks the primary key (job_id, name, step) from the cursor on.
+            sql += " AND (name, step) > (?, ?)"
+            _ = arguments.append(contentsOf: [after.name, after.step])
+        }
         sql += " ORDER BY name, step LIMIT ?"
-        _ = arguments.append(contentsOf: [limit])
+        _ = arguments.append(contentsOf: [query.limit])
         return try database.read { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
                 MetricPoint(name: row["name"], step: row["step"], value: (row["value"] as Double?) ?? .nan,
                             time: Date(timeIntervalSince1970: row["time"]))
+            }
+        }
+    }
+
+    public func metricSeries(jobID: String) throws -> [MetricSeries] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT name, COUNT(*) AS n, MIN(step) AS first_step, MAX(step) AS last_step,
+                       (SELECT value FROM metrics AS last WHERE last.job_id = metrics.job_id AND last.name = metrics.name
+                        ORDER BY step DESC LIMIT 1) AS value
+                FROM metrics WHERE job_id = ? GROUP BY name ORDER BY name
+                """, arguments: [jobID]).map { row in
+                MetricSeries(name: row["name"], count: row["n"], firstStep: row["first_step"], lastStep: row["last_step"],
+                             lastValue: (row["value"] as Double?) ?? .nan)
             }
         }
     }
@@ -401,7 +442,7 @@ public final class SQLiteJobStore: JobStore {
     public func artifacts(jobID: String) throws -> [ArtifactInfo] {
         try database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT name, media_type, size, created_at FROM artifacts WHERE job_id = ? ORDER BY name",
+                db, sql: "SELECT name, media_type, size, created_at, sha256 FROM artifacts WHERE job_id = ? ORDER BY name",
                 arguments: [jobID]
             ).map(Self.artifactInfo(from:))
         }
@@ -416,7 +457,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func artifactLocation(jobID: String, name: String) throws -> (info: ArtifactInfo, location: Int64)? {
         try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT rowid, name, media_type, size, created_at FROM artifacts WHERE job_id = ? AND name = ?",
+            try Row.fetchOne(db, sql: "SELECT rowid, name, media_type, size, created_at, sha256 FROM artifacts WHERE job_id = ? AND name = ?",
                              arguments: [jobID, name])
                 .map { (Self.artifactInfo(from: $0), $0["rowid"]) }
         }
@@ -523,12 +564,13 @@ public final class SQLiteJobStore: JobStore {
 
     // MARK: Rows
 
-    /// The columns `job(from:)` reads, by position.
-    private static let jobColumns = """
-        seq, id, kind, name, priority, params, status, reason, result, progress, phase, message, attempt, max_attempts, \
-        created_at, started_at, finished_at, heartbeat_at, version, owner
-        """
-    private static let jobColumnCount = 20
+    /// The columns of the jobs table that `job(from:)` reads by name.
+    enum JobColumn: String, CaseIterable {
+        case seq, id, kind, name, priority, params, status, reason, result, progress, phase, message, attempt
+        case maxAttempts = "max_attempts", createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at"
+        case heartbeatAt = "heartbeat_at", version, owner, tags, metadata
+    }
+    private static let jobColumns = JobColumn.allCases.map(\.rawValue).joined(separator: ", ")
 
     /// Bytes an owner keeps: its datasets as stored and its jobs' artifacts.
     static func storedBytes(_ db: Database, owner: String?) throws -> Int64 {
@@ -540,23 +582,25 @@ public final class SQLiteJobStore: JobStore {
     }
 
     private static func job(from row: Row) throws -> Job {
-        Job(
-            id: row[1], sequence: row[0], kind: row[2], name: row[3], priority: row[4],
-            paramsJSON: row[5],
-            status: JobStatus(rawValue: row[6]) ?? .failed,
-            reason: row[7], resultJSON: row[8],
-            progress: JobProgress(fraction: row[9], phase: row[10], message: row[11]),
-            attempt: row[12], maxAttempts: row[13],
-            createdAt: Date(timeIntervalSince1970: row[14]),
-            startedAt: (row[15] as Double?).map(Date.init(timeIntervalSince1970:)),
-            finishedAt: (row[16] as Double?).map(Date.init(timeIntervalSince1970:)),
-            heartbeatAt: (row[17] as Double?).map(Date.init(timeIntervalSince1970:)),
-            version: row[18], owner: row[19])
+        typealias C = JobColumn
+        func date(_ column: C) -> Date? { (row[column.rawValue] as Double?).map(Date.init(timeIntervalSince1970:)) }
+        return Job(
+            id: row[C.id.rawValue], sequence: row[C.seq.rawValue], kind: row[C.kind.rawValue], name: row[C.name.rawValue],
+            priority: row[C.priority.rawValue], paramsJSON: row[C.params.rawValue],
+            // A status this build does not know (written by a newer one) reads as failed, never as runnable.
+            status: JobStatus(rawValue: row[C.status.rawValue]) ?? .failed,
+            reason: row[C.reason.rawValue], resultJSON: row[C.result.rawValue],
+            progress: JobProgress(fraction: row[C.progress.rawValue], phase: row[C.phase.rawValue], message: row[C.message.rawValue]),
+            attempt: row[C.attempt.rawValue], maxAttempts: row[C.maxAttempts.rawValue],
+            createdAt: Date(timeIntervalSince1970: row[C.createdAt.rawValue]),
+            startedAt: date(.startedAt), finishedAt: date(.finishedAt), heartbeatAt: date(.heartbeatAt),
+            version: row[C.version.rawValue], owner: row[C.owner.rawValue],
+            tagsJSON: row[C.tags.rawValue], metadataJSON: row[C.metadata.rawValue])
     }
 
     private static func artifactInfo(from row: Row) -> ArtifactInfo {
         ArtifactInfo(name: row["name"], mediaType: row["media_type"], size: row["size"],
-                     createdAt: Date(timeIntervalSince1970: row["created_at"]))
+                     createdAt: Date(timeIntervalSince1970: row["created_at"]), sha256: row["sha256"])
     }
 
     private static func insertMetrics(_ db: Database, jobID: String, _ points: [MetricPoint]) throws {

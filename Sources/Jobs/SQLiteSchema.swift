@@ -92,6 +92,16 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        // Issue 12: jobs carry tags (a JSON array of strings) and free metadata (a JSON object) that
+        // clients filter and annotate by; artifacts carry their SHA-256 (ETag, integrity checks).
+        migrator.registerMigration("v3-tags-metadata-digests") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+                ALTER TABLE jobs ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+                ALTER TABLE artifacts ADD COLUMN sha256 TEXT;
+                CREATE INDEX jobs_created ON jobs (created_at);
+                """)
+        }
         return migrator
     }
 }

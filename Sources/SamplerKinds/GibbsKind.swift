@@ -24,6 +24,8 @@ public struct GibbsKind: JobKind {
                   default: .object([:])),
     ] + ChainRuns.settings)
 
+    public var metrics: [MetricDeclaration] { ChainRuns.convergenceMetrics }
+
     public var example: JSONValue {
         [
             "model": "gaussian_mixture", "components": 2, "chains": 4, "warmup": 500, "draws": 1000, "seed": 1,

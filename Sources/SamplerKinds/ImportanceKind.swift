@@ -23,6 +23,11 @@ public struct ImportanceKind: JobKind {
         SamplingInputs.seed,
     ])
 
+    public var metrics: [MetricDeclaration] {
+        [MetricDeclaration("pareto_k", "Pareto k̂ of the importance weights (PSIS); above 0.7 the estimate is unreliable.", step: "0 (one value per run)"),
+         MetricDeclaration("kish_ess", "Kish effective sample size of the weights.", unit: "draws", step: "0 (one value per run)")]
+    }
+
     public var example: JSONValue {
         ["log_density": "-0.5 * (x - 1)^2", "parameters": [["name": "x"]],
          "proposal": ["name": "normal", "params": ["mu": 0, "sigma": 3]],

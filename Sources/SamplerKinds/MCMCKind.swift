@@ -19,6 +19,11 @@ public struct MCMCKind: JobKind {
         Parameter("initial", .array(of: .number(), minItems: 1, maxItems: 100_000), "Starting point (constrained scale) for all chains."),
     ] + ChainRuns.settings)
 
+    public var metrics: [MetricDeclaration] {
+        [MetricDeclaration("acceptance_rate", "Accepted proposals after warm-up over all chains, so far.", step: "iteration per chain (warm-up included)")]
+            + ChainRuns.convergenceMetrics
+    }
+
     public var example: JSONValue {
         [
             "log_density": "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, 0, 1)) + sum(normal_lpdf(y, mu + tau * theta, sigma))",

@@ -22,6 +22,10 @@ public struct RejectionKind: JobKind {
         SamplingInputs.seed,
     ])
 
+    public var metrics: [MetricDeclaration] {
+        [MetricDeclaration("acceptance_rate", "Accepted over proposed candidates.", step: "0 (one value per run)")]
+    }
+
     public var example: JSONValue {
         ["log_density": "log(x) + 4 * log1p(-x)", "lower": 0, "upper": 1,
          "proposal": ["name": "uniform", "params": ["low": 0, "high": 1]], "draws": 20_000, "seed": 1]

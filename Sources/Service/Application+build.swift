@@ -57,20 +57,22 @@ public func buildApplication(
         }
     }
 
-    let router = Router(context: AppRequestContext.self)
-    var table = RouteTable()
+    // HEAD is answered by each GET handler with its headers and no body (artifact sizes and digests, say).
+    let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
+    var routes = Routes(router: router)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: CORSHeadersMiddleware(policy: policy))
     // The table is filled below; the middleware reads it through this box once requests arrive.
     let tableBox = RouteTableBox()
     router.add(middleware: ProblemMiddleware(routes: tableBox, maxBodyBytes: configuration.maxRequestBodyBytes))
     router.add(middleware: AuthMiddleware(store: store, policy: policy))
-    JobRoutes(state: state).register(on: router, table: &table)
-    JobEventStream(state: state).register(on: router, table: &table)
-    KindRoutes(registry: kinds).register(on: router, table: &table)
-    DatasetRoutes(state: state, library: library).register(on: router, table: &table)
-    HealthRoutes(state: state, policy: policy).register(on: router, table: &table)
-    tableBox.set(table)
+    JobRoutes(state: state).register(&routes)
+    JobEventStream(state: state).register(&routes)
+    KindRoutes(registry: kinds).register(&routes)
+    DatasetRoutes(state: state, library: library).register(&routes)
+    HealthRoutes(state: state, policy: policy).register(&routes)
+    OpenAPIRoutes().register(&routes)
+    tableBox.set(routes.table)
 
     let host = configuration.host
     let connections = ConnectionGuard.Counter(limit: configuration.maxConnections)

@@ -12,19 +12,17 @@ struct DatasetRoutes: Sendable {
     let state: ServiceState
     let library: DatasetLibrary
 
-    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
-        router.post("/v1/datasets") { request, context in try await upload(request, context) }
-        router.get("/v1/datasets") { request, context in try await list(request, context) }
-        table.add("/v1/datasets", [.get, .post])
-        router.get("/v1/datasets/:id") { request, context in try read(request, context) }
-        router.delete("/v1/datasets/:id") { request, context in try await delete(request, context) }
-        table.add("/v1/datasets/{id}", [.get, .delete])
-        router.post("/v1/jobs/:id/predict") { request, context in try await predict(request, context) }
-        table.add("/v1/jobs/{id}/predict", [.post])
+    func register(_ routes: inout Routes) {
+        // Query parameters of an upload are checked by the receiver (they are the form's text fields).
+        routes.add(.post, "/v1/datasets", query: UploadReceiver.textFields) { request, context in try await upload(request, context) }
+        routes.add(.get, "/v1/datasets", query: ["limit"]) { request, context in try await list(request, context) }
+        routes.add(.get, "/v1/datasets/{id}") { request, context in try await read(request, context) }
+        routes.add(.delete, "/v1/datasets/{id}") { request, context in try await delete(request, context) }
+        routes.add(.post, "/v1/jobs/{id}/predict") { request, context in try await predict(request, context) }
     }
 
     private var receiver: UploadReceiver {
-        UploadReceiver(fileParts: ["data", "labels"], textFields: ["name", "label_column"], limit: state.configuration.maxUploadBytes,
+        UploadReceiver(fileParts: ["data", "labels"], textFields: Set(UploadReceiver.textFields), limit: state.configuration.maxUploadBytes,
                        scratch: { [library] in library.scratchFile() })
     }
 
@@ -78,7 +76,7 @@ struct DatasetRoutes: Sendable {
 
     private func predict(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let job = try state.job(id, for: context.caller)
+        let job = try await state.job(id, for: context.caller)
         guard job.status == .succeeded else {
             throw Problem(.conflict, code: "job_not_succeeded", title: "No trained model yet",
                           detail: "job \(id) is \(job.status.rawValue); prediction needs a succeeded clustering job", field: "id")

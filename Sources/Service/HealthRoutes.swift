@@ -10,11 +10,10 @@ struct HealthRoutes: Sendable {
         var status: String
     }
 
-    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
+    func register(_ routes: inout Routes) {
         let state = self.state
-        router.get("/healthz") { _, _ in try JSONResponse.make(Status(status: "ok")) }
-        table.add("/healthz", [.get])
-        router.get("/readyz") { _, _ in
+        routes.add(.get, "/healthz") { _, _ in try JSONResponse.make(Status(status: "ok")) }
+        routes.add(.get, "/readyz") { _, _ in
             guard state.pool.isRunning, !state.isStopping else {
                 throw Problem(.serviceUnavailable, code: "not_ready", title: "Not ready",
                               detail: "the worker pool is not running", headers: [.retryAfter: "1"])
@@ -26,16 +25,16 @@ struct HealthRoutes: Sendable {
                               headers: [.retryAfter: "5"])
             }
             do {
-                try state.store.ping()
+                let store = state.store
+                try await offload { try store.ping() }
             } catch {
                 throw Problem(.serviceUnavailable, code: "not_ready", title: "Not ready",
                               detail: "the job store does not answer", headers: [.retryAfter: "1"])
             }
             return try JSONResponse.make(Status(status: "ready"))
         }
-        table.add("/readyz", [.get])
         let policy = self.policy
-        router.get("/metrics") { _, context in
+        routes.add(.get, "/metrics") { _, context in
             if policy.requireToken, !policy.publicMetrics, !context.caller.admin, !context.caller.scopes.contains("metrics") {
                 throw Problem(.forbidden, code: "forbidden", title: "Forbidden",
                               detail: "/metrics needs a token with the metrics scope "
@@ -50,6 +49,5 @@ struct HealthRoutes: Sendable {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }
-        table.add("/metrics", [.get])
     }
 }

@@ -11,12 +11,11 @@ struct JobEventStream: Sendable {
     let state: ServiceState
     static let batchSize = 500
 
-    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
-        router.get("/v1/jobs/:id/events") { request, context in try stream(request, context) }
-        table.add("/v1/jobs/{id}/events", [.get])
+    func register(_ routes: inout Routes) {
+        routes.add(.get, "/v1/jobs/{id}/events", query: ["last_event_id"]) { request, context in try await stream(request, context) }
     }
 
-    private func stream(_ request: Request, _ context: AppRequestContext) throws -> Response {
+    private func stream(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         // The query parameter is checked even when the header is there: a bad value is never ignored.
         var cursor: Int64 = 0
@@ -26,7 +25,7 @@ struct JobEventStream: Sendable {
         if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
             cursor = try Self.eventID(header, field: "Last-Event-ID")
         }
-        _ = try state.job(id, for: context.caller)
+        _ = try await state.job(id, for: context.caller)
         let state = self.state
         let start = cursor
         let body = ResponseBody { writer in

@@ -5,7 +5,8 @@ import Jobs
 /// A job as the API shows it. Optional fields are written as null rather than left out, so
 /// clients always see one shape.
 enum JobResource {
-    static func write(_ job: Job, into json: inout JSONWriter) {
+    /// `full == false` is the compact form of lists: everything but `params` and `result`.
+    static func write(_ job: Job, into json: inout JSONWriter, full: Bool = true) {
         let base = "/v1/jobs/\(job.id)"
         json.raw("{")
         json.key("attempt"); json.integer(job.attempt); json.comma()
@@ -23,8 +24,9 @@ enum JobResource {
         json.key("self"); json.string(base)
         json.raw("}"); json.comma()
         json.key("max_attempts"); json.integer(job.maxAttempts); json.comma()
+        json.key("metadata"); json.raw(job.metadataJSON); json.comma()
         json.key("name"); json.string(job.name); json.comma()
-        json.key("params"); json.raw(job.paramsJSON); json.comma()
+        if full { json.key("params"); json.raw(job.paramsJSON); json.comma() }
         json.key("priority"); json.integer(job.priority); json.comma()
         json.key("progress"); json.raw("{")
         json.key("fraction"); json.number(job.progress.fraction); json.comma()
@@ -32,9 +34,10 @@ enum JobResource {
         json.key("phase"); json.string(job.progress.phase)
         json.raw("}"); json.comma()
         json.key("reason"); json.string(job.reason); json.comma()
-        json.key("result"); json.raw(job.resultJSON ?? "null"); json.comma()
+        if full { json.key("result"); json.raw(job.resultJSON ?? "null"); json.comma() }
         json.key("started_at"); json.timestamp(job.startedAt); json.comma()
         json.key("status"); json.string(job.status.rawValue); json.comma()
+        json.key("tags"); json.raw(job.tagsJSON); json.comma()
         json.key("terminal"); json.bool(job.isTerminal)
         json.raw("}")
     }

@@ -11,19 +11,19 @@ struct KindRoutes: Sendable {
         var parameters: JSONValue
         var defaults: JSONValue
         var example: JSONValue
+        var metrics: [MetricDeclaration]
     }
 
     struct KindList: Encodable {
         var kinds: [KindResource]
     }
 
-    func register(on router: Router<AppRequestContext>, table: inout RouteTable) {
+    func register(_ routes: inout Routes) {
         let registry = self.registry
-        router.get("/v1/kinds") { _, _ in
+        routes.add(.get, "/v1/kinds") { _, _ in
             try JSONResponse.make(KindList(kinds: registry.kinds.map(Self.resource)))
         }
-        table.add("/v1/kinds", [.get])
-        router.get("/v1/kinds/:name") { _, context in
+        routes.add(.get, "/v1/kinds/{name}") { _, context in
             let name = try context.parameters.require("name")
             guard let kind = registry[name] else {
                 throw Problem(.notFound, code: "unknown_kind", title: "Unknown job kind",
@@ -32,11 +32,11 @@ struct KindRoutes: Sendable {
             }
             return try JSONResponse.make(Self.resource(kind))
         }
-        table.add("/v1/kinds/{name}", [.get])
     }
 
     static func resource(_ kind: any JobKind) -> KindResource {
         KindResource(name: kind.name, summary: kind.summary, parameters: kind.parameters.jsonSchema,
-                     defaults: (try? kind.parameters.validate(nil)) ?? .object([:]), example: kind.example)
+                     defaults: (try? kind.parameters.validate(nil)) ?? .object([:]), example: kind.example,
+                     metrics: kind.metrics)
     }
 }

@@ -44,11 +44,17 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// The API's path templates and their methods, to tell "no such path" (404) from "wrong method" (405).
+/// Filled only by `Routes`, so the 405 table cannot drift from the routes served.
 struct RouteTable: Sendable {
     private(set) var entries: [(components: [String], methods: [HTTPRequest.Method])] = []
 
-    mutating func add(_ path: String, _ methods: [HTTPRequest.Method]) {
-        entries.append((Self.split(path), methods))
+    fileprivate mutating func add(_ path: String, _ method: HTTPRequest.Method) {
+        let components = Self.split(path)
+        if let index = entries.firstIndex(where: { $0.components == components }) {
+            entries[index].methods.append(method)
+        } else {
+            entries.append((components, [method]))
+        }
     }
 
     func allowedMethods(for path: String) -> [HTTPRequest.Method]? {
@@ -57,13 +63,45 @@ struct RouteTable: Sendable {
             let matches = zip(entry.components, components).allSatisfy { template, actual in
                 template.hasPrefix("{") || template == actual
             }
-            if matches { return entry.methods }
+            if matches { return entry.methods.sorted { $0.rawValue < $1.rawValue } }
         }
         return nil
     }
 
     private static func split(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    }
+}
+
+/// Where every route is declared, once: its method, its path template (as in openapi.yaml), the query
+/// parameters it accepts and its handler. A query parameter it does not accept is a 400 naming it, so
+/// a misspelt filter (`?nmae=x`) never silently returns everything.
+struct Routes {
+    let router: Router<AppRequestContext>
+    private(set) var table = RouteTable()
+
+    init(router: Router<AppRequestContext>) { self.router = router }
+
+    mutating func add(_ method: HTTPRequest.Method, _ path: String, query: [String] = [],
+                      _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response)
+    {
+        table.add(path, method)
+        // Hummingbird answers HEAD from a GET handler (headers, no body).
+        if method == .get { table.add(path, .head) }
+        // Hummingbird spells captures `:id` where OpenAPI spells `{id}`.
+        let routerPath = path.split(separator: "/", omittingEmptySubsequences: false).map { component in
+            component.hasPrefix("{") && component.hasSuffix("}") ? ":" + component.dropFirst().dropLast() : component
+        }.joined(separator: "/")
+        let accepted = Set(query)
+        router.on(RouterPath(routerPath), method: method) { request, context in
+            for (name, _) in request.uri.queryParameters where !accepted.contains(String(name)) {
+                throw Problem(.badRequest, code: "unknown_query_parameter", title: "Unknown query parameter",
+                              detail: accepted.isEmpty ? "this operation takes no query parameters"
+                                  : "not a query parameter of this operation; it takes \(accepted.sorted().joined(separator: ", "))",
+                              field: String(name.prefix(100)))
+            }
+            return try await handler(request, context)
+        }
     }
 }
 

@@ -55,7 +55,7 @@ enum RequestParsing {
             throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid body",
                           detail: "the body must be a JSON object, got \(body.typeName)", field: "body")
         }
-        let allowed = ["kind", "params", "name", "priority", "max_attempts"]
+        let allowed = ["kind", "params", "name", "priority", "max_attempts", "tags", "metadata"]
         if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw Problem(.unprocessableContent, code: "unknown_field", title: "Unknown field",
                           detail: "unknown field; a job takes \(allowed.joined(separator: ", "))", field: unknown)
@@ -86,11 +86,59 @@ enum RequestParsing {
         } catch {
             throw Problem.invalid(error)
         }
+        let tags = try JobTags.parse(members["tags"])
+        let metadata = members["metadata"] ?? .object([:])
+        switch metadata {
+        case .object, .null: break
+        default:
+            throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid field",
+                          detail: "must be a JSON object, got \(metadata.typeName)", field: "metadata")
+        }
+        let metadataText = metadata == .null ? "{}" : metadata.canonicalText()
+        guard metadataText.utf8.count <= JobTags.maxMetadataBytes else {
+            throw Problem(.unprocessableContent, code: "out_of_range", title: "Invalid field",
+                          detail: "is \(metadataText.utf8.count) bytes as JSON; at most \(JobTags.maxMetadataBytes)", field: "metadata")
+        }
         let name = fields["name"]?.stringValue
         let priority = Int(fields["priority"]?.integerValue ?? 0)
         let maxAttempts = Int(fields["max_attempts"]?.integerValue ?? Int64(configuration.maxAttempts))
-        return JobSubmission(kind: kindName, name: name, priority: priority, params: params, maxAttempts: maxAttempts,
-                             idempotencyKey: idempotencyKey,
-                             fingerprint: body.canonicalText())
+        var submission = JobSubmission(kind: kindName, name: name, priority: priority, params: params, maxAttempts: maxAttempts,
+                                       idempotencyKey: idempotencyKey, fingerprint: body.canonicalText())
+        submission.tags = tags
+        submission.metadata = metadata == .null ? .object([:]) : metadata
+        return submission
+    }
+}
+
+/// Job tags: short labels to filter lists by (`?tag=`), at most 20 per job, and the metadata bound.
+enum JobTags {
+    static let maxTags = 20
+    static let maxTagLength = 100
+    static let maxMetadataBytes = 16 * 1024
+    static let rule = "a tag is 1 to \(maxTagLength) characters, none of them a control character or a comma"
+
+    static func isValid(_ tag: String) -> Bool {
+        (1...maxTagLength).contains(tag.count) && !tag.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == "," }
+    }
+
+    /// The tags of a submission, in order, without repeats.
+    static func parse(_ value: JSONValue?) throws -> [String] {
+        guard let value, value != .null else { return [] }
+        guard case .array(let items) = value else {
+            throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid field",
+                          detail: "must be an array of strings, got \(value.typeName)", field: "tags")
+        }
+        guard items.count <= maxTags else {
+            throw Problem(.unprocessableContent, code: "out_of_range", title: "Invalid field",
+                          detail: "has \(items.count) tags; at most \(maxTags)", field: "tags")
+        }
+        var tags: [String] = []
+        for (index, item) in items.enumerated() {
+            guard let tag = item.stringValue, isValid(tag) else {
+                throw Problem(.unprocessableContent, code: "invalid_value", title: "Invalid field", detail: rule, field: "tags[\(index)]")
+            }
+            if !tags.contains(tag) { tags.append(tag) }
+        }
+        return tags
     }
 }

@@ -24,8 +24,12 @@ final class ServiceState: Sendable {
     }
 
     /// The job, if `caller` may see it; another owner's job is "not found", exactly as a missing one.
-    func job(_ id: String, for caller: Caller) throws -> Job {
-        guard let job = try store.job(id: id), caller.visible.allows(job.owner) else { throw Problem.jobNotFound(id) }
+    /// The job as `caller` may see it: a cached row on the spot, otherwise read off the event loop.
+    func job(_ id: String, for caller: Caller) async throws -> Job {
+        let store = self.store
+        var found = store.cachedJob(id: id)
+        if found == nil { found = try await offload { try store.job(id: id) } }
+        guard let job = found, caller.visible.allows(job.owner) else { throw Problem.jobNotFound(id) }
         return job
     }
 

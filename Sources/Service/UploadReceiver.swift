@@ -23,6 +23,8 @@ struct UploadReceiver {
 
     let fileParts: Set<String>
     let textFields: Set<String>
+    /// The text fields of a dataset upload (form fields, or query parameters for a raw-body upload).
+    static let textFields = ["name", "label_column"]
     /// Most bytes of the whole body.
     let limit: Int
     let scratch: () -> URL

@@ -113,7 +113,7 @@ final class DatasetRouteTests: XCTestCase {
                                                        body: ByteBuffer(string: "--x\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n123")),
                               .badRequest, code: "malformed_multipart", field: "body")
             try assertProblem(try await client.execute(uri: "/v1/datasets?colour=red", method: .post, body: ByteBuffer(data: good)),
-                              .badRequest, code: "invalid_query", field: "colour")
+                              .badRequest, code: "unknown_query_parameter", field: "colour")
             let remaining = try await client.get("/v1/datasets").json["datasets"]?.arrayValue?.count
             XCTAssertEqual(remaining, 0)
         }

@@ -92,7 +92,7 @@ final class ErrorResponseTests: XCTestCase {
             try assertProblem(try await client.get("/v2/elsewhere"), .notFound, code: "not_found")
             let wrongMethod = try await client.execute(uri: "/v1/jobs", method: .put)
             try assertProblem(wrongMethod, .methodNotAllowed, code: "method_not_allowed")
-            XCTAssertEqual(wrongMethod.headers[.allow], "GET, POST")
+            XCTAssertEqual(wrongMethod.headers[.allow], "GET, HEAD, POST")
 
             let id = try await client.submitCount()
             try assertProblem(try await client.get("/v1/jobs/\(id)?wait=61"), .badRequest, code: "invalid_query", field: "wait")

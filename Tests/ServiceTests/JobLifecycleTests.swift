@@ -197,6 +197,17 @@ final class JobLifecycleTests: XCTestCase {
                 let id = try XCTUnwrap(try submitted.json["id"]?.stringValue)
                 let final = try await client.waitUntilTerminal(id, timeout: 30)
                 XCTAssertEqual(final["status"], "succeeded", "the example of \(name) must succeed")
+                // Every metric the run recorded is declared by its kind (name, unit, what step counts).
+                let declared = Set((kind["metrics"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue })
+                let recorded = try await client.get("/v1/jobs/\(id)/metrics/names").json["metrics"]?.arrayValue ?? []
+                for series in recorded {
+                    let metric = series["name"]?.stringValue ?? ""
+                    XCTAssertTrue(declared.contains(metric), "\(name) recorded \(metric), which it does not declare")
+                }
+                for declaration in kind["metrics"]?.arrayValue ?? [] {
+                    XCTAssertNotNil(declaration["step"]?.stringValue, "\(name): every metric says what its step counts")
+                    XCTAssertNotNil(declaration["unit"]?.stringValue)
+                }
             }
             let one = try await client.get("/v1/kinds/demo.count").json
             XCTAssertEqual(one["defaults"]?["steps"], 20)

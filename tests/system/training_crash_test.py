@@ -8,6 +8,7 @@ a middle run by attempt 2 and the rest by attempt 3, each exactly once.
 
 Usage: training_crash_test.py PATH/TO/montecluster
 """
+import datetime
 import sys
 import tempfile
 import time
@@ -50,14 +51,22 @@ def kill_when(server, job_id, metric, at_least, timeout=300):
     return seen
 
 
-def check_attempts(server, job_id, steps, expected_attempt, label):
-    """Every step recorded once; attempts are non-decreasing in step order, each a contiguous block."""
-    _, _, metrics = server.request("GET", f"/v1/jobs/{job_id}/metrics?name=attempt")
-    by_step = {m["step"]: int(m["value"]) for m in metrics["metrics"]}
-    check(sorted(by_step) == list(range(1, steps + 1)), f"{label}: every step recorded exactly once ({len(by_step)} of {steps})")
-    attempts = [by_step.get(s, 0) for s in range(1, steps + 1)]
+def check_attempts(server, job_id, steps, restarts, label):
+    """Every step recorded once; attempts are non-decreasing in step order, each a contiguous block. Which
+    attempt ran a step is told by the time of its metrics: after the i-th restart means attempt i + 1."""
+    _, _, metrics = server.request("GET", f"/v1/jobs/{job_id}/metrics")
+    first_time = {}
+    recorded = {}
+    for m in metrics["metrics"]:
+        t = datetime.datetime.fromisoformat(m["time"].replace("Z", "+00:00")).timestamp()
+        first_time[m["step"]] = min(t, first_time.get(m["step"], t))
+        recorded.setdefault(m["name"], []).append(m["step"])
+    once = all(len(v) == len(set(v)) for v in recorded.values())
+    check(sorted(first_time) == list(range(1, steps + 1)) and once,
+          f"{label}: every step recorded exactly once ({len(first_time)} of {steps})")
+    attempts = [1 + sum(first_time.get(s, 0) >= r for r in restarts) for s in range(1, steps + 1)]
     check(attempts == sorted(attempts), f"{label}: each attempt continued where the previous one's checkpoint left off ({attempts})")
-    check(set(attempts) == set(range(1, expected_attempt + 1)), f"{label}: every attempt did part of the work ({sorted(set(attempts))})")
+    check(set(attempts) == set(range(1, len(restarts) + 2)), f"{label}: every attempt did part of the work ({sorted(set(attempts))})")
     return attempts
 
 
@@ -85,12 +94,13 @@ def iic(binary):
     done = kill_when(server, job_id, "loss_main", 3)
     print(f"IIC: killed -9 after {done} epochs of {IIC_EPOCHS}")
     check(3 <= done < IIC_EPOCHS, f"IIC: killed mid-training (after {done} epochs)")
+    restarts = [time.time()]
     restarted = Server(binary, data_dir, workers=1).start()
     try:
         job = wait_terminal(restarted, job_id)
         check(job["status"] == "succeeded", f"IIC: resumed job succeeded ({job['status']}: {job.get('reason')})")
         check(job["attempt"] == 2, f"IIC: ran twice (attempt {job['attempt']})")
-        attempts = check_attempts(restarted, job_id, IIC_EPOCHS, 2, "IIC")
+        attempts = check_attempts(restarted, job_id, IIC_EPOCHS, restarts, "IIC")
         # Epoch e's metrics can be flushed only after epoch e − 1's checkpoint committed.
         check(attempts.count(1) >= done - 1, f"IIC: epochs up to the checkpoint were kept from attempt 1 ({attempts}, saw {done})")
         print(f"  IIC resumed after epoch {attempts.count(1)} of {IIC_EPOCHS}")
@@ -104,16 +114,18 @@ def scan(binary):
     done = kill_when(server, job_id, "pretext_loss", 2)
     print(f"SCAN: killed -9 after {done} pretext epochs of {SCAN['pretext_epochs']}")
     check(2 <= done < SCAN["pretext_epochs"], f"SCAN: first kill in the middle of the pretext (after {done} epochs)")
+    restarts = [time.time()]
     second = Server(binary, data_dir, workers=1).start()
     done = kill_when(second, job_id, "scan_loss", 3)
     print(f"SCAN: killed -9 again after {done} SCAN epochs of {SCAN['scan_epochs']}")
     check(3 <= done < SCAN["scan_epochs"], f"SCAN: second kill in the middle of the SCAN phase (after {done} epochs)")
+    restarts.append(time.time())
     third = Server(binary, data_dir, workers=1).start()
     try:
         job = wait_terminal(third, job_id)
         check(job["status"] == "succeeded", f"SCAN: resumed job succeeded ({job['status']}: {job.get('reason')})")
         check(job["attempt"] == 3, f"SCAN: ran three times (attempt {job['attempt']})")
-        attempts = check_attempts(third, job_id, SCAN_STEPS, 3, "SCAN")
+        attempts = check_attempts(third, job_id, SCAN_STEPS, restarts, "SCAN")
         print(f"  SCAN steps by attempt: {attempts}")
         for metric, points in (("pretext_loss", 6), ("neighbour_agreement", 1), ("scan_loss", 8), ("self_label_loss", 3)):
             check(count(third, job_id, metric) == points, f"SCAN: {metric} recorded {points} times across the attempts")
