@@ -21,6 +21,15 @@ public final class JobChangeFeed: Sendable {
         for subscription in fired.values { subscription.fire() }
     }
 
+    /// Wakes every waiter (shutdown: streams and long polls re-check and end).
+    public func publishAll() {
+        let fired = subscribers.withLock { all in
+            defer { all.removeAll() }
+            return all.values.flatMap(\.values)
+        }
+        for subscription in fired { subscription.fire() }
+    }
+
     fileprivate func remove(_ subscription: Subscription) {
         subscribers.withLock { all in
             all[subscription.jobID]?.removeValue(forKey: ObjectIdentifier(subscription))

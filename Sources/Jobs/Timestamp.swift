@@ -35,7 +35,7 @@ public enum Timestamp {
     /// out-of-range fields; never traps, whatever the text.
     public static func parse(_ text: String) -> Date? {
         let bytes = Array(text.utf8)
-        guard bytes.count >= 10, bytes.count <= 40 else { return nil }
+        guard bytes.count >= 10, bytes.count <= 64 else { return nil }
         var index = 0
         func number(_ width: Int) -> Int? {
             guard index + width <= bytes.count else { return nil }

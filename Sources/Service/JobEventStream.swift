@@ -34,6 +34,7 @@ struct JobEventStream: Sendable {
             // The reconnection delay rides on the first real event: a block holding only `retry:` is an
             // empty event to some clients (httpx-sse), whose JSON decoding of it fails.
             var retrySent = false
+            try await state.untilShutdown {
             while !state.isStopping {
                 let subscription = state.store.changes.subscribe(jobID: id)
                 // The job is read before its events: a terminal job's last event is then always in the batch.
@@ -68,6 +69,7 @@ struct JobEventStream: Sendable {
                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                     lastWrite = ContinuousClock.now
                 }
+            }
             }
             try await writer.finish(nil)
         }

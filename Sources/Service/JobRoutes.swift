@@ -49,10 +49,11 @@ struct JobRoutes: Sendable {
 
     private func list(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let parameters = request.uri.queryParameters
-        var query = JobQuery(statuses: try Self.list("status", parameters.get("status"), JobStatus.init(rawValue:), known: JobStatus.allCases.map(\.rawValue)))
+        var query = JobQuery(statuses: try Self.list("status", parameters.get("status"), JobStatus.init(rawValue:),
+                                                     known: JobStatus.allCases.map(\.rawValue), emptyMeansAll: false))
         query.kinds = try Self.list("kind", parameters.get("kind"), { $0 }, known: nil)
         if let name = parameters.get("name") {
-            guard !name.isEmpty, name.count <= 200 else { throw Problem.invalidQuery("name", "must be 1 to 200 characters (a prefix of job names)") }
+            guard !name.isEmpty, name.unicodeScalars.count <= 200 else { throw Problem.invalidQuery("name", "must be 1 to 200 characters (a prefix of job names)") }
             query.namePrefix = name
         }
         if let tag = parameters.get("tag") {
@@ -99,6 +100,8 @@ struct JobRoutes: Sendable {
             // Long poll: wait until the job's representation changes or the time is up.
             let baseline = JobResource.etag(job)
             let deadline = ContinuousClock.now + .seconds(wait)
+            job = try await state.untilShutdown { [job] in
+            var job = job
             while !state.isStopping {
                 let subscription = state.store.changes.subscribe(jobID: id)
                 guard let current = try? await state.job(id, for: context.caller) else {
@@ -112,6 +115,8 @@ struct JobRoutes: Sendable {
                     break
                 }
                 await subscription.wait(timeout: min(remaining, .seconds(1)))
+            }
+            return job
             }
         }
         let etag = JobResource.etag(job)
@@ -363,8 +368,8 @@ struct JobRoutes: Sendable {
     }
 
     /// A comma-separated query value (`status=queued,running`), each item mapped or refused by name.
-    private static func list<T>(_ field: String, _ raw: String?, _ map: (String) -> T?, known: [String]?) throws -> [T] {
-        guard let raw, !raw.isEmpty else { return [] }
+    private static func list<T>(_ field: String, _ raw: String?, _ map: (String) -> T?, known: [String]?, emptyMeansAll: Bool = true) throws -> [T] {
+        guard let raw, !(raw.isEmpty && emptyMeansAll) else { return [] }
         return try raw.split(separator: ",", omittingEmptySubsequences: false).map { item in
             guard !item.isEmpty, item.count <= 200, let value = map(String(item)) else {
                 throw Problem.invalidQuery(field, item.isEmpty ? "has an empty item; separate values with single commas"
@@ -448,22 +453,16 @@ enum MetricsQuery {
     static let queryParameters = ["name", "since_step", "limit", "page_token", "format"]
 }
 
-/// A metrics cursor: the (name, step) of the last point of a page, as base64url of `[name, step]`.
+/// A metrics cursor: `STEP.NAME` of the last point of a page. Any such text is a valid position (the
+/// points after it in (name, step) order), so a client can never hold a "bad" token, only an old one.
 enum MetricPageToken {
-    static func encode(_ position: MetricPosition) -> String {
-        let text = JSONValue.array([.string(position.name), .integer(position.step)]).canonicalText()
-        return Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    static func encode(_ position: MetricPosition) -> String { "\(position.step).\(position.name)" }
 
     static func decode(_ token: String) -> MetricPosition? {
-        guard token.count <= 400 else { return nil }
-        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let value = try? JSONValue.parse(data),
-              case .array(let items) = value, items.count == 2, let name = items[0].stringValue, let step = items[1].integerValue
-        else { return nil }
-        return MetricPosition(name: name, step: step)
+        guard token.utf8.count <= 400, let dot = token.firstIndex(of: ".") else { return nil }
+        let digits = token[..<dot]
+        guard (1...19).contains(digits.count), digits.allSatisfy(\.isASCII), let step = Int64(digits) else { return nil }
+        return MetricPosition(name: String(token[token.index(after: dot)...]), step: step)
     }
 }
 

@@ -118,15 +118,15 @@ paths:
         - name: tag
           in: query
           description: Only jobs carrying this tag.
-          schema: {type: string, minLength: 1, maxLength: 100}
+          schema: {type: string, minLength: 1, maxLength: 100, pattern: "^[^,\\x00-\\x1f\\x7f-\\x9f]+$"}
         - name: created_after
           in: query
           description: Only jobs created at or after this instant (RFC 3339, or a date meaning its midnight UTC).
-          schema: {type: string, example: "2026-11-30T09:00:00Z"}
+          schema: {type: string, anyOf: [{format: date-time}, {format: date}], example: "2026-11-30T09:00:00Z"}
         - name: created_before
           in: query
           description: Only jobs created strictly before this instant (RFC 3339, or a date).
-          schema: {type: string, example: "2026-12-01"}
+          schema: {type: string, anyOf: [{format: date-time}, {format: date}], example: "2026-12-01"}
         - name: view
           in: query
           description: "`compact` leaves out `params` and `result` (cheap to list); `full` includes them."
@@ -245,8 +245,8 @@ paths:
           schema: {type: integer, minimum: 1, maximum: 100000}
         - name: page_token
           in: query
-          description: The `next_page_token` of the previous page.
-          schema: {type: string, maxLength: 400}
+          description: The `next_page_token` of the previous page (`STEP.NAME`, the last point of that page).
+          schema: {type: string, pattern: "^-?[0-9]{1,18}\\.", maxLength: 400}
         - name: format
           in: query
           schema: {type: string, enum: [json, csv], default: json}
@@ -398,7 +398,7 @@ paths:
             application/json:
               schema: {}
         "206":
-          description: The requested byte range.
+          description: The requested byte range, with the artifact's media type.
           headers:
             Content-Range: {schema: {type: string}}
             Content-Length: {schema: {type: integer}}
@@ -406,6 +406,12 @@ paths:
           content:
             application/octet-stream:
               schema: {type: string, format: binary}
+            text/csv:
+              schema: {type: string}
+            application/x-ndjson:
+              schema: {type: string}
+            application/json:
+              schema: {type: string, description: A slice of a JSON document (not JSON on its own).}
         "304":
           description: Unchanged (the ETag matched `If-None-Match`).
           headers:
@@ -618,7 +624,7 @@ paths:
           description: The document this server implements.
           content:
             application/yaml:
-              schema: {type: string}
+              schema: {type: object}
   /openapi.json:
     get:
       tags: [operations]
@@ -792,12 +798,12 @@ components:
         tags: {$ref: "#/components/schemas/JobTags"}
         metadata: {$ref: "#/components/schemas/JobMetadata"}
     JobTags:
-      type: array
+      type: [array, "null"]
       maxItems: 20
-      items: {type: string, minLength: 1, maxLength: 100, pattern: "^[^,\\x00-\\x1f\\x7f]+$"}
+      items: {type: string, minLength: 1, maxLength: 100, pattern: "^[^,\\x00-\\x1f\\x7f-\\x9f]+$"}
       description: Labels to filter lists by (`GET /v1/jobs?tag=`); repeats are dropped.
     JobMetadata:
-      type: object
+      type: [object, "null"]
       description: Free annotations (at most 16 KiB as JSON), returned with the job.
     # Each option is a schema of its own: client generators resolve references to schemas only, not into a
     # schema's properties (openapi-python-client dropped every *Submission for that).
@@ -940,6 +946,17 @@ components:
       required: [status]
       properties:
         status: {type: string}
+    ServerSentEvent:
+      description: |
+        One event of `GET /v1/jobs/{id}/events` once an SSE client has parsed it (the operation itself
+        declares the stream as a string, so generated clients do not JSON-decode it).
+      type: object
+      required: [id, event, data]
+      properties:
+        id: {type: string, pattern: "^[0-9]+$"}
+        event: {type: string, enum: [status, progress, metric]}
+        data: {type: string, contentMediaType: application/json}
+        retry: {type: integer, description: Reconnection delay in milliseconds (on the first event).}
     Problem:
       type: object
       description: RFC 9457 problem details.
@@ -1249,7 +1266,8 @@ components:
       "schema": {
        "type": "string",
        "minLength": 1,
-       "maxLength": 100
+       "maxLength": 100,
+       "pattern": "^[^,\\x00-\\x1f\\x7f-\\x9f]+$"
       }
      },
      {
@@ -1258,6 +1276,14 @@ components:
       "description": "Only jobs created at or after this instant (RFC 3339, or a date meaning its midnight UTC).",
       "schema": {
        "type": "string",
+       "anyOf": [
+        {
+         "format": "date-time"
+        },
+        {
+         "format": "date"
+        }
+       ],
        "example": "2026-11-30T09:00:00Z"
       }
      },
@@ -1267,6 +1293,14 @@ components:
       "description": "Only jobs created strictly before this instant (RFC 3339, or a date).",
       "schema": {
        "type": "string",
+       "anyOf": [
+        {
+         "format": "date-time"
+        },
+        {
+         "format": "date"
+        }
+       ],
        "example": "2026-12-01"
       }
      },
@@ -1540,9 +1574,10 @@ components:
      {
       "name": "page_token",
       "in": "query",
-      "description": "The `next_page_token` of the previous page.",
+      "description": "The `next_page_token` of the previous page (`STEP.NAME`, the last point of that page).",
       "schema": {
        "type": "string",
+       "pattern": "^-?[0-9]{1,18}\\.",
        "maxLength": 400
       }
      },
@@ -1895,7 +1930,7 @@ components:
       }
      },
      "206": {
-      "description": "The requested byte range.",
+      "description": "The requested byte range, with the artifact's media type.",
       "headers": {
        "Content-Range": {
         "schema": {
@@ -1918,6 +1953,22 @@ components:
         "schema": {
          "type": "string",
          "format": "binary"
+        }
+       },
+       "text/csv": {
+        "schema": {
+         "type": "string"
+        }
+       },
+       "application/x-ndjson": {
+        "schema": {
+         "type": "string"
+        }
+       },
+       "application/json": {
+        "schema": {
+         "type": "string",
+         "description": "A slice of a JSON document (not JSON on its own)."
         }
        }
       }
@@ -2403,7 +2454,7 @@ components:
       "content": {
        "application/yaml": {
         "schema": {
-         "type": "string"
+         "type": "object"
         }
        }
       }
@@ -2715,18 +2766,24 @@ components:
     }
    },
    "JobTags": {
-    "type": "array",
+    "type": [
+     "array",
+     "null"
+    ],
     "maxItems": 20,
     "items": {
      "type": "string",
      "minLength": 1,
      "maxLength": 100,
-     "pattern": "^[^,\\x00-\\x1f\\x7f]+$"
+     "pattern": "^[^,\\x00-\\x1f\\x7f-\\x9f]+$"
     },
     "description": "Labels to filter lists by (`GET /v1/jobs?tag=`); repeats are dropped."
    },
    "JobMetadata": {
-    "type": "object",
+    "type": [
+     "object",
+     "null"
+    ],
     "description": "Free annotations (at most 16 KiB as JSON), returned with the job."
    },
    "JobName": {
@@ -3177,6 +3234,37 @@ components:
     "properties": {
      "status": {
       "type": "string"
+     }
+    }
+   },
+   "ServerSentEvent": {
+    "description": "One event of `GET /v1/jobs/{id}/events` once an SSE client has parsed it (the operation itself\ndeclares the stream as a string, so generated clients do not JSON-decode it).\n",
+    "type": "object",
+    "required": [
+     "id",
+     "event",
+     "data"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "pattern": "^[0-9]+$"
+     },
+     "event": {
+      "type": "string",
+      "enum": [
+       "status",
+       "progress",
+       "metric"
+      ]
+     },
+     "data": {
+      "type": "string",
+      "contentMediaType": "application/json"
+     },
+     "retry": {
+      "type": "integer",
+      "description": "Reconnection delay in milliseconds (on the first event)."
      }
     }
    },

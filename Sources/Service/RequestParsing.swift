@@ -117,8 +117,9 @@ enum JobTags {
     static let maxMetadataBytes = 16 * 1024
     static let rule = "a tag is 1 to \(maxTagLength) characters, none of them a control character or a comma"
 
+    /// Counted in code points, as JSON Schema's maxLength counts.
     static func isValid(_ tag: String) -> Bool {
-        (1...maxTagLength).contains(tag.count) && !tag.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == "," }
+        (1...maxTagLength).contains(tag.unicodeScalars.count) && !tag.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == "," }
     }
 
     /// The tags of a submission, in order, without repeats.

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import ServiceLifecycle
 import Synchronization
 
 /// What the route handlers share: the store, the pool, the kinds and the limits.
@@ -41,7 +42,18 @@ final class ServiceState: Sendable {
 
     /// Long-lived responses (SSE, long polls) end early once the server is shutting down.
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
-    func beginStopping() { stopping.store(true, ordering: .relaxed) }
+    /// Marks the server as stopping and wakes every stream and long poll, which then end.
+    func beginStopping() {
+        stopping.store(true, ordering: .relaxed)
+        store.changes.publishAll()
+    }
+
+    /// Runs a long-lived response (SSE, long poll) so that SIGTERM ends it at once. The HTTP server is
+    /// the first service told to stop and waits for open responses before the worker pool hands its jobs
+    /// back; a stream left to its job's end would hold the process (and the job) until then.
+    func untilShutdown<T: Sendable>(_ operation: () async throws -> T) async rethrows -> T {
+        try await withGracefulShutdownHandler(operation: operation, onGracefulShutdown: { self.beginStopping() })
+    }
 }
 
 /// Runs blocking store writes (each waits for an fsync) on Dispatch's pool instead of a NIO event loop.

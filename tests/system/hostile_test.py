@@ -10,6 +10,7 @@ Writes one JSON line of measurements to FILE (bench/service reads it).
 import concurrent.futures
 import gzip
 import json
+import http.client
 import os
 import socket
 import struct
@@ -394,6 +395,54 @@ def sigterm_during_preparation(binary):
     print(f"SIGTERM during numeric inversion: stopped in {took:.1f} s; the job was {job.get('status')} after the restart")
 
 
+def sigterm_with_open_streams(binary):
+    """SIGTERM while clients stream a running job's events and long-poll it: the server once waited for
+    the stream (8.9 s) and ran the job to completion instead of handing it back. Now every stream and
+    long poll ends at once, the process exits within 1 s and the job is back in the queue."""
+    data_dir = tempfile.mkdtemp(prefix="montecluster-sigterm-sse-")
+    server = Server(binary, data_dir, workers=1).start()
+    status, _, created = server.request("POST", "/v1/jobs", {"kind": "demo.count", "params": {"steps": 400, "step_ms": 50}})
+    check(status == 201, f"submit: {status}")
+    job_id = created["id"]
+    deadline = time.time() + 20
+    while time.time() < deadline and server.request("GET", f"/v1/jobs/{job_id}")[2].get("status") != "running":
+        time.sleep(0.05)
+    ended = {}
+
+    def stream():
+        connection = http.client.HTTPConnection(server.base.split("//")[1], timeout=30)
+        connection.request("GET", f"/v1/jobs/{job_id}/events")
+        response = connection.getresponse()
+        while response.read(1024):
+            pass
+        ended["stream"] = time.time()
+
+    def long_poll():
+        connection = http.client.HTTPConnection(server.base.split("//")[1], timeout=30)
+        connection.request("GET", f"/v1/jobs/{job_id}?wait=30", headers={"If-None-Match": "*"})
+        connection.getresponse().read()
+        ended["poll"] = time.time()
+
+    threads = [threading.Thread(target=stream), threading.Thread(target=long_poll)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    started = time.time()
+    server.stop()
+    took = time.time() - started
+    for thread in threads:
+        thread.join(timeout=5)
+    check(took < 1.0, f"SIGTERM with an open SSE stream and long poll stopped the server in {took:.2f} s (limit 1 s)")
+    check("stream" in ended and "poll" in ended, f"the stream and the long poll both ended ({sorted(ended)})")
+    server = Server(binary, data_dir, workers=1).start()
+    _, _, job = server.request("GET", f"/v1/jobs/{job_id}")
+    check(job.get("status") in ("queued", "running") and (job.get("progress") or {}).get("fraction", 1) < 1,
+          f"the job was handed back unfinished (status {job.get('status')}, progress {job.get('progress')})")
+    server.request("POST", f"/v1/jobs/{job_id}/cancel")
+    server.stop()
+    print(f"SIGTERM with an open stream and long poll: stopped in {took:.2f} s; the job was {job.get('status')} after the restart")
+
+
 def refuses_open_address_without_tokens(binary):
     """`serve --host 0.0.0.0` with no token exits at once (nothing is bound); `tokens create` prints a token once."""
     import subprocess
@@ -419,6 +468,7 @@ def main():
         trap_loop(binary)
         refuses_open_address_without_tokens(binary)
         sigterm_during_preparation(binary)
+        sigterm_with_open_streams(binary)
     if report:
         with open(report, "w") as out:
             out.write(json.dumps(measured) + "\n")
