@@ -11,9 +11,10 @@ public func fuzzDatasets(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         guard let inflated = try? Gzip.decompress(data, limit: 1 << 22) else { return 0 }
         data = inflated
     }
-    guard let (array, labels) = try? NumericArray.read(data, field: "data", csvLabelColumn: data.first.map { $0 % 2 == 0 ? "0" : "label" }) else {
+    guard let read = try? NumericArray.read(data, field: "data", csvLabelColumn: data.first.map { $0 % 2 == 0 ? "0" : "label" }) else {
         return 0
     }
+    let (array, labels) = (read.array, read.csvLabels)
     _ = try? Dataset.from(array, labels: labels)
     _ = try? Dataset.labels(array)
     return 0

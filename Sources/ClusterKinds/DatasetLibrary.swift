@@ -52,7 +52,7 @@ public final class DatasetLibrary: @unchecked Sendable {
         try parse(data: data, labels: labelsFile, labelColumn: labelColumn, limit: limit).dataset
     }
 
-    static func parse(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int) throws -> (dataset: Dataset, array: NumericArray) {
+    static func parse(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int) throws -> (dataset: Dataset, read: NumericArray.ReadResult) {
         var scratch: [URL] = []
         defer { for url in scratch { try? FileManager.default.removeItem(at: url) } }
         func contents(_ url: URL, field: String) throws -> Data {
@@ -66,7 +66,8 @@ public final class DatasetLibrary: @unchecked Sendable {
             }
             return try Data(contentsOf: inflated, options: .alwaysMapped)
         }
-        let (array, csvLabels) = try NumericArray.read(try contents(data, field: "data"), field: "data", csvLabelColumn: labelColumn)
+        let read = try NumericArray.read(try contents(data, field: "data"), field: "data", csvLabelColumn: labelColumn)
+        let (array, csvLabels) = (read.array, read.csvLabels)
         if labelColumn != nil && array.format != "csv" {
             throw DatasetError(field: "label_column", "label_column applies to CSV uploads; send labels of a .npy or IDX file as the 'labels' part")
         }
@@ -75,14 +76,15 @@ public final class DatasetLibrary: @unchecked Sendable {
             guard labels == nil else { throw DatasetError(field: "labels", "labels were given both as a CSV column and as a file") }
             labels = try Dataset.labels(try NumericArray.read(try contents(labelsFile, field: "labels"), field: "labels").array)
         }
-        return (try Dataset.from(array, labels: labels), array)
+        return (try Dataset.from(array, labels: labels), read)
     }
 
     /// Checks an upload and keeps it; throws `DatasetError` (a 422 for the caller) when it is not a dataset.
     public func ingest(_ upload: Upload, owner: String? = nil, now: Date = Date()) throws -> DatasetRecord {
         var scratch: [URL] = []
         defer { for url in scratch { try? FileManager.default.removeItem(at: url) } }
-        let (dataset, array) = try Self.parse(data: upload.data, labels: upload.labels, labelColumn: upload.labelColumn, limit: maxDecompressedBytes)
+        let (dataset, read) = try Self.parse(data: upload.data, labels: upload.labels, labelColumn: upload.labelColumn, limit: maxDecompressedBytes)
+        let array = read.array
         let id = UUID().uuidString.lowercased()
         let partial = directory.appendingPathComponent("\(id).partial")
         scratch.append(partial)
@@ -116,6 +118,8 @@ public final class DatasetLibrary: @unchecked Sendable {
         description["label_counts"] = dataset.labelCounts.map { counts in
             .object(Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), JSONValue.integer(Int64($0.value))) }))
         } ?? .null
+        description["label_names"] = read.labelNames.map { .array($0.map(JSONValue.string)) } ?? .null
+        description["warnings"] = .array(read.warnings.map(JSONValue.string))
         let stored = (try? FileManager.default.contentsOfDirectory(at: partial, includingPropertiesForKeys: [.fileSizeKey]))?
             .reduce(Int64(0)) { $0 + Int64((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) } ?? 0
         let record = DatasetRecord(id: id, name: upload.name, meta: .object(description), createdAt: now, owner: owner, bytes: stored)

@@ -36,6 +36,8 @@ public struct Dataset: Sendable {
         public static let imageChannels: Set<Int> = [1, 3]
         public static let maxFeatures = 4096
         public static let maxLabel = 100_000
+        /// Distinct text labels of a CSV label column.
+        public static let maxLabelNames = 10_000
         /// Samples × values per sample (64 Mi, 256 MB as floats; MNIST's 70,000 × 784 is 55 M).
         public static let maxValues = 64 << 20
     }

@@ -82,13 +82,29 @@ public struct NumericArray: Sendable {
         return bytes.withUnsafeBytes { raw in (0..<count).reduce(-Double.infinity) { max($0, value(raw, $1)) } }
     }
 
+    /// What `read` found: the array and, for a CSV, its label column (as integers, with the names of
+    /// string labels by integer) and what was inferred on the way (said to the user as warnings).
+    public struct ReadResult: Sendable {
+        public var array: NumericArray
+        public var csvLabels: [Int]?
+        /// For string labels: `labelNames[i]` is the text that label `i` stands for (sorted, as
+        /// scikit-learn's LabelEncoder numbers them).
+        public var labelNames: [String]?
+        public var warnings: [String] = []
+    }
+
     /// Reads `.npy` (version 1–3, C order), IDX (MNIST's format) or CSV, recognized by content.
-    public static func read(_ data: Data, field: String, csvLabelColumn: String? = nil) throws(DatasetError) -> (array: NumericArray, csvLabels: [Int]?) {
-        if data.starts(with: [0x93] + Array("NUMPY".utf8)) { return (try npy(data, field: field), nil) }
+    public static func read(_ data: Data, field: String, csvLabelColumn: String? = nil) throws(DatasetError) -> ReadResult {
+        if data.starts(with: [0x93] + Array("NUMPY".utf8)) { return ReadResult(array: try npy(data, field: field)) }
         if data.count >= 4, data[data.startIndex] == 0, data[data.startIndex + 1] == 0, [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(data[data.startIndex + 2]) {
-            return (try idx(data, field: field), nil)
+            return ReadResult(array: try idx(data, field: field))
         }
         if data.isEmpty { throw DatasetError(field: field, "the file is empty") }
+        // Text, or nothing we read: NUL and other control bytes (beyond tab and line ends) or invalid
+        // UTF-8 in the first 4 KiB mean a binary file, which the CSV reader would misreport as "no rows".
+        if !looksLikeText(data.prefix(4096), cut: data.count > 4096) {
+            throw DatasetError(field: field, "not a CSV, .npy or IDX file: it is neither text nor starts with a .npy or IDX header (gzip is fine too)")
+        }
         return try csv(data, field: field, labelColumn: csvLabelColumn)
     }
 
@@ -211,8 +227,8 @@ public struct NumericArray: Sendable {
     /// One pass over the bytes: no copy of the text, no array of lines, and the limits (columns, rows,
     /// values) are checked as rows arrive, so the working memory is the output floats and nothing else.
     /// (A 30 KiB gzip'd CSV once reached 705 MB before it was refused.)
-    static func csv(_ data: Data, field: String, labelColumn: String?) throws(DatasetError) -> (array: NumericArray, csvLabels: [Int]?) {
-        let result: Result<(NumericArray, [Int]?), DatasetError> = data.withUnsafeBytes { raw in
+    static func csv(_ data: Data, field: String, labelColumn: String?) throws(DatasetError) -> ReadResult {
+        let result: Result<ReadResult, DatasetError> = data.withUnsafeBytes { raw in
             do throws(DatasetError) {
                 return .success(try csv(raw, field: field, labelColumn: labelColumn))
             } catch {
@@ -222,7 +238,18 @@ public struct NumericArray: Sendable {
         return try result.get()
     }
 
-    private static func csv(_ bytes: UnsafeRawBufferPointer, field: String, labelColumn: String?) throws(DatasetError) -> (NumericArray, [Int]?) {
+    /// No control bytes but tab and line ends, and valid UTF-8 (a character cut at the end of a prefix allowed).
+    static func looksLikeText(_ head: Data, cut: Bool) -> Bool {
+        if head.contains(where: { $0 < 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) { return false }
+        for drop in 0...(cut ? 3 : 0) where String(validating: head.dropLast(drop), as: UTF8.self) != nil { return true }
+        return false
+    }
+
+    /// Header names taken as the label column when `label_column` is not given (said in a warning).
+    /// In order of preference: a table with both `label` and `y` has its labels in `label`.
+    static let labelColumnNames = ["label", "labels", "target", "y"]
+
+    private static func csv(_ bytes: UnsafeRawBufferPointer, field: String, labelColumn: String?) throws(DatasetError) -> ReadResult {
         var position = 0
         // A byte order mark (Excel writes one) is not part of the first field: left in, it made the
         // first row a "header" and silently dropped a sample.
@@ -270,6 +297,7 @@ public struct NumericArray: Sendable {
         }
         var header: [String]?
         if ranges.contains(where: { number($0) == nil }) { header = ranges.map { text($0) } }
+        var warnings: [String] = []
         var labelIndex: Int?
         if let labelColumn {
             if let index = header?.firstIndex(of: labelColumn) {
@@ -281,10 +309,20 @@ public struct NumericArray: Sendable {
                 throw DatasetError(field: "label_column",
                                    "no column '\(labelColumn.prefix(60))' in the CSV header \(names) and not a column index below \(columns)")
             }
+        } else if let header, let index = labelColumnNames.lazy.compactMap({ name in header.firstIndex { $0.lowercased() == name } }).first {
+            labelIndex = index
+            warnings.append("took the column '\(header[index])' as the labels (name another with label_column)")
         }
-        let width = columns - (labelIndex == nil ? 0 : 1)
+        // pandas' to_csv writes the index as a first column with an empty name: a candidate, kept apart
+        // and dropped if it holds exactly 0…N−1.
+        let indexCandidate = header.map { ($0.first == "" || $0.first == "Unnamed: 0") && labelIndex != 0 && columns > 1 } ?? false
+        var indexValues: [Float] = []
+        var indexIsRowNumber = indexCandidate
+        let width = columns - (labelIndex == nil ? 0 : 1) - (indexCandidate ? 1 : 0)
         var values: [Float] = []
         var labels: [Int] = []
+        var labelTexts: [String] = []
+        var labelsAreText = false
         var rows = 0
         var line: Range<Int>? = header == nil ? first : nextLine()
         guard line != nil else { throw DatasetError(field: field, "the CSV file has a header but no rows") }
@@ -301,14 +339,24 @@ public struct NumericArray: Sendable {
                 throw DatasetError(field: field, "CSV line \(row) has \(ranges.count) fields, the first line has \(columns)")
             }
             for (column, range) in ranges.enumerated() {
+                if column == labelIndex {
+                    // Labels may be integers or any text (mapped to integers at the end); kept as text until then.
+                    guard range.count <= 200 else { throw DatasetError(field: "label_column", "CSV line \(row): a label is longer than 200 bytes") }
+                    let label = text(range)
+                    if !labelsAreText, let value = Double(label), value == value.rounded(), abs(value) < 1e9 {
+                        labels.append(Int(value))
+                    } else {
+                        labelsAreText = true
+                    }
+                    labelTexts.append(label)
+                    continue
+                }
                 guard let value = number(range) else {
                     throw DatasetError(field: field, "CSV line \(row), column \(column + 1): '\(text(range).prefix(40))' is not a number")
                 }
-                if column == labelIndex {
-                    guard value == value.rounded(), abs(value) < 1e9 else {
-                        throw DatasetError(field: "label_column", "CSV line \(row): label '\(text(range).prefix(40))' is not an integer")
-                    }
-                    labels.append(Int(value))
+                if indexCandidate && column == 0 {
+                    if value != Double(rows) { indexIsRowNumber = false }
+                    indexValues.append(Float(value))
                 } else {
                     values.append(Float(value))
                 }
@@ -316,10 +364,34 @@ public struct NumericArray: Sendable {
             rows += 1
             line = nextLine()
         }
-        guard width > 0 else { throw DatasetError(field: field, "the CSV file has no feature columns besides the label") }
+        if indexCandidate && !indexIsRowNumber {
+            // An unnamed first column that is not 0…N−1 is data after all: put it back in front of each row.
+            var withColumn: [Float] = []
+            withColumn.reserveCapacity(values.count + rows)
+            for row in 0..<rows {
+                withColumn.append(indexValues[row])
+                withColumn.append(contentsOf: values[(row * width)..<((row + 1) * width)])
+            }
+            values = withColumn
+        } else if indexCandidate {
+            warnings.append("dropped the unnamed first column: it holds 0…\(rows - 1), a row index (pandas' to_csv writes one; pass index=False)")
+        }
+        let features = indexCandidate && !indexIsRowNumber ? width + 1 : width
+        guard features > 0 else { throw DatasetError(field: field, "the CSV file has no feature columns besides the label") }
+        var labelNames: [String]?
+        if labelIndex != nil && labelsAreText {
+            let names = Array(Set(labelTexts)).sorted()
+            guard names.count <= Dataset.Limits.maxLabelNames else {
+                throw DatasetError(field: "label_column", "the labels take \(names.count) distinct values; at most \(Dataset.Limits.maxLabelNames)")
+            }
+            let code = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($0.element, $0.offset) })
+            labels = labelTexts.map { code[$0] ?? 0 }
+            labelNames = names
+            warnings.append("the labels are text: numbered 0…\(names.count - 1) in sorted order (label_names says which is which)")
+        }
         let payload = values.withUnsafeBufferPointer { Data(buffer: $0) }
-        return (NumericArray(shape: [rows, width], element: .float32, bigEndian: false, bytes: payload, format: "csv"),
-                labelIndex == nil ? nil : labels)
+        return ReadResult(array: NumericArray(shape: [rows, features], element: .float32, bigEndian: false, bytes: payload, format: "csv"),
+                          csvLabels: labelIndex == nil ? nil : labels, labelNames: labelNames, warnings: warnings)
     }
 
     /// Writes a `.npy` file (version 1.0) straight from `payload`, without first joining header and data

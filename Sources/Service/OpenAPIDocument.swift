@@ -988,6 +988,14 @@ components:
         sha256: {type: string, description: "SHA-256 of the data file as uploaded (compressed if it was)."}
         bytes: {type: integer, description: "Size of the data file as uploaded."}
         label_counts: {type: [object, "null"], additionalProperties: {type: integer}, description: "Samples per label, when labels were given."}
+        label_names:
+          type: [array, "null"]
+          items: {type: string}
+          description: "For text labels of a CSV: the text of label i at index i (sorted); null for numeric labels."
+        warnings:
+          type: array
+          items: {type: string}
+          description: "What was inferred from the file: a dropped pandas index column, a label column found by its name, text labels numbered."
         created_at: {type: string, format: date-time}
     Prediction:
       type: object
@@ -3394,6 +3402,23 @@ components:
        "type": "integer"
       },
       "description": "Samples per label, when labels were given."
+     },
+     "label_names": {
+      "type": [
+       "array",
+       "null"
+      ],
+      "items": {
+       "type": "string"
+      },
+      "description": "For text labels of a CSV: the text of label i at index i (sorted); null for numeric labels."
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      },
+      "description": "What was inferred from the file: a dropped pandas index column, a label column found by its name, text labels numbered."
      },
      "created_at": {
       "type": "string",

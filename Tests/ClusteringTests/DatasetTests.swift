@@ -57,11 +57,13 @@ final class DatasetTests: XCTestCase {
 
     func testCSVWithHeaderAndLabelColumn() throws {
         let csv = Data("a,label,b\n1,0,2\n3,1,4.5\n-1,1,0\n".utf8)
-        let (array, labels) = try NumericArray.read(csv, field: "data", csvLabelColumn: "label")
+        let read = try NumericArray.read(csv, field: "data", csvLabelColumn: "label")
+        let (array, labels) = (read.array, read.csvLabels)
         XCTAssertEqual(array.shape, [3, 2])
         XCTAssertEqual(array.floats(), [1, 2, 3, 4.5, -1, 0])
         XCTAssertEqual(labels, [0, 1, 1])
-        let (headerless, none) = try NumericArray.read(Data("1,2\n3,4\n".utf8), field: "data")
+        let plain = try NumericArray.read(Data("1,2\n3,4\n".utf8), field: "data")
+        let (headerless, none) = (plain.array, plain.csvLabels)
         XCTAssertEqual(headerless.shape, [2, 2])
         XCTAssertNil(none)
     }
@@ -94,13 +96,49 @@ final class DatasetTests: XCTestCase {
 
     /// Excel writes a byte order mark; it used to make the first data row a "header" and drop it.
     func testCSVWithByteOrderMarkKeepsItsFirstRow() throws {
-        let (array, _) = try NumericArray.read(Data([0xEF, 0xBB, 0xBF]) + Data("1,2\n3,4\n".utf8), field: "data")
+        let array = try NumericArray.read(Data([0xEF, 0xBB, 0xBF]) + Data("1,2\n3,4\n".utf8), field: "data").array
         XCTAssertEqual(array.shape, [2, 2])
         XCTAssertEqual(array.floats(), [1, 2, 3, 4])
-        let (withHeader, labels) = try NumericArray.read(Data([0xEF, 0xBB, 0xBF]) + Data("a,label\n1,0\n3,1\n".utf8), field: "data",
-                                                         csvLabelColumn: "label")
+        let read = try NumericArray.read(Data([0xEF, 0xBB, 0xBF]) + Data("a,label\n1,0\n3,1\n".utf8), field: "data", csvLabelColumn: "label")
+        let (withHeader, labels) = (read.array, read.csvLabels)
         XCTAssertEqual(withHeader.shape, [2, 1])
         XCTAssertEqual(labels, [0, 1])
+    }
+
+    /// What pandas writes (`df.to_csv("f.csv")`): an unnamed index column 0…N−1, a `label` column of
+    /// strings. The index is dropped, the labels found and numbered in sorted order, each said in a warning.
+    func testPandasCSVIndexAndTextLabelsAreRecognized() throws {
+        let pandas = Data(",x,y,label\n0,1.5,2,cat\n1,3,4,dog\n2,5,6,cat\n".utf8)
+        let read = try NumericArray.read(pandas, field: "data")
+        XCTAssertEqual(read.array.shape, [3, 2])
+        XCTAssertEqual(read.array.floats(), [1.5, 2, 3, 4, 5, 6])
+        XCTAssertEqual(read.csvLabels, [0, 1, 0])
+        XCTAssertEqual(read.labelNames, ["cat", "dog"])
+        XCTAssertEqual(read.warnings.count, 3, "\(read.warnings)")
+        XCTAssertTrue(read.warnings.contains { $0.contains("dropped the unnamed first column") })
+        XCTAssertTrue(read.warnings.contains { $0.contains("'label'") })
+
+        // An unnamed first column that is not 0…N−1 is data and stays.
+        let notIndex = try NumericArray.read(Data(",x\n7,1\n8,2\n".utf8), field: "data")
+        XCTAssertEqual(notIndex.array.shape, [2, 2])
+        XCTAssertEqual(notIndex.array.floats(), [7, 1, 8, 2])
+        XCTAssertTrue(notIndex.warnings.isEmpty)
+        // `target` and `y` are labels too; an explicit label_column wins.
+        XCTAssertEqual(try NumericArray.read(Data("a,Target\n1,2\n3,4\n".utf8), field: "data").csvLabels, [2, 4])
+        XCTAssertEqual(try NumericArray.read(Data("y,b\n1,2\n3,4\n".utf8), field: "data", csvLabelColumn: "b").csvLabels, [2, 4])
+    }
+
+    /// Binary garbage is "not a CSV/npy/IDX file", not the CSV reader's "header but no rows".
+    func testGarbageBytesAreNamedAsSuch() {
+        for garbage in [Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00]), Data([0xFF, 0xD8, 0xFF, 0xE0, 0x41, 0x0A, 0x42]), Data((0..<5000).map { UInt8($0 % 251) })] {
+            XCTAssertThrowsError(try NumericArray.read(garbage, field: "data")) { error in
+                XCTAssertTrue("\(error)".contains("not a CSV, .npy or IDX file"), "\(error)")
+            }
+        }
+        // UTF-8 text whose 4 KiB prefix cuts a character in two is still text.
+        let text = Data(("a,label\n" + String(repeating: "1,x\n", count: 1021) + "1,xé\n" + "2,y\n").utf8)
+        XCTAssertEqual(text[4095], 0xC3, "é straddles the 4 KiB boundary")
+        XCTAssertEqual(try NumericArray.read(text, field: "data").labelNames, ["x", "xé", "y"])
     }
 
     /// Features near ±1e20 overflow squared distances in Float; k-means++ used to index −1.

@@ -172,6 +172,24 @@ final class APIContractTests: XCTestCase {
         }
     }
 
+    func testPandasCSVUploadSaysWhatItInferred() async throws {
+        try await withServer { client in
+            var rows = ",x,y,label\n"
+            for row in 0..<12 { rows += "\(row),\(Double(row) * 0.5),\(row % 3),\(["cat", "dog", "emu"][row % 3])\n" }
+            let response = try await client.execute(uri: "/v1/datasets?name=pets", method: .post, headers: [.contentType: "text/csv"],
+                                                    body: ByteBuffer(string: rows))
+            XCTAssertEqual(response.status, .created, response.text)
+            let dataset = try response.json
+            XCTAssertEqual(dataset["shape"], [12, 2], "the index column is dropped, the label column taken out")
+            XCTAssertEqual(dataset["label_names"], ["cat", "dog", "emu"])
+            XCTAssertEqual(dataset["label_counts"]?["0"], 4)
+            XCTAssertEqual(dataset["warnings"]?.arrayValue?.count, 3)
+            let garbage = try await client.execute(uri: "/v1/datasets", method: .post, body: ByteBuffer(bytes: [0x50, 0x4B, 0x03, 0x04, 0, 0, 9, 9]))
+            try assertProblem(garbage, .unprocessableContent, code: "invalid_dataset", field: "data")
+            XCTAssertTrue(garbage.text.contains("not a CSV, .npy or IDX file"), garbage.text)
+        }
+    }
+
     func testServesItsOwnContract() async throws {
         try await withServer { client in
             let yaml = try await client.get("/openapi.yaml")

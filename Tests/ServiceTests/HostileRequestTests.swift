@@ -107,7 +107,7 @@ final class HostileRequestTests: XCTestCase {
             let bytes = Data(artifact.body.readableBytesView)
             XCTAssertGreaterThan(bytes.count, 4 * JobRoutes.artifactChunkBytes, "several chunks")
             XCTAssertEqual(artifact.headers[.contentLength], String(bytes.count))
-            let (array, _) = try NumericArray.read(bytes, field: "draws")
+            let array = try NumericArray.read(bytes, field: "draws").array
             XCTAssertEqual(array.shape, [1, 300_000, 1])
             let draws = array.doubles()
             XCTAssertTrue(draws.allSatisfy { (0...1).contains($0) })
