@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh || exit 1
 
 tools=.venv-tools
-if [ ! -x "$tools/bin/schemathesis" ] || ! "$tools/bin/python" -c "import openapi_spec_validator" 2>/dev/null; then
+if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-python-client" ] || ! "$tools/bin/python" -c "import openapi_spec_validator" 2>/dev/null; then
   python3 -m venv "$tools" && "$tools/bin/pip" install -q --disable-pip-version-check \
-    schemathesis==4.32.5 openapi-spec-validator==0.9.0 || { echo "could not install test tools" >&2; exit 1; }
+    schemathesis==4.32.5 openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 || { echo "could not install test tools" >&2; exit 1; }
 fi
 
 # One OpenBLAS thread, as montecluster runs jobs (MONTECLUSTER_TENSOR_THREADS defaults to 1):
@@ -34,6 +34,7 @@ if swift build --product montecluster; then
   run "hostile requests and trap loop" python3 tests/system/hostile_test.py "$binary"
   run "disk full (tmpfs)" python3 tests/system/disk_full_test.py "$binary"
   run "contract (schemathesis)" "$tools/bin/python" tests/system/contract_test.py "$binary" "$tools/bin/schemathesis"
+  run "generated Python client (openapi-python-client)" "$tools/bin/python" tests/system/generated_client_test.py "$binary" "$tools/bin/openapi-python-client"
 else
   failed=$((failed + 1))
 fi

@@ -840,7 +840,19 @@ components:
             phase: {type: [string, "null"]}
             message: {type: [string, "null"]}
         params: {type: object, description: As submitted, with defaults filled in.}
-        result: {description: The result summary once succeeded, else null.}
+        result:
+          description: The result summary once succeeded, else null; its schema is the kind's (see JobResult).
+          anyOf:
+            - {$ref: "#/components/schemas/SampleMcmcResult"}
+            - {$ref: "#/components/schemas/SampleGibbsResult"}
+            - {$ref: "#/components/schemas/SampleImportanceResult"}
+            - {$ref: "#/components/schemas/SampleRejectionResult"}
+            - {$ref: "#/components/schemas/SampleInverseCdfResult"}
+            - {$ref: "#/components/schemas/ClusterIicResult"}
+            - {$ref: "#/components/schemas/ClusterScanResult"}
+            - {$ref: "#/components/schemas/ClusterKmeansResult"}
+            - {$ref: "#/components/schemas/DemoCountResult"}
+            - {type: "null"}
         created_at: {type: string, format: date-time}
         started_at: {type: [string, "null"], format: date-time}
         finished_at: {type: [string, "null"], format: date-time}
@@ -864,13 +876,101 @@ components:
           items: {$ref: "#/components/schemas/Job"}
         next_page_token: {type: [string, "null"], pattern: "^[1-9][0-9]{0,17}$"}
     JobResult:
+      description: A succeeded job's result, typed by its kind (`kind` tells which schema `result` follows).
+      oneOf:
+        - {$ref: "#/components/schemas/ClusterIicJobResult"}
+        - {$ref: "#/components/schemas/ClusterKmeansJobResult"}
+        - {$ref: "#/components/schemas/ClusterScanJobResult"}
+        - {$ref: "#/components/schemas/DemoCountJobResult"}
+        - {$ref: "#/components/schemas/SampleGibbsJobResult"}
+        - {$ref: "#/components/schemas/SampleImportanceJobResult"}
+        - {$ref: "#/components/schemas/SampleInverseCdfJobResult"}
+        - {$ref: "#/components/schemas/SampleMcmcJobResult"}
+        - {$ref: "#/components/schemas/SampleRejectionJobResult"}
+      discriminator:
+        propertyName: kind
+        mapping:
+          cluster.iic: "#/components/schemas/ClusterIicJobResult"
+          cluster.kmeans: "#/components/schemas/ClusterKmeansJobResult"
+          cluster.scan: "#/components/schemas/ClusterScanJobResult"
+          demo.count: "#/components/schemas/DemoCountJobResult"
+          sample.gibbs: "#/components/schemas/SampleGibbsJobResult"
+          sample.importance: "#/components/schemas/SampleImportanceJobResult"
+          sample.inverse_cdf: "#/components/schemas/SampleInverseCdfJobResult"
+          sample.mcmc: "#/components/schemas/SampleMcmcJobResult"
+          sample.rejection: "#/components/schemas/SampleRejectionJobResult"
+    ClusterIicJobResult:
       type: object
       required: [job_id, kind, status, result]
       properties:
         job_id: {type: string}
-        kind: {type: string}
+        kind: {type: string, enum: [cluster.iic]}
         status: {$ref: "#/components/schemas/JobStatus"}
-        result: {}
+        result: {$ref: "#/components/schemas/ClusterIicResult"}
+    ClusterKmeansJobResult:
+      type: object
+      required: [job_id, kind, status, result]
+      properties:
+        job_id: {type: string}
+        kind: {type: string, enum: [cluster.kmeans]}
+        status: {$ref: "#/components/schemas/JobStatus"}
+        result: {$ref: "#/components/schemas/ClusterKmeansResult"}
+    ClusterScanJobResult:
+      type: object
+      required: [job_id, kind, status, result]
+      properties:
+        job_id: {type: string}
+        kind: {type: string, enum: [cluster.scan]}
+        status: {$ref: "#/components/schemas/JobStatus"}
+        result: {$ref: "#/components/schemas/ClusterScanResult"}
+    DemoCountJobResult:
+      type: object
+      required: [job_id, kind, status, result]
+      properties:
+        job_id: {type: string}
+        kind: {type: string, enum: [demo.count]}
+        status: {$ref: "#/components/schemas/JobStatus"}
+        result: {$ref: "#/components/schemas/DemoCountResult"}
+    SampleGibbsJobResult:
+      type: object
+      required: [job_id, kind, status, result]
+      properties:
+        job_id: {type: string}
+        kind: {type: string, enum: [sample.gibbs]}
+        status: {$ref: "#/components/schemas/JobStatus"}
+        result: {$ref: "#/components/schemas/SampleGibbsResult"}
+    SampleImportanceJobResult:
+      type: object
+      required: [job_id, kind, status, result]
+      properties:
+        job_id: {type: string}
+        kind: {type: string, enum: [sample.importance]}
+        status: {$ref: "#/components/schemas/JobStatus"}
+        result: {$ref: "#/components/schemas/SampleImportanceResult"}
+    SampleInverseCdfJobResult:
+      type: object
+      required: [job_id, kind, status, result]
+      properties:
+        job_id: {type: string}
+        kind: {type: string, enum: [sample.inverse_cdf]}
+        status: {$ref: "#/components/schemas/JobStatus"}
+        result: {$ref: "#/components/schemas/SampleInverseCdfResult"}
+    SampleMcmcJobResult:
+      type: object
+      required: [job_id, kind, status, result]
+      properties:
+        job_id: {type: string}
+        kind: {type: string, enum: [sample.mcmc]}
+        status: {$ref: "#/components/schemas/JobStatus"}
+        result: {$ref: "#/components/schemas/SampleMcmcResult"}
+    SampleRejectionJobResult:
+      type: object
+      required: [job_id, kind, status, result]
+      properties:
+        job_id: {type: string}
+        kind: {type: string, enum: [sample.rejection]}
+        status: {$ref: "#/components/schemas/JobStatus"}
+        result: {$ref: "#/components/schemas/SampleRejectionResult"}
     MetricHistory:
       type: object
       required: [job_id, metrics, next_page_token]
@@ -1013,6 +1113,173 @@ components:
             acc: {type: number}
             nmi: {type: number}
             ari: {type: number}
+    # Result schemas: what each kind's run returns (`Job.result`, `GET /v1/jobs/{id}/result`). Written here by
+    # hand; tests/system/generated_client_test.py checks every kind's example result against its schema.
+    Scores:
+      type: [object, "null"]
+      description: Hungarian-matched accuracy, NMI and ARI against the dataset's labels; null without labels.
+      required: [acc, nmi, ari]
+      properties:
+        acc: {type: number}
+        nmi: {type: number}
+        ari: {type: number}
+    DatasetLayout:
+      type: object
+      required: [kind]
+      properties:
+        kind: {type: string, enum: [images, features]}
+        channels: {type: integer}
+        height: {type: integer}
+        width: {type: integer}
+        dimension: {type: integer}
+    ModelCost:
+      type: object
+      required: [parameters, macs_per_sample, macs_convention]
+      properties:
+        backbone: {type: string, enum: [cnn, mlp]}
+        parameters: {type: integer, description: Trainable parameters.}
+        macs_per_sample: {type: integer, description: Multiply-accumulates of one forward pass.}
+        macs_convention: {type: string}
+    DrawSummary:
+      type: object
+      required: [draws, mean, sd, quantiles]
+      properties:
+        draws: {type: integer}
+        mean: {type: [number, "null"]}
+        sd: {type: [number, "null"]}
+        quantiles: {type: object, additionalProperties: {type: [number, "null"]}, description: "Keyed \"1%\" … \"99%\"."}
+    ParameterSummary:
+      type: object
+      description: ArviZ-style summary of one coordinate of the draws (rank-normalized split R̂, bulk and tail ESS).
+      required: [mean, sd, mcse_mean, mcse_sd, ess_bulk, ess_tail, r_hat, quantiles, warnings]
+      properties:
+        mean: {type: [number, "null"]}
+        sd: {type: [number, "null"]}
+        mcse_mean: {type: [number, "null"]}
+        mcse_sd: {type: [number, "null"]}
+        ess_bulk: {type: [number, "null"]}
+        ess_tail: {type: [number, "null"]}
+        r_hat: {type: [number, "null"]}
+        quantiles: {type: object, additionalProperties: {type: [number, "null"]}}
+        warnings: {type: array, items: {type: string}}
+    ClusterKmeansResult:
+      type: object
+      required: [k, samples, layout, inertia, best_run, iterations, cluster_sizes, scores, seconds]
+      properties:
+        k: {type: integer}
+        samples: {type: integer}
+        layout: {$ref: "#/components/schemas/DatasetLayout"}
+        inertia: {type: number}
+        best_run: {type: integer}
+        iterations: {type: integer}
+        cluster_sizes: {type: array, items: {type: integer}}
+        scores: {$ref: "#/components/schemas/Scores"}
+        seconds: {type: number}
+    ClusterIicResult:
+      type: object
+      required: [k, overclusters, samples, layout, epochs, best_head, loss_main, loss_over, cluster_sizes, scores, model, seconds, mean_epoch_seconds]
+      properties:
+        k: {type: integer}
+        overclusters: {type: integer}
+        samples: {type: integer}
+        layout: {$ref: "#/components/schemas/DatasetLayout"}
+        epochs: {type: integer}
+        best_head: {type: integer}
+        loss_main: {type: array, items: {type: [number, "null"]}}
+        loss_over: {type: array, items: {type: [number, "null"]}}
+        cluster_sizes: {type: array, items: {type: integer}}
+        scores: {$ref: "#/components/schemas/Scores"}
+        model: {$ref: "#/components/schemas/ModelCost"}
+        seconds: {type: number}
+        mean_epoch_seconds: {type: number}
+    ClusterScanResult:
+      type: object
+      required: [k, samples, layout, best_head, pretext_ran, cluster_sizes, scores, model, seconds, warnings]
+      properties:
+        k: {type: integer}
+        samples: {type: integer}
+        layout: {$ref: "#/components/schemas/DatasetLayout"}
+        best_head: {type: integer}
+        pretext_ran: {type: boolean}
+        neighbour_agreement: {type: [number, "null"]}
+        confident_fraction: {type: [number, "null"]}
+        cluster_sizes: {type: array, items: {type: integer}}
+        scores: {$ref: "#/components/schemas/Scores"}
+        model: {$ref: "#/components/schemas/ModelCost"}
+        seconds: {type: number}
+        warnings: {type: array, items: {type: string}}
+    DemoCountResult:
+      type: object
+      required: [steps, sum, resumed_from_step, first_step_this_attempt, attempt]
+      properties:
+        steps: {type: integer}
+        sum: {type: number}
+        resumed_from_step: {type: integer}
+        first_step_this_attempt: {type: [integer, "null"]}
+        attempt: {type: integer}
+    SampleInverseCdfResult:
+      type: object
+      required: [method, summary]
+      properties:
+        method: {type: string}
+        summary: {$ref: "#/components/schemas/DrawSummary"}
+        exact: {type: object, description: The distribution's exact mean and variance, when known., additionalProperties: {type: [number, "null"]}}
+    SampleRejectionResult:
+      type: object
+      required: [method, proposals, acceptance_rate, summary, warnings]
+      properties:
+        method: {type: string}
+        proposals: {type: integer}
+        acceptance_rate: {type: number}
+        log_m: {type: [number, "null"]}
+        log_m_found: {type: boolean}
+        largest_ratio: {type: [number, "null"]}
+        envelope_violations: {type: integer}
+        log_normalizer: {type: [number, "null"]}
+        summary: {$ref: "#/components/schemas/DrawSummary"}
+        warnings: {type: array, items: {type: string}}
+    SampleImportanceResult:
+      type: object
+      required: [draws, estimates, pareto_k, kish_ess, smoothed_ess, log_normalizer, warnings]
+      properties:
+        draws: {type: integer}
+        estimates:
+          type: object
+          additionalProperties:
+            type: object
+            required: [name, estimate, mcse, raw_estimate]
+            properties:
+              name: {type: string}
+              estimate: {type: [number, "null"]}
+              mcse: {type: [number, "null"]}
+              raw_estimate: {type: [number, "null"]}
+        pareto_k: {type: [number, "null"]}
+        kish_ess: {type: [number, "null"]}
+        smoothed_ess: {type: [number, "null"]}
+        log_normalizer: {type: [number, "null"]}
+        warnings: {type: array, items: {type: string}}
+    SampleGibbsResult:
+      type: object
+      required: [model, parameters, warnings]
+      properties:
+        model: {type: string}
+        parameters: {type: object, additionalProperties: {$ref: "#/components/schemas/ParameterSummary"}}
+        assignments: {type: array, items: {type: integer}, description: "gaussian_mixture: each observation's most frequent component."}
+        warnings: {type: array, items: {type: string}}
+    SampleMcmcResult:
+      type: object
+      required: [method, chains, warmup, draws, thin, converged, acceptance_rate, step_size, parameters, warnings]
+      properties:
+        method: {type: string}
+        chains: {type: integer}
+        warmup: {type: integer}
+        draws: {type: integer}
+        thin: {type: integer}
+        converged: {type: boolean}
+        acceptance_rate: {type: array, items: {type: [number, "null"]}}
+        step_size: {type: array, items: {type: [number, "null"]}}
+        parameters: {type: object, additionalProperties: {$ref: "#/components/schemas/ParameterSummary"}}
+        warnings: {type: array, items: {type: string}}
     # BEGIN GENERATED KIND SCHEMAS (scripts/sync-openapi-kinds.py writes this block from GET /v1/kinds)
     JobSubmission: {"description": "A job to run: one of the kinds below, each with its own params (the same schemas GET /v1/kinds serves).", "oneOf": [{"$ref": "#/components/schemas/ClusterIicSubmission"}, {"$ref": "#/components/schemas/ClusterKmeansSubmission"}, {"$ref": "#/components/schemas/ClusterScanSubmission"}, {"$ref": "#/components/schemas/DemoCountSubmission"}, {"$ref": "#/components/schemas/SampleGibbsSubmission"}, {"$ref": "#/components/schemas/SampleImportanceSubmission"}, {"$ref": "#/components/schemas/SampleInverseCdfSubmission"}, {"$ref": "#/components/schemas/SampleMcmcSubmission"}, {"$ref": "#/components/schemas/SampleRejectionSubmission"}]}
     ClusterIicSubmission: {"additionalProperties": false, "description": "Invariant Information Clustering (Ji et al. 2019): a CNN (images) or MLP (vectors) trained to maximize I(z; z\u2032) between augmented pairs; main and over-clustering sub-heads, the lowest-loss head answers.", "example": {"kind": "cluster.iic", "params": {"batch_size": 64, "dataset": "generated:shapes", "epochs": 8, "generated_samples": 400, "k": 4, "seed": 1}}, "properties": {"kind": {"const": "cluster.iic"}, "max_attempts": {"$ref": "#/components/schemas/JobMaxAttempts"}, "metadata": {"$ref": "#/components/schemas/JobMetadata"}, "name": {"$ref": "#/components/schemas/JobName"}, "params": {"$ref": "#/components/schemas/ClusterIicParams"}, "priority": {"$ref": "#/components/schemas/JobPriority"}, "tags": {"$ref": "#/components/schemas/JobTags"}}, "required": ["kind", "params"], "type": "object"}
@@ -2916,8 +3183,39 @@ components:
       "with defaults filled in.": null
      },
      "result": {
-      "description": "The result summary once succeeded",
-      "else null.": null
+      "description": "The result summary once succeeded, else null; its schema is the kind's (see JobResult).",
+      "anyOf": [
+       {
+        "$ref": "#/components/schemas/SampleMcmcResult"
+       },
+       {
+        "$ref": "#/components/schemas/SampleGibbsResult"
+       },
+       {
+        "$ref": "#/components/schemas/SampleImportanceResult"
+       },
+       {
+        "$ref": "#/components/schemas/SampleRejectionResult"
+       },
+       {
+        "$ref": "#/components/schemas/SampleInverseCdfResult"
+       },
+       {
+        "$ref": "#/components/schemas/ClusterIicResult"
+       },
+       {
+        "$ref": "#/components/schemas/ClusterScanResult"
+       },
+       {
+        "$ref": "#/components/schemas/ClusterKmeansResult"
+       },
+       {
+        "$ref": "#/components/schemas/DemoCountResult"
+       },
+       {
+        "type": "null"
+       }
+      ]
      },
      "created_at": {
       "type": "string",
@@ -3000,6 +3298,52 @@ components:
     }
    },
    "JobResult": {
+    "description": "A succeeded job's result, typed by its kind (`kind` tells which schema `result` follows).",
+    "oneOf": [
+     {
+      "$ref": "#/components/schemas/ClusterIicJobResult"
+     },
+     {
+      "$ref": "#/components/schemas/ClusterKmeansJobResult"
+     },
+     {
+      "$ref": "#/components/schemas/ClusterScanJobResult"
+     },
+     {
+      "$ref": "#/components/schemas/DemoCountJobResult"
+     },
+     {
+      "$ref": "#/components/schemas/SampleGibbsJobResult"
+     },
+     {
+      "$ref": "#/components/schemas/SampleImportanceJobResult"
+     },
+     {
+      "$ref": "#/components/schemas/SampleInverseCdfJobResult"
+     },
+     {
+      "$ref": "#/components/schemas/SampleMcmcJobResult"
+     },
+     {
+      "$ref": "#/components/schemas/SampleRejectionJobResult"
+     }
+    ],
+    "discriminator": {
+     "propertyName": "kind",
+     "mapping": {
+      "cluster.iic": "#/components/schemas/ClusterIicJobResult",
+      "cluster.kmeans": "#/components/schemas/ClusterKmeansJobResult",
+      "cluster.scan": "#/components/schemas/ClusterScanJobResult",
+      "demo.count": "#/components/schemas/DemoCountJobResult",
+      "sample.gibbs": "#/components/schemas/SampleGibbsJobResult",
+      "sample.importance": "#/components/schemas/SampleImportanceJobResult",
+      "sample.inverse_cdf": "#/components/schemas/SampleInverseCdfJobResult",
+      "sample.mcmc": "#/components/schemas/SampleMcmcJobResult",
+      "sample.rejection": "#/components/schemas/SampleRejectionJobResult"
+     }
+    }
+   },
+   "ClusterIicJobResult": {
     "type": "object",
     "required": [
      "job_id",
@@ -3012,12 +3356,225 @@ components:
       "type": "string"
      },
      "kind": {
-      "type": "string"
+      "type": "string",
+      "enum": [
+       "cluster.iic"
+      ]
      },
      "status": {
       "$ref": "#/components/schemas/JobStatus"
      },
-     "result": {}
+     "result": {
+      "$ref": "#/components/schemas/ClusterIicResult"
+     }
+    }
+   },
+   "ClusterKmeansJobResult": {
+    "type": "object",
+    "required": [
+     "job_id",
+     "kind",
+     "status",
+     "result"
+    ],
+    "properties": {
+     "job_id": {
+      "type": "string"
+     },
+     "kind": {
+      "type": "string",
+      "enum": [
+       "cluster.kmeans"
+      ]
+     },
+     "status": {
+      "$ref": "#/components/schemas/JobStatus"
+     },
+     "result": {
+      "$ref": "#/components/schemas/ClusterKmeansResult"
+     }
+    }
+   },
+   "ClusterScanJobResult": {
+    "type": "object",
+    "required": [
+     "job_id",
+     "kind",
+     "status",
+     "result"
+    ],
+    "properties": {
+     "job_id": {
+      "type": "string"
+     },
+     "kind": {
+      "type": "string",
+      "enum": [
+       "cluster.scan"
+      ]
+     },
+     "status": {
+      "$ref": "#/components/schemas/JobStatus"
+     },
+     "result": {
+      "$ref": "#/components/schemas/ClusterScanResult"
+     }
+    }
+   },
+   "DemoCountJobResult": {
+    "type": "object",
+    "required": [
+     "job_id",
+     "kind",
+     "status",
+     "result"
+    ],
+    "properties": {
+     "job_id": {
+      "type": "string"
+     },
+     "kind": {
+      "type": "string",
+      "enum": [
+       "demo.count"
+      ]
+     },
+     "status": {
+      "$ref": "#/components/schemas/JobStatus"
+     },
+     "result": {
+      "$ref": "#/components/schemas/DemoCountResult"
+     }
+    }
+   },
+   "SampleGibbsJobResult": {
+    "type": "object",
+    "required": [
+     "job_id",
+     "kind",
+     "status",
+     "result"
+    ],
+    "properties": {
+     "job_id": {
+      "type": "string"
+     },
+     "kind": {
+      "type": "string",
+      "enum": [
+       "sample.gibbs"
+      ]
+     },
+     "status": {
+      "$ref": "#/components/schemas/JobStatus"
+     },
+     "result": {
+      "$ref": "#/components/schemas/SampleGibbsResult"
+     }
+    }
+   },
+   "SampleImportanceJobResult": {
+    "type": "object",
+    "required": [
+     "job_id",
+     "kind",
+     "status",
+     "result"
+    ],
+    "properties": {
+     "job_id": {
+      "type": "string"
+     },
+     "kind": {
+      "type": "string",
+      "enum": [
+       "sample.importance"
+      ]
+     },
+     "status": {
+      "$ref": "#/components/schemas/JobStatus"
+     },
+     "result": {
+      "$ref": "#/components/schemas/SampleImportanceResult"
+     }
+    }
+   },
+   "SampleInverseCdfJobResult": {
+    "type": "object",
+    "required": [
+     "job_id",
+     "kind",
+     "status",
+     "result"
+    ],
+    "properties": {
+     "job_id": {
+      "type": "string"
+     },
+     "kind": {
+      "type": "string",
+      "enum": [
+       "sample.inverse_cdf"
+      ]
+     },
+     "status": {
+      "$ref": "#/components/schemas/JobStatus"
+     },
+     "result": {
+      "$ref": "#/components/schemas/SampleInverseCdfResult"
+     }
+    }
+   },
+   "SampleMcmcJobResult": {
+    "type": "object",
+    "required": [
+     "job_id",
+     "kind",
+     "status",
+     "result"
+    ],
+    "properties": {
+     "job_id": {
+      "type": "string"
+     },
+     "kind": {
+      "type": "string",
+      "enum": [
+       "sample.mcmc"
+      ]
+     },
+     "status": {
+      "$ref": "#/components/schemas/JobStatus"
+     },
+     "result": {
+      "$ref": "#/components/schemas/SampleMcmcResult"
+     }
+    }
+   },
+   "SampleRejectionJobResult": {
+    "type": "object",
+    "required": [
+     "job_id",
+     "kind",
+     "status",
+     "result"
+    ],
+    "properties": {
+     "job_id": {
+      "type": "string"
+     },
+     "kind": {
+      "type": "string",
+      "enum": [
+       "sample.rejection"
+      ]
+     },
+     "status": {
+      "$ref": "#/components/schemas/JobStatus"
+     },
+     "result": {
+      "$ref": "#/components/schemas/SampleRejectionResult"
+     }
     }
    },
    "MetricHistory": {
@@ -3477,6 +4034,668 @@ components:
        "ari": {
         "type": "number"
        }
+      }
+     }
+    }
+   },
+   "Scores": {
+    "type": [
+     "object",
+     "null"
+    ],
+    "description": "Hungarian-matched accuracy, NMI and ARI against the dataset's labels; null without labels.",
+    "required": [
+     "acc",
+     "nmi",
+     "ari"
+    ],
+    "properties": {
+     "acc": {
+      "type": "number"
+     },
+     "nmi": {
+      "type": "number"
+     },
+     "ari": {
+      "type": "number"
+     }
+    }
+   },
+   "DatasetLayout": {
+    "type": "object",
+    "required": [
+     "kind"
+    ],
+    "properties": {
+     "kind": {
+      "type": "string",
+      "enum": [
+       "images",
+       "features"
+      ]
+     },
+     "channels": {
+      "type": "integer"
+     },
+     "height": {
+      "type": "integer"
+     },
+     "width": {
+      "type": "integer"
+     },
+     "dimension": {
+      "type": "integer"
+     }
+    }
+   },
+   "ModelCost": {
+    "type": "object",
+    "required": [
+     "parameters",
+     "macs_per_sample",
+     "macs_convention"
+    ],
+    "properties": {
+     "backbone": {
+      "type": "string",
+      "enum": [
+       "cnn",
+       "mlp"
+      ]
+     },
+     "parameters": {
+      "type": "integer",
+      "description": "Trainable parameters."
+     },
+     "macs_per_sample": {
+      "type": "integer",
+      "description": "Multiply-accumulates of one forward pass."
+     },
+     "macs_convention": {
+      "type": "string"
+     }
+    }
+   },
+   "DrawSummary": {
+    "type": "object",
+    "required": [
+     "draws",
+     "mean",
+     "sd",
+     "quantiles"
+    ],
+    "properties": {
+     "draws": {
+      "type": "integer"
+     },
+     "mean": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "sd": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "quantiles": {
+      "type": "object",
+      "additionalProperties": {
+       "type": [
+        "number",
+        "null"
+       ]
+      },
+      "description": "Keyed \"1%\" … \"99%\"."
+     }
+    }
+   },
+   "ParameterSummary": {
+    "type": "object",
+    "description": "ArviZ-style summary of one coordinate of the draws (rank-normalized split R̂, bulk and tail ESS).",
+    "required": [
+     "mean",
+     "sd",
+     "mcse_mean",
+     "mcse_sd",
+     "ess_bulk",
+     "ess_tail",
+     "r_hat",
+     "quantiles",
+     "warnings"
+    ],
+    "properties": {
+     "mean": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "sd": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "mcse_mean": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "mcse_sd": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "ess_bulk": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "ess_tail": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "r_hat": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "quantiles": {
+      "type": "object",
+      "additionalProperties": {
+       "type": [
+        "number",
+        "null"
+       ]
+      }
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "ClusterKmeansResult": {
+    "type": "object",
+    "required": [
+     "k",
+     "samples",
+     "layout",
+     "inertia",
+     "best_run",
+     "iterations",
+     "cluster_sizes",
+     "scores",
+     "seconds"
+    ],
+    "properties": {
+     "k": {
+      "type": "integer"
+     },
+     "samples": {
+      "type": "integer"
+     },
+     "layout": {
+      "$ref": "#/components/schemas/DatasetLayout"
+     },
+     "inertia": {
+      "type": "number"
+     },
+     "best_run": {
+      "type": "integer"
+     },
+     "iterations": {
+      "type": "integer"
+     },
+     "cluster_sizes": {
+      "type": "array",
+      "items": {
+       "type": "integer"
+      }
+     },
+     "scores": {
+      "$ref": "#/components/schemas/Scores"
+     },
+     "seconds": {
+      "type": "number"
+     }
+    }
+   },
+   "ClusterIicResult": {
+    "type": "object",
+    "required": [
+     "k",
+     "overclusters",
+     "samples",
+     "layout",
+     "epochs",
+     "best_head",
+     "loss_main",
+     "loss_over",
+     "cluster_sizes",
+     "scores",
+     "model",
+     "seconds",
+     "mean_epoch_seconds"
+    ],
+    "properties": {
+     "k": {
+      "type": "integer"
+     },
+     "overclusters": {
+      "type": "integer"
+     },
+     "samples": {
+      "type": "integer"
+     },
+     "layout": {
+      "$ref": "#/components/schemas/DatasetLayout"
+     },
+     "epochs": {
+      "type": "integer"
+     },
+     "best_head": {
+      "type": "integer"
+     },
+     "loss_main": {
+      "type": "array",
+      "items": {
+       "type": [
+        "number",
+        "null"
+       ]
+      }
+     },
+     "loss_over": {
+      "type": "array",
+      "items": {
+       "type": [
+        "number",
+        "null"
+       ]
+      }
+     },
+     "cluster_sizes": {
+      "type": "array",
+      "items": {
+       "type": "integer"
+      }
+     },
+     "scores": {
+      "$ref": "#/components/schemas/Scores"
+     },
+     "model": {
+      "$ref": "#/components/schemas/ModelCost"
+     },
+     "seconds": {
+      "type": "number"
+     },
+     "mean_epoch_seconds": {
+      "type": "number"
+     }
+    }
+   },
+   "ClusterScanResult": {
+    "type": "object",
+    "required": [
+     "k",
+     "samples",
+     "layout",
+     "best_head",
+     "pretext_ran",
+     "cluster_sizes",
+     "scores",
+     "model",
+     "seconds",
+     "warnings"
+    ],
+    "properties": {
+     "k": {
+      "type": "integer"
+     },
+     "samples": {
+      "type": "integer"
+     },
+     "layout": {
+      "$ref": "#/components/schemas/DatasetLayout"
+     },
+     "best_head": {
+      "type": "integer"
+     },
+     "pretext_ran": {
+      "type": "boolean"
+     },
+     "neighbour_agreement": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "confident_fraction": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "cluster_sizes": {
+      "type": "array",
+      "items": {
+       "type": "integer"
+      }
+     },
+     "scores": {
+      "$ref": "#/components/schemas/Scores"
+     },
+     "model": {
+      "$ref": "#/components/schemas/ModelCost"
+     },
+     "seconds": {
+      "type": "number"
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "DemoCountResult": {
+    "type": "object",
+    "required": [
+     "steps",
+     "sum",
+     "resumed_from_step",
+     "first_step_this_attempt",
+     "attempt"
+    ],
+    "properties": {
+     "steps": {
+      "type": "integer"
+     },
+     "sum": {
+      "type": "number"
+     },
+     "resumed_from_step": {
+      "type": "integer"
+     },
+     "first_step_this_attempt": {
+      "type": [
+       "integer",
+       "null"
+      ]
+     },
+     "attempt": {
+      "type": "integer"
+     }
+    }
+   },
+   "SampleInverseCdfResult": {
+    "type": "object",
+    "required": [
+     "method",
+     "summary"
+    ],
+    "properties": {
+     "method": {
+      "type": "string"
+     },
+     "summary": {
+      "$ref": "#/components/schemas/DrawSummary"
+     },
+     "exact": {
+      "type": "object",
+      "description": "The distribution's exact mean and variance",
+      "when known.": null,
+      "additionalProperties": {
+       "type": [
+        "number",
+        "null"
+       ]
+      }
+     }
+    }
+   },
+   "SampleRejectionResult": {
+    "type": "object",
+    "required": [
+     "method",
+     "proposals",
+     "acceptance_rate",
+     "summary",
+     "warnings"
+    ],
+    "properties": {
+     "method": {
+      "type": "string"
+     },
+     "proposals": {
+      "type": "integer"
+     },
+     "acceptance_rate": {
+      "type": "number"
+     },
+     "log_m": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "log_m_found": {
+      "type": "boolean"
+     },
+     "largest_ratio": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "envelope_violations": {
+      "type": "integer"
+     },
+     "log_normalizer": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "summary": {
+      "$ref": "#/components/schemas/DrawSummary"
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "SampleImportanceResult": {
+    "type": "object",
+    "required": [
+     "draws",
+     "estimates",
+     "pareto_k",
+     "kish_ess",
+     "smoothed_ess",
+     "log_normalizer",
+     "warnings"
+    ],
+    "properties": {
+     "draws": {
+      "type": "integer"
+     },
+     "estimates": {
+      "type": "object",
+      "additionalProperties": {
+       "type": "object",
+       "required": [
+        "name",
+        "estimate",
+        "mcse",
+        "raw_estimate"
+       ],
+       "properties": {
+        "name": {
+         "type": "string"
+        },
+        "estimate": {
+         "type": [
+          "number",
+          "null"
+         ]
+        },
+        "mcse": {
+         "type": [
+          "number",
+          "null"
+         ]
+        },
+        "raw_estimate": {
+         "type": [
+          "number",
+          "null"
+         ]
+        }
+       }
+      }
+     },
+     "pareto_k": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "kish_ess": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "smoothed_ess": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "log_normalizer": {
+      "type": [
+       "number",
+       "null"
+      ]
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "SampleGibbsResult": {
+    "type": "object",
+    "required": [
+     "model",
+     "parameters",
+     "warnings"
+    ],
+    "properties": {
+     "model": {
+      "type": "string"
+     },
+     "parameters": {
+      "type": "object",
+      "additionalProperties": {
+       "$ref": "#/components/schemas/ParameterSummary"
+      }
+     },
+     "assignments": {
+      "type": "array",
+      "items": {
+       "type": "integer"
+      },
+      "description": "gaussian_mixture: each observation's most frequent component."
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     }
+    }
+   },
+   "SampleMcmcResult": {
+    "type": "object",
+    "required": [
+     "method",
+     "chains",
+     "warmup",
+     "draws",
+     "thin",
+     "converged",
+     "acceptance_rate",
+     "step_size",
+     "parameters",
+     "warnings"
+    ],
+    "properties": {
+     "method": {
+      "type": "string"
+     },
+     "chains": {
+      "type": "integer"
+     },
+     "warmup": {
+      "type": "integer"
+     },
+     "draws": {
+      "type": "integer"
+     },
+     "thin": {
+      "type": "integer"
+     },
+     "converged": {
+      "type": "boolean"
+     },
+     "acceptance_rate": {
+      "type": "array",
+      "items": {
+       "type": [
+        "number",
+        "null"
+       ]
+      }
+     },
+     "step_size": {
+      "type": "array",
+      "items": {
+       "type": [
+        "number",
+        "null"
+       ]
+      }
+     },
+     "parameters": {
+      "type": "object",
+      "additionalProperties": {
+       "$ref": "#/components/schemas/ParameterSummary"
+      }
+     },
+     "warnings": {
+      "type": "array",
+      "items": {
+       "type": "string"
       }
      }
     }
