@@ -129,6 +129,8 @@ let package = Package(
             dependencies: [
                 "Service",
                 "Clustering",
+                "ClusterKinds",
+                "SamplerKinds",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -4,6 +4,15 @@ import Jobs
 
 /// Parameters and outputs every clustering kind shares: the dataset reference, generated-data
 /// options, the seed, and the assignment artifacts.
+/// The parameters every clustering kind has (declared in each kind's `Parameters` with the shared
+/// declarations below).
+protocol ClusterParameters: KindParameters {
+    var dataset: String { get }
+    var generatedSamples: Int { get }
+    var generatedClasses: Int { get }
+    var seed: Int64 { get }
+}
+
 enum ClusterInputs {
     /// Hungarian-matched accuracy, NMI and ARI against the dataset's labels, when it has labels.
     static func scoreMetrics(step: String, phase: String? = nil) -> [MetricDeclaration] {
@@ -22,7 +31,9 @@ enum ClusterInputs {
     static let seed = Parameter("seed", .integer(minimum: 0), "Seed: the same seed and parameters give the same result.", default: 0)
 
     static func checkDataset(_ params: JSONValue, library: DatasetLibrary) throws(ParameterError) {
-        let reference = params["dataset"]?.stringValue ?? ""
+        guard let reference = params["dataset"]?.stringValue else {
+            throw ParameterError(.missingParameter, field: "params.dataset", reason: "is required")
+        }
         let exists: Bool
         do { exists = try library.exists(reference) } catch {
             throw ParameterError(.invalidValue, field: "params.dataset", reason: "could not be looked up: \(error)")
@@ -35,11 +46,10 @@ enum ClusterInputs {
         }
     }
 
-    static func load(_ params: JSONValue, library: DatasetLibrary) throws -> Dataset {
+    static func load(_ params: some ClusterParameters, library: DatasetLibrary) throws -> Dataset {
         do {
-            return try library.load(params["dataset"]?.stringValue ?? "", generatedSamples: Int(params["generated_samples"]?.integerValue ?? 600),
-                                    generatedClasses: Int(params["generated_classes"]?.integerValue ?? 3),
-                                    seed: UInt64(params["seed"]?.integerValue ?? 0))
+            return try library.load(params.dataset, generatedSamples: params.generatedSamples, generatedClasses: params.generatedClasses,
+                                    seed: UInt64(params.seed))
         } catch let error as DatasetError {
             throw JobFailure("\(error.field): \(error.reason)")
         }

@@ -4,27 +4,45 @@ import Jobs
 
 /// `cluster.iic`: Invariant Information Clustering with main and over-clustering sub-heads,
 /// checkpointed every epoch and resumed from the last one after a restart or crash.
-public struct IICKind: JobKind {
+public struct IICKind: TypedJobKind {
     let library: DatasetLibrary
     public init(library: DatasetLibrary) { self.library = library }
     public let name = "cluster.iic"
     public let summary = "Invariant Information Clustering (Ji et al. 2019): a CNN (images) or MLP (vectors) trained to maximize I(z; z′) between augmented pairs; main and over-clustering sub-heads, the lowest-loss head answers."
 
-    public var parameters: ParameterSchema {
-        ParameterSchema([
-            ClusterInputs.dataset,
-            Parameter("k", .integer(minimum: 2, maximum: 200), "Clusters of the main heads.", default: 10),
-            Parameter("overclusters", .integer(minimum: 2, maximum: 1000), "Clusters of the over-clustering heads; absent means 5 × k.", nullable: true),
-            Parameter("subheads", .integer(minimum: 1, maximum: 10), "Sub-heads per head, trained together; the one with the lowest loss is the answer.", default: 5),
-            Parameter("epochs", .integer(minimum: 1, maximum: 1000), "Passes over the data; every batch trains the main and over-clustering heads together.", default: 50),
-            Parameter("batch_size", .integer(minimum: 8, maximum: 2048), "Samples per batch (each seen as two augmented views).", default: 128),
-            Parameter("learning_rate", .number(minimum: 0, maximum: 1, exclusiveMinimum: true), "Adam's learning rate.", default: 5e-3),
-            Parameter("repeats", .integer(minimum: 1, maximum: 8), "Augmented pairs per sample in each batch (the paper's repeated loaders); the cost of an epoch grows with it.", default: 2),
-            Parameter("augmentation", .string(maxLength: 10, allowed: ["mild", "default", "strong"]), "Image augmentation policy for the pairs (feature vectors get Gaussian noise of 0.1 SD).", default: "default"),
-            Parameter("lambda", .number(minimum: 0), "Weight of the marginal-entropy terms (1 is the mutual information).", default: 1.0),
-            Parameter("backbone", .string(maxLength: 10, allowed: ["auto", "cnn", "mlp"]), "auto: a small CNN for images, an MLP for feature vectors.", default: "auto"),
-            ClusterInputs.generatedSamples, ClusterInputs.generatedClasses, ClusterInputs.seed,
-        ])
+    public struct Parameters: ClusterParameters {
+        @Param(ClusterInputs.dataset) var dataset = ""
+        @Param(.integer(minimum: 2, maximum: 200), "Clusters of the main heads.") var k = 10
+        @Param(.integer(minimum: 2, maximum: 1000), "Clusters of the over-clustering heads; absent means 5 × k.") var overclusters: Int? = nil
+        @Param(.integer(minimum: 1, maximum: 10), "Sub-heads per head, trained together; the one with the lowest loss is the answer.") var subheads = 5
+        @Param(.integer(minimum: 1, maximum: 1000), "Passes over the data; every batch trains the main and over-clustering heads together.") var epochs = 50
+        @Param(.integer(minimum: 8, maximum: 2048), "Samples per batch (each seen as two augmented views).") var batchSize = 128
+        @Param(.number(minimum: 0, maximum: 1, exclusiveMinimum: true), "Adam's learning rate.") var learningRate = 5e-3
+        @Param(.integer(minimum: 1, maximum: 8), "Augmented pairs per sample in each batch (the paper's repeated loaders); the cost of an epoch grows with it.")
+        var repeats = 2
+        @Param(.string(maxLength: 10, allowed: ["mild", "default", "strong"]), "Image augmentation policy for the pairs (feature vectors get Gaussian noise of 0.1 SD).")
+        var augmentation = "default"
+        @Param(.number(minimum: 0), "Weight of the marginal-entropy terms (1 is the mutual information).") var lambda = 1.0
+        @Param(.string(maxLength: 10, allowed: ["auto", "cnn", "mlp"]), "auto: a small CNN for images, an MLP for feature vectors.") var backbone = "auto"
+        @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
+        @Param(ClusterInputs.generatedClasses) var generatedClasses = 3
+        @Param(ClusterInputs.seed) var seed: Int64 = 0
+        public init() {}
+
+        /// The trainer's configuration: every field from the declaration above, none defaulted here.
+        var configuration: IIC.Configuration {
+            var configuration = IIC.Configuration(clusters: k, overclusters: overclusters)
+            configuration.subheads = subheads
+            configuration.epochs = epochs
+            configuration.batchSize = batchSize
+            configuration.learningRate = Float(learningRate)
+            configuration.lambda = Float(lambda)
+            configuration.backbone = backbone
+            configuration.seed = UInt64(seed)
+            configuration.repeats = repeats
+            configuration.augmentation = augmentation
+            return configuration
+        }
     }
 
     public var metrics: [MetricDeclaration] {
@@ -39,35 +57,20 @@ public struct IICKind: JobKind {
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
-        if let over = params["overclusters"]?.integerValue, over < params["k"]?.integerValue ?? 10 {
-            throw ParameterError(.outOfRange, field: "params.overclusters", reason: "must be at least k (\(params["k"]?.integerValue ?? 10))")
+        guard let typed = try? Parameters.decode(params) else { return }
+        if let over = typed.overclusters, over < typed.k {
+            throw ParameterError(.outOfRange, field: "params.overclusters", reason: "must be at least k (\(typed.k))")
         }
-        if params["backbone"]?.stringValue == "cnn", params["dataset"]?.stringValue?.hasPrefix("generated:") == true,
-           params["dataset"]?.stringValue != "generated:shapes" {
-            throw ParameterError(.invalidValue, field: "params.backbone", reason: "a CNN needs images; \(params["dataset"]!.stringValue!) holds feature vectors")
+        if typed.backbone == "cnn", typed.dataset.hasPrefix("generated:"), typed.dataset != "generated:shapes" {
+            throw ParameterError(.invalidValue, field: "params.backbone", reason: "a CNN needs images; \(typed.dataset) holds feature vectors")
         }
-    }
-
-    static func configuration(_ params: JSONValue) -> IIC.Configuration {
-        let k = Int(params["k"]?.integerValue ?? 10)
-        var configuration = IIC.Configuration(clusters: k, overclusters: params["overclusters"]?.integerValue.map { Int($0) })
-        configuration.subheads = Int(params["subheads"]?.integerValue ?? 5)
-        configuration.epochs = Int(params["epochs"]?.integerValue ?? 50)
-        configuration.batchSize = Int(params["batch_size"]?.integerValue ?? 128)
-        configuration.learningRate = Float(params["learning_rate"]?.doubleValue ?? 1e-3)
-        configuration.lambda = Float(params["lambda"]?.doubleValue ?? 1)
-        configuration.backbone = params["backbone"]?.stringValue ?? "auto"
-        configuration.seed = UInt64(params["seed"]?.integerValue ?? 0)
-        configuration.repeats = Int(params["repeats"]?.integerValue ?? 2)
-        configuration.augmentation = params["augmentation"]?.stringValue ?? "default"
-        return configuration
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = context.params
+        let params = try typedParameters(context.params)
         context.progress(0, phase: "loading")
         let dataset = try ClusterInputs.load(params, library: library)
-        let configuration = Self.configuration(params)
+        let configuration = params.configuration
         if configuration.backbone == "cnn" && !dataset.layout.isImages {
             throw JobFailure("params.backbone: a CNN needs images; the dataset holds feature vectors")
         }

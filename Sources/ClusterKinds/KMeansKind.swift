@@ -3,21 +3,22 @@ import Foundation
 import Jobs
 
 /// `cluster.kmeans`: k-means++ seeding, several runs keeping the lowest inertia, Lloyd iterations.
-public struct KMeansKind: JobKind {
+public struct KMeansKind: TypedJobKind {
     let library: DatasetLibrary
     public init(library: DatasetLibrary) { self.library = library }
     public let name = "cluster.kmeans"
     public let summary = "k-means (k-means++ seeding, n_init runs, Lloyd iterations) on feature vectors or flattened images; ACC/NMI/ARI when labels exist."
 
-    public var parameters: ParameterSchema {
-        ParameterSchema([
-            ClusterInputs.dataset,
-            Parameter("k", .integer(minimum: 1, maximum: 1000), "Number of clusters.", default: 10),
-            Parameter("n_init", .integer(minimum: 1, maximum: 100), "Runs from different k-means++ seedings; the lowest inertia wins.", default: 10),
-            Parameter("max_iter", .integer(minimum: 1, maximum: 10_000), "Most Lloyd iterations per run.", default: 300),
-            Parameter("tol", .number(minimum: 0), "A run stops when the centres' squared shift is below tol × the mean feature variance.", default: 1e-4),
-            ClusterInputs.generatedSamples, ClusterInputs.generatedClasses, ClusterInputs.seed,
-        ])
+    public struct Parameters: ClusterParameters {
+        @Param(ClusterInputs.dataset) var dataset = ""
+        @Param(.integer(minimum: 1, maximum: 1000), "Number of clusters.") var k = 10
+        @Param(.integer(minimum: 1, maximum: 100), "Runs from different k-means++ seedings; the lowest inertia wins.") var nInit = 10
+        @Param(.integer(minimum: 1, maximum: 10_000), "Most Lloyd iterations per run.") var maxIter = 300
+        @Param(.number(minimum: 0), "A run stops when the centres' squared shift is below tol × the mean feature variance.") var tol = 1e-4
+        @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
+        @Param(ClusterInputs.generatedClasses) var generatedClasses = 3
+        @Param(ClusterInputs.seed) var seed: Int64 = 0
+        public init() {}
     }
 
     public var metrics: [MetricDeclaration] {
@@ -38,13 +39,12 @@ public struct KMeansKind: JobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = context.params
+        let params = try typedParameters(context.params)
         context.progress(0, phase: "loading")
         let dataset = try ClusterInputs.load(params, library: library)
-        let k = Int(params["k"]?.integerValue ?? 10)
+        let k = params.k
         guard dataset.count >= k else { throw JobFailure("params.k: \(k) clusters need at least \(k) samples; the dataset has \(dataset.count)") }
-        let kmeans = KMeans(k: k, runs: Int(params["n_init"]?.integerValue ?? 10), maxIterations: Int(params["max_iter"]?.integerValue ?? 300),
-                            tolerance: params["tol"]?.doubleValue ?? 1e-4, seed: UInt64(params["seed"]?.integerValue ?? 0))
+        let kmeans = KMeans(k: k, runs: params.nInit, maxIterations: params.maxIter, tolerance: params.tol, seed: UInt64(params.seed))
         var state: State?
         if let checkpoint = try context.latestCheckpoint() { state = try CheckpointJSON.decode(State.self, from: checkpoint.data) }
         let (values, d) = dataset.flattened

@@ -4,7 +4,7 @@ import Jobs
 
 /// `cluster.scan`: SimCLR pretext, neighbour mining, SCAN clustering and self-labeling, each phase
 /// visible in progress and metrics, checkpointed every epoch and resumed mid-phase after a crash.
-public struct SCANKind: JobKind {
+public struct SCANKind: TypedJobKind {
     let library: DatasetLibrary
     /// A finished job's artifact by (job id, name), for starting from its trained backbone.
     let artifact: @Sendable (String, String) throws -> Data?
@@ -15,26 +15,49 @@ public struct SCANKind: JobKind {
     public let name = "cluster.scan"
     public let summary = "SCAN (Van Gansbeke et al. 2020): SimCLR pretext (images), K-nearest-neighbour mining, SCAN loss with several heads, self-labeling. Feature vectors skip the pretext."
 
-    public var parameters: ParameterSchema {
-        ParameterSchema([
-            ClusterInputs.dataset,
-            Parameter("k", .integer(minimum: 2, maximum: 200), "Clusters.", default: 10),
-            Parameter("heads", .integer(minimum: 1, maximum: 10), "Clustering heads trained together; the lowest SCAN loss answers.", default: 5),
-            Parameter("pretext_epochs", .integer(minimum: 0, maximum: 1000), "SimCLR epochs (images only; 0 skips the pretext).", default: 60),
-            Parameter("pretext_batch_size", .integer(minimum: 4, maximum: 2048), "SimCLR batch (two strong views per sample).", default: 256),
-            Parameter("temperature", .number(minimum: 0.01, maximum: 10), "NT-Xent temperature.", default: 0.2),
-            Parameter("neighbours", .integer(minimum: 1, maximum: 200), "K nearest neighbours mined by cosine similarity.", default: 20),
-            Parameter("scan_epochs", .integer(minimum: 0, maximum: 1000), "SCAN-loss epochs.", default: 30),
-            Parameter("scan_batch_size", .integer(minimum: 4, maximum: 2048), "SCAN batch.", default: 128),
-            Parameter("learning_rate", .number(minimum: 0, maximum: 1, exclusiveMinimum: true), "Adam's rate for the pretext and SCAN phases.", default: 1e-3),
-            Parameter("entropy_weight", .number(minimum: 0, maximum: 100), "Weight of the entropy term against collapse.", default: 5.0),
-            Parameter("update_backbone", .boolean, "Train the whole network in the SCAN phase (false: the heads only).", default: true),
-            Parameter("self_label_epochs", .integer(minimum: 0, maximum: 1000), "Self-labeling epochs (0 skips it).", default: 20),
-            Parameter("confidence_threshold", .number(minimum: 0, maximum: 1), "Confidence above which a prediction becomes a pseudo-label.", default: 0.99),
-            Parameter("ema_decay", .number(minimum: 0, maximum: 0.9999), "Exponential moving average of the weights during self-labeling (0: off).", default: 0),
-            Parameter("backbone_job", .string(maxLength: 100), "A succeeded cluster.scan job whose trained backbone to start from (skips the pretext).", nullable: true),
-            ClusterInputs.generatedSamples, ClusterInputs.generatedClasses, ClusterInputs.seed,
-        ])
+    public struct Parameters: ClusterParameters {
+        @Param(ClusterInputs.dataset) var dataset = ""
+        @Param(.integer(minimum: 2, maximum: 200), "Clusters.") var k = 10
+        @Param(.integer(minimum: 1, maximum: 10), "Clustering heads trained together; the lowest SCAN loss answers.") var heads = 5
+        @Param(.integer(minimum: 0, maximum: 1000), "SimCLR epochs (images only; 0 skips the pretext).") var pretextEpochs = 60
+        @Param(.integer(minimum: 4, maximum: 2048), "SimCLR batch (two strong views per sample).") var pretextBatchSize = 256
+        @Param(.number(minimum: 0.01, maximum: 10), "NT-Xent temperature.") var temperature = 0.2
+        @Param(.integer(minimum: 1, maximum: 200), "K nearest neighbours mined by cosine similarity.") var neighbours = 20
+        @Param(.integer(minimum: 0, maximum: 1000), "SCAN-loss epochs.") var scanEpochs = 30
+        @Param(.integer(minimum: 4, maximum: 2048), "SCAN batch.") var scanBatchSize = 128
+        @Param(.number(minimum: 0, maximum: 1, exclusiveMinimum: true), "Adam's rate for the pretext and SCAN phases.") var learningRate = 1e-3
+        @Param(.number(minimum: 0, maximum: 100), "Weight of the entropy term against collapse.") var entropyWeight = 5.0
+        @Param(.boolean, "Train the whole network in the SCAN phase (false: the heads only).") var updateBackbone = true
+        @Param(.integer(minimum: 0, maximum: 1000), "Self-labeling epochs (0 skips it).") var selfLabelEpochs = 20
+        @Param(.number(minimum: 0, maximum: 1), "Confidence above which a prediction becomes a pseudo-label.") var confidenceThreshold = 0.99
+        @Param(.number(minimum: 0, maximum: 0.9999), "Exponential moving average of the weights during self-labeling (0: off).") var emaDecay = 0.0
+        @Param(.string(maxLength: 100), "A succeeded cluster.scan job whose trained backbone to start from (skips the pretext).")
+        var backboneJob: String? = nil
+        @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
+        @Param(ClusterInputs.generatedClasses) var generatedClasses = 3
+        @Param(ClusterInputs.seed) var seed: Int64 = 0
+        public init() {}
+
+        /// The trainer's configuration: every field from the declaration above, none defaulted here.
+        var configuration: SCANTrainer.Configuration {
+            var configuration = SCANTrainer.Configuration(clusters: k)
+            configuration.heads = heads
+            configuration.pretextEpochs = pretextEpochs
+            configuration.pretextBatchSize = pretextBatchSize
+            configuration.temperature = Float(temperature)
+            configuration.neighbours = neighbours
+            configuration.scanEpochs = scanEpochs
+            configuration.scanBatchSize = scanBatchSize
+            configuration.pretextLearningRate = Float(learningRate)
+            configuration.scanLearningRate = Float(learningRate)
+            configuration.entropyWeight = Float(entropyWeight)
+            configuration.updateBackbone = updateBackbone
+            configuration.selfLabelEpochs = selfLabelEpochs
+            configuration.confidenceThreshold = Float(confidenceThreshold)
+            configuration.emaDecay = Float(emaDecay)
+            configuration.seed = UInt64(seed)
+            return configuration
+        }
     }
 
     public var metrics: [MetricDeclaration] {
@@ -67,44 +90,24 @@ public struct SCANKind: JobKind {
         }
     }
 
-    static func configuration(_ params: JSONValue) -> SCANTrainer.Configuration {
-        var configuration = SCANTrainer.Configuration(clusters: Int(params["k"]?.integerValue ?? 10))
-        configuration.heads = Int(params["heads"]?.integerValue ?? 5)
-        configuration.pretextEpochs = Int(params["pretext_epochs"]?.integerValue ?? 60)
-        configuration.pretextBatchSize = Int(params["pretext_batch_size"]?.integerValue ?? 256)
-        configuration.temperature = Float(params["temperature"]?.doubleValue ?? 0.2)
-        configuration.neighbours = Int(params["neighbours"]?.integerValue ?? 20)
-        configuration.scanEpochs = Int(params["scan_epochs"]?.integerValue ?? 30)
-        configuration.scanBatchSize = Int(params["scan_batch_size"]?.integerValue ?? 128)
-        let rate = Float(params["learning_rate"]?.doubleValue ?? 1e-3)
-        configuration.pretextLearningRate = rate
-        configuration.scanLearningRate = rate
-        configuration.entropyWeight = Float(params["entropy_weight"]?.doubleValue ?? 5)
-        configuration.updateBackbone = params["update_backbone"]?.boolValue ?? true
-        configuration.selfLabelEpochs = Int(params["self_label_epochs"]?.integerValue ?? 20)
-        configuration.confidenceThreshold = Float(params["confidence_threshold"]?.doubleValue ?? 0.99)
-        configuration.emaDecay = Float(params["ema_decay"]?.doubleValue ?? 0)
-        configuration.seed = UInt64(params["seed"]?.integerValue ?? 0)
-        return configuration
-    }
-
     public func run(_ context: JobContext) throws -> JSONValue {
+        let params = try typedParameters(context.params)
         context.progress(0, phase: "loading")
-        let dataset = try ClusterInputs.load(context.params, library: library)
-        let configuration = Self.configuration(context.params)
+        let dataset = try ClusterInputs.load(params, library: library)
+        let configuration = params.configuration
         guard dataset.count > configuration.neighbours else {
             throw JobFailure("params.neighbours: \(configuration.neighbours) neighbours need more samples; the dataset has \(dataset.count)")
         }
         let trainer = SCANTrainer(dataset: dataset, configuration: configuration)
         if let checkpoint = try context.latestCheckpoint() {
             try trainer.restore(checkpoint.data)
-        } else if let job = context.params["backbone_job"]?.stringValue {
+        } else if let job = params.backboneJob {
             guard let data = try artifact(job, ClusterModel.artifactName), case .scan(let saved) = try ClusterModel.decode(data) else {
                 throw JobFailure("params.backbone_job: job \(job) has no trained cluster.scan model")
             }
             do { try trainer.adoptBackbone(saved) } catch let error as DatasetError { throw JobFailure("\(error.field): \(error.reason)") }
         }
-        let pretext = dataset.layout.isImages && context.params["backbone_job"]?.stringValue == nil ? configuration.pretextEpochs : 0
+        let pretext = dataset.layout.isImages && params.backboneJob == nil ? configuration.pretextEpochs : 0
         let totalEpochs = Double(pretext + 1 + configuration.scanEpochs + configuration.selfLabelEpochs)
         var step = Int64(trainer.history.count)
         let start = Date()

@@ -5,34 +5,27 @@ import Foundation
 ///
 /// Step `s` contributes a value fixed by the seed; the sum over all steps is the result, so a run
 /// that resumed from a checkpoint must end with the same sum as one that never stopped.
-public struct CountingJobKind: JobKind {
+public struct CountingJobKind: TypedJobKind {
     public init() {}
 
     public let name = "demo.count"
     public let summary = "Counts through steps, sleeping between them; records a metric per step and checkpoints. For trying the API."
 
-    public let parameters = ParameterSchema([
-        Parameter("steps", .integer(minimum: 1, maximum: 100_000), "Number of steps.", default: 20),
-        Parameter("step_ms", .integer(minimum: 0, maximum: 60_000), "Milliseconds each step sleeps.", default: 50),
-        Parameter("checkpoint_every", .integer(minimum: 1, maximum: 100_000), "Steps between checkpoints.", default: 5),
-        Parameter("seed", .integer(minimum: 0), "Seed of the per-step values.", default: 0),
-        Parameter("fail_at_step", .integer(minimum: 1, maximum: 100_000),
-                  "If set, the run fails with an error when it reaches this step (to see how failures look)."),
-    ])
+    public struct Parameters: KindParameters {
+        @Param(.integer(minimum: 1, maximum: 100_000), "Number of steps.") var steps: Int64 = 20
+        @Param(.integer(minimum: 0, maximum: 60_000), "Milliseconds each step sleeps.") var stepMs: Int64 = 50
+        @Param(.integer(minimum: 1, maximum: 100_000), "Steps between checkpoints.") var checkpointEvery: Int64 = 5
+        @Param(.integer(minimum: 0), "Seed of the per-step values.") var seed: Int64 = 0
+        @Param(.integer(minimum: 1, maximum: 100_000), "If set, the run fails with an error when it reaches this step (to see how failures look).")
+        var failAtStep: Int64? = nil
+        public init() {}
+    }
 
     public var example: JSONValue { ["steps": 10, "step_ms": 20, "checkpoint_every": 5, "seed": 7] }
 
     public var metrics: [MetricDeclaration] {
         [MetricDeclaration("value", "The step's value, uniform on [0, 1) and fixed by the seed.", step: "count step"),
          MetricDeclaration("running_sum", "Sum of the values up to this step (the result's sum at the last).", step: "count step")]
-    }
-
-    struct Params: Decodable {
-        var steps: Int64
-        var step_ms: Int64
-        var checkpoint_every: Int64
-        var seed: Int64
-        var fail_at_step: Int64?
     }
 
     struct State: Codable {
@@ -50,7 +43,7 @@ public struct CountingJobKind: JobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = try context.params.decode(Params.self)
+        let params = try typedParameters(context.params)
         var state = State(step: 0, sum: 0)
         var resumedFrom: Int64 = 0
         if let checkpoint = try context.latestCheckpoint() {
@@ -63,8 +56,8 @@ public struct CountingJobKind: JobKind {
             try context.checkCancellation()
             let step = state.step + 1
             if firstStepThisAttempt == nil { firstStepThisAttempt = step }
-            try sleep(milliseconds: params.step_ms, context: context)
-            if step == params.fail_at_step {
+            try sleep(milliseconds: params.stepMs, context: context)
+            if step == params.failAtStep {
                 throw JobFailure("failed at step \(step) as requested by fail_at_step")
             }
             let value = Self.value(seed: params.seed, step: step)
@@ -72,7 +65,7 @@ public struct CountingJobKind: JobKind {
             context.metric("value", step: step, value: value)
             context.metric("running_sum", step: step, value: state.sum)
             context.progress(Double(step) / Double(params.steps), phase: "counting", message: "step \(step) of \(params.steps)")
-            if step % params.checkpoint_every == 0 || step == params.steps {
+            if step % params.checkpointEvery == 0 || step == params.steps {
                 try context.checkpoint(step: step, data: try CheckpointJSON.encode(state))
             }
         }

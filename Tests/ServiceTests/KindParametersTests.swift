@@ -1,0 +1,72 @@
+import Foundation
+import Jobs
+import XCTest
+@testable import ClusterKinds
+
+/// Each kind's parameters are declared once (issue 12): the schema, the defaults and the run's typed
+/// value all come from one `KindParameters` type, so they cannot disagree.
+final class KindParametersTests: XCTestCase {
+    var library: DatasetLibrary {
+        get throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kind-parameters-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            return try DatasetLibrary(directory: directory, store: try SQLiteJobStore(path: directory.appendingPathComponent("jobs.sqlite").path))
+        }
+    }
+
+    /// The drift that started this: IIC's schema said learning_rate 5e-3 and the run's fallback 1e-3.
+    /// Now a job that leaves it out trains at exactly the published default.
+    func testALeftOutParameterRunsWithThePublishedDefault() throws {
+        let library = try self.library
+        let kind = IICKind(library: library)
+        let published = try XCTUnwrap(kind.parameters.jsonSchema["properties"]?["learning_rate"]?["default"]?.doubleValue)
+        XCTAssertEqual(published, 5e-3)
+        let normalized = try kind.normalize(["dataset": "generated:blobs"])
+        let configuration = try kind.typedParameters(normalized).configuration
+        XCTAssertEqual(configuration.learningRate, Float(published))
+        XCTAssertEqual(configuration.epochs, Int(kind.parameters.jsonSchema["properties"]?["epochs"]?["default"]?.integerValue ?? -1))
+        XCTAssertNil(try kind.typedParameters(normalized).overclusters, "an optional parameter left out is nil, not a guess")
+        let scan = SCANKind(library: library)
+        let scanConfiguration = try scan.typedParameters(try scan.normalize(["dataset": "generated:blobs"])).configuration
+        XCTAssertEqual(Double(scanConfiguration.confidenceThreshold), scan.parameters.jsonSchema["properties"]?["confidence_threshold"]?["default"]?.doubleValue ?? -1,
+                       accuracy: 1e-7)
+    }
+
+    /// Every declared kind: no stored property outside the schema, and the typed value read back from
+    /// normalized params carries exactly the schema's parameters (nothing dropped, nothing invented).
+    func testEveryTypedKindRoundTripsItsSchema() throws {
+        let library = try self.library
+        func check<K: TypedJobKind>(_ kind: K) throws {
+            XCTAssertEqual(K.Parameters.undeclaredProperties, [], "\(kind.name): every property is a @Param")
+            let normalized = try kind.normalize(kind.example)
+            let typed = try kind.typedParameters(normalized)
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            let back = try JSONValue.parse(try encoder.encode(typed))
+            let withoutNulls = (back.objectValue ?? [:]).filter { $0.value != .null }
+            XCTAssertEqual(numeric(JSONValue.object(withoutNulls)), numeric(normalized), "\(kind.name): decoded parameters say what was validated")
+            let names = Set(kind.parameters.parameters.map(\.name))
+            XCTAssertEqual(Set((back.objectValue ?? [:]).keys), names, "\(kind.name): the struct's fields are the schema's parameters")
+        }
+        try check(CountingJobKind())
+        try check(KMeansKind(library: library))
+        try check(IICKind(library: library))
+        try check(SCANKind(library: library))
+    }
+
+    /// JSON numbers compared as numbers (`1` and `1.0` are the same default).
+    private func numeric(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .integer(let integer): .number(Double(integer))
+        case .array(let items): .array(items.map(numeric))
+        case .object(let members): .object(members.mapValues(numeric))
+        default: value
+        }
+    }
+
+    func testSnakeCaseNamesMatchTheDecoder() {
+        XCTAssertEqual(CountingJobKind.Parameters.snakeCase("checkpointEvery"), "checkpoint_every")
+        XCTAssertEqual(KMeansKind.Parameters.schema.parameters.map(\.name),
+                       ["dataset", "k", "n_init", "max_iter", "tol", "generated_samples", "generated_classes", "seed"])
+    }
+}
