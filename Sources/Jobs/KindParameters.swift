@@ -25,11 +25,33 @@ extension KindParameters {
         })
     }
 
-    /// The typed value of parameters the schema has validated (defaults filled in).
+    /// The typed value of parameters the schema has validated (defaults filled in). Only the top-level
+    /// names are converted (`learning_rate` → `learningRate`): JSONDecoder's key strategy would also
+    /// rename the keys of user dictionaries inside (`functions.p_above_2`, `data.sigma_y`).
     public static func decode(_ params: JSONValue) throws -> Self {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return try decoder.decode(Self.self, from: Data(params.canonicalText().utf8))
+        let renamed = JSONValue.object(Dictionary(uniqueKeysWithValues: (params.objectValue ?? [:]).map { (camelCase($0.key), $0.value) }))
+        return try JSONDecoder().decode(Self.self, from: Data(renamed.canonicalText().utf8))
+    }
+
+    /// The value as the JSON params it stands for (snake_case names; nil optionals as null).
+    public func jsonValue() throws -> JSONValue {
+        let encoded = try JSONValue.parse(try JSONEncoder().encode(self))
+        return .object(Dictionary(uniqueKeysWithValues: (encoded.objectValue ?? [:]).map { (Self.snakeCase($0.key), $0.value) }))
+    }
+
+    /// `learning_rate` → `learningRate`.
+    static func camelCase(_ name: String) -> String {
+        var result = ""
+        var upper = false
+        for character in name {
+            if character == "_" {
+                upper = true
+            } else {
+                result += upper ? character.uppercased() : String(character)
+                upper = false
+            }
+        }
+        return result
     }
 
     /// Names of stored properties that are not `@Param`s: a test asserts there are none, so nothing a

@@ -7,17 +7,13 @@ import Sampling
 enum ChainRuns {
     static let maxValues: Int64 = 10_000_000
 
-    static let settings: [Parameter] = [
-        Parameter("chains", .integer(minimum: 1, maximum: 16), "Independent chains, run in parallel.", default: 4),
-        Parameter("warmup", .integer(minimum: 0, maximum: 1_000_000), "Warm-up (adaptation) iterations per chain, discarded.", default: 1000),
-        Parameter("draws", .integer(minimum: 10, maximum: 1_000_000), "Kept draws per chain.", default: 1000),
-        SamplingInputs.seed,
-    ]
+    /// The chain settings the MCMC and Gibbs kinds declare (defaults: their properties' initial values).
+    static let chains = Parameter("chains", .integer(minimum: 1, maximum: 16), "Independent chains, run in parallel.")
+    static let warmup = Parameter("warmup", .integer(minimum: 0, maximum: 1_000_000), "Warm-up (adaptation) iterations per chain, discarded.")
+    static let draws = Parameter("draws", .integer(minimum: 10, maximum: 1_000_000), "Kept draws per chain.")
 
-    static func checkSize(_ params: JSONValue, dimension: Int) throws(ParameterError) {
-        let chains = params["chains"]?.integerValue ?? 4
-        let draws = params["draws"]?.integerValue ?? 1000
-        if chains * draws * Int64(dimension) > maxValues {
+    static func checkSize(chains: Int, draws: Int, dimension: Int) throws(ParameterError) {
+        if Int64(chains) * Int64(draws) * Int64(dimension) > maxValues {
             throw ParameterError(.outOfRange, field: "params.draws",
                                  reason: "chains × draws × dimension must be at most \(maxValues) (got \(chains) × \(draws) × \(dimension))")
         }

@@ -3,26 +3,35 @@ import Jobs
 import Sampling
 
 /// `sample.gibbs`: Gibbs sampling of built-in conditionally conjugate models from their data and priors.
-public struct GibbsKind: JobKind {
+public struct GibbsKind: TypedJobKind {
     public init() {}
     public let name = "sample.gibbs"
     public let summary = "Gibbs sampling of conjugate models: bivariate/multivariate normal, normal–inverse-gamma, Bayesian linear regression, Gaussian mixture."
     static let models = ["bivariate_normal", "multivariate_normal", "normal_inverse_gamma", "linear_regression", "gaussian_mixture"]
 
-    public let parameters = ParameterSchema([
-        Parameter("model", .string(maxLength: 32, allowed: models), "The model.", required: true),
-        Parameter("y", .array(of: .number(), minItems: 1, maxItems: 100_000), "Observations (normal_inverse_gamma, linear_regression, gaussian_mixture)."),
-        Parameter("x", .array(of: .array(of: .number(), minItems: 1, maxItems: 100), minItems: 1, maxItems: 100_000),
-                  "Design matrix, one row per observation (linear_regression); include a column of ones for an intercept."),
-        Parameter("mean", .array(of: .number(), minItems: 1, maxItems: 100), "Mean vector (multivariate_normal; 2 values for bivariate_normal)."),
-        Parameter("cov", .array(of: .array(of: .number(), minItems: 1, maxItems: 100), minItems: 1, maxItems: 100), "Covariance matrix (multivariate_normal)."),
-        Parameter("sd", .array(of: .number(minimum: 0, exclusiveMinimum: true), minItems: 2, maxItems: 2), "Standard deviations (bivariate_normal)."),
-        Parameter("rho", .number(minimum: -1, maximum: 1), "Correlation (bivariate_normal), strictly between −1 and 1."),
-        Parameter("components", .integer(minimum: 1, maximum: 50), "Mixture components (gaussian_mixture).", default: 2),
-        Parameter("priors", .dictionary(of: .number(), maxEntries: 16),
-                  "Prior settings: normal_inverse_gamma m0, kappa0, a0, b0; linear_regression lambda, a0, b0; gaussian_mixture alpha, m0, s0, a0, b0.",
-                  default: .object([:])),
-    ] + ChainRuns.settings)
+    public struct Parameters: KindParameters {
+        @Param(.string(maxLength: 32, allowed: GibbsKind.models), "The model.", required: true) var model = ""
+        @Param(.array(of: .number(), minItems: 1, maxItems: 100_000), "Observations (normal_inverse_gamma, linear_regression, gaussian_mixture).")
+        var y: [Double]? = nil
+        @Param(.array(of: .array(of: .number(), minItems: 1, maxItems: 100), minItems: 1, maxItems: 100_000),
+               "Design matrix, one row per observation (linear_regression); include a column of ones for an intercept.")
+        var x: [[Double]]? = nil
+        @Param(.array(of: .number(), minItems: 1, maxItems: 100), "Mean vector (multivariate_normal; 2 values for bivariate_normal).") var mean: [Double]? = nil
+        @Param(.array(of: .array(of: .number(), minItems: 1, maxItems: 100), minItems: 1, maxItems: 100), "Covariance matrix (multivariate_normal).")
+        var cov: [[Double]]? = nil
+        @Param(.array(of: .number(minimum: 0, exclusiveMinimum: true), minItems: 2, maxItems: 2), "Standard deviations (bivariate_normal).")
+        var sd: [Double]? = nil
+        @Param(.number(minimum: -1, maximum: 1), "Correlation (bivariate_normal), strictly between −1 and 1.") var rho: Double? = nil
+        @Param(.integer(minimum: 1, maximum: 50), "Mixture components (gaussian_mixture).") var components = 2
+        @Param(.dictionary(of: .number(), maxEntries: 16),
+               "Prior settings: normal_inverse_gamma m0, kappa0, a0, b0; linear_regression lambda, a0, b0; gaussian_mixture alpha, m0, s0, a0, b0.")
+        var priors: [String: Double] = [:]
+        @Param(ChainRuns.chains) var chains = 4
+        @Param(ChainRuns.warmup) var warmup = 1000
+        @Param(ChainRuns.draws) var draws = 1000
+        @Param(SamplingInputs.seed) var seed: Int64 = 0
+        public init() {}
+    }
 
     public var metrics: [MetricDeclaration] { ChainRuns.convergenceMetrics }
 
@@ -36,7 +45,9 @@ public struct GibbsKind: JobKind {
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         let model = try self.model(params)
-        try ChainRuns.checkSize(params, dimension: model.coordinateNames.count)
+        if let typed = try? Parameters.decode(params) {
+            try ChainRuns.checkSize(chains: typed.chains, draws: typed.draws, dimension: model.coordinateNames.count)
+        }
     }
 
     func model(_ params: JSONValue) throws(ParameterError) -> any GibbsModel {
@@ -78,18 +89,17 @@ public struct GibbsKind: JobKind {
                 let mean = y.reduce(0, +) / Double(max(1, y.count))
                 let spread = y.count > 1 ? Diagnostics.standardDeviation(y) : 1
                 return try GibbsGaussianMixture(
-                    data: y, components: Int(params["components"]?.integerValue ?? 2), alpha: prior("alpha", 1), m0: prior("m0", mean),
+                    data: y, components: Int(params["components"]?.integerValue ?? Int64(Parameters().components)), alpha: prior("alpha", 1), m0: prior("m0", mean),
                     s0: prior("s0", max(10 * spread, 1e-6)), a0: prior("a0", 2), b0: prior("b0", max(spread * spread, 1e-12)))
             }
         }
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = context.params
-        let model = try self.model(params)
-        let warmup = Int(params["warmup"]?.integerValue ?? 1000)
-        let sampler = GibbsSampler(model: model, chains: Int(params["chains"]?.integerValue ?? 4), warmup: warmup,
-                                   draws: Int(params["draws"]?.integerValue ?? 1000), seed: UInt64(params["seed"]?.integerValue ?? 0))
+        let model = try self.model(context.params)
+        let params = try typedParameters(context.params)
+        let warmup = params.warmup
+        let sampler = GibbsSampler(model: model, chains: params.chains, warmup: warmup, draws: params.draws, seed: UInt64(params.seed))
         let names = model.coordinateNames
         let states = try ChainRuns.run(
             context: context, total: sampler.totalIterations, warmup: warmup, initial: { sampler.initialStates() },
@@ -99,7 +109,7 @@ public struct GibbsKind: JobKind {
         let (summary, warnings) = try ChainRuns.summarize(states.map(\.draws), names: names)
         try DrawArtifacts.write(states.map(\.draws), names: names, context: context)
         var result: [String: JSONValue] = [
-            "model": .string(params["model"]?.stringValue ?? ""), "parameters": summary, "warnings": .array(warnings.map(JSONValue.string)),
+            "model": .string(params.model), "parameters": summary, "warnings": .array(warnings.map(JSONValue.string)),
         ]
         if let mixture = model as? GibbsGaussianMixture {
             // Posterior assignment probabilities per observation, pooled over chains.

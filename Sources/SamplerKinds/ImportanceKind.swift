@@ -4,24 +4,26 @@ import Sampling
 
 /// `sample.importance`: self-normalized importance sampling of expectations E[f(θ)] under a user's
 /// log density, with Pareto-smoothed weights, MCSE, Kish ESS and the k̂ diagnostic.
-public struct ImportanceKind: JobKind {
+public struct ImportanceKind: TypedJobKind {
     public init() {}
     public let name = "sample.importance"
     public let summary = "Self-normalized importance sampling of E[f(θ)] with PSIS (Pareto k̂), MCSE and Kish ESS."
     static let maxValues: Int64 = 10_000_000
 
-    public let parameters = ParameterSchema([
-        SamplingInputs.logDensity,
-        SamplingInputs.parameterList,
-        Parameter("proposal", .object(SamplingInputs.distributionSpec(multivariate: true)),
-                  "A catalog distribution used independently for every coordinate, or multivariate_normal with params mean (d) and cov (d·d, row-major).",
-                  required: true),
-        Parameter("functions", .dictionary(of: .string(maxLength: ExpressionLimits.maxLength), maxEntries: 50),
-                  "Named expressions f(θ) whose expectations are estimated.", default: .object([:])),
-        SamplingInputs.data,
-        Parameter("draws", .integer(minimum: 10, maximum: 1_000_000), "Number of proposal draws.", default: 10_000),
-        SamplingInputs.seed,
-    ])
+    public struct Parameters: KindParameters {
+        @Param(SamplingInputs.logDensity) var logDensity = ""
+        @Param(SamplingInputs.parameterList) var parameters: JSONValue = []
+        @Param(.object(SamplingInputs.distributionSpec(multivariate: true)),
+               "A catalog distribution used independently for every coordinate, or multivariate_normal with params mean (d) and cov (d·d, row-major).",
+               required: true)
+        var proposal: JSONValue = [:]
+        @Param(.dictionary(of: .string(maxLength: ExpressionLimits.maxLength), maxEntries: 50), "Named expressions f(θ) whose expectations are estimated.")
+        var functions: [String: String] = [:]
+        @Param(SamplingInputs.data) var data: JSONValue = [:]
+        @Param(.integer(minimum: 10, maximum: 1_000_000), "Number of proposal draws.") var draws = 10_000
+        @Param(SamplingInputs.seed) var seed: Int64 = 0
+        public init() {}
+    }
 
     public var metrics: [MetricDeclaration] {
         [MetricDeclaration("pareto_k", "Pareto k̂ of the importance weights (PSIS); above 0.7 the estimate is unreliable.", step: "0 (one value per run)"),
@@ -36,7 +38,8 @@ public struct ImportanceKind: JobKind {
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         let sampler = try self.sampler(params)
-        if params["draws"]!.integerValue! * Int64(sampler.proposal.dimension) > Self.maxValues {
+        let draws = (try? Parameters.decode(params))?.draws ?? 0
+        if Int64(draws) * Int64(sampler.proposal.dimension) > Self.maxValues {
             throw ParameterError(.outOfRange, field: "params.draws", reason: "draws × dimension must be at most \(Self.maxValues)")
         }
     }
@@ -72,12 +75,12 @@ public struct ImportanceKind: JobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = context.params
-        let sampler = try self.sampler(params)
+        let sampler = try self.sampler(context.params)
+        let params = try typedParameters(context.params)
         context.progress(0, phase: "sampling")
         let result: ImportanceSampler.Result
         do {
-            result = try sampler.run(draws: Int(params["draws"]?.integerValue ?? 10_000), seed: UInt64(params["seed"]?.integerValue ?? 0),
+            result = try sampler.run(draws: params.draws, seed: UInt64(params.seed),
                                      shouldStop: { context.isCancelled })
         } catch JobInterruption.stopped {
             try context.checkCancellation()

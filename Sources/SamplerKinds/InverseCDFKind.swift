@@ -4,26 +4,28 @@ import Sampling
 
 /// `sample.inverse_cdf`: draws by inverting a CDF — a catalog distribution's quantile function, a
 /// user's density on a bounded interval (numeric CDF, interpolated inverse), or a tabulated pdf.
-public struct InverseCDFKind: JobKind {
+public struct InverseCDFKind: TypedJobKind {
     public init() {}
     public let name = "sample.inverse_cdf"
     public let summary = "Inverse-CDF sampling of a catalog distribution, a user density on [lower, upper], or a tabulated pdf."
     static let maxDraws: Int64 = 10_000_000
 
-    public let parameters = ParameterSchema([
-        Parameter("distribution", .object(SamplingInputs.distributionSpec()), "A catalog distribution {name, params}."),
-        Parameter("log_density", .string(maxLength: ExpressionLimits.maxLength), "A log density over `x` (unnormalized), with lower and upper."),
-        Parameter("lower", .number(), "Lower end of the interval for log_density."),
-        Parameter("upper", .number(), "Upper end of the interval for log_density."),
-        Parameter("tolerance", .number(minimum: 1e-13, maximum: 1e-4), "Target u-error of the numeric inverse.", default: 1e-10),
-        Parameter("table", .object(ParameterSchema([
+    public struct Parameters: KindParameters {
+        @Param(.object(SamplingInputs.distributionSpec()), "A catalog distribution {name, params}.") var distribution: JSONValue? = nil
+        @Param(.string(maxLength: ExpressionLimits.maxLength), "A log density over `x` (unnormalized), with lower and upper.") var logDensity: String? = nil
+        @Param(.number(), "Lower end of the interval for log_density.") var lower: Double? = nil
+        @Param(.number(), "Upper end of the interval for log_density.") var upper: Double? = nil
+        @Param(.number(minimum: 1e-13, maximum: 1e-4), "Target u-error of the numeric inverse.") var tolerance = 1e-10
+        @Param(.object(ParameterSchema([
             Parameter("x", .array(of: .number(), minItems: 2, maxItems: 1_000_000), "Increasing abscissae.", required: true),
             Parameter("pdf", .array(of: .number(minimum: 0), minItems: 2, maxItems: 1_000_000), "Density values (any scale).", required: true),
-        ])), "A tabulated density, linear between points."),
-        SamplingInputs.data,
-        Parameter("draws", .integer(minimum: 1, maximum: maxDraws), "Number of draws.", default: 10_000),
-        SamplingInputs.seed,
-    ])
+        ])), "A tabulated density, linear between points.")
+        var table: JSONValue? = nil
+        @Param(SamplingInputs.data) var data: JSONValue = [:]
+        @Param(.integer(minimum: 1, maximum: InverseCDFKind.maxDraws), "Number of draws.") var draws: Int64 = 10_000
+        @Param(SamplingInputs.seed) var seed: Int64 = 0
+        public init() {}
+    }
 
     public var example: JSONValue {
         ["distribution": ["name": "gamma", "params": ["shape": 2.5, "rate": 1]], "draws": 100_000, "seed": 1]
@@ -57,7 +59,7 @@ public struct InverseCDFKind: JobKind {
             guard let upper = params["upper"]?.doubleValue, upper > lower else {
                 throw ParameterError(.invalidValue, field: "params.upper", reason: "is required with log_density and must exceed lower")
             }
-            let tolerance = params["tolerance"]?.doubleValue ?? 1e-10
+            let tolerance = params["tolerance"]?.doubleValue ?? Parameters().tolerance
             let data = SamplingInputs.symbols(params)
             if validating {
                 try SamplingInputs.expression("params.log_density") {
@@ -80,8 +82,9 @@ public struct InverseCDFKind: JobKind {
 
     public func run(_ context: JobContext) throws -> JSONValue {
         let params = context.params
-        let count = Int(params["draws"]?.integerValue ?? 10_000)
-        var rng = RandomStream(seed: UInt64(params["seed"]?.integerValue ?? 0))
+        let typed = try typedParameters(params)
+        let count = Int(typed.draws)
+        var rng = RandomStream(seed: UInt64(typed.seed))
         context.progress(0, phase: "preparing")
         let source: Source
         do {

@@ -4,20 +4,26 @@ import Sampling
 
 /// `sample.mcmc`: several chains of random-walk Metropolis (adaptive) or HMC on a user's log
 /// density, in parallel, with rank-normalized R̂, bulk/tail ESS and MCSE for every coordinate.
-public struct MCMCKind: JobKind {
+public struct MCMCKind: TypedJobKind {
     public init() {}
     public let name = "sample.mcmc"
     public let summary = "MCMC on a user log density: adaptive random-walk Metropolis (rwm) or HMC (hmc), several parallel chains, full diagnostics."
 
-    public let parameters = ParameterSchema([
-        SamplingInputs.logDensity,
-        SamplingInputs.parameterList,
-        SamplingInputs.data,
-        Parameter("method", .string(maxLength: 8, allowed: MCMCSettings.Method.allCases.map(\.rawValue)),
-                  "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.", default: "hmc"),
-        Parameter("thin", .integer(minimum: 1, maximum: 1000), "Keep every thin-th draw after warm-up.", default: 1),
-        Parameter("initial", .array(of: .number(), minItems: 1, maxItems: 100_000), "Starting point (constrained scale) for all chains."),
-    ] + ChainRuns.settings)
+    public struct Parameters: KindParameters {
+        @Param(SamplingInputs.logDensity) var logDensity = ""
+        @Param(SamplingInputs.parameterList) var parameters: JSONValue = []
+        @Param(SamplingInputs.data) var data: JSONValue = [:]
+        @Param(.string(maxLength: 8, allowed: MCMCSettings.Method.allCases.map(\.rawValue)),
+               "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.")
+        var method = MCMCSettings.Method.hamiltonian.rawValue
+        @Param(.integer(minimum: 1, maximum: 1000), "Keep every thin-th draw after warm-up.") var thin = 1
+        @Param(.array(of: .number(), minItems: 1, maxItems: 100_000), "Starting point (constrained scale) for all chains.") var initial: [Double]? = nil
+        @Param(ChainRuns.chains) var chains = 4
+        @Param(ChainRuns.warmup) var warmup = 1000
+        @Param(ChainRuns.draws) var draws = 1000
+        @Param(SamplingInputs.seed) var seed: Int64 = 0
+        public init() {}
+    }
 
     public var metrics: [MetricDeclaration] {
         [MetricDeclaration("acceptance_rate", "Accepted proposals after warm-up over all chains, so far.", step: "iteration per chain (warm-up included)")]
@@ -35,7 +41,9 @@ public struct MCMCKind: JobKind {
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         let model = try self.model(params)
-        try ChainRuns.checkSize(params, dimension: model.dimension)
+        if let typed = try? Parameters.decode(params) {
+            try ChainRuns.checkSize(chains: typed.chains, draws: typed.draws, dimension: model.dimension)
+        }
         if model.dimension > 1000 {
             throw ParameterError(.outOfRange, field: "params.parameters", reason: "at most 1000 coordinates in all, got \(model.dimension)")
         }
@@ -61,13 +69,11 @@ public struct MCMCKind: JobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = context.params
-        let model = try self.model(params)
-        let settings = MCMCSettings(
-            method: MCMCSettings.Method(rawValue: params["method"]?.stringValue ?? "hmc") ?? .hamiltonian,
-            chains: Int(params["chains"]?.integerValue ?? 4), warmup: Int(params["warmup"]?.integerValue ?? 1000),
-            draws: Int(params["draws"]?.integerValue ?? 1000), thin: Int(params["thin"]?.integerValue ?? 1),
-            seed: UInt64(params["seed"]?.integerValue ?? 0), initial: params["initial"].map(SamplingInputs.numbers))
+        let model = try self.model(context.params)
+        let params = try typedParameters(context.params)
+        guard let method = MCMCSettings.Method(rawValue: params.method) else { throw JobFailure("params.method: unknown method \(params.method)") }
+        let settings = MCMCSettings(method: method, chains: params.chains, warmup: params.warmup, draws: params.draws, thin: params.thin,
+                                    seed: UInt64(params.seed), initial: params.initial)
         let sampler = MarkovChainSampler(model: model, settings: settings)
         let d = model.dimension
         let states = try ChainRuns.run(

@@ -4,23 +4,24 @@ import Sampling
 
 /// `sample.rejection`: rejection sampling of a one-dimensional log density under a catalog proposal
 /// (envelope M given or found), or adaptive rejection sampling for log-concave targets.
-public struct RejectionKind: JobKind {
+public struct RejectionKind: TypedJobKind {
     public init() {}
     public let name = "sample.rejection"
     public let summary = "Rejection sampling of a 1-D log density under M·q (M given or found), or adaptive rejection sampling (log-concave)."
 
-    public let parameters = ParameterSchema([
-        SamplingInputs.logDensity,
-        Parameter("variable", .string(maxLength: 64), "Name of the variable in log_density.", default: "x"),
-        Parameter("lower", .number(), "Lower end of the target's domain (omit for −∞)."),
-        Parameter("upper", .number(), "Upper end of the target's domain (omit for +∞)."),
-        Parameter("proposal", .object(SamplingInputs.distributionSpec()), "Catalog proposal q; required unless adaptive."),
-        Parameter("log_m", .number(), "log M of the envelope M·q; found numerically when omitted."),
-        Parameter("adaptive", .boolean, "Use adaptive rejection sampling (Gilks & Wild) instead of a proposal; the target must be log-concave.", default: false),
-        SamplingInputs.data,
-        Parameter("draws", .integer(minimum: 1, maximum: 10_000_000), "Accepted draws wanted.", default: 10_000),
-        SamplingInputs.seed,
-    ])
+    public struct Parameters: KindParameters {
+        @Param(SamplingInputs.logDensity) var logDensity = ""
+        @Param(.string(maxLength: 64), "Name of the variable in log_density.") var variable = "x"
+        @Param(.number(), "Lower end of the target's domain (omit for −∞).") var lower: Double? = nil
+        @Param(.number(), "Upper end of the target's domain (omit for +∞).") var upper: Double? = nil
+        @Param(.object(SamplingInputs.distributionSpec()), "Catalog proposal q; required unless adaptive.") var proposal: JSONValue? = nil
+        @Param(.number(), "log M of the envelope M·q; found numerically when omitted.") var logM: Double? = nil
+        @Param(.boolean, "Use adaptive rejection sampling (Gilks & Wild) instead of a proposal; the target must be log-concave.") var adaptive = false
+        @Param(SamplingInputs.data) var data: JSONValue = [:]
+        @Param(.integer(minimum: 1, maximum: 10_000_000), "Accepted draws wanted.") var draws = 10_000
+        @Param(SamplingInputs.seed) var seed: Int64 = 0
+        public init() {}
+    }
 
     public var metrics: [MetricDeclaration] {
         [MetricDeclaration("acceptance_rate", "Accepted over proposed candidates.", step: "0 (one value per run)")]
@@ -38,28 +39,31 @@ public struct RejectionKind: JobKind {
 
     /// Compiles the expression and checks the proposal covers the domain; the envelope search (thousands
     /// of evaluations of the expression) belongs in the job, not in the request that submits it.
-    public func validate(_ params: JSONValue) throws(ParameterError) { _ = try method(params, validating: true) }
+    public func validate(_ params: JSONValue) throws(ParameterError) {
+        guard let typed = try? Parameters.decode(params) else { return }
+        _ = try method(typed, data: params, validating: true)
+    }
 
-    func method(_ params: JSONValue, validating: Bool = false, shouldStop: @escaping () -> Bool = { false }) throws(ParameterError) -> Method {
-        let source = params["log_density"]?.stringValue ?? ""
-        let variable = params["variable"]?.stringValue ?? "x"
-        let lower = params["lower"]?.doubleValue
-        let upper = params["upper"]?.doubleValue
+    /// `data`: the job's params, whose `data` member the expression reads.
+    func method(_ params: Parameters, data raw: JSONValue, validating: Bool = false, shouldStop: @escaping () -> Bool = { false }) throws(ParameterError)
+        -> Method
+    {
+        let (source, variable, lower, upper) = (params.logDensity, params.variable, params.lower, params.upper)
         if let lower, let upper, lower >= upper {
             throw ParameterError(.invalidValue, field: "params.upper", reason: "must be greater than lower")
         }
-        let data = SamplingInputs.symbols(params)
-        if params["adaptive"]?.boolValue == true {
+        let data = SamplingInputs.symbols(raw)
+        if params.adaptive {
             return .adaptive(try SamplingInputs.expression("params.log_density") {
                 try AdaptiveRejectionSampler(logDensity: source, variable: variable, lower: lower, upper: upper, data: data)
             })
         }
-        guard params["proposal"] != nil else {
+        guard let proposalSpec = params.proposal else {
             throw ParameterError(.missingParameter, field: "params.proposal", reason: "is required unless adaptive is true")
         }
-        let proposal = try SamplingInputs.continuous(params["proposal"], field: "params.proposal")
+        let proposal = try SamplingInputs.continuous(proposalSpec, field: "params.proposal")
         // While validating, a stand-in log M skips the search; the sampler is thrown away.
-        let logM = params["log_m"]?.doubleValue ?? (validating ? 0 : nil)
+        let logM = params.logM ?? (validating ? 0 : nil)
         return .envelope(try SamplingInputs.expression("params.log_density") {
             try RejectionSampler(logDensity: source, variable: variable, lower: lower, upper: upper, data: data, proposal: proposal, logM: logM,
                                  shouldStop: shouldStop)
@@ -67,16 +71,16 @@ public struct RejectionKind: JobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = context.params
-        let count = Int(params["draws"]?.integerValue ?? 10_000)
-        let seed = UInt64(params["seed"]?.integerValue ?? 0)
+        let params = try typedParameters(context.params)
+        let count = params.draws
+        let seed = UInt64(params.seed)
         context.progress(0, phase: "sampling")
         let stop = { context.isCancelled }
         var result: [String: JSONValue] = [:]
         let draws: [Double]
         do {
             context.progress(0, phase: "preparing")
-            let method = try method(params, shouldStop: stop)
+            let method = try method(params, data: context.params, shouldStop: stop)
             context.progress(0, phase: "sampling")
             switch method {
             case .envelope(let sampler):
@@ -106,7 +110,7 @@ public struct RejectionKind: JobKind {
         }
         context.metric("acceptance_rate", step: 0, value: result["acceptance_rate"]?.doubleValue ?? .nan)
         result["summary"] = SamplingInputs.summary(draws)
-        try DrawArtifacts.write([draws], names: [params["variable"]?.stringValue ?? "x"], context: context)
+        try DrawArtifacts.write([draws], names: [params.variable], context: context)
         return .object(result)
     }
 }

@@ -1291,15 +1291,15 @@ components:
     DemoCountSubmission: {"additionalProperties": false, "description": "Counts through steps, sleeping between them; records a metric per step and checkpoints. For trying the API.", "example": {"kind": "demo.count", "params": {"checkpoint_every": 5, "seed": 7, "step_ms": 20, "steps": 10}}, "properties": {"kind": {"const": "demo.count"}, "max_attempts": {"$ref": "#/components/schemas/JobMaxAttempts"}, "metadata": {"$ref": "#/components/schemas/JobMetadata"}, "name": {"$ref": "#/components/schemas/JobName"}, "params": {"$ref": "#/components/schemas/DemoCountParams"}, "priority": {"$ref": "#/components/schemas/JobPriority"}, "tags": {"$ref": "#/components/schemas/JobTags"}}, "required": ["kind"], "type": "object"}
     DemoCountParams: {"additionalProperties": false, "properties": {"checkpoint_every": {"default": 5, "description": "Steps between checkpoints.", "maximum": 100000, "minimum": 1, "type": "integer"}, "fail_at_step": {"description": "If set, the run fails with an error when it reaches this step (to see how failures look).", "maximum": 100000, "minimum": 1, "type": ["integer", "null"]}, "seed": {"default": 0, "description": "Seed of the per-step values.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "step_ms": {"default": 50, "description": "Milliseconds each step sleeps.", "maximum": 60000, "minimum": 0, "type": "integer"}, "steps": {"default": 20, "description": "Number of steps.", "maximum": 100000, "minimum": 1, "type": "integer"}}, "title": "demo.count parameters", "type": "object"}
     SampleGibbsSubmission: {"additionalProperties": false, "description": "Gibbs sampling of conjugate models: bivariate/multivariate normal, normal\u2013inverse-gamma, Bayesian linear regression, Gaussian mixture.", "example": {"kind": "sample.gibbs", "params": {"chains": 4, "components": 2, "draws": 1000, "model": "gaussian_mixture", "seed": 1, "warmup": 500, "y": [-3.1, -2.8, -3.3, -2.9, -3.4, -2.6, -3, -3.2, -2.7, -3.05, -2.95, -3.15, -2.85, -3.25, -2.75, 2.2, 1.8, 2.5, 1.9, 2.1, 2.4, 2, 1.7, 2.3, 2.6, 1.6, 2.05, 2.15, 1.95, 2.45]}}, "properties": {"kind": {"const": "sample.gibbs"}, "max_attempts": {"$ref": "#/components/schemas/JobMaxAttempts"}, "metadata": {"$ref": "#/components/schemas/JobMetadata"}, "name": {"$ref": "#/components/schemas/JobName"}, "params": {"$ref": "#/components/schemas/SampleGibbsParams"}, "priority": {"$ref": "#/components/schemas/JobPriority"}, "tags": {"$ref": "#/components/schemas/JobTags"}}, "required": ["kind", "params"], "type": "object"}
-    SampleGibbsParams: {"additionalProperties": false, "properties": {"chains": {"default": 4, "description": "Independent chains, run in parallel.", "maximum": 16, "minimum": 1, "type": "integer"}, "components": {"default": 2, "description": "Mixture components (gaussian_mixture).", "maximum": 50, "minimum": 1, "type": "integer"}, "cov": {"description": "Covariance matrix (multivariate_normal).", "items": {"items": {"type": "number"}, "maxItems": 100, "minItems": 1, "type": "array"}, "maxItems": 100, "minItems": 1, "type": "array"}, "draws": {"default": 1000, "description": "Kept draws per chain.", "maximum": 1000000, "minimum": 10, "type": "integer"}, "mean": {"description": "Mean vector (multivariate_normal; 2 values for bivariate_normal).", "items": {"type": "number"}, "maxItems": 100, "minItems": 1, "type": "array"}, "model": {"description": "The model.", "enum": ["bivariate_normal", "multivariate_normal", "normal_inverse_gamma", "linear_regression", "gaussian_mixture"], "maxLength": 32, "type": "string"}, "priors": {"additionalProperties": {"type": "number"}, "default": {}, "description": "Prior settings: normal_inverse_gamma m0, kappa0, a0, b0; linear_regression lambda, a0, b0; gaussian_mixture alpha, m0, s0, a0, b0.", "maxProperties": 16, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "rho": {"description": "Correlation (bivariate_normal), strictly between \u22121 and 1.", "maximum": 1, "minimum": -1, "type": "number"}, "sd": {"description": "Standard deviations (bivariate_normal).", "items": {"exclusiveMinimum": 0, "type": "number"}, "maxItems": 2, "minItems": 2, "type": "array"}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "warmup": {"default": 1000, "description": "Warm-up (adaptation) iterations per chain, discarded.", "maximum": 1000000, "minimum": 0, "type": "integer"}, "x": {"description": "Design matrix, one row per observation (linear_regression); include a column of ones for an intercept.", "items": {"items": {"type": "number"}, "maxItems": 100, "minItems": 1, "type": "array"}, "maxItems": 100000, "minItems": 1, "type": "array"}, "y": {"description": "Observations (normal_inverse_gamma, linear_regression, gaussian_mixture).", "items": {"type": "number"}, "maxItems": 100000, "minItems": 1, "type": "array"}}, "required": ["model"], "title": "sample.gibbs parameters", "type": "object"}
+    SampleGibbsParams: {"additionalProperties": false, "properties": {"chains": {"default": 4, "description": "Independent chains, run in parallel.", "maximum": 16, "minimum": 1, "type": "integer"}, "components": {"default": 2, "description": "Mixture components (gaussian_mixture).", "maximum": 50, "minimum": 1, "type": "integer"}, "cov": {"description": "Covariance matrix (multivariate_normal).", "items": {"items": {"type": "number"}, "maxItems": 100, "minItems": 1, "type": "array"}, "maxItems": 100, "minItems": 1, "type": ["array", "null"]}, "draws": {"default": 1000, "description": "Kept draws per chain.", "maximum": 1000000, "minimum": 10, "type": "integer"}, "mean": {"description": "Mean vector (multivariate_normal; 2 values for bivariate_normal).", "items": {"type": "number"}, "maxItems": 100, "minItems": 1, "type": ["array", "null"]}, "model": {"description": "The model.", "enum": ["bivariate_normal", "multivariate_normal", "normal_inverse_gamma", "linear_regression", "gaussian_mixture"], "maxLength": 32, "type": "string"}, "priors": {"additionalProperties": {"type": "number"}, "default": {}, "description": "Prior settings: normal_inverse_gamma m0, kappa0, a0, b0; linear_regression lambda, a0, b0; gaussian_mixture alpha, m0, s0, a0, b0.", "maxProperties": 16, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "rho": {"description": "Correlation (bivariate_normal), strictly between \u22121 and 1.", "maximum": 1, "minimum": -1, "type": ["number", "null"]}, "sd": {"description": "Standard deviations (bivariate_normal).", "items": {"exclusiveMinimum": 0, "type": "number"}, "maxItems": 2, "minItems": 2, "type": ["array", "null"]}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "warmup": {"default": 1000, "description": "Warm-up (adaptation) iterations per chain, discarded.", "maximum": 1000000, "minimum": 0, "type": "integer"}, "x": {"description": "Design matrix, one row per observation (linear_regression); include a column of ones for an intercept.", "items": {"items": {"type": "number"}, "maxItems": 100, "minItems": 1, "type": "array"}, "maxItems": 100000, "minItems": 1, "type": ["array", "null"]}, "y": {"description": "Observations (normal_inverse_gamma, linear_regression, gaussian_mixture).", "items": {"type": "number"}, "maxItems": 100000, "minItems": 1, "type": ["array", "null"]}}, "required": ["model"], "title": "sample.gibbs parameters", "type": "object"}
     SampleImportanceSubmission: {"additionalProperties": false, "description": "Self-normalized importance sampling of E[f(\u03b8)] with PSIS (Pareto k\u0302), MCSE and Kish ESS.", "example": {"kind": "sample.importance", "params": {"draws": 20000, "functions": {"mean": "x", "p_above_2": "x > 2", "second_moment": "x^2"}, "log_density": "-0.5 * (x - 1)^2", "parameters": [{"name": "x"}], "proposal": {"name": "normal", "params": {"mu": 0, "sigma": 3}}, "seed": 1}}, "properties": {"kind": {"const": "sample.importance"}, "max_attempts": {"$ref": "#/components/schemas/JobMaxAttempts"}, "metadata": {"$ref": "#/components/schemas/JobMetadata"}, "name": {"$ref": "#/components/schemas/JobName"}, "params": {"$ref": "#/components/schemas/SampleImportanceParams"}, "priority": {"$ref": "#/components/schemas/JobPriority"}, "tags": {"$ref": "#/components/schemas/JobTags"}}, "required": ["kind", "params"], "type": "object"}
     SampleImportanceParams: {"additionalProperties": false, "properties": {"data": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Named numbers and arrays the expression refers to.", "maxProperties": 64, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "draws": {"default": 10000, "description": "Number of proposal draws.", "maximum": 1000000, "minimum": 10, "type": "integer"}, "functions": {"additionalProperties": {"maxLength": 20000, "type": "string"}, "default": {}, "description": "Named expressions f(\u03b8) whose expectations are estimated.", "maxProperties": 50, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "log_density": {"description": "Log density (unnormalized) in the expression language, e.g. \"-0.5 * ((x - mu) / sigma)^2\".", "maxLength": 20000, "type": "string"}, "parameters": {"description": "The sampled parameters, in order.", "items": {"additionalProperties": false, "properties": {"lower": {"description": "Lower bound (the density is zero below it).", "type": "number"}, "name": {"description": "Name used in the expression.", "maxLength": 64, "type": "string"}, "size": {"description": "Length, for a vector parameter; omit for a scalar.", "maximum": 100000, "minimum": 1, "type": "integer"}, "upper": {"description": "Upper bound (the density is zero above it).", "type": "number"}}, "required": ["name"], "type": "object"}, "maxItems": 100, "minItems": 1, "type": "array"}, "proposal": {"additionalProperties": false, "description": "A catalog distribution used independently for every coordinate, or multivariate_normal with params mean (d) and cov (d\u00b7d, row-major).", "properties": {"name": {"description": "Catalog distribution.", "enum": ["uniform", "normal", "lognormal", "exponential", "gamma", "beta", "chi_square", "student_t", "cauchy", "laplace", "logistic", "weibull", "pareto", "triangular", "gumbel", "inverse_gamma", "von_mises", "bernoulli", "binomial", "poisson", "geometric", "negative_binomial", "categorical", "multivariate_normal"], "maxLength": 64, "type": "string"}, "params": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Its parameters by name (defaults fill the rest).", "maxProperties": 16, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}}, "required": ["name"], "type": "object"}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}}, "required": ["log_density", "parameters", "proposal"], "title": "sample.importance parameters", "type": "object"}
     SampleInverseCdfSubmission: {"additionalProperties": false, "description": "Inverse-CDF sampling of a catalog distribution, a user density on [lower, upper], or a tabulated pdf.", "example": {"kind": "sample.inverse_cdf", "params": {"distribution": {"name": "gamma", "params": {"rate": 1, "shape": 2.5}}, "draws": 100000, "seed": 1}}, "properties": {"kind": {"const": "sample.inverse_cdf"}, "max_attempts": {"$ref": "#/components/schemas/JobMaxAttempts"}, "metadata": {"$ref": "#/components/schemas/JobMetadata"}, "name": {"$ref": "#/components/schemas/JobName"}, "params": {"$ref": "#/components/schemas/SampleInverseCdfParams"}, "priority": {"$ref": "#/components/schemas/JobPriority"}, "tags": {"$ref": "#/components/schemas/JobTags"}}, "required": ["kind"], "type": "object"}
-    SampleInverseCdfParams: {"additionalProperties": false, "properties": {"data": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Named numbers and arrays the expression refers to.", "maxProperties": 64, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "distribution": {"additionalProperties": false, "description": "A catalog distribution {name, params}.", "properties": {"name": {"description": "Catalog distribution.", "enum": ["uniform", "normal", "lognormal", "exponential", "gamma", "beta", "chi_square", "student_t", "cauchy", "laplace", "logistic", "weibull", "pareto", "triangular", "gumbel", "inverse_gamma", "von_mises", "bernoulli", "binomial", "poisson", "geometric", "negative_binomial", "categorical"], "maxLength": 64, "type": "string"}, "params": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Its parameters by name (defaults fill the rest).", "maxProperties": 16, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}}, "required": ["name"], "type": "object"}, "draws": {"default": 10000, "description": "Number of draws.", "maximum": 10000000, "minimum": 1, "type": "integer"}, "log_density": {"description": "A log density over `x` (unnormalized), with lower and upper.", "maxLength": 20000, "type": "string"}, "lower": {"description": "Lower end of the interval for log_density.", "type": "number"}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "table": {"additionalProperties": false, "description": "A tabulated density, linear between points.", "properties": {"pdf": {"description": "Density values (any scale).", "items": {"minimum": 0, "type": "number"}, "maxItems": 1000000, "minItems": 2, "type": "array"}, "x": {"description": "Increasing abscissae.", "items": {"type": "number"}, "maxItems": 1000000, "minItems": 2, "type": "array"}}, "required": ["x", "pdf"], "type": "object"}, "tolerance": {"default": 1.0e-10, "description": "Target u-error of the numeric inverse.", "maximum": 0.0001, "minimum": 1.0e-13, "type": "number"}, "upper": {"description": "Upper end of the interval for log_density.", "type": "number"}}, "title": "sample.inverse_cdf parameters", "type": "object"}
+    SampleInverseCdfParams: {"additionalProperties": false, "properties": {"data": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Named numbers and arrays the expression refers to.", "maxProperties": 64, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "distribution": {"additionalProperties": false, "description": "A catalog distribution {name, params}.", "properties": {"name": {"description": "Catalog distribution.", "enum": ["uniform", "normal", "lognormal", "exponential", "gamma", "beta", "chi_square", "student_t", "cauchy", "laplace", "logistic", "weibull", "pareto", "triangular", "gumbel", "inverse_gamma", "von_mises", "bernoulli", "binomial", "poisson", "geometric", "negative_binomial", "categorical"], "maxLength": 64, "type": "string"}, "params": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Its parameters by name (defaults fill the rest).", "maxProperties": 16, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}}, "required": ["name"], "type": ["object", "null"]}, "draws": {"default": 10000, "description": "Number of draws.", "maximum": 10000000, "minimum": 1, "type": "integer"}, "log_density": {"description": "A log density over `x` (unnormalized), with lower and upper.", "maxLength": 20000, "type": ["string", "null"]}, "lower": {"description": "Lower end of the interval for log_density.", "type": ["number", "null"]}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "table": {"additionalProperties": false, "description": "A tabulated density, linear between points.", "properties": {"pdf": {"description": "Density values (any scale).", "items": {"minimum": 0, "type": "number"}, "maxItems": 1000000, "minItems": 2, "type": "array"}, "x": {"description": "Increasing abscissae.", "items": {"type": "number"}, "maxItems": 1000000, "minItems": 2, "type": "array"}}, "required": ["x", "pdf"], "type": ["object", "null"]}, "tolerance": {"default": 1.0e-10, "description": "Target u-error of the numeric inverse.", "maximum": 0.0001, "minimum": 1.0e-13, "type": "number"}, "upper": {"description": "Upper end of the interval for log_density.", "type": ["number", "null"]}}, "title": "sample.inverse_cdf parameters", "type": "object"}
     SampleMcmcSubmission: {"additionalProperties": false, "description": "MCMC on a user log density: adaptive random-walk Metropolis (rwm) or HMC (hmc), several parallel chains, full diagnostics.", "example": {"kind": "sample.mcmc", "params": {"chains": 4, "data": {"sigma": [15, 10, 16, 11, 9, 11, 10, 18], "y": [28, 8, -3, 7, -1, 1, 18, 12]}, "draws": 1000, "log_density": "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, 0, 1)) + sum(normal_lpdf(y, mu + tau * theta, sigma))", "method": "hmc", "parameters": [{"name": "mu"}, {"lower": 0, "name": "tau"}, {"name": "theta", "size": 8}], "seed": 1, "warmup": 1000}}, "properties": {"kind": {"const": "sample.mcmc"}, "max_attempts": {"$ref": "#/components/schemas/JobMaxAttempts"}, "metadata": {"$ref": "#/components/schemas/JobMetadata"}, "name": {"$ref": "#/components/schemas/JobName"}, "params": {"$ref": "#/components/schemas/SampleMcmcParams"}, "priority": {"$ref": "#/components/schemas/JobPriority"}, "tags": {"$ref": "#/components/schemas/JobTags"}}, "required": ["kind", "params"], "type": "object"}
-    SampleMcmcParams: {"additionalProperties": false, "properties": {"chains": {"default": 4, "description": "Independent chains, run in parallel.", "maximum": 16, "minimum": 1, "type": "integer"}, "data": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Named numbers and arrays the expression refers to.", "maxProperties": 64, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "draws": {"default": 1000, "description": "Kept draws per chain.", "maximum": 1000000, "minimum": 10, "type": "integer"}, "initial": {"description": "Starting point (constrained scale) for all chains.", "items": {"type": "number"}, "maxItems": 100000, "minItems": 1, "type": "array"}, "log_density": {"description": "Log density (unnormalized) in the expression language, e.g. \"-0.5 * ((x - mu) / sigma)^2\".", "maxLength": 20000, "type": "string"}, "method": {"default": "hmc", "description": "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.", "enum": ["rwm", "hmc"], "maxLength": 8, "type": "string"}, "parameters": {"description": "The sampled parameters, in order.", "items": {"additionalProperties": false, "properties": {"lower": {"description": "Lower bound (the density is zero below it).", "type": "number"}, "name": {"description": "Name used in the expression.", "maxLength": 64, "type": "string"}, "size": {"description": "Length, for a vector parameter; omit for a scalar.", "maximum": 100000, "minimum": 1, "type": "integer"}, "upper": {"description": "Upper bound (the density is zero above it).", "type": "number"}}, "required": ["name"], "type": "object"}, "maxItems": 100, "minItems": 1, "type": "array"}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "thin": {"default": 1, "description": "Keep every thin-th draw after warm-up.", "maximum": 1000, "minimum": 1, "type": "integer"}, "warmup": {"default": 1000, "description": "Warm-up (adaptation) iterations per chain, discarded.", "maximum": 1000000, "minimum": 0, "type": "integer"}}, "required": ["log_density", "parameters"], "title": "sample.mcmc parameters", "type": "object"}
+    SampleMcmcParams: {"additionalProperties": false, "properties": {"chains": {"default": 4, "description": "Independent chains, run in parallel.", "maximum": 16, "minimum": 1, "type": "integer"}, "data": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Named numbers and arrays the expression refers to.", "maxProperties": 64, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "draws": {"default": 1000, "description": "Kept draws per chain.", "maximum": 1000000, "minimum": 10, "type": "integer"}, "initial": {"description": "Starting point (constrained scale) for all chains.", "items": {"type": "number"}, "maxItems": 100000, "minItems": 1, "type": ["array", "null"]}, "log_density": {"description": "Log density (unnormalized) in the expression language, e.g. \"-0.5 * ((x - mu) / sigma)^2\".", "maxLength": 20000, "type": "string"}, "method": {"default": "hmc", "description": "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.", "enum": ["rwm", "hmc"], "maxLength": 8, "type": "string"}, "parameters": {"description": "The sampled parameters, in order.", "items": {"additionalProperties": false, "properties": {"lower": {"description": "Lower bound (the density is zero below it).", "type": "number"}, "name": {"description": "Name used in the expression.", "maxLength": 64, "type": "string"}, "size": {"description": "Length, for a vector parameter; omit for a scalar.", "maximum": 100000, "minimum": 1, "type": "integer"}, "upper": {"description": "Upper bound (the density is zero above it).", "type": "number"}}, "required": ["name"], "type": "object"}, "maxItems": 100, "minItems": 1, "type": "array"}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "thin": {"default": 1, "description": "Keep every thin-th draw after warm-up.", "maximum": 1000, "minimum": 1, "type": "integer"}, "warmup": {"default": 1000, "description": "Warm-up (adaptation) iterations per chain, discarded.", "maximum": 1000000, "minimum": 0, "type": "integer"}}, "required": ["log_density", "parameters"], "title": "sample.mcmc parameters", "type": "object"}
     SampleRejectionSubmission: {"additionalProperties": false, "description": "Rejection sampling of a 1-D log density under M\u00b7q (M given or found), or adaptive rejection sampling (log-concave).", "example": {"kind": "sample.rejection", "params": {"draws": 20000, "log_density": "log(x) + 4 * log1p(-x)", "lower": 0, "proposal": {"name": "uniform", "params": {"high": 1, "low": 0}}, "seed": 1, "upper": 1}}, "properties": {"kind": {"const": "sample.rejection"}, "max_attempts": {"$ref": "#/components/schemas/JobMaxAttempts"}, "metadata": {"$ref": "#/components/schemas/JobMetadata"}, "name": {"$ref": "#/components/schemas/JobName"}, "params": {"$ref": "#/components/schemas/SampleRejectionParams"}, "priority": {"$ref": "#/components/schemas/JobPriority"}, "tags": {"$ref": "#/components/schemas/JobTags"}}, "required": ["kind", "params"], "type": "object"}
-    SampleRejectionParams: {"additionalProperties": false, "properties": {"adaptive": {"default": false, "description": "Use adaptive rejection sampling (Gilks & Wild) instead of a proposal; the target must be log-concave.", "type": "boolean"}, "data": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Named numbers and arrays the expression refers to.", "maxProperties": 64, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "draws": {"default": 10000, "description": "Accepted draws wanted.", "maximum": 10000000, "minimum": 1, "type": "integer"}, "log_density": {"description": "Log density (unnormalized) in the expression language, e.g. \"-0.5 * ((x - mu) / sigma)^2\".", "maxLength": 20000, "type": "string"}, "log_m": {"description": "log M of the envelope M\u00b7q; found numerically when omitted.", "type": "number"}, "lower": {"description": "Lower end of the target's domain (omit for \u2212\u221e).", "type": "number"}, "proposal": {"additionalProperties": false, "description": "Catalog proposal q; required unless adaptive.", "properties": {"name": {"description": "Catalog distribution.", "enum": ["uniform", "normal", "lognormal", "exponential", "gamma", "beta", "chi_square", "student_t", "cauchy", "laplace", "logistic", "weibull", "pareto", "triangular", "gumbel", "inverse_gamma", "von_mises", "bernoulli", "binomial", "poisson", "geometric", "negative_binomial", "categorical"], "maxLength": 64, "type": "string"}, "params": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Its parameters by name (defaults fill the rest).", "maxProperties": 16, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}}, "required": ["name"], "type": "object"}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "upper": {"description": "Upper end of the target's domain (omit for +\u221e).", "type": "number"}, "variable": {"default": "x", "description": "Name of the variable in log_density.", "maxLength": 64, "type": "string"}}, "required": ["log_density"], "title": "sample.rejection parameters", "type": "object"}
+    SampleRejectionParams: {"additionalProperties": false, "properties": {"adaptive": {"default": false, "description": "Use adaptive rejection sampling (Gilks & Wild) instead of a proposal; the target must be log-concave.", "type": "boolean"}, "data": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Named numbers and arrays the expression refers to.", "maxProperties": 64, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}, "draws": {"default": 10000, "description": "Accepted draws wanted.", "maximum": 10000000, "minimum": 1, "type": "integer"}, "log_density": {"description": "Log density (unnormalized) in the expression language, e.g. \"-0.5 * ((x - mu) / sigma)^2\".", "maxLength": 20000, "type": "string"}, "log_m": {"description": "log M of the envelope M\u00b7q; found numerically when omitted.", "type": ["number", "null"]}, "lower": {"description": "Lower end of the target's domain (omit for \u2212\u221e).", "type": ["number", "null"]}, "proposal": {"additionalProperties": false, "description": "Catalog proposal q; required unless adaptive.", "properties": {"name": {"description": "Catalog distribution.", "enum": ["uniform", "normal", "lognormal", "exponential", "gamma", "beta", "chi_square", "student_t", "cauchy", "laplace", "logistic", "weibull", "pareto", "triangular", "gumbel", "inverse_gamma", "von_mises", "bernoulli", "binomial", "poisson", "geometric", "negative_binomial", "categorical"], "maxLength": 64, "type": "string"}, "params": {"additionalProperties": {"oneOf": [{"type": "number"}, {"items": {"type": "number"}, "maxItems": 1000000, "type": "array"}]}, "default": {}, "description": "Its parameters by name (defaults fill the rest).", "maxProperties": 16, "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"}, "type": "object"}}, "required": ["name"], "type": ["object", "null"]}, "seed": {"default": 0, "description": "Seed: the same seed and parameters give the same draws.", "maximum": 9007199254740991, "minimum": 0, "type": "integer"}, "upper": {"description": "Upper end of the target's domain (omit for +\u221e).", "type": ["number", "null"]}, "variable": {"default": "x", "description": "Name of the variable in log_density.", "maxLength": 64, "type": "string"}}, "required": ["log_density"], "title": "sample.rejection parameters", "type": "object"}
     # END GENERATED KIND SCHEMAS
 
 """#
@@ -5366,7 +5366,10 @@ components:
       },
       "maxItems": 100,
       "minItems": 1,
-      "type": "array"
+      "type": [
+       "array",
+       "null"
+      ]
      },
      "draws": {
       "default": 1000,
@@ -5382,7 +5385,10 @@ components:
       },
       "maxItems": 100,
       "minItems": 1,
-      "type": "array"
+      "type": [
+       "array",
+       "null"
+      ]
      },
      "model": {
       "description": "The model.",
@@ -5412,7 +5418,10 @@ components:
       "description": "Correlation (bivariate_normal), strictly between −1 and 1.",
       "maximum": 1,
       "minimum": -1,
-      "type": "number"
+      "type": [
+       "number",
+       "null"
+      ]
      },
      "sd": {
       "description": "Standard deviations (bivariate_normal).",
@@ -5422,7 +5431,10 @@ components:
       },
       "maxItems": 2,
       "minItems": 2,
-      "type": "array"
+      "type": [
+       "array",
+       "null"
+      ]
      },
      "seed": {
       "default": 0,
@@ -5450,7 +5462,10 @@ components:
       },
       "maxItems": 100000,
       "minItems": 1,
-      "type": "array"
+      "type": [
+       "array",
+       "null"
+      ]
      },
      "y": {
       "description": "Observations (normal_inverse_gamma, linear_regression, gaussian_mixture).",
@@ -5459,7 +5474,10 @@ components:
       },
       "maxItems": 100000,
       "minItems": 1,
-      "type": "array"
+      "type": [
+       "array",
+       "null"
+      ]
      }
     },
     "required": [
@@ -5822,7 +5840,10 @@ components:
       "required": [
        "name"
       ],
-      "type": "object"
+      "type": [
+       "object",
+       "null"
+      ]
      },
      "draws": {
       "default": 10000,
@@ -5834,11 +5855,17 @@ components:
      "log_density": {
       "description": "A log density over `x` (unnormalized), with lower and upper.",
       "maxLength": 20000,
-      "type": "string"
+      "type": [
+       "string",
+       "null"
+      ]
      },
      "lower": {
       "description": "Lower end of the interval for log_density.",
-      "type": "number"
+      "type": [
+       "number",
+       "null"
+      ]
      },
      "seed": {
       "default": 0,
@@ -5875,7 +5902,10 @@ components:
        "x",
        "pdf"
       ],
-      "type": "object"
+      "type": [
+       "object",
+       "null"
+      ]
      },
      "tolerance": {
       "default": 1e-10,
@@ -5886,7 +5916,10 @@ components:
      },
      "upper": {
       "description": "Upper end of the interval for log_density.",
-      "type": "number"
+      "type": [
+       "number",
+       "null"
+      ]
      }
     },
     "title": "sample.inverse_cdf parameters",
@@ -6017,7 +6050,10 @@ components:
       },
       "maxItems": 100000,
       "minItems": 1,
-      "type": "array"
+      "type": [
+       "array",
+       "null"
+      ]
      },
      "log_density": {
       "description": "Log density (unnormalized) in the expression language, e.g. \"-0.5 * ((x - mu) / sigma)^2\".",
@@ -6191,11 +6227,17 @@ components:
      },
      "log_m": {
       "description": "log M of the envelope M·q; found numerically when omitted.",
-      "type": "number"
+      "type": [
+       "number",
+       "null"
+      ]
      },
      "lower": {
       "description": "Lower end of the target's domain (omit for −∞).",
-      "type": "number"
+      "type": [
+       "number",
+       "null"
+      ]
      },
      "proposal": {
       "additionalProperties": false,
@@ -6258,7 +6300,10 @@ components:
       "required": [
        "name"
       ],
-      "type": "object"
+      "type": [
+       "object",
+       "null"
+      ]
      },
      "seed": {
       "default": 0,
@@ -6269,7 +6314,10 @@ components:
      },
      "upper": {
       "description": "Upper end of the target's domain (omit for +∞).",
-      "type": "number"
+      "type": [
+       "number",
+       "null"
+      ]
      },
      "variable": {
       "default": "x",

@@ -2,6 +2,7 @@ import Foundation
 import Jobs
 import XCTest
 @testable import ClusterKinds
+@testable import SamplerKinds
 
 /// Each kind's parameters are declared once (issue 12): the schema, the defaults and the run's typed
 /// value all come from one `KindParameters` type, so they cannot disagree.
@@ -40,9 +41,7 @@ final class KindParametersTests: XCTestCase {
             XCTAssertEqual(K.Parameters.undeclaredProperties, [], "\(kind.name): every property is a @Param")
             let normalized = try kind.normalize(kind.example)
             let typed = try kind.typedParameters(normalized)
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            let back = try JSONValue.parse(try encoder.encode(typed))
+            let back = try typed.jsonValue()
             let withoutNulls = (back.objectValue ?? [:]).filter { $0.value != .null }
             XCTAssertEqual(numeric(JSONValue.object(withoutNulls)), numeric(normalized), "\(kind.name): decoded parameters say what was validated")
             let names = Set(kind.parameters.parameters.map(\.name))
@@ -52,6 +51,11 @@ final class KindParametersTests: XCTestCase {
         try check(KMeansKind(library: library))
         try check(IICKind(library: library))
         try check(SCANKind(library: library))
+        try check(MCMCKind())
+        try check(GibbsKind())
+        try check(ImportanceKind())
+        try check(InverseCDFKind())
+        try check(RejectionKind())
     }
 
     /// JSON numbers compared as numbers (`1` and `1.0` are the same default).
