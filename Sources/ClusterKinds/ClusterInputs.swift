@@ -55,6 +55,18 @@ enum ClusterInputs {
         }
     }
 
+    /// history.json: one row per step, its fields named as the kind's metrics (`loss_main`, `acc`, …), so
+    /// `pandas.DataFrame(json.load(f))` lines up with `GET /metrics?format=csv`.
+    static func writeHistory(_ rows: [[String: JSONValue]], context: JobContext) throws {
+        let text = JSONValue.array(rows.map(JSONValue.object)).canonicalText()
+        try context.artifact("history.json", mediaType: "application/json", data: Data(text.utf8))
+    }
+
+    static func scoreFields(_ scores: ClusteringScores?) -> [String: JSONValue] {
+        guard let scores else { return [:] }
+        return ["acc": .number(scores.accuracy), "nmi": .number(scores.nmi), "ari": .number(scores.ari)]
+    }
+
     /// assignments.npy (int64), assignments.csv (index, cluster, confidence) and probabilities.npy when given.
     static func writeAssignments(_ clusters: [Int], probabilities: [Float]?, classes: Int, context: JobContext) throws {
         let payload = clusters.map { Int64($0).littleEndian }.withUnsafeBufferPointer { Data(buffer: $0) }

@@ -109,8 +109,14 @@ public struct IICKind: TypedJobKind {
         let scores = dataset.labels.map { ClusteringMetrics.scores(clusters, $0) }
         try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
         try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream", data: ClusterModel.iic(try trainer.model()).encoded())
-        let history = Data(try JSONValue.encoding(trainer.history).canonicalText().utf8)
-        try context.artifact("history.json", mediaType: "application/json", data: history)
+        try ClusterInputs.writeHistory(trainer.history.map { record in
+            [
+                "step": .integer(Int64(record.epoch)), "epoch": .integer(Int64(record.epoch)),
+                "loss_main": .number(record.mainLosses[record.bestHead]), "loss_over": .number(record.overLosses.min() ?? .nan),
+                "best_head": .integer(Int64(record.bestHead)), "epoch_seconds": .number(record.seconds),
+                "loss_main_heads": .array(record.mainLosses.map(JSONValue.number)), "loss_over_heads": .array(record.overLosses.map(JSONValue.number)),
+            ].merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
+        }, context: context)
         let cost = trainer.network.cost
         let last = trainer.history.last!
         return [

@@ -144,7 +144,18 @@ public struct SCANKind: TypedJobKind {
                              data: NumericArray.npyFile(shape: [dataset.count, embeddings.count / dataset.count], descr: "<f4",
                                                         payload: embeddings.withUnsafeBufferPointer { Data(buffer: $0) }))
         try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream", data: ClusterModel.scan(try trainer.model()).encoded())
-        try context.artifact("history.json", mediaType: "application/json", data: Data(try JSONValue.encoding(trainer.history).canonicalText().utf8))
+        try ClusterInputs.writeHistory(trainer.history.enumerated().map { index, record in
+            var row: [String: JSONValue] = [
+                "step": .integer(Int64(index + 1)), "phase": .string(record.phase.rawValue), "epoch": .integer(Int64(record.epoch)),
+                "epoch_seconds": .number(record.seconds),
+            ]
+            if record.phase != .mining { row["\(record.phase.rawValue)_loss"] = .number(record.loss) }
+            if let value = record.consistency { row["scan_consistency"] = .number(value) }
+            if let value = record.entropy { row["scan_entropy"] = .number(value) }
+            if let value = record.confidentFraction { row["confident_fraction"] = .number(value) }
+            if let value = record.bestHead { row["best_head"] = .integer(Int64(value)) }
+            return row.merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
+        }, context: context)
         let summary = trainer.trunk.summary(input: trainer.inputShapeForSummary)
         let headParameters = 128 * configuration.clusters + configuration.clusters
         let confident = trainer.history.last { $0.phase == .selfLabel }?.confidentFraction

@@ -26,6 +26,29 @@ enum DrawArtifacts {
         return data
     }
 
+    /// What `draws.npy` holds, so that `arviz.from_dict` needs no guessing: its shape and axes, every
+    /// coordinate's name in column order, and each variable (`theta` for `theta[0]`…`theta[7]`) with its
+    /// shape and columns: `posterior[name] = draws[:, :, start:end].reshape(chains, draws, *shape)`.
+    static func layout(names: [String], chains: Int, perChain: Int, file: String) -> JSONValue {
+        var variables: [JSONValue] = []
+        var index = 0
+        while index < names.count {
+            let base = names[index].split(separator: "[", maxSplits: 1).first.map(String.init) ?? names[index]
+            var end = index + 1
+            if names[index].hasSuffix("]") {
+                while end < names.count, names[end].hasPrefix(base + "["), names[end] == "\(base)[\(end - index)]" { end += 1 }
+            }
+            let shape: JSONValue = names[index].hasSuffix("]") ? [.integer(Int64(end - index))] : []
+            variables.append(["name": .string(base), "shape": shape, "start": .integer(Int64(index)), "end": .integer(Int64(end))])
+            index = end
+        }
+        return [
+            "file": .string(file), "dtype": "float64", "shape": [.integer(Int64(chains)), .integer(Int64(perChain)), .integer(Int64(names.count))],
+            "dims": ["chain", "draw", "coordinate"], "chains": .integer(Int64(chains)), "draws": .integer(Int64(perChain)),
+            "coordinates": .array(names.map(JSONValue.string)), "variables": .array(variables),
+        ]
+    }
+
     /// `draws[chain]` holds draw-major values with `names.count` coordinates each.
     static func write(_ draws: [[Double]], names: [String], extraColumns: [(name: String, values: [Double])] = [],
                       context: JobContext, prefix: String = "draws") throws {
@@ -33,6 +56,8 @@ enum DrawArtifacts {
         let perChain = draws.first.map { $0.count / max(1, dims) } ?? 0
         try context.artifact("\(prefix).npy", mediaType: "application/octet-stream",
                              data: npy(draws.flatMap { $0 }, shape: [draws.count, perChain, dims]))
+        try context.artifact("\(prefix).json", mediaType: "application/json",
+                             data: Data(layout(names: names, chains: draws.count, perChain: perChain, file: "\(prefix).npy").canonicalText().utf8))
         guard draws.count * perChain <= textRowLimit else { return }
         var csv = (["chain", "draw"] + names + extraColumns.map(\.name)).joined(separator: ",") + "\n"
         var ndjson = ""
