@@ -69,7 +69,7 @@ let package = Package(
         // The sampler job kinds: parameter schemas, runs with progress and checkpoints, draw artifacts.
         .target(name: "SamplerKinds", dependencies: ["Jobs", "Sampling"]),
         // The clustering job kinds and the uploaded-dataset library they read from.
-        .target(name: "ClusterKinds", dependencies: ["Jobs", "Clustering"]),
+        .target(name: "ClusterKinds", dependencies: ["Jobs", "Clustering", "Tensor"]),
         // The signal handler that records which jobs were running when the process died of a trap.
         .target(name: "CTrapMarker"),
         // Job model, state machine, storage and worker pool: no HTTP in here.
@@ -131,6 +131,7 @@ let package = Package(
                 "Clustering",
                 "ClusterKinds",
                 "SamplerKinds",
+                "Tensor",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh || exit 1
 
 tools=.venv-tools
-if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-python-client" ] || ! "$tools/bin/python" -c "import openapi_spec_validator" 2>/dev/null; then
+if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-python-client" ] \
+  || ! "$tools/bin/python" -c "import openapi_spec_validator, safetensors.numpy" 2>/dev/null; then
   python3 -m venv "$tools" && "$tools/bin/pip" install -q --disable-pip-version-check \
-    schemathesis==4.32.5 openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 || { echo "could not install test tools" >&2; exit 1; }
+    schemathesis==4.32.5 openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 numpy==2.2.6 safetensors==0.6.2 \
+    || { echo "could not install test tools" >&2; exit 1; }
 fi
 
 # One OpenBLAS thread, as montecluster runs jobs (MONTECLUSTER_TENSOR_THREADS defaults to 1):

@@ -55,6 +55,12 @@ enum ClusterInputs {
         }
     }
 
+    /// The SHA-256 of an uploaded dataset's file as uploaded (nil for generated data), for model.json.
+    static func datasetSHA256(_ reference: String, library: DatasetLibrary) -> String? {
+        guard !reference.hasPrefix("generated:") else { return nil }
+        return (try? library.store.dataset(id: reference))??.meta["sha256"]?.stringValue
+    }
+
     /// history.json: one row per step, its fields named as the kind's metrics (`loss_main`, `acc`, …), so
     /// `pandas.DataFrame(json.load(f))` lines up with `GET /metrics?format=csv`.
     static func writeHistory(_ rows: [[String: JSONValue]], context: JobContext) throws {

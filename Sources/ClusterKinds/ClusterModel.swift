@@ -1,14 +1,191 @@
 import Clustering
 import Foundation
+import Jobs
+import Tensor
 
-/// A trained clustering model as a job's `model` artifact, and prediction with it.
-public enum ClusterModel {
-    case kmeans(layout: Dataset.Layout, k: Int, centroids: [Float])
-    case iic(IICTrainer.SavedModel)
-    case scan(SCANTrainer.SavedModel)
+/// A trained clustering model: what a job saves and what `predict` (or a later job's `backbone_job`)
+/// loads. An open set: a new kind adds a type conforming to this and one entry in `TrainedModels.types`,
+/// without touching the others.
+public protocol TrainedModel: Sendable {
+    /// `model.json`'s `kind`.
+    static var kind: String { get }
+    var layout: Dataset.Layout { get }
+    var clusters: Int { get }
+    /// Per-channel standardization applied to inputs before the network, when the model has one.
+    var normalization: ChannelNormalization? { get }
+    func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?)
+    /// What rebuilds the architecture (`model.json`'s `configuration`).
+    func configuration() throws -> JSONValue
+    /// The weights (`model.safetensors`).
+    func tensors() throws -> [NamedTensor]
+    init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws
+}
 
-    public static let artifactName = "model"
+/// Saving and loading trained models in open formats: `model.safetensors` (the weights, readable with the
+/// `safetensors` Python package or numpy) and `model.json` (kind, architecture, configuration, input
+/// layout, normalization, parameter count and MACs, the training data's SHA-256). Models saved before
+/// 0.3 as one binary plist (`model`) are still read.
+public enum TrainedModels {
+    public static let types: [any TrainedModel.Type] = [KMeansModel.self, IICModel.self, SCANModel.self]
+    public static let weightsArtifact = "model.safetensors"
+    public static let descriptionArtifact = "model.json"
+    /// The binary plist of models saved before 0.3.
+    public static let legacyArtifact = "model"
+    static let format = "montecluster.model/1"
 
+    public struct LoadError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func save(_ model: some TrainedModel, architecture: JSONValue, datasetSHA256: String?, context: JobContext) throws {
+        let tensors = try model.tensors()
+        let description: JSONValue = [
+            "format": .string(format), "kind": .string(type(of: model).kind), "clusters": .integer(Int64(model.clusters)),
+            "input": ClusterInputs.layoutJSON(model.layout),
+            "normalization": model.normalization.map { ["mean": .array($0.mean.map { .number(Double($0)) }), "std": .array($0.std.map { .number(Double($0)) })] }
+                ?? .null,
+            "configuration": try model.configuration(), "architecture": architecture,
+            "dataset_sha256": datasetSHA256.map(JSONValue.string) ?? .null,
+            "tensors": .array(tensors.map { ["name": .string($0.name), "shape": .array($0.shape.map { .integer(Int64($0)) })] }),
+            "created_by": .string("montecluster \(MonteClusterVersion.current)"),
+        ]
+        try context.artifact(weightsArtifact, mediaType: "application/octet-stream",
+                             data: Safetensors.encode(tensors, metadata: ["format": "pt", "kind": type(of: model).kind]))
+        try context.artifact(descriptionArtifact, mediaType: "application/json", data: Data(description.canonicalText().utf8))
+    }
+
+    /// The model a job saved, reading its artifacts by name; nil when it saved none.
+    public static func load(_ artifact: (String) throws -> Data?) throws -> (any TrainedModel)? {
+        if let json = try artifact(descriptionArtifact) {
+            let description = try JSONValue.parse(json)
+            guard let kind = description["kind"]?.stringValue, let type = types.first(where: { $0.kind == kind }) else {
+                throw LoadError(description: "model.json names an unknown model kind")
+            }
+            guard let weights = try artifact(weightsArtifact) else { throw LoadError(description: "model.json without model.safetensors") }
+            guard let layout = layout(description["input"]) else { throw LoadError(description: "model.json has no valid input layout") }
+            var normalization: ChannelNormalization?
+            if let mean = description["normalization"]?["mean"]?.arrayValue, let std = description["normalization"]?["std"]?.arrayValue {
+                normalization = ChannelNormalization(mean: mean.compactMap { $0.doubleValue.map(Float.init) }, std: std.compactMap { $0.doubleValue.map(Float.init) })
+            }
+            return try type.init(configuration: description["configuration"] ?? .null, layout: layout, normalization: normalization,
+                                 tensors: try Safetensors.decode(weights).tensors)
+        }
+        if let legacy = try artifact(legacyArtifact) { return try LegacyModel.decode(legacy) }
+        return nil
+    }
+
+    static func layout(_ value: JSONValue?) -> Dataset.Layout? {
+        func int(_ key: String) -> Int? { value?[key]?.integerValue.flatMap { (1...1 << 20).contains($0) ? Int($0) : nil } }
+        switch value?["kind"]?.stringValue {
+        case "images": if let c = int("channels"), let h = int("height"), let w = int("width") { return .images(channels: c, height: h, width: w) }
+        case "features": if let d = int("dimension") { return .features(dimension: d) }
+        default: break
+        }
+        return nil
+    }
+}
+
+/// k-means: the centroids.
+public struct KMeansModel: TrainedModel {
+    public static let kind = "kmeans"
+    public let layout: Dataset.Layout
+    public let clusters: Int
+    public let centroids: [Float]
+    public var normalization: ChannelNormalization? { nil }
+
+    public init(layout: Dataset.Layout, clusters: Int, centroids: [Float]) {
+        self.layout = layout
+        self.clusters = clusters
+        self.centroids = centroids
+    }
+
+    public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
+        guard let centroids = tensors["centroids"], centroids.shape == [centroids.shape.first ?? 0, layout.sampleSize], let k = centroids.shape.first, k > 0
+        else { throw TrainedModels.LoadError(description: "k-means weights need centroids of shape [k, \(layout.sampleSize)]") }
+        self.init(layout: layout, clusters: k, centroids: centroids.values)
+    }
+
+    public func configuration() -> JSONValue { ["k": .integer(Int64(clusters))] }
+    public func tensors() -> [NamedTensor] { [NamedTensor(name: "centroids", shape: [clusters, layout.sampleSize], values: centroids)] }
+
+    public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
+        try TrainedModelInput.check(dataset, against: layout)
+        return (KMeans.predict(dataset.values, count: dataset.count, dimension: layout.sampleSize, centroids: centroids, k: clusters), nil)
+    }
+}
+
+/// IIC: the trunk and every head, with the chosen head's index.
+public struct IICModel: TrainedModel {
+    public static let kind = "iic"
+    public let saved: IICTrainer.SavedModel
+    public var layout: Dataset.Layout { saved.layout }
+    public var clusters: Int { saved.configuration.clusters }
+    public var normalization: ChannelNormalization? { saved.standardization }
+
+    public init(_ saved: IICTrainer.SavedModel) { self.saved = saved }
+
+    public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
+        let decoded = try configuration["iic"].map { try $0.decode(IIC.Configuration.self) }
+        guard let decoded, let bestHead = configuration["best_head"]?.integerValue, (0..<Int64(decoded.subheads)).contains(bestHead) else {
+            throw TrainedModels.LoadError(description: "IIC model.json needs configuration.iic and configuration.best_head")
+        }
+        saved = try IICTrainer.SavedModel(configuration: decoded, layout: layout, bestHead: Int(bestHead), standardization: normalization, tensors: tensors)
+    }
+
+    public func configuration() throws -> JSONValue { ["iic": try JSONValue.encoding(saved.configuration), "best_head": .integer(Int64(saved.bestHead))] }
+    public func tensors() throws -> [NamedTensor] { try saved.tensors() }
+
+    public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
+        try TrainedModelInput.check(dataset, against: layout)
+        let (clusters, probabilities) = try IICPredictor(saved).predict(dataset)
+        return (clusters, probabilities)
+    }
+}
+
+/// SCAN: the trunk and the chosen head (also the backbone a later `cluster.scan` job may start from).
+public struct SCANModel: TrainedModel {
+    public static let kind = "scan"
+    public let saved: SCANTrainer.SavedModel
+    public var layout: Dataset.Layout { saved.layout }
+    public var clusters: Int { saved.clusters }
+    public var normalization: ChannelNormalization? { saved.standardization }
+
+    public init(_ saved: SCANTrainer.SavedModel) { self.saved = saved }
+
+    public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
+        guard let k = configuration["clusters"]?.integerValue, (2...1000).contains(k) else {
+            throw TrainedModels.LoadError(description: "SCAN model.json needs configuration.clusters")
+        }
+        saved = try SCANTrainer.SavedModel(clusters: Int(k), layout: layout, standardization: normalization, tensors: tensors)
+    }
+
+    public func configuration() -> JSONValue { ["clusters": .integer(Int64(saved.clusters))] }
+    public func tensors() throws -> [NamedTensor] { try saved.tensors() }
+
+    public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
+        try TrainedModelInput.check(dataset, against: layout)
+        let (clusters, probabilities) = try SCANPredictor(saved).predict(dataset)
+        return (clusters, probabilities)
+    }
+}
+
+enum TrainedModelInput {
+    static func check(_ dataset: Dataset, against layout: Dataset.Layout) throws {
+        guard dataset.layout == layout else {
+            throw DatasetError(field: "data", "the model was trained on \(describe(layout)); this data is \(describe(dataset.layout))")
+        }
+    }
+
+    static func describe(_ layout: Dataset.Layout) -> String {
+        switch layout {
+        case .images(let c, let h, let w): "\(c)-channel \(h)×\(w) images"
+        case .features(let d): "\(d)-dimensional feature vectors"
+        }
+    }
+}
+
+/// Models saved before 0.3: one binary plist holding the kind and its saved state.
+enum LegacyModel {
     struct Envelope: Codable {
         var kind: String
         var layout: Dataset.Layout?
@@ -18,65 +195,20 @@ public enum ClusterModel {
         var scan: SCANTrainer.SavedModel?
     }
 
-    public func encoded() throws -> Data {
-        let envelope = switch self {
-        case .kmeans(let layout, let k, let centroids): Envelope(kind: "kmeans", layout: layout, k: k, centroids: centroids)
-        case .iic(let saved): Envelope(kind: "iic", iic: saved)
-        case .scan(let saved): Envelope(kind: "scan", scan: saved)
+    static func decode(_ data: Data) throws -> any TrainedModel {
+        let envelope = try PropertyListDecoder().decode(Envelope.self, from: data)
+        if envelope.kind == "iic", let saved = envelope.iic { return IICModel(saved) }
+        if envelope.kind == "scan", let saved = envelope.scan { return SCANModel(saved) }
+        guard let layout = envelope.layout, let k = envelope.k, let centroids = envelope.centroids, centroids.count == k * layout.sampleSize else {
+            throw TrainedModels.LoadError(description: "the saved model is incomplete")
         }
+        return KMeansModel(layout: layout, clusters: k, centroids: centroids)
+    }
+
+    /// The plist a 0.2 server wrote, for tests that old artifacts still load.
+    static func encode(_ envelope: Envelope) throws -> Data {
         let encoder = PropertyListEncoder()
         encoder.outputFormat = .binary
         return try encoder.encode(envelope)
-    }
-
-    public static func decode(_ data: Data) throws -> ClusterModel {
-        let envelope = try PropertyListDecoder().decode(Envelope.self, from: data)
-        if envelope.kind == "iic", let saved = envelope.iic { return .iic(saved) }
-        if envelope.kind == "scan", let saved = envelope.scan { return .scan(saved) }
-        guard let layout = envelope.layout, let k = envelope.k, let centroids = envelope.centroids else {
-            throw CocoaError(.coderValueNotFound)
-        }
-        return .kmeans(layout: layout, k: k, centroids: centroids)
-    }
-
-    public var layout: Dataset.Layout {
-        switch self {
-        case .kmeans(let layout, _, _): layout
-        case .iic(let saved): saved.layout
-        case .scan(let saved): saved.layout
-        }
-    }
-
-    public var clusters: Int {
-        switch self {
-        case .kmeans(_, let k, _): k
-        case .iic(let saved): saved.configuration.clusters
-        case .scan(let saved): saved.clusters
-        }
-    }
-
-    /// Clusters (and, for IIC, probabilities) of samples laid out like the training data.
-    public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
-        guard dataset.layout == layout else {
-            throw DatasetError(field: "data", "the model was trained on \(Self.describe(layout)); this data is \(Self.describe(dataset.layout))")
-        }
-        switch self {
-        case .kmeans(_, let k, let centroids):
-            return (KMeans.predict(dataset.values, count: dataset.count, dimension: layout.sampleSize, centroids: centroids, k: k), nil)
-        case .iic(let saved):
-            let predictor = try IICPredictor(saved)
-            let (clusters, probabilities) = predictor.predict(dataset)
-            return (clusters, probabilities)
-        case .scan(let saved):
-            let (clusters, probabilities) = try SCANPredictor(saved).predict(dataset)
-            return (clusters, probabilities)
-        }
-    }
-
-    static func describe(_ layout: Dataset.Layout) -> String {
-        switch layout {
-        case .images(let c, let h, let w): "\(c)-channel \(h)×\(w) images"
-        case .features(let d): "\(d)-dimensional feature vectors"
-        }
     }
 }

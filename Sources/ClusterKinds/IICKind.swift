@@ -108,7 +108,11 @@ public struct IICKind: TypedJobKind {
         let (clusters, probabilities) = trainer.assign()
         let scores = dataset.labels.map { ClusteringMetrics.scores(clusters, $0) }
         try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
-        try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream", data: ClusterModel.iic(try trainer.model()).encoded())
+        let cost = trainer.network.cost
+        let backbone = dataset.layout.isImages && configuration.backbone != "mlp" ? "cnn" : "mlp"
+        try TrainedModels.save(IICModel(try trainer.model()), architecture: [
+            "backbone": .string(backbone), "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
+        ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
         try ClusterInputs.writeHistory(trainer.history.map { record in
             [
                 "step": .integer(Int64(record.epoch)), "epoch": .integer(Int64(record.epoch)),
@@ -117,7 +121,6 @@ public struct IICKind: TypedJobKind {
                 "loss_main_heads": .array(record.mainLosses.map(JSONValue.number)), "loss_over_heads": .array(record.overLosses.map(JSONValue.number)),
             ].merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
         }, context: context)
-        let cost = trainer.network.cost
         let last = trainer.history.last!
         return [
             "k": .integer(Int64(configuration.clusters)), "overclusters": .integer(Int64(configuration.overclusters)),
@@ -126,7 +129,7 @@ public struct IICKind: TypedJobKind {
             "loss_main": .array(last.mainLosses.map(JSONValue.number)), "loss_over": .array(last.overLosses.map(JSONValue.number)),
             "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(clusters, k: configuration.clusters)),
             "scores": ClusterInputs.scoresJSON(scores),
-            "model": ["backbone": .string(dataset.layout.isImages && configuration.backbone != "mlp" ? "cnn" : "mlp"),
+            "model": ["backbone": .string(backbone),
                       "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
                       "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)"],
             "seconds": .number(Date().timeIntervalSince(start)),

@@ -64,8 +64,9 @@ public struct KMeansKind: TypedJobKind {
         try ClusterInputs.writeAssignments(result.assignments, probabilities: nil, classes: k, context: context)
         try context.artifact("centroids.npy", mediaType: "application/octet-stream",
                              data: NumericArray.npyFile(shape: [k, d], descr: "<f4", payload: result.centroids.withUnsafeBufferPointer { Data(buffer: $0) }))
-        try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream",
-                             data: ClusterModel.kmeans(layout: dataset.layout, k: k, centroids: result.centroids).encoded())
+        try TrainedModels.save(KMeansModel(layout: dataset.layout, clusters: k, centroids: result.centroids),
+                               architecture: ["parameters": .integer(Int64(result.centroids.count)), "macs_per_sample": .integer(Int64(result.centroids.count))],
+                               datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
         return [
             "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
             "inertia": .number(result.inertia), "iterations": .integer(Int64(result.iterations)), "best_run": .integer(Int64(result.bestRun)),

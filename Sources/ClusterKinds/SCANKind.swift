@@ -81,10 +81,14 @@ public struct SCANKind: TypedJobKind {
         try ClusterInputs.checkDataset(params, library: library)
         if let job = params["backbone_job"]?.stringValue {
             let model: Data?
-            do { model = try artifact(job, ClusterModel.artifactName) } catch {
+            // model.json alone says the kind (a few hundred bytes); the weights are read by the run.
+            do { model = try artifact(job, TrainedModels.descriptionArtifact) ?? artifact(job, TrainedModels.legacyArtifact) } catch {
                 throw ParameterError(.invalidValue, field: "params.backbone_job", reason: "could not be looked up: \(error)")
             }
-            guard let model, case .scan? = try? ClusterModel.decode(model) else {
+            let isSCAN = model.map { data in
+                (try? JSONValue.parse(data))?["kind"]?.stringValue == SCANModel.kind || (try? LegacyModel.decode(data)) is SCANModel
+            } ?? false
+            guard isSCAN else {
                 throw ParameterError(.invalidValue, field: "params.backbone_job", reason: "no succeeded cluster.scan job '\(job.prefix(100))' with a trained model")
             }
         }
@@ -102,10 +106,10 @@ public struct SCANKind: TypedJobKind {
         if let checkpoint = try context.latestCheckpoint() {
             try trainer.restore(checkpoint.data)
         } else if let job = params.backboneJob {
-            guard let data = try artifact(job, ClusterModel.artifactName), case .scan(let saved) = try ClusterModel.decode(data) else {
+            guard let model = try TrainedModels.load({ try artifact(job, $0) }) as? SCANModel else {
                 throw JobFailure("params.backbone_job: job \(job) has no trained cluster.scan model")
             }
-            do { try trainer.adoptBackbone(saved) } catch let error as DatasetError { throw JobFailure("\(error.field): \(error.reason)") }
+            do { try trainer.adoptBackbone(model.saved) } catch let error as DatasetError { throw JobFailure("\(error.field): \(error.reason)") }
         }
         let pretext = dataset.layout.isImages && params.backboneJob == nil ? configuration.pretextEpochs : 0
         let totalEpochs = Double(pretext + 1 + configuration.scanEpochs + configuration.selfLabelEpochs)
@@ -143,7 +147,14 @@ public struct SCANKind: TypedJobKind {
         try context.artifact("embeddings.npy", mediaType: "application/octet-stream",
                              data: NumericArray.npyFile(shape: [dataset.count, embeddings.count / dataset.count], descr: "<f4",
                                                         payload: embeddings.withUnsafeBufferPointer { Data(buffer: $0) }))
-        try context.artifact(ClusterModel.artifactName, mediaType: "application/octet-stream", data: ClusterModel.scan(try trainer.model()).encoded())
+        let summary = trainer.trunk.summary(input: trainer.inputShapeForSummary)
+        let headParameters = 128 * configuration.clusters + configuration.clusters
+        let cost: JSONValue = ["parameters": .integer(Int64(summary.parameters + headParameters)),
+                               "macs_per_sample": .integer(Int64(summary.macs + 128 * configuration.clusters)),
+                               "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)"]
+        try TrainedModels.save(SCANModel(try trainer.model()), architecture: [
+            "backbone": .string(dataset.layout.isImages ? "cnn" : "mlp"), "parameters": cost["parameters"]!, "macs_per_sample": cost["macs_per_sample"]!,
+        ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
         try ClusterInputs.writeHistory(trainer.history.enumerated().map { index, record in
             var row: [String: JSONValue] = [
                 "step": .integer(Int64(index + 1)), "phase": .string(record.phase.rawValue), "epoch": .integer(Int64(record.epoch)),
@@ -156,8 +167,6 @@ public struct SCANKind: TypedJobKind {
             if let value = record.bestHead { row["best_head"] = .integer(Int64(value)) }
             return row.merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
         }, context: context)
-        let summary = trainer.trunk.summary(input: trainer.inputShapeForSummary)
-        let headParameters = 128 * configuration.clusters + configuration.clusters
         let confident = trainer.history.last { $0.phase == .selfLabel }?.confidentFraction
         return [
             "k": .integer(Int64(configuration.clusters)), "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
@@ -166,9 +175,7 @@ public struct SCANKind: TypedJobKind {
             "confident_fraction": confident.map(JSONValue.number) ?? .null,
             "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(clusters, k: configuration.clusters)),
             "scores": ClusterInputs.scoresJSON(scores), "warnings": .array(trainer.warnings.map(JSONValue.string)),
-            "model": ["parameters": .integer(Int64(summary.parameters + headParameters)),
-                      "macs_per_sample": .integer(Int64(summary.macs + 128 * configuration.clusters)),
-                      "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)"],
+            "model": cost,
             "seconds": .number(Date().timeIntervalSince(start)),
         ]
     }

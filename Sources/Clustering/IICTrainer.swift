@@ -172,3 +172,17 @@ public struct IICPredictor {
         return (IICTrainer.argmax(p, classes: saved.configuration.clusters), p)
     }
 }
+
+extension IICTrainer.SavedModel {
+    /// The weights as named tensors (with shapes), for model.safetensors.
+    public func tensors() throws -> [NamedTensor] { TensorCheckpoint.tensors(of: try IICPredictor(self).network.whole) }
+
+    /// A model from model.json's fields and model.safetensors' tensors.
+    public init(configuration: IIC.Configuration, layout: Dataset.Layout, bestHead: Int, standardization: ChannelNormalization?,
+                tensors: [String: NamedTensor]) throws {
+        let network = IIC.Network(layout: layout, configuration: configuration)
+        try TensorCheckpoint.restore(tensors, into: network.whole)
+        self.init(configuration: configuration, layout: layout, bestHead: bestHead, standardization: standardization,
+                  weights: try TensorCheckpoint.save(network.whole, optimizer: nil))
+    }
+}

@@ -395,23 +395,41 @@ public struct SCANPredictor {
 
     public init(_ saved: SCANTrainer.SavedModel) throws {
         self.saved = saved
+        switch saved.layout {
+        case .images(let c, let h, let w): inputShape = [c, h, w]
+        case .features(let d): inputShape = [d]
+        }
+        network = Self.network(for: saved)
+        try TensorCheckpoint.restore(saved.weights, into: network, optimizer: nil)
+    }
+
+    /// The architecture of a saved model (trunk and one head), with untrained weights.
+    static func network(for saved: SCANTrainer.SavedModel) -> Sequential {
         var rng = RandomStream(seed: 0)
         let trunk: Sequential
         switch saved.layout {
-        case .images(let c, let h, let w):
-            trunk = IIC.Network.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
-            inputShape = [c, h, w]
-        case .features(let d):
-            trunk = Backbones.mlp(inputs: d, rng: &rng)
-            inputShape = [d]
+        case .images(let c, let h, let w): trunk = IIC.Network.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
+        case .features(let d): trunk = Backbones.mlp(inputs: d, rng: &rng)
         }
-        network = Sequential([trunk, Linear(128, saved.clusters, rng: &rng)])
-        try TensorCheckpoint.restore(saved.weights, into: network, optimizer: nil)
+        return Sequential([trunk, Linear(128, saved.clusters, rng: &rng)])
     }
 
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
         let values = saved.standardization.map { IICTrainer.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let out = inferInBatches(values, count: dataset.count, inputShape: inputShape) { Ops.softmax(network.forward($0, training: false)) }
         return (IICTrainer.argmax(out, classes: saved.clusters), out)
+    }
+}
+
+extension SCANTrainer.SavedModel {
+    /// The weights (trunk and the chosen head) as named tensors, for model.safetensors.
+    public func tensors() throws -> [NamedTensor] { TensorCheckpoint.tensors(of: try SCANPredictor(self).network) }
+
+    /// A model from model.json's fields and model.safetensors' tensors.
+    public init(clusters: Int, layout: Dataset.Layout, standardization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
+        let empty = SCANTrainer.SavedModel(clusters: clusters, layout: layout, standardization: standardization, weights: Data())
+        let network = SCANPredictor.network(for: empty)
+        try TensorCheckpoint.restore(tensors, into: network)
+        self.init(clusters: clusters, layout: layout, standardization: standardization, weights: try TensorCheckpoint.save(network, optimizer: nil))
     }
 }

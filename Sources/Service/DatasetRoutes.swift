@@ -83,7 +83,13 @@ struct DatasetRoutes: Sendable {
         }
         let store = state.store
         // The model may be megabytes: read off the cooperative pool.
-        guard let artifact = try await offload({ try store.artifact(jobID: id, name: ClusterModel.artifactName) }) else {
+        // model.json names the kind, model.safetensors holds the weights (a 0.2 job's one plist still loads).
+        let loaded = try await offload { () -> (any TrainedModel)? in
+            do { return try TrainedModels.load { try store.artifact(jobID: id, name: $0)?.data } } catch let error as TrainedModels.LoadError {
+                throw Problem(.conflict, code: "no_model", title: "Unreadable model", detail: "job \(id)'s saved model cannot be read: \(error)", field: "id")
+            }
+        }
+        guard let model = loaded else {
             throw Problem(.conflict, code: "no_model", title: "No trained model",
                           detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
         }
@@ -96,7 +102,6 @@ struct DatasetRoutes: Sendable {
         let labelColumn = received.fields["label_column"]
         let result: JSONValue = try await Self.checked {
             try await offload {
-                let model = try ClusterModel.decode(artifact.data)
                 let dataset = try DatasetLibrary.read(data: data.url, labels: labels, labelColumn: labelColumn, limit: library.maxDecompressedBytes)
                 let (clusters, probabilities) = try model.predict(dataset)
                 let k = model.clusters

@@ -94,11 +94,6 @@ final class ServiceMetrics: Sendable {
     }
 }
 
-/// The version `montecluster --version` prints and `/metrics` reports.
-public enum MonteClusterVersion {
-    public static let current = "0.2.0"
-}
-
 /// The Prometheus process collector's two most used series, from /proc (Linux); nil elsewhere.
 enum ProcessStatistics {
     static func read() -> (residentBytes: Int, cpuSeconds: Double)? {

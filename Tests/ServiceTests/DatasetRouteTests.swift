@@ -5,6 +5,7 @@ import HTTPTypes
 import HummingbirdTesting
 import Jobs
 import NIOCore
+import Tensor
 import XCTest
 @testable import Service
 
@@ -134,7 +135,16 @@ final class DatasetRouteTests: XCTestCase {
             XCTAssertEqual(result["scores"]?["ari"], 1)
             XCTAssertEqual(result["cluster_sizes"]?.arrayValue?.count, 3)
             let artifacts = try await client.get("/v1/jobs/\(job)/artifacts").json["artifacts"]!.arrayValue!.compactMap { $0["name"]?.stringValue }
-            XCTAssertEqual(Set(artifacts), ["assignments.npy", "assignments.csv", "centroids.npy", "model"])
+            XCTAssertEqual(Set(artifacts), ["assignments.npy", "assignments.csv", "centroids.npy", "model.safetensors", "model.json"])
+            // The model in open formats: model.json says what it is, model.safetensors holds the centroids.
+            let description = try await client.get("/v1/jobs/\(job)/artifacts/model.json").json
+            XCTAssertEqual(description["kind"], "kmeans")
+            XCTAssertEqual(description["input"]?["dimension"], 2)
+            let uploaded = try await client.get("/v1/datasets/\(id)").json
+            XCTAssertEqual(description["dataset_sha256"], uploaded["sha256"])
+            let weights = try await client.get("/v1/jobs/\(job)/artifacts/model.safetensors")
+            let tensors = try Safetensors.decode(Data(weights.body.readableBytesView)).tensors
+            XCTAssertEqual(tensors["centroids"]?.shape, [3, 2])
             let csv = try await client.get("/v1/jobs/\(job)/artifacts/assignments.csv").text
             let assigned = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
 
@@ -208,7 +218,7 @@ final class SCANRouteTests: XCTestCase {
             XCTAssertEqual(result["pretext_ran"], false)
             XCTAssertGreaterThan(result["neighbour_agreement"]?.doubleValue ?? 0, 0.9)
             let names = try await client.get("/v1/jobs/\(vectors)/artifacts").json["artifacts"]!.arrayValue!.compactMap { $0["name"]?.stringValue }
-            XCTAssertEqual(Set(names), ["assignments.npy", "assignments.csv", "probabilities.npy", "neighbours.npy", "embeddings.npy", "model", "history.json"])
+            XCTAssertEqual(Set(names), ["assignments.npy", "assignments.csv", "probabilities.npy", "neighbours.npy", "embeddings.npy", "model.safetensors", "model.json", "history.json"])
             let agreement = try await client.get("/v1/jobs/\(vectors)/metrics?name=neighbour_agreement").json["metrics"]?.arrayValue
             XCTAssertEqual(agreement?.count, 1)
 

@@ -2,6 +2,8 @@ import Foundation
 import Jobs
 import XCTest
 @testable import ClusterKinds
+import Clustering
+import Tensor
 @testable import SamplerKinds
 
 /// Each kind's parameters are declared once (issue 12): the schema, the defaults and the run's typed
@@ -66,6 +68,28 @@ final class KindParametersTests: XCTestCase {
         case .object(let members): .object(members.mapValues(numeric))
         default: value
         }
+    }
+
+    /// A model saved by 0.2 (one binary plist named `model`) still loads and predicts.
+    func testLegacyModelsStillLoad() throws {
+        let layout = Dataset.Layout.features(dimension: 2)
+        let plist = try LegacyModel.encode(.init(kind: "kmeans", layout: layout, k: 2, centroids: [0, 0, 10, 10]))
+        let model = try XCTUnwrap(try TrainedModels.load { $0 == TrainedModels.legacyArtifact ? plist : nil })
+        XCTAssertTrue(model is KMeansModel)
+        let dataset = try Dataset.from(NumericArray.read(Data("1,1\n9,9\n".utf8), field: "data").array, labels: nil)
+        XCTAssertEqual(try model.predict(dataset).clusters, [0, 1])
+        // The same model through the new files.
+        let saved = KMeansModel(layout: layout, clusters: 2, centroids: [0, 0, 10, 10])
+        let weights = Safetensors.encode(saved.tensors())
+        let json = Data(#"{"kind": "kmeans", "input": {"kind": "features", "dimension": 2}, "configuration": {"k": 2}}"#.utf8)
+        let reloaded = try XCTUnwrap(try TrainedModels.load { name in
+            name == TrainedModels.descriptionArtifact ? json : name == TrainedModels.weightsArtifact ? weights : nil
+        })
+        XCTAssertEqual(try reloaded.predict(dataset).clusters, [0, 1])
+        // A truncated weights file is an error, not a trap.
+        XCTAssertThrowsError(try TrainedModels.load { name in
+            name == TrainedModels.descriptionArtifact ? json : name == TrainedModels.weightsArtifact ? weights.prefix(20) : nil
+        })
     }
 
     func testSnakeCaseNamesMatchTheDecoder() {

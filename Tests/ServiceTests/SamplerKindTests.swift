@@ -75,7 +75,7 @@ final class SamplerKindTests: XCTestCase {
             XCTAssertEqual(job["status"], "succeeded", "\(job)")
             XCTAssertEqual(job["result"]?["assignments"], [0, 0, 0, 0, 1, 1, 1, 1])
             let artifacts = try await client.get("/v1/jobs/\(id)/artifacts").json["artifacts"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
-            XCTAssertEqual(Set(artifacts ?? []), ["assignments.csv", "draws.csv", "draws.ndjson", "draws.npy", "probabilities.npy"])
+            XCTAssertEqual(Set(artifacts ?? []), ["assignments.csv", "draws.csv", "draws.json", "draws.ndjson", "draws.npy", "probabilities.npy"])
         }
     }
 }

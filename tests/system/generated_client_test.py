@@ -17,7 +17,11 @@ import sys
 import tempfile
 import time
 
+import io
+
 import jsonschema
+import numpy
+import safetensors.numpy
 import yaml
 
 from server import Checks, Server
@@ -87,6 +91,21 @@ def main(binary, generator):
                 payload = file.payload.read()
                 check(len(payload) == first.size and hashlib.sha256(payload).hexdigest() == first.sha256,
                       f"{kind.name}: downloaded {first.name} ({len(payload)} bytes, sha256 as listed)")
+            listed_names = {artifact.name for artifact in artifacts}
+            if "model.json" in listed_names:
+                # The model in open formats: the safetensors package reads the weights model.json lists.
+                description = json.loads(get_job_artifact.sync(job.id, "model.json", client=client).payload.read())
+                weights = safetensors.numpy.load(get_job_artifact.sync(job.id, "model.safetensors", client=client).payload.read())
+                listed_tensors = {t["name"]: tuple(t["shape"]) for t in description["tensors"]}
+                check(description["kind"] in ("kmeans", "iic", "scan") and listed_tensors == {k: v.shape for k, v in weights.items()},
+                      f"{kind.name}: model.safetensors loads with the safetensors package ({len(weights)} tensors, as model.json lists)")
+            if "draws.json" in listed_names:
+                layout = json.loads(get_job_artifact.sync(job.id, "draws.json", client=client).payload.read())
+                draws = numpy.load(io.BytesIO(get_job_artifact.sync(job.id, "draws.npy", client=client).payload.read()))
+                posterior = {v["name"]: draws[:, :, v["start"]:v["end"]].reshape(draws.shape[0], draws.shape[1], *v["shape"])
+                             for v in layout["variables"]}
+                check(list(draws.shape) == layout["shape"] and sum(int(numpy.prod(v.shape[2:])) for v in posterior.values()) == draws.shape[2],
+                      f"{kind.name}: draws.json describes draws.npy {draws.shape} as {len(posterior)} variables")
             names = list_job_metric_names.sync(job.id, client=client)
             declared = {metric.name for metric in kind.metrics}
             check(all(series.name in declared for series in names.metrics), f"{kind.name}: every recorded metric is declared")
