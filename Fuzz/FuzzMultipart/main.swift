@@ -12,18 +12,25 @@ public func fuzzMultipart(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let step = max(1, Int(bytes[0]) * 4)
     let collector = MultipartCollector(boundary: "b", fileParts: ["data", "labels"], textFields: ["name", "label_column"],
                                        scratch: { scratchDirectory.appendingPathComponent("part-\(UUID().uuidString)") })
-    var offset = 1
-    do {
-        while offset < count {
-            let end = min(count, offset + step)
-            try collector.feed(ByteBuffer(bytes: bytes[offset..<end]))
-            offset = end
+    // The collector's file writes are asynchronous (they run off the request's thread); the harness
+    // waits for each input's outcome before checking what it left behind.
+    let chunks = stride(from: 1, to: count, by: step).map { ByteBuffer(bytes: bytes[$0..<min(count, $0 + step)]) }
+    nonisolated(unsafe) let unsafeCollector = collector
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            for chunk in chunks {
+                try unsafeCollector.feed(chunk)
+                try await unsafeCollector.settle()
+            }
+            let received = try await unsafeCollector.finish()
+            for file in received.files.values { try FileManager.default.removeItem(at: file.url) }
+        } catch {
+            unsafeCollector.discard()
         }
-        let received = try collector.finish()
-        for file in received.files.values { try FileManager.default.removeItem(at: file.url) }
-    } catch {
-        collector.discard()
+        done.signal()
     }
+    done.wait()
     let left = (try? FileManager.default.contentsOfDirectory(atPath: scratchDirectory.path)) ?? []
     precondition(left.isEmpty, "scratch files left behind: \(left)")
     return 0

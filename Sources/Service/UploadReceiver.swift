@@ -35,6 +35,7 @@ struct UploadReceiver {
             throw Problem.uploadTooLarge(limit: limit)
         }
         var received = Received()
+        var rawSink: FileSink?
         do {
             let contentType = request.headers[.contentType] ?? ""
             if contentType.lowercased().hasPrefix("multipart/form-data") {
@@ -52,18 +53,21 @@ struct UploadReceiver {
                     }
                     received.fields[key] = String(value)
                 }
-                var sink = try FileSink(url: scratch())
-                received.files["data"] = File(url: sink.url, bytes: 0, sha256: "")
+                let sink = try FileSink(url: scratch())
+                rawSink = sink
                 var total = 0
                 for try await buffer in request.body {
                     total += buffer.readableBytes
                     guard total <= limit else { throw Problem.uploadTooLarge(limit: limit) }
                     try sink.write(buffer)
+                    try await sink.settle()
                 }
-                received.files["data"] = try sink.finish()
+                received.files["data"] = try await sink.finish()
+                rawSink = nil
             }
             return received
         } catch {
+            rawSink?.abandon()
             for file in received.files.values { try? FileManager.default.removeItem(at: file.url) }
             throw error
         }
@@ -81,8 +85,9 @@ struct UploadReceiver {
                 total += buffer.readableBytes
                 guard total <= limit else { throw Problem.uploadTooLarge(limit: limit) }
                 try collector.feed(buffer)
+                try await collector.settle()
             }
-            received = try collector.finish()
+            received = try await collector.finish()
         } catch {
             collector.discard()
             throw error
@@ -111,11 +116,21 @@ struct UploadReceiver {
 }
 
 /// A scratch file being written, with its running SHA-256.
-struct FileSink {
+/// Writes an upload to its scratch file off the request's thread: each chunk goes to the sink's own
+/// serial queue, so a slow disk never blocks the task (or event loop) that reads the body. The reader
+/// awaits `settle()` after each chunk, which holds it back once 4 MiB are queued (backpressure), and
+/// `finish()`, which waits for the last write.
+final class FileSink: @unchecked Sendable {
     let url: URL
     private let handle: FileHandle
     private var hasher = SHA256()
     private var bytes = 0
+    private let queue = DispatchQueue(label: "montecluster.upload-writer")
+    /// Bytes handed to the queue and not yet written, and the first write error; guarded by `lock`.
+    private var queued = 0
+    private var failure: (any Error)?
+    private let lock = NSLock()
+    static let maxQueuedBytes = 4 << 20
 
     init(url: URL) throws {
         self.url = url
@@ -125,15 +140,45 @@ struct FileSink {
         handle = try FileHandle(forWritingTo: url)
     }
 
-    mutating func write(_ buffer: ByteBuffer) throws {
+    func write(_ buffer: ByteBuffer) throws {
+        try lock.withLock { if let failure { throw failure } }
         buffer.withUnsafeReadableBytes { raw in hasher.update(bufferPointer: raw) }
         bytes += buffer.readableBytes
-        try handle.write(contentsOf: buffer.readableBytesView)
+        let chunk = Data(buffer.readableBytesView)
+        lock.withLock { queued += chunk.count }
+        queue.async { [self] in
+            var error: (any Error)?
+            do { try handle.write(contentsOf: chunk) } catch let failed { error = failed }
+            lock.withLock {
+                queued -= chunk.count
+                if failure == nil, let error { failure = error }
+            }
+        }
     }
 
-    func finish() throws -> UploadReceiver.File {
+    /// Waits while more than `maxQueuedBytes` are queued; rethrows a write error.
+    func settle() async throws {
+        while lock.withLock({ queued > Self.maxQueuedBytes && failure == nil }) { await drained() }
+        try lock.withLock { if let failure { throw failure } }
+    }
+
+    /// Waits for every queued write, closes the file and returns it with its size and SHA-256.
+    func finish() async throws -> UploadReceiver.File {
+        await drained()
+        try lock.withLock { if let failure { throw failure } }
         try handle.close()
         return UploadReceiver.File(url: url, bytes: bytes, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// Drops the file after a failed upload: removed now, closed once its queued writes are done.
+    func abandon() {
+        try? FileManager.default.removeItem(at: url)
+        queue.async { [handle] in try? handle.close() }
+    }
+
+    /// Returns once the writes queued before the call are done.
+    private func drained() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in queue.async { continuation.resume() } }
     }
 }
 
@@ -163,6 +208,8 @@ final class MultipartCollector {
     private var events = 0
     private var quietBytes = 0
     private var files: [String: UploadReceiver.File] = [:]
+    /// File parts whose closing boundary has been parsed, waiting for their last writes.
+    private var finishing: [(name: String, sink: FileSink)] = []
     private var fields: [String: String] = [:]
     private var headerNames: HeaderNameGuard
 
@@ -198,7 +245,7 @@ final class MultipartCollector {
             do {
                 try startIfNeeded()
                 if let sink, let name {
-                    files[name] = try sink.finish()
+                    finishing.append((name, sink))
                 } else if let name {
                     fields[name] = String(decoding: text, as: UTF8.self)
                 }
@@ -226,7 +273,7 @@ final class MultipartCollector {
                               + "use \((fileParts.sorted() + textFields.sorted()).joined(separator: ", "))",
                           field: String(partName.prefix(60)))
         }
-        guard files[partName] == nil && fields[partName] == nil else {
+        guard files[partName] == nil && fields[partName] == nil && !finishing.contains(where: { $0.name == partName }) else {
             throw Problem(.unprocessableContent, code: "duplicate_part", title: "Duplicate part", detail: "the part '\(partName)' appears twice",
                           field: partName)
         }
@@ -255,8 +302,18 @@ final class MultipartCollector {
         }
     }
 
+    /// After each chunk: completes the parts that ended and holds the reader back while writes queue up.
+    func settle() async throws {
+        while !finishing.isEmpty {
+            let (name, sink) = finishing.removeFirst()
+            files[name] = try await sink.finish()
+        }
+        try await sink?.settle()
+    }
+
     /// The parts, once the body has ended; throws if it ended inside a part.
-    func finish() throws -> UploadReceiver.Received {
+    func finish() async throws -> UploadReceiver.Received {
+        try await settle()
         if open || completed == 0 {
             throw Problem(.badRequest, code: "malformed_multipart", title: "Malformed multipart body",
                           detail: "the multipart body ended before its closing boundary", field: "body")
@@ -266,7 +323,9 @@ final class MultipartCollector {
 
     /// Removes every file written so far (after an error).
     func discard() {
-        if let sink { try? FileManager.default.removeItem(at: sink.url) }
+        sink?.abandon()
+        for (_, sink) in finishing { sink.abandon() }
+        finishing = []
         for file in files.values { try? FileManager.default.removeItem(at: file.url) }
         sink = nil
         files = [:]
