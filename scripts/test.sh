@@ -8,9 +8,10 @@ scripts/install-deps.sh || exit 1
 
 tools=.venv-tools
 if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-python-client" ] \
-  || ! "$tools/bin/python" -c "import openapi_spec_validator, safetensors.numpy" 2>/dev/null; then
+  || ! "$tools/bin/python" -c "import openapi_spec_validator, safetensors.numpy, pandas, requests" 2>/dev/null; then
   python3 -m venv "$tools" && "$tools/bin/pip" install -q --disable-pip-version-check \
     schemathesis==4.32.5 openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 numpy==2.2.6 safetensors==0.6.2 \
+    requests==2.32.5 pandas==2.3.3 \
     || { echo "could not install test tools" >&2; exit 1; }
 fi
 
@@ -37,6 +38,7 @@ if swift build --product montecluster; then
   run "disk full (tmpfs)" python3 tests/system/disk_full_test.py "$binary"
   run "contract (schemathesis)" "$tools/bin/python" tests/system/contract_test.py "$binary" "$tools/bin/schemathesis"
   run "generated Python client (openapi-python-client)" "$tools/bin/python" tests/system/generated_client_test.py "$binary" "$tools/bin/openapi-python-client"
+  run "README notebook block" "$tools/bin/python" tests/system/readme_test.py "$binary" "$tools/bin/python"
 else
   failed=$((failed + 1))
 fi
