@@ -15,7 +15,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 def main():
     with open(os.path.join(ROOT, "openapi.yaml")) as handle:
         text = handle.read()
-    document = json.dumps(yaml.safe_load(text), indent=1, sort_keys=False, ensure_ascii=False)
+    # One line: the document is served as is, and a pretty copy would only repeat the YAML above it.
+    document = json.dumps(yaml.safe_load(text), separators=(",", ":"), ensure_ascii=False)
     for body in (text, document):
         assert '"""#' not in body, "the spec may not contain the raw-string terminator \"\"\"#"
     swift = (

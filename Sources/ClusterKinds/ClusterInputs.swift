@@ -68,6 +68,32 @@ enum ClusterInputs {
         try context.artifact("history.json", mediaType: "application/json", data: Data(text.utf8))
     }
 
+    /// Runs `train`; when it stops early — cancelled, or failed — after at least one checkpoint, first
+    /// writes what that checkpoint had learnt (`restore` it, then `save` the assignments and model), so a
+    /// stopped job keeps usable artifacts. Shutdown and a lost lease are not stops: the job resumes.
+    static func keepingLastCheckpoint(_ context: JobContext, restore: (Data) throws -> Void, save: () throws -> Void,
+                                      _ train: () throws -> Void) throws {
+        do {
+            try train()
+        } catch {
+            if let stop = error as? JobRunError, stop != .cancelled { throw error }
+            if let checkpoint = try? context.latestCheckpoint() {
+                do {
+                    try restore(checkpoint.data)
+                    try save()
+                } catch let failed {
+                    context.logger.warning("could not keep the last checkpoint's artifacts", metadata: ["error": "\(failed)"])
+                }
+            }
+            throw error
+        }
+    }
+
+    /// Records `acc`, `nmi` and `ari` at `step` when the dataset has labels (the kind declares them with `scoreMetrics`).
+    static func recordScores(_ scores: ClusteringScores?, step: Int64, context: JobContext) {
+        for (name, value) in scoreFields(scores) { context.metric(name, step: step, value: value.doubleValue ?? .nan) }
+    }
+
     static func scoreFields(_ scores: ClusteringScores?) -> [String: JSONValue] {
         guard let scores else { return [:] }
         return ["acc": .number(scores.accuracy), "nmi": .number(scores.nmi), "ari": .number(scores.ari)]

@@ -81,6 +81,17 @@ public struct IICKind: TypedJobKind {
             context.logger.info("resuming IIC", metadata: ["job": "\(context.job.id)", "epoch": "\(trainer.epoch)"])
         }
         let start = Date()
+        let cost = trainer.network.cost
+        let backbone = dataset.layout.isImages && configuration.backbone != "mlp" ? "cnn" : "mlp"
+        func saveModel() throws -> (clusters: [Int], probabilities: [Float]) {
+            let (clusters, probabilities) = trainer.assign()
+            try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
+            try TrainedModels.save(IICModel(try trainer.model()), architecture: [
+                "backbone": .string(backbone), "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
+            ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
+            return (clusters, probabilities)
+        }
+        try ClusterInputs.keepingLastCheckpoint(context, restore: trainer.restore, save: { _ = try saveModel() }) {
         while !trainer.isFinished {
             try context.checkCancellation()
             var batch = 0
@@ -97,22 +108,13 @@ public struct IICKind: TypedJobKind {
             context.metric("loss_over", step: step, value: record.overLosses.min() ?? 0)
             context.metric("best_head", step: step, value: Double(record.bestHead))
             context.metric("epoch_seconds", step: step, value: record.seconds)
-            if let scores = record.scores {
-                context.metric("acc", step: step, value: scores.accuracy)
-                context.metric("nmi", step: step, value: scores.nmi)
-                context.metric("ari", step: step, value: scores.ari)
-            }
+            ClusterInputs.recordScores(record.scores, step: step, context: context)
             try context.checkpoint(step: step, data: trainer.checkpoint())
         }
+        }
         context.progress(1, phase: "assigning")
-        let (clusters, probabilities) = trainer.assign()
+        let (clusters, _) = try saveModel()
         let scores = dataset.labels.map { ClusteringMetrics.scores(clusters, $0) }
-        try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
-        let cost = trainer.network.cost
-        let backbone = dataset.layout.isImages && configuration.backbone != "mlp" ? "cnn" : "mlp"
-        try TrainedModels.save(IICModel(try trainer.model()), architecture: [
-            "backbone": .string(backbone), "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
-        ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
         try ClusterInputs.writeHistory(trainer.history.map { record in
             [
                 "step": .integer(Int64(record.epoch)), "epoch": .integer(Int64(record.epoch)),

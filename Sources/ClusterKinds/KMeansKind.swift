@@ -56,11 +56,7 @@ public struct KMeansKind: TypedJobKind {
             try context.checkpoint(step: Int64(run + 1), data: CheckpointJSON.encode(State(nextRun: run + 1, best: best)))
         }
         let scores = dataset.labels.map { ClusteringMetrics.scores(result.assignments, $0) }
-        if let scores {
-            for (name, value) in [("acc", scores.accuracy), ("nmi", scores.nmi), ("ari", scores.ari)] {
-                context.metric(name, step: Int64(kmeans.runs), value: value)
-            }
-        }
+        ClusterInputs.recordScores(scores, step: Int64(kmeans.runs), context: context)
         try ClusterInputs.writeAssignments(result.assignments, probabilities: nil, classes: k, context: context)
         try context.artifact("centroids.npy", mediaType: "application/octet-stream",
                              data: NumericArray.npyFile(shape: [k, d], descr: "<f4", payload: result.centroids.withUnsafeBufferPointer { Data(buffer: $0) }))

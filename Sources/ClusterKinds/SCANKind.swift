@@ -115,6 +115,24 @@ public struct SCANKind: TypedJobKind {
         let totalEpochs = Double(pretext + 1 + configuration.scanEpochs + configuration.selfLabelEpochs)
         var step = Int64(trainer.history.count)
         let start = Date()
+        let summary = trainer.trunk.summary(input: trainer.inputShapeForSummary)
+        let headParameters = 128 * configuration.clusters + configuration.clusters
+        let cost: JSONValue = ["parameters": .integer(Int64(summary.parameters + headParameters)),
+                               "macs_per_sample": .integer(Int64(summary.macs + 128 * configuration.clusters)),
+                               "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)"]
+        func saveModel() throws -> [Int] {
+            let (clusters, probabilities) = trainer.assign()
+            try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
+            try TrainedModels.save(SCANModel(try trainer.model()), architecture: [
+                "backbone": .string(dataset.layout.isImages ? "cnn" : "mlp"), "parameters": cost["parameters"]!, "macs_per_sample": cost["macs_per_sample"]!,
+            ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
+            return clusters
+        }
+        // A stopped job keeps its last checkpoint's assignments and model once the heads have trained
+        // (before the SCAN phase they would be arbitrary).
+        try ClusterInputs.keepingLastCheckpoint(context, restore: trainer.restore, save: {
+            if trainer.history.contains(where: { $0.phase == .scan }) { _ = try saveModel() }
+        }) {
         while !trainer.isFinished {
             try context.checkCancellation()
             let done = Double(trainer.history.count)
@@ -128,17 +146,13 @@ public struct SCANKind: TypedJobKind {
             if let value = record.entropy { context.metric("scan_entropy", step: step, value: value) }
             if let value = record.confidentFraction { context.metric("confident_fraction", step: step, value: value) }
             if record.phase == .mining, let agreement = trainer.neighbourAgreement { context.metric("neighbour_agreement", step: step, value: agreement) }
-            if let scores = record.scores {
-                context.metric("acc", step: step, value: scores.accuracy)
-                context.metric("nmi", step: step, value: scores.nmi)
-                context.metric("ari", step: step, value: scores.ari)
-            }
+            ClusterInputs.recordScores(record.scores, step: step, context: context)
             try context.checkpoint(step: step, data: trainer.checkpoint())
         }
+        }
         context.progress(1, phase: "assigning")
-        let (clusters, probabilities) = trainer.assign()
+        let clusters = try saveModel()
         let scores = dataset.labels.map { ClusteringMetrics.scores(clusters, $0) }
-        try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
         let neighbours = trainer.neighbourLists.flatMap { $0.map { Int64($0).littleEndian } }
         try context.artifact("neighbours.npy", mediaType: "application/octet-stream",
                              data: NumericArray.npyFile(shape: [trainer.neighbourLists.count, trainer.neighbourLists.first?.count ?? 0], descr: "<i8",
@@ -147,14 +161,6 @@ public struct SCANKind: TypedJobKind {
         try context.artifact("embeddings.npy", mediaType: "application/octet-stream",
                              data: NumericArray.npyFile(shape: [dataset.count, embeddings.count / dataset.count], descr: "<f4",
                                                         payload: embeddings.withUnsafeBufferPointer { Data(buffer: $0) }))
-        let summary = trainer.trunk.summary(input: trainer.inputShapeForSummary)
-        let headParameters = 128 * configuration.clusters + configuration.clusters
-        let cost: JSONValue = ["parameters": .integer(Int64(summary.parameters + headParameters)),
-                               "macs_per_sample": .integer(Int64(summary.macs + 128 * configuration.clusters)),
-                               "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)"]
-        try TrainedModels.save(SCANModel(try trainer.model()), architecture: [
-            "backbone": .string(dataset.layout.isImages ? "cnn" : "mlp"), "parameters": cost["parameters"]!, "macs_per_sample": cost["macs_per_sample"]!,
-        ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
         try ClusterInputs.writeHistory(trainer.history.enumerated().map { index, record in
             var row: [String: JSONValue] = [
                 "step": .integer(Int64(index + 1)), "phase": .string(record.phase.rawValue), "epoch": .integer(Int64(record.epoch)),

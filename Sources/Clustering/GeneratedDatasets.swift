@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 
 /// Labelled datasets generated from a seed, selectable by name in job parameters (`"generated:blobs"`),
 /// for examples, tests and quick experiments without an upload.

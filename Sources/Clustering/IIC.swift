@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 import Tensor
 
 /// Invariant Information Clustering (Ji, Henriques & Vedaldi, ICCV 2019).

@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 import Tensor
 
 /// An IIC training run that can stop after any epoch and continue from its checkpoint exactly:

@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 
 /// Lloyd's k-means with greedy k-means++ seeding (as scikit-learn: 2 + ⌊ln k⌋ candidates per
 /// centre, the one that lowers the potential most is kept), `runs` seedings keeping the lowest

@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 import Tensor
 
 /// A SCAN run in four phases — SimCLR pretext, neighbour mining, SCAN clustering, self-labeling —

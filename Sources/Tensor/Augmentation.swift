@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 
 /// Per-sample image augmentations on [C, H, W] planes, each drawing from the stream it is given,
 /// so a seed fixes every augmented batch. Values are clamped back to the input's range [low, high].

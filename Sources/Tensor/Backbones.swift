@@ -1,4 +1,4 @@
-import Sampling
+import RandomStreams
 
 /// Adds a block's output to its input (through a projection when the shapes differ): ResNet's unit.
 public final class Residual: Layer {

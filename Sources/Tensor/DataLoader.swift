@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 
 /// One batch: the sample indices, one tensor per augmented view ([B, C, H, W]), and labels if any.
 public struct Batch: Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 
 /// A building block of a network: a forward pass, its trainable parameters and buffers, and what it
 /// costs (output shape and multiply–accumulates per sample for a given input shape).

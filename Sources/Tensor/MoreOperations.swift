@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 
 extension Ops {
     /// Inverted dropout: zeroes each value with probability p and scales the rest by 1/(1−p).

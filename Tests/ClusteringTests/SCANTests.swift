@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 import Tensor
 import XCTest
 @testable import Clustering

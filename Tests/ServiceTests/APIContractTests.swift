@@ -190,6 +190,33 @@ final class APIContractTests: XCTestCase {
         }
     }
 
+    /// A training job cancelled after some epochs keeps the assignments and model of its last checkpoint,
+    /// and /result says so; one cancelled before any checkpoint keeps nothing and says nothing of artifacts.
+    func testCancelledTrainingKeepsItsLastCheckpointsArtifacts() async throws {
+        try await withServer { client in
+            let body = #"{"kind": "cluster.iic", "params": {"dataset": "generated:blobs", "k": 3, "epochs": 1000, "batch_size": 16, "generated_samples": 600, "seed": 1}}"#
+            let submitted = try await client.post("/v1/jobs", json: body)
+            XCTAssertEqual(submitted.status, .created, submitted.text)
+            let id = try XCTUnwrap(try submitted.json["id"]?.stringValue)
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let names = try await client.get("/v1/jobs/\(id)/metrics/names").json["metrics"]?.arrayValue ?? []
+                if (names.first { $0["name"] == "loss_main" }?["count"]?.integerValue ?? 0) >= 2 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            _ = try await client.execute(uri: "/v1/jobs/\(id)/cancel", method: .post)
+            let job = try await client.waitUntilTerminal(id, timeout: 60)
+            XCTAssertEqual(job["status"], "cancelled")
+            let artifacts = try await client.get("/v1/jobs/\(id)/artifacts").json["artifacts"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+            XCTAssertTrue(Set(artifacts).isSuperset(of: ["assignments.npy", "assignments.csv", "model.json", "model.safetensors"]), "\(artifacts)")
+            let result = try await client.get("/v1/jobs/\(id)/result")
+            try assertProblem(result, .conflict, code: "no_result")
+            XCTAssertTrue(result.text.contains("model.json"), result.text)
+            let assignments = try await client.get("/v1/jobs/\(id)/artifacts/assignments.csv").text
+            XCTAssertEqual(assignments.split(separator: "\n").count, 601, "every sample assigned")
+        }
+    }
+
     func testServesItsOwnContract() async throws {
         try await withServer { client in
             let yaml = try await client.get("/openapi.yaml")

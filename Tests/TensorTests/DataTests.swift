@@ -1,5 +1,5 @@
 import Foundation
-import Sampling
+import RandomStreams
 import XCTest
 @testable import Tensor
 

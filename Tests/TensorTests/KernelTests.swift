@@ -1,4 +1,4 @@
-import Sampling
+import RandomStreams
 import XCTest
 @testable import Tensor
 

@@ -89,6 +89,14 @@ def start_job(binary, kind, params):
     return data_dir, server, job["id"]
 
 
+def resumed(server, job_id, steps, restarts, label):
+    """After the last restart: the job succeeded on attempt len(restarts) + 1, each step done once, in order."""
+    job = wait_terminal(server, job_id)
+    check(job["status"] == "succeeded", f"{label}: resumed job succeeded ({job['status']}: {job.get('reason')})")
+    check(job["attempt"] == len(restarts) + 1, f"{label}: ran {len(restarts) + 1} times (attempt {job['attempt']})")
+    return check_attempts(server, job_id, steps, restarts, label)
+
+
 def iic(binary):
     data_dir, server, job_id = start_job(binary, "cluster.iic", IIC)
     done = kill_when(server, job_id, "loss_main", 3)
@@ -97,10 +105,7 @@ def iic(binary):
     restarts = [time.time()]
     restarted = Server(binary, data_dir, workers=1).start()
     try:
-        job = wait_terminal(restarted, job_id)
-        check(job["status"] == "succeeded", f"IIC: resumed job succeeded ({job['status']}: {job.get('reason')})")
-        check(job["attempt"] == 2, f"IIC: ran twice (attempt {job['attempt']})")
-        attempts = check_attempts(restarted, job_id, IIC_EPOCHS, restarts, "IIC")
+        attempts = resumed(restarted, job_id, IIC_EPOCHS, restarts, "IIC")
         # Epoch e's metrics can be flushed only after epoch e − 1's checkpoint committed.
         check(attempts.count(1) >= done - 1, f"IIC: epochs up to the checkpoint were kept from attempt 1 ({attempts}, saw {done})")
         print(f"  IIC resumed after epoch {attempts.count(1)} of {IIC_EPOCHS}")
@@ -122,10 +127,7 @@ def scan(binary):
     restarts.append(time.time())
     third = Server(binary, data_dir, workers=1).start()
     try:
-        job = wait_terminal(third, job_id)
-        check(job["status"] == "succeeded", f"SCAN: resumed job succeeded ({job['status']}: {job.get('reason')})")
-        check(job["attempt"] == 3, f"SCAN: ran three times (attempt {job['attempt']})")
-        attempts = check_attempts(third, job_id, SCAN_STEPS, restarts, "SCAN")
+        attempts = resumed(third, job_id, SCAN_STEPS, restarts, "SCAN")
         print(f"  SCAN steps by attempt: {attempts}")
         for metric, points in (("pretext_loss", 6), ("neighbour_agreement", 1), ("scan_loss", 8), ("self_label_loss", 3)):
             check(count(third, job_id, metric) == points, f"SCAN: {metric} recorded {points} times across the attempts")
