@@ -36,10 +36,15 @@ struct DatasetRoutes: Sendable {
         if let name = received.fields["name"], name.count > 200 {
             throw Problem(.unprocessableContent, code: "invalid_value", title: "Invalid value", detail: "name is limited to 200 characters", field: "name")
         }
-        let upload = DatasetLibrary.Upload(data: data.url, dataSHA256: data.sha256, dataBytes: data.bytes, labels: received.files["labels"]?.url,
-                                           name: received.fields["name"], labelColumn: received.fields["label_column"])
         let (library, owner) = (self.library, context.caller.owner)
-        let record = try await Self.checked { try await offload { try library.ingest(upload, owner: owner) } }
+        let (labels, name, labelColumn) = (received.files["labels"]?.url, received.fields["name"], received.fields["label_column"])
+        let record = try await Self.checked {
+            try await HeavyWorkPool.shared.run {
+                let upload = DatasetLibrary.Upload(data: data.url, dataSHA256: try UploadReceiver.sha256(of: data.url), dataBytes: data.bytes,
+                                                   labels: labels, name: name, labelColumn: labelColumn)
+                return try library.ingest(upload, owner: owner)
+            }
+        }
         return Self.json(DatasetLibrary.describe(record), status: .created, headers: [.location: "/v1/datasets/\(record.id)"])
     }
 
@@ -101,7 +106,7 @@ struct DatasetRoutes: Sendable {
         let labels = received.files["labels"]?.url
         let labelColumn = received.fields["label_column"]
         let result: JSONValue = try await Self.checked {
-            try await offload {
+            try await HeavyWorkPool.shared.run {
                 let dataset = try DatasetLibrary.read(data: data.url, labels: labels, labelColumn: labelColumn, limit: library.maxDecompressedBytes)
                 let (clusters, probabilities) = try model.predict(dataset)
                 let k = model.clusters

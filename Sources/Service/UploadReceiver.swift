@@ -13,7 +13,6 @@ struct UploadReceiver {
     struct File {
         var url: URL
         var bytes: Int
-        var sha256: String
     }
 
     struct Received {
@@ -23,6 +22,16 @@ struct UploadReceiver {
 
     let fileParts: Set<String>
     let textFields: Set<String>
+    /// SHA-256 of a received file, read back in 1 MiB pieces: computed where the upload is parsed (on the
+    /// low-priority heavy-work threads), not as bytes arrive, where it would compete with every request.
+    static func sha256(of url: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
     /// The text fields of a dataset upload (form fields, or query parameters for a raw-body upload).
     static let textFields = ["name", "label_column"]
     /// Most bytes of the whole body.
@@ -123,7 +132,6 @@ struct UploadReceiver {
 final class FileSink: @unchecked Sendable {
     let url: URL
     private let handle: FileHandle
-    private var hasher = SHA256()
     private var bytes = 0
     private let queue = DispatchQueue(label: "montecluster.upload-writer")
     /// Bytes handed to the queue and not yet written, and the first write error; guarded by `lock`.
@@ -142,7 +150,6 @@ final class FileSink: @unchecked Sendable {
 
     func write(_ buffer: ByteBuffer) throws {
         try lock.withLock { if let failure { throw failure } }
-        buffer.withUnsafeReadableBytes { raw in hasher.update(bufferPointer: raw) }
         bytes += buffer.readableBytes
         let chunk = Data(buffer.readableBytesView)
         lock.withLock { queued += chunk.count }
@@ -167,7 +174,7 @@ final class FileSink: @unchecked Sendable {
         await drained()
         try lock.withLock { if let failure { throw failure } }
         try handle.close()
-        return UploadReceiver.File(url: url, bytes: bytes, sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        return UploadReceiver.File(url: url, bytes: bytes)
     }
 
     /// Drops the file after a failed upload: removed now, closed once its queued writes are done.
