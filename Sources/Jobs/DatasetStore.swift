@@ -83,7 +83,7 @@ extension SQLiteJobStore: DatasetStore {
                   owner.allows(row["owner"])
             else { throw DatasetStoreError.notFound(id) }
             let users = try String.fetchAll(db, sql: """
-                SELECT id FROM jobs WHERE status IN ('queued', 'running', 'cancelling') AND json_extract(params, '$.dataset') = ? ORDER BY seq LIMIT 20
+                SELECT id FROM jobs WHERE status IN \(JobStatus.sqlList(JobStatus.unfinished)) AND json_extract(params, '$.dataset') = ? ORDER BY seq LIMIT 20
                 """, arguments: [id])
             guard users.isEmpty else { throw DatasetStoreError.inUse(datasetID: id, jobIDs: users) }
             try db.execute(sql: "DELETE FROM datasets WHERE id = ?", arguments: [id])

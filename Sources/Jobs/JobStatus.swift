@@ -33,4 +33,15 @@ public enum JobStatus: String, Sendable, Codable, CaseIterable {
 
     /// States in which a worker holds the job.
     public static let active: [JobStatus] = [.running, .cancelling]
+    /// The same, named for the SQL guards that check a worker still holds the job.
+    public static let holdingWorker = active
+    /// Not yet terminal: what still needs its dataset.
+    public static let unfinished: [JobStatus] = allCases.filter { !$0.isTerminal }
+
+    /// The status as an SQL literal. The store's status guards are written with these, from this enum,
+    /// never by hand: a renamed or added status cannot leave a stale string in a WHERE clause.
+    public var sql: String { "'\(rawValue)'" }
+
+    /// `('running', 'cancelling')`, the parenthesized list an `IN` clause takes.
+    public static func sqlList(_ statuses: [JobStatus]) -> String { "(" + statuses.map(\.sql).joined(separator: ", ") + ")" }
 }

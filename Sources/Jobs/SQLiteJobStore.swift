@@ -63,12 +63,12 @@ public final class SQLiteJobStore: JobStore {
                       submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
                 else { throw JobStoreError.referencedJobMissing(model) }
             }
-            let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued'") ?? 0
+            let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = \(JobStatus.queued.sql)") ?? 0
             if queued >= maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
             // Quotas are per token owner; requests without a token (loopback only) have the server's limits.
             if let owner = submission.owner {
                 let quotas = self.quotas
-                let ownQueued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND owner = ?", arguments: [owner]) ?? 0
+                let ownQueued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = \(JobStatus.queued.sql) AND owner = ?", arguments: [owner]) ?? 0
                 if ownQueued >= quotas.maxQueued {
                     throw JobStoreError.quotaExceeded(what: "queued jobs", limit: Int64(quotas.maxQueued), current: Int64(ownQueued))
                 }
@@ -83,7 +83,7 @@ public final class SQLiteJobStore: JobStore {
                 sql: """
                     INSERT INTO jobs (id, kind, name, priority, params, status, attempt, max_attempts,
                                       created_at, idempotency_key, fingerprint, version, owner, tags, metadata)
-                    VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, 1, ?, ?, ?)
+                    VALUES (?, ?, ?, ?, ?, \(JobStatus.queued.sql), 0, ?, ?, ?, ?, 1, ?, ?, ?)
                     RETURNING \(Self.jobColumns)
                     """,
                 arguments: [
@@ -184,13 +184,13 @@ public final class SQLiteJobStore: JobStore {
                 db,
                 sql: """
                     UPDATE jobs
-                    SET status = 'running', worker_id = ?, attempt = attempt + 1,
+                    SET status = \(JobStatus.running.sql), worker_id = ?, attempt = attempt + 1,
                         started_at = COALESCE(started_at, ?), heartbeat_at = ?, lease_expires_at = ?,
                         version = version + 1
-                    WHERE status = 'queued' AND seq = (
-                        SELECT seq FROM jobs AS q WHERE q.status = 'queued'
+                    WHERE status = \(JobStatus.queued.sql) AND seq = (
+                        SELECT seq FROM jobs AS q WHERE q.status = \(JobStatus.queued.sql)
                             AND (q.owner IS NULL
-                                 OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner AND r.status IN ('running', 'cancelling')) < ?)
+                                 OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner AND r.status IN \(JobStatus.sqlList(JobStatus.holdingWorker))) < ?)
                         ORDER BY q.priority DESC, q.seq ASC LIMIT 1)
                     RETURNING \(Self.jobColumns)
                     """,
@@ -213,7 +213,7 @@ public final class SQLiteJobStore: JobStore {
                 db,
                 sql: """
                     UPDATE jobs SET heartbeat_at = ?, lease_expires_at = ?, version = version + 1
-                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling')
+                    WHERE id = ? AND worker_id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker))
                     RETURNING status
                     """,
                 arguments: [now.timeIntervalSince1970, now.timeIntervalSince1970 + leaseDuration, jobID, workerID])
@@ -230,7 +230,7 @@ public final class SQLiteJobStore: JobStore {
             try db.execute(
                 sql: """
                     UPDATE jobs SET progress = ?, phase = ?, message = ?, version = version + 1
-                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling')
+                    WHERE id = ? AND worker_id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker))
                     """,
                 arguments: [progress.fraction, progress.phase, progress.message, jobID, workerID])
             guard db.changesCount > 0 else { return false }
@@ -252,7 +252,7 @@ public final class SQLiteJobStore: JobStore {
     public func saveCheckpoint(jobID: String, workerID: String, step: Int64, data: Data, metrics: [MetricPoint], keep: Int, now: Date) throws {
         try database.write { db in
             let holder = try String.fetchOne(
-                db, sql: "SELECT worker_id FROM jobs WHERE id = ? AND status IN ('running', 'cancelling')", arguments: [jobID])
+                db, sql: "SELECT worker_id FROM jobs WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker))", arguments: [jobID])
             guard holder == workerID else { throw JobRunError.leaseLost }
             try Self.insertMetrics(db, jobID: jobID, metrics)
             try db.execute(
@@ -300,9 +300,9 @@ public final class SQLiteJobStore: JobStore {
             switch outcome {
             case .succeeded(let result):
                 sql = """
-                    UPDATE jobs SET status = 'succeeded', result = ?, reason = NULL, progress = 1, finished_at = ?,
+                    UPDATE jobs SET status = \(JobStatus.succeeded.sql), result = ?, reason = NULL, progress = 1, finished_at = ?,
                         worker_id = NULL, lease_expires_at = NULL, version = version + 1
-                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling') RETURNING \(Self.jobColumns)
+                    WHERE id = ? AND worker_id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) RETURNING \(Self.jobColumns)
                     """
                 arguments = [result.canonicalText(), time, jobID, workerID]
             case .failed(let reason), .cancelled(let reason):
@@ -310,15 +310,15 @@ public final class SQLiteJobStore: JobStore {
                 sql = """
                     UPDATE jobs SET status = ?, reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
                         version = version + 1
-                    WHERE id = ? AND worker_id = ? AND status IN ('running', 'cancelling') RETURNING \(Self.jobColumns)
+                    WHERE id = ? AND worker_id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) RETURNING \(Self.jobColumns)
                     """
                 arguments = [status.rawValue, reason, time, jobID, workerID]
             case .requeued(let reason):
                 // A graceful shutdown is not the job's fault, so the attempt is given back.
                 sql = """
-                    UPDATE jobs SET status = 'queued', reason = ?, attempt = MAX(attempt - 1, 0), worker_id = NULL,
+                    UPDATE jobs SET status = \(JobStatus.queued.sql), reason = ?, attempt = MAX(attempt - 1, 0), worker_id = NULL,
                         lease_expires_at = NULL, version = version + 1
-                    WHERE id = ? AND worker_id = ? AND status = 'running' RETURNING \(Self.jobColumns)
+                    WHERE id = ? AND worker_id = ? AND status = \(JobStatus.running.sql) RETURNING \(Self.jobColumns)
                     """
                 arguments = [reason, jobID, workerID]
             }
@@ -347,13 +347,13 @@ public final class SQLiteJobStore: JobStore {
             switch current.status {
             case .queued:
                 sql = """
-                    UPDATE jobs SET status = 'cancelled', reason = 'cancelled before it started', finished_at = ?,
+                    UPDATE jobs SET status = \(JobStatus.cancelled.sql), reason = 'cancelled before it started', finished_at = ?,
                         version = version + 1
                     WHERE id = ? RETURNING \(Self.jobColumns)
                     """
                 arguments = [now.timeIntervalSince1970, jobID]
             case .running:
-                sql = "UPDATE jobs SET status = 'cancelling', version = version + 1 WHERE id = ? RETURNING \(Self.jobColumns)"
+                sql = "UPDATE jobs SET status = \(JobStatus.cancelling.sql), version = version + 1 WHERE id = ? RETURNING \(Self.jobColumns)"
                 arguments = [jobID]
             case .cancelling:
                 return (current, false)
@@ -485,9 +485,9 @@ public final class SQLiteJobStore: JobStore {
     public func rescueAbandoned(allActive: Bool, now: Date) throws -> RescueReport {
         let (report, touched): (RescueReport, [String]) = try database.write { db in
             let rows = allActive
-                ? try Row.fetchAll(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN ('running', 'cancelling')")
+                ? try Row.fetchAll(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN \(JobStatus.sqlList(JobStatus.holdingWorker))")
                 : try Row.fetchAll(
-                    db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN ('running', 'cancelling') AND lease_expires_at < ?",
+                    db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) AND lease_expires_at < ?",
                     arguments: [now.timeIntervalSince1970])
             var report = RescueReport()
             var touched: [String] = []
@@ -499,7 +499,7 @@ public final class SQLiteJobStore: JobStore {
                     updated = try Row.fetchOne(
                         db,
                         sql: """
-                            UPDATE jobs SET status = 'cancelled', reason = 'cancelled; its worker stopped before confirming',
+                            UPDATE jobs SET status = \(JobStatus.cancelled.sql), reason = 'cancelled; its worker stopped before confirming',
                                 finished_at = ?, worker_id = NULL, lease_expires_at = NULL, version = version + 1
                             WHERE id = ? RETURNING \(Self.jobColumns)
                             """, arguments: [time, job.id])
@@ -508,7 +508,7 @@ public final class SQLiteJobStore: JobStore {
                     updated = try Row.fetchOne(
                         db,
                         sql: """
-                            UPDATE jobs SET status = 'failed', finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
+                            UPDATE jobs SET status = \(JobStatus.failed.sql), finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
                                 reason = ?, version = version + 1
                             WHERE id = ? RETURNING \(Self.jobColumns)
                             """,
@@ -518,7 +518,7 @@ public final class SQLiteJobStore: JobStore {
                     updated = try Row.fetchOne(
                         db,
                         sql: """
-                            UPDATE jobs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL,
+                            UPDATE jobs SET status = \(JobStatus.queued.sql), worker_id = NULL, lease_expires_at = NULL,
                                 reason = 'requeued: its worker was lost', version = version + 1
                             WHERE id = ? RETURNING \(Self.jobColumns)
                             """, arguments: [job.id])
@@ -544,9 +544,9 @@ public final class SQLiteJobStore: JobStore {
             guard let row = try Row.fetchOne(
                 db,
                 sql: """
-                    UPDATE jobs SET status = 'failed', reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
+                    UPDATE jobs SET status = \(JobStatus.failed.sql), reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
                         version = version + 1
-                    WHERE id = ? AND status IN ('running', 'cancelling') RETURNING \(Self.jobColumns)
+                    WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) RETURNING \(Self.jobColumns)
                     """, arguments: [reason, now.timeIntervalSince1970, jobID])
             else { return nil }
             let job = try Self.job(from: row)

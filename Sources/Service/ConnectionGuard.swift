@@ -71,7 +71,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if refused {
             if case .head = unwrapInboundIn(data) {
                 headDeadline?.cancel()
-                respond(context, Problem(.serviceUnavailable, code: "too_many_connections", title: "Too many connections",
+                respond(context, Problem(.serviceUnavailable, code: .tooManyConnections, title: "Too many connections",
                                          detail: "the server has \(counter.limit) connections open "
                                              + "(montecluster serve --max-connections); retry shortly",
                                          headers: [.retryAfter: "1"]))
@@ -94,7 +94,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is HTTPParserError {
-            respond(context, Problem(.badRequest, code: "malformed_http", title: "Malformed HTTP request",
+            respond(context, Problem(.badRequest, code: .malformedHttp, title: "Malformed HTTP request",
                                      detail: "the request does not parse as HTTP/1.1: \(error)"))
             return
         }

@@ -31,10 +31,10 @@ struct DatasetRoutes: Sendable {
         let received = try await receiver.receive(request)
         defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
         guard let data = received.files["data"] else {
-            throw Problem(.unprocessableContent, code: "missing_part", title: "Missing part", detail: "the upload needs a 'data' part with the file", field: "data")
+            throw Problem(.unprocessableContent, code: .missingPart, title: "Missing part", detail: "the upload needs a 'data' part with the file", field: "data")
         }
         if let name = received.fields["name"], name.count > 200 {
-            throw Problem(.unprocessableContent, code: "invalid_value", title: "Invalid value", detail: "name is limited to 200 characters", field: "name")
+            throw Problem(.unprocessableContent, code: .invalidValue, title: "Invalid value", detail: "name is limited to 200 characters", field: "name")
         }
         let (library, owner) = (self.library, context.caller.owner)
         let (labels, name, labelColumn) = (received.files["labels"]?.url, received.fields["name"], received.fields["label_column"])
@@ -72,7 +72,7 @@ struct DatasetRoutes: Sendable {
         } catch DatasetStoreError.notFound {
             throw Self.notFound(id)
         } catch DatasetStoreError.inUse(_, let jobs) {
-            throw Problem(.conflict, code: "dataset_in_use", title: "Dataset in use",
+            throw Problem(.conflict, code: .datasetInUse, title: "Dataset in use",
                           detail: "queued or running jobs use this dataset: \(jobs.joined(separator: ", ")); cancel them or wait for them to finish",
                           field: "id")
         }
@@ -83,7 +83,7 @@ struct DatasetRoutes: Sendable {
         let id = try context.parameters.require("id")
         let job = try await state.job(id, for: context.caller)
         guard job.status == .succeeded else {
-            throw Problem(.conflict, code: "job_not_succeeded", title: "No trained model yet",
+            throw Problem(.conflict, code: .jobNotSucceeded, title: "No trained model yet",
                           detail: "job \(id) is \(job.status.rawValue); prediction needs a succeeded clustering job", field: "id")
         }
         let store = state.store
@@ -91,17 +91,17 @@ struct DatasetRoutes: Sendable {
         // model.json names the kind, model.safetensors holds the weights (a 0.2 job's one plist still loads).
         let loaded = try await offload { () -> (any TrainedModel)? in
             do { return try TrainedModels.load { try store.artifact(jobID: id, name: $0)?.data } } catch let error as TrainedModels.LoadError {
-                throw Problem(.conflict, code: "no_model", title: "Unreadable model", detail: "job \(id)'s saved model cannot be read: \(error)", field: "id")
+                throw Problem(.conflict, code: .noModel, title: "Unreadable model", detail: "job \(id)'s saved model cannot be read: \(error)", field: "id")
             }
         }
         guard let model = loaded else {
-            throw Problem(.conflict, code: "no_model", title: "No trained model",
+            throw Problem(.conflict, code: .noModel, title: "No trained model",
                           detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
         }
         let received = try await receiver.receive(request)
         defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
         guard let data = received.files["data"] else {
-            throw Problem(.unprocessableContent, code: "missing_part", title: "Missing part", detail: "prediction needs a 'data' part with the samples", field: "data")
+            throw Problem(.unprocessableContent, code: .missingPart, title: "Missing part", detail: "prediction needs a 'data' part with the samples", field: "data")
         }
         let labels = received.files["labels"]?.url
         let labelColumn = received.fields["label_column"]
@@ -132,12 +132,12 @@ struct DatasetRoutes: Sendable {
         do {
             return try await work()
         } catch let error as DatasetError {
-            throw Problem(.unprocessableContent, code: "invalid_dataset", title: "Invalid dataset", detail: error.reason, field: error.field)
+            throw Problem(.unprocessableContent, code: .invalidDataset, title: "Invalid dataset", detail: error.reason, field: error.field)
         }
     }
 
     static func notFound(_ id: String) -> Problem {
-        Problem(.notFound, code: "dataset_not_found", title: "Dataset not found", detail: "no dataset with id \"\(id.prefix(100))\"", field: "id")
+        Problem(.notFound, code: .datasetNotFound, title: "Dataset not found", detail: "no dataset with id \"\(id.prefix(100))\"", field: "id")
     }
 
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {

@@ -15,11 +15,11 @@ struct HealthRoutes: Sendable {
         routes.add(.get, "/healthz") { _, _ in try JSONResponse.make(Status(status: "ok")) }
         routes.add(.get, "/readyz") { _, _ in
             guard state.pool.isRunning, !state.isStopping else {
-                throw Problem(.serviceUnavailable, code: "not_ready", title: "Not ready",
+                throw Problem(.serviceUnavailable, code: .notReady, title: "Not ready",
                               detail: "the worker pool is not running", headers: [.retryAfter: "1"])
             }
             if state.storage.isLow {
-                throw Problem(.serviceUnavailable, code: "not_ready", title: "Not ready",
+                throw Problem(.serviceUnavailable, code: .notReady, title: "Not ready",
                               detail: "the data directory has \(state.storage.freeBytes ?? 0) bytes free, "
                                   + "below --min-free-bytes \(state.storage.minFreeBytes)",
                               headers: [.retryAfter: "5"])
@@ -28,7 +28,7 @@ struct HealthRoutes: Sendable {
                 let store = state.store
                 try await offload { try store.ping() }
             } catch {
-                throw Problem(.serviceUnavailable, code: "not_ready", title: "Not ready",
+                throw Problem(.serviceUnavailable, code: .notReady, title: "Not ready",
                               detail: "the job store does not answer", headers: [.retryAfter: "1"])
             }
             return try JSONResponse.make(Status(status: "ready"))
@@ -36,7 +36,7 @@ struct HealthRoutes: Sendable {
         let policy = self.policy
         routes.add(.get, "/metrics") { _, context in
             if policy.requireToken, !policy.publicMetrics, !context.caller.admin, !context.caller.scopes.contains("metrics") {
-                throw Problem(.forbidden, code: "forbidden", title: "Forbidden",
+                throw Problem(.forbidden, code: .forbidden, title: "Forbidden",
                               detail: "/metrics needs a token with the metrics scope "
                                   + "(montecluster tokens create --scope metrics) or --public-metrics")
             }

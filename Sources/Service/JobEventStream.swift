@@ -84,7 +84,7 @@ struct JobEventStream: Sendable {
             let reason = "must be a non-negative integer event id, got \"\(raw.prefix(40))\""
             // The header is a header: the spec's `invalid_header`, not the query parameter's `invalid_query`.
             guard field == "Last-Event-ID" else { throw Problem.invalidQuery(field, reason) }
-            throw Problem(.badRequest, code: "invalid_header", title: "Invalid header", detail: reason, field: field)
+            throw Problem(.badRequest, code: .invalidHeader, title: "Invalid header", detail: reason, field: field)
         }
         return value
     }

@@ -267,11 +267,11 @@ struct JobRoutes: Sendable {
             let kept = try await offload { try store.artifacts(jobID: id).map(\.name) }
             // Only said when true: a training job stopped after a checkpoint keeps that checkpoint's assignments and model.
             let artifactsNote = kept.isEmpty ? "" : "; it kept \(kept.count) artifact\(kept.count == 1 ? "" : "s") (\(kept.joined(separator: ", "))) at /v1/jobs/\(id)/artifacts"
-            throw Problem(.conflict, code: "no_result", title: "Job has no result",
+            throw Problem(.conflict, code: .noResult, title: "Job has no result",
                           detail: "the job \(job.status.rawValue)" + (job.reason.map { ": \($0)" } ?? "") + artifactsNote,
                           field: "status")
         case .queued, .running, .cancelling:
-            throw Problem(.conflict, code: "result_not_ready", title: "Result not ready",
+            throw Problem(.conflict, code: .resultNotReady, title: "Result not ready",
                           detail: "the job is \(job.status.rawValue); poll it or stream its events", field: "status",
                           headers: [.retryAfter: "1"])
         }
@@ -297,11 +297,11 @@ struct JobRoutes: Sendable {
         // Off the cooperative pool: while many downloads stream, reads may wait for a reader connection.
         guard let (info, location) = try await offload({ try store.artifactLocation(jobID: id, name: name) }) else {
             if !job.isTerminal {
-                throw Problem(.conflict, code: "artifact_not_ready", title: "Artifact not ready",
+                throw Problem(.conflict, code: .artifactNotReady, title: "Artifact not ready",
                               detail: "job \(id) is \(job.status.rawValue) and has not written \"\(name.prefix(100))\" yet; retry, or wait for the job",
                               field: "name", headers: [.retryAfter: "1"])
             }
-            throw Problem(.notFound, code: "artifact_not_found", title: "Artifact not found",
+            throw Problem(.notFound, code: .artifactNotFound, title: "Artifact not found",
                           detail: "job \(id) has no artifact \"\(name.prefix(100))\"", field: "name")
         }
         let safeName = name.filter { $0.isLetter || $0.isNumber || "._-".contains($0) }
@@ -320,7 +320,7 @@ struct JobRoutes: Sendable {
             switch ByteRange.parse(header, size: size) {
             case .whole: break
             case .unsatisfiable:
-                throw Problem(.rangeNotSatisfiable, code: "range_not_satisfiable", title: "Range not satisfiable",
+                throw Problem(.rangeNotSatisfiable, code: .rangeNotSatisfiable, title: "Range not satisfiable",
                               detail: "the artifact has \(size) bytes", field: "Range", headers: [.contentRange: "bytes */\(size)"])
             case .part(let part):
                 selected = part
@@ -400,7 +400,7 @@ struct JobRoutes: Sendable {
     private static func idempotencyKey(_ request: Request) throws -> String? {
         guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else { return nil }
         guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7E }) else {
-            throw Problem(.badRequest, code: "invalid_header", title: "Invalid header",
+            throw Problem(.badRequest, code: .invalidHeader, title: "Invalid header",
                           detail: "Idempotency-Key must be 1 to 255 visible ASCII characters", field: "Idempotency-Key")
         }
         return key

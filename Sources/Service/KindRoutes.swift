@@ -26,7 +26,7 @@ struct KindRoutes: Sendable {
         routes.add(.get, "/v1/kinds/{name}") { _, context in
             let name = try context.parameters.require("name")
             guard let kind = registry[name] else {
-                throw Problem(.notFound, code: "unknown_kind", title: "Unknown job kind",
+                throw Problem(.notFound, code: .unknownKind, title: "Unknown job kind",
                               detail: "no job kind \"\(name.prefix(100))\"; known kinds: \(registry.names.joined(separator: ", "))",
                               field: "name")
             }

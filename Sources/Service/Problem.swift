@@ -8,13 +8,13 @@ import Jobs
 /// with a stable `code` clients can switch on and, for input errors, the offending `field`.
 public struct Problem: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
-    public var code: String
+    public var code: ProblemCode
     public var title: String
     public var detail: String
     public var field: String?
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, title: String, detail: String, field: String? = nil,
+    public init(_ status: HTTPResponse.Status, code: ProblemCode, title: String, detail: String, field: String? = nil,
                 headers: HTTPFields = [:])
     {
         self.status = status
@@ -38,11 +38,11 @@ public struct Problem: Error, HTTPResponseError, Sendable {
     /// The problem document (RFC 9457) as JSON.
     func body(instance: String) -> ByteBuffer {
         var body: [String: JSONValue] = [
-            "type": .string("urn:montecluster:problem:\(code)"),
+            "type": .string("urn:montecluster:problem:\(code.rawValue)"),
             "title": .string(title),
             "status": .integer(Int64(status.code)),
             "detail": .string(detail),
-            "code": .string(code),
+            "code": .string(code.rawValue),
             "instance": .string(instance),
         ]
         if let field { body["field"] = .string(field) }
@@ -52,46 +52,46 @@ public struct Problem: Error, HTTPResponseError, Sendable {
 
 extension Problem {
     static func malformedJSON(_ detail: String) -> Problem {
-        Problem(.badRequest, code: "malformed_json", title: "Malformed JSON", detail: detail, field: "body")
+        Problem(.badRequest, code: .malformedJson, title: "Malformed JSON", detail: detail, field: "body")
     }
 
     static func invalid(_ error: ParameterError) -> Problem {
-        Problem(.unprocessableContent, code: error.code.rawValue, title: "Invalid parameter", detail: error.reason,
+        Problem(.unprocessableContent, code: ProblemCode(rawValue: error.code.rawValue) ?? .invalidValue, title: "Invalid parameter", detail: error.reason,
                 field: error.field)
     }
 
     static func diskFull(free: Int64?, minimum: Int64) -> Problem {
-        Problem(.insufficientStorage, code: "insufficient_storage", title: "Insufficient storage",
+        Problem(.insufficientStorage, code: .insufficientStorage, title: "Insufficient storage",
                 detail: "the server's disk is full" + (free.map { " (\($0) bytes free, \(minimum) needed)" } ?? "")
                     + "; delete jobs or datasets to free space", headers: [.retryAfter: "30"])
     }
 
     static func invalidQuery(_ field: String, _ reason: String) -> Problem {
-        Problem(.badRequest, code: "invalid_query", title: "Invalid query parameter", detail: reason, field: field)
+        Problem(.badRequest, code: .invalidQuery, title: "Invalid query parameter", detail: reason, field: field)
     }
 
     static func jobNotFound(_ id: String) -> Problem {
-        Problem(.notFound, code: "job_not_found", title: "Job not found", detail: "no job with id \"\(id.prefix(100))\"",
+        Problem(.notFound, code: .jobNotFound, title: "Job not found", detail: "no job with id \"\(id.prefix(100))\"",
                 field: "id")
     }
 
     static func routeNotFound(_ path: String) -> Problem {
-        Problem(.notFound, code: "not_found", title: "Not found", detail: "no resource at \(path.prefix(200))")
+        Problem(.notFound, code: .notFound, title: "Not found", detail: "no resource at \(path.prefix(200))")
     }
 
     static func bodyTooLarge(limit: Int) -> Problem {
-        Problem(.contentTooLarge, code: "body_too_large", title: "Request body too large",
+        Problem(.contentTooLarge, code: .bodyTooLarge, title: "Request body too large",
                 detail: "request bodies are limited to \(limit) bytes", field: "body")
     }
 
     static func unsupportedMediaType(_ given: String?) -> Problem {
-        Problem(.unsupportedMediaType, code: "unsupported_media_type", title: "Unsupported media type",
+        Problem(.unsupportedMediaType, code: .unsupportedMediaType, title: "Unsupported media type",
                 detail: "send the body as application/json" + (given.map { ", not \($0.prefix(100))" } ?? ""),
                 field: "Content-Type", headers: [.accept: "application/json"])
     }
 
     static func methodNotAllowed(_ method: HTTPRequest.Method, allowed: [HTTPRequest.Method]) -> Problem {
-        Problem(.methodNotAllowed, code: "method_not_allowed", title: "Method not allowed",
+        Problem(.methodNotAllowed, code: .methodNotAllowed, title: "Method not allowed",
                 detail: "\(method.rawValue) is not allowed here; use \(allowed.map(\.rawValue).joined(separator: ", "))",
                 headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
     }
@@ -102,27 +102,27 @@ extension Problem {
         case .notFound(let id):
             return jobNotFound(id)
         case .illegalTransition(_, let current, let requested):
-            return Problem(.conflict, code: "illegal_transition", title: "Illegal state transition",
+            return Problem(.conflict, code: .illegalTransition, title: "Illegal state transition",
                            detail: "cannot \(requested) a job that is \(current.rawValue)", field: "status")
         case .idempotencyConflict(let key, let existing):
-            return Problem(.conflict, code: "idempotency_conflict", title: "Idempotency key reused",
+            return Problem(.conflict, code: .idempotencyConflict, title: "Idempotency key reused",
                            detail: "the Idempotency-Key \"\(key.prefix(100))\" was used for job \(existing) with a different request body",
                            field: "Idempotency-Key")
         case .datasetMissing(let id):
-            return Problem(.unprocessableContent, code: "invalid_value", title: "Invalid parameter",
+            return Problem(.unprocessableContent, code: .invalidValue, title: "Invalid parameter",
                            detail: "no dataset with id '\(id.prefix(100))' (it was deleted); upload one with POST /v1/datasets",
                            field: "params.dataset")
         case .referencedJobMissing(let id):
-            return Problem(.unprocessableContent, code: "invalid_value", title: "Invalid parameter",
+            return Problem(.unprocessableContent, code: .invalidValue, title: "Invalid parameter",
                            detail: "no job with id '\(id.prefix(100))' to take a model from", field: "params.backbone_job")
         case .quotaExceeded(let what, let limit, let current):
             let storage = what == "stored bytes"
-            return Problem(storage ? .insufficientStorage : .tooManyRequests, code: "quota_exceeded", title: "Quota exceeded",
+            return Problem(storage ? .insufficientStorage : .tooManyRequests, code: .quotaExceeded, title: "Quota exceeded",
                            detail: "your \(what): \(current) of a limit of \(limit); "
                                + (storage ? "delete datasets or jobs to free space" : "wait for some to finish"),
                            headers: storage ? [:] : [.retryAfter: "5"])
         case .queueFull(let limit):
-            return Problem(.tooManyRequests, code: "queue_full", title: "Queue full",
+            return Problem(.tooManyRequests, code: .queueFull, title: "Queue full",
                            detail: "\(limit) jobs are already queued; retry later", headers: [.retryAfter: "5"])
         }
     }

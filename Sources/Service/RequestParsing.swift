@@ -30,7 +30,7 @@ enum RequestParsing {
         do {
             return try JSONValue.parse(Data(buffer.readableBytesView))
         } catch let error where error.path != nil {
-            throw Problem(.badRequest, code: "duplicate_key", title: "Duplicate key",
+            throw Problem(.badRequest, code: .duplicateKey, title: "Duplicate key",
                           detail: "the body is ambiguous: \(error.reason); send each key once", field: error.path)
         } catch {
             throw Problem.malformedJSON("the body is not valid JSON: \(error)")
@@ -52,24 +52,24 @@ enum RequestParsing {
                            configuration: ServiceConfiguration) throws -> JobSubmission
     {
         guard case .object(let members) = body else {
-            throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid body",
+            throw Problem(.unprocessableContent, code: .invalidType, title: "Invalid body",
                           detail: "the body must be a JSON object, got \(body.typeName)", field: "body")
         }
         let allowed = ["kind", "params", "name", "priority", "max_attempts", "tags", "metadata"]
         if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw Problem(.unprocessableContent, code: "unknown_field", title: "Unknown field",
+            throw Problem(.unprocessableContent, code: .unknownField, title: "Unknown field",
                           detail: "unknown field; a job takes \(allowed.joined(separator: ", "))", field: unknown)
         }
         guard let kindValue = members["kind"], kindValue != .null else {
-            throw Problem(.unprocessableContent, code: "missing_parameter", title: "Missing field",
+            throw Problem(.unprocessableContent, code: .missingParameter, title: "Missing field",
                           detail: "is required; one of \(registry.names.joined(separator: ", "))", field: "kind")
         }
         guard let kindName = kindValue.stringValue else {
-            throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid field",
+            throw Problem(.unprocessableContent, code: .invalidType, title: "Invalid field",
                           detail: "must be a string, got \(kindValue.typeName)", field: "kind")
         }
         guard let kind = registry[kindName] else {
-            throw Problem(.unprocessableContent, code: "unknown_kind", title: "Unknown job kind",
+            throw Problem(.unprocessableContent, code: .unknownKind, title: "Unknown job kind",
                           detail: "no job kind \"\(kindName.prefix(100))\"; known kinds: \(registry.names.joined(separator: ", "))",
                           field: "kind")
         }
@@ -91,12 +91,12 @@ enum RequestParsing {
         switch metadata {
         case .object, .null: break
         default:
-            throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid field",
+            throw Problem(.unprocessableContent, code: .invalidType, title: "Invalid field",
                           detail: "must be a JSON object, got \(metadata.typeName)", field: "metadata")
         }
         let metadataText = metadata == .null ? "{}" : metadata.canonicalText()
         guard metadataText.utf8.count <= JobTags.maxMetadataBytes else {
-            throw Problem(.unprocessableContent, code: "out_of_range", title: "Invalid field",
+            throw Problem(.unprocessableContent, code: .outOfRange, title: "Invalid field",
                           detail: "is \(metadataText.utf8.count) bytes as JSON; at most \(JobTags.maxMetadataBytes)", field: "metadata")
         }
         let name = fields["name"]?.stringValue
@@ -126,17 +126,17 @@ enum JobTags {
     static func parse(_ value: JSONValue?) throws -> [String] {
         guard let value, value != .null else { return [] }
         guard case .array(let items) = value else {
-            throw Problem(.unprocessableContent, code: "invalid_type", title: "Invalid field",
+            throw Problem(.unprocessableContent, code: .invalidType, title: "Invalid field",
                           detail: "must be an array of strings, got \(value.typeName)", field: "tags")
         }
         guard items.count <= maxTags else {
-            throw Problem(.unprocessableContent, code: "out_of_range", title: "Invalid field",
+            throw Problem(.unprocessableContent, code: .outOfRange, title: "Invalid field",
                           detail: "has \(items.count) tags; at most \(maxTags)", field: "tags")
         }
         var tags: [String] = []
         for (index, item) in items.enumerated() {
             guard let tag = item.stringValue, isValid(tag) else {
-                throw Problem(.unprocessableContent, code: "invalid_value", title: "Invalid field", detail: rule, field: "tags[\(index)]")
+                throw Problem(.unprocessableContent, code: .invalidValue, title: "Invalid field", detail: rule, field: "tags[\(index)]")
             }
             if !tags.contains(tag) { tags.append(tag) }
         }

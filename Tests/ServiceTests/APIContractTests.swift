@@ -233,6 +233,14 @@ final class APIContractTests: XCTestCase {
         }
     }
 
+    /// Problem codes are one enum, and the contract lists exactly its cases.
+    func testTheContractListsEveryProblemCode() throws {
+        let document = try JSONValue.parse(Data(OpenAPIDocument.json.utf8))
+        let listed = document["components"]?["schemas"]?["Problem"]?["properties"]?["code"]?["enum"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        XCTAssertEqual(Set(listed), Set(ProblemCode.allCases.map(\.rawValue)))
+        XCTAssertEqual(listed.count, ProblemCode.allCases.count)
+    }
+
     func testTimestampsParseRFC3339AndDatesOnly() {
         XCTAssertEqual(Timestamp.parse("2026-11-30T09:00:00Z")?.timeIntervalSince1970, 1_796_029_200)
         XCTAssertEqual(Timestamp.parse("2026-11-30")?.timeIntervalSince1970, 1_795_996_800)
