@@ -46,6 +46,15 @@ enum ClusterInputs {
         }
     }
 
+    /// A clustering run's first steps: its typed parameters and its dataset, loaded in the "loading" phase.
+    static func start<Kind: TypedJobKind>(_ kind: Kind, _ context: JobContext, library: DatasetLibrary) throws -> (Kind.Parameters, Dataset)
+        where Kind.Parameters: ClusterParameters
+    {
+        let params = try kind.typedParameters(context.params)
+        context.progress(0, phase: "loading")
+        return (params, try load(params, library: library))
+    }
+
     static func load(_ params: some ClusterParameters, library: DatasetLibrary) throws -> Dataset {
         do {
             return try library.load(params.dataset, generatedSamples: params.generatedSamples, generatedClasses: params.generatedClasses,

@@ -67,9 +67,7 @@ public struct IICKind: TypedJobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = try typedParameters(context.params)
-        context.progress(0, phase: "loading")
-        let dataset = try ClusterInputs.load(params, library: library)
+        let (params, dataset) = try ClusterInputs.start(self, context, library: library)
         let configuration = params.configuration
         if configuration.backbone == "cnn" && !dataset.layout.isImages {
             throw JobFailure("params.backbone: a CNN needs images; the dataset holds feature vectors")

@@ -39,9 +39,7 @@ public struct KMeansKind: TypedJobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = try typedParameters(context.params)
-        context.progress(0, phase: "loading")
-        let dataset = try ClusterInputs.load(params, library: library)
+        let (params, dataset) = try ClusterInputs.start(self, context, library: library)
         let k = params.k
         guard dataset.count >= k else { throw JobFailure("params.k: \(k) clusters need at least \(k) samples; the dataset has \(dataset.count)") }
         let kmeans = KMeans(k: k, runs: params.nInit, maxIterations: params.maxIter, tolerance: params.tol, seed: UInt64(params.seed))

@@ -95,9 +95,7 @@ public struct SCANKind: TypedJobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let params = try typedParameters(context.params)
-        context.progress(0, phase: "loading")
-        let dataset = try ClusterInputs.load(params, library: library)
+        let (params, dataset) = try ClusterInputs.start(self, context, library: library)
         let configuration = params.configuration
         guard dataset.count > configuration.neighbours else {
             throw JobFailure("params.neighbours: \(configuration.neighbours) neighbours need more samples; the dataset has \(dataset.count)")

@@ -129,10 +129,8 @@ struct JobRoutes: Sendable {
     }
 
     private func cancel(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
-        let store = state.store
-        _ = try await state.job(id, for: context.caller)
-        let storage = state.storage
+        let id = try await visibleJobID(context)
+        let (store, storage) = (state.store, state.storage)
         let job = try await offload { try storage.withReserve { try store.requestCancel(jobID: id, now: Date()) } }
         state.pool.cancel(jobID: id)
         var headers: HTTPFields = [.eTag: JobResource.etag(job)]
@@ -141,10 +139,8 @@ struct JobRoutes: Sendable {
     }
 
     private func delete(_ request: Request, _ context: AppRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
-        let store = state.store
-        _ = try await state.job(id, for: context.caller)
-        let storage = state.storage
+        let id = try await visibleJobID(context)
+        let (store, storage) = (state.store, state.storage)
         try await offload {
             try storage.withReserve { try store.delete(jobID: id) }
             storage.restoreReserve()
@@ -349,6 +345,13 @@ struct JobRoutes: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The `{id}` of the path, once the caller may see that job (404 otherwise).
+    private func visibleJobID(_ context: AppRequestContext) async throws -> String {
+        let id = try context.parameters.require("id")
+        _ = try await state.job(id, for: context.caller)
+        return id
+    }
 
     static let replayedHeader = HTTPField.Name("Idempotent-Replayed")!
     static let nextPageTokenHeader = HTTPField.Name("Next-Page-Token")!
