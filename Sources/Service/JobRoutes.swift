@@ -230,20 +230,13 @@ struct JobRoutes: Sendable {
         _ = try await state.job(id, for: context.caller)
         let store = state.store
         let series = try await offload { try store.metricSeries(jobID: id) }
-        var json = JSONWriter(capacity: 96 * series.count + 64)
-        json.raw("{"); json.key("job_id"); json.string(id); json.comma()
-        json.key("metrics"); json.raw("[")
-        for (index, entry) in series.enumerated() {
-            if index > 0 { json.comma() }
-            json.raw("{"); json.key("count"); json.integer(entry.count); json.comma()
-            json.key("first_step"); json.integer(entry.firstStep); json.comma()
-            json.key("last_step"); json.integer(entry.lastStep); json.comma()
-            json.key("last_value"); json.number(entry.lastValue); json.comma()
-            json.key("name"); json.string(entry.name)
-            json.raw("}")
+        // A few dozen names at most: a JSONValue (non-finite last values become null) rather than the writer.
+        let entries: [JSONValue] = series.map {
+            ["name": .string($0.name), "count": .integer(Int64($0.count)), "first_step": .integer($0.firstStep),
+             "last_step": .integer($0.lastStep), "last_value": .number($0.lastValue)]
         }
-        json.raw("]}")
-        return JSONResponse.make(json)
+        return Response(status: .ok, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(["job_id": .string(id), "metrics": .array(entries)]).canonicalText())))
     }
 
     private func result(_ request: Request, _ context: AppRequestContext) async throws -> Response {
