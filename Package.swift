@@ -7,10 +7,10 @@ import PackageDescription
 // (e.g. MONTECLUSTER_MARCH=x86-64 for older CPUs). Exclusivity checks cost ~3 % in the tensor
 // kernels, whose buffers are never aliased across accesses, so they are compiled without them.
 #if arch(x86_64)
-let march = ProcessInfo.processInfo.environment["MONTECLUSTER_MARCH"] ?? "x86-64-v3"
-let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(march)"])]
+    let march = ProcessInfo.processInfo.environment["MONTECLUSTER_MARCH"] ?? "x86-64-v3"
+    let numericFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(march)"])]
 #else
-let numericFlags: [SwiftSetting] = []
+    let numericFlags: [SwiftSetting] = []
 #endif
 // Training in an unoptimized build is 10–50× slower, which would make the test suite crawl;
 // the numeric engine is optimized in debug builds too.
@@ -19,14 +19,17 @@ let tensorFlags = numericFlags + optimizedInDebug + [.unsafeFlags(["-enforce-exc
 
 // libFuzzer targets, declared only for scripts/fuzz.sh (MONTECLUSTER_FUZZ=1), which builds them with
 // -sanitize=fuzzer,address in their own scratch folder; a normal build never sees them.
-let fuzzTargets: [Target] = ProcessInfo.processInfo.environment["MONTECLUSTER_FUZZ"] == "1" ? [
-    .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"),
-    .executableTarget(name: "FuzzDatasets", dependencies: ["Clustering", "FuzzDriver"], path: "Fuzz/FuzzDatasets"),
-    .executableTarget(name: "FuzzJSON", dependencies: ["Jobs", "FuzzDriver"], path: "Fuzz/FuzzJSON"),
-    .executableTarget(name: "FuzzExpression", dependencies: ["Sampling", "FuzzDriver"], path: "Fuzz/FuzzExpression"),
-    .executableTarget(name: "FuzzMultipart", dependencies: ["Service", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
-                      path: "Fuzz/FuzzMultipart"),
-] : []
+let fuzzTargets: [Target] =
+    ProcessInfo.processInfo.environment["MONTECLUSTER_FUZZ"] == "1"
+    ? [
+        .target(name: "FuzzDriver", path: "Fuzz/FuzzDriver"),
+        .executableTarget(name: "FuzzDatasets", dependencies: ["Clustering", "FuzzDriver"], path: "Fuzz/FuzzDatasets"),
+        .executableTarget(name: "FuzzJSON", dependencies: ["Jobs", "FuzzDriver"], path: "Fuzz/FuzzJSON"),
+        .executableTarget(name: "FuzzExpression", dependencies: ["Sampling", "FuzzDriver"], path: "Fuzz/FuzzExpression"),
+        .executableTarget(
+            name: "FuzzMultipart", dependencies: ["Service", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/FuzzMultipart"),
+    ] : []
 
 let package = Package(
     name: "MonteCluster",

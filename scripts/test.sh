@@ -28,6 +28,8 @@ run() {
   if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
 }
 
+# Layout is swift-format's (.swift-format: 4 spaces, line length 150); `swift format -i -r Sources Tests Fuzz Package.swift` fixes it.
+run "swift-format" swift format lint --strict -r Sources Tests Fuzz Package.swift
 # XCTest only: every test here is XCTest, and Swift Testing would print a misleading "0 tests" line.
 run "swift test" swift test --disable-swift-testing
 if swift build --product montecluster; then

@@ -16,8 +16,9 @@ public func fuzzExpression(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     }
     point.append(point[3] * -0.5)
     let source = String(decoding: bytes[16...], as: UTF8.self)
-    let symbols = ExpressionSymbols(parameters: [(name: "x", size: nil), (name: "s", size: nil), (name: "v", size: 3)],
-                                    data: ["y": .vector([1, -2, 3.5, 0, 1e-300]), "n": .scalar(5)])
+    let symbols = ExpressionSymbols(
+        parameters: [(name: "x", size: nil), (name: "s", size: nil), (name: "v", size: 3)],
+        data: ["y": .vector([1, -2, 3.5, 0, 1e-300]), "n": .scalar(5)])
     guard let program = try? ExpressionCompiler.compile(source, symbols: symbols) else { return 0 }
     let evaluator = Evaluator(program)
     let (value, gradient) = evaluator.valueAndGradient(point)

@@ -10,8 +10,9 @@ public func fuzzMultipart(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     guard count > 1 else { return 0 }
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
     let step = max(1, Int(bytes[0]) * 4)
-    let collector = MultipartCollector(boundary: "b", fileParts: ["data", "labels"], textFields: ["name", "label_column"],
-                                       scratch: { scratchDirectory.appendingPathComponent("part-\(UUID().uuidString)") })
+    let collector = MultipartCollector(
+        boundary: "b", fileParts: ["data", "labels"], textFields: ["name", "label_column"],
+        scratch: { scratchDirectory.appendingPathComponent("part-\(UUID().uuidString)") })
     // The collector's file writes are asynchronous (they run off the request's thread); the harness
     // waits for each input's outcome before checking what it left behind.
     let chunks = stride(from: 1, to: count, by: step).map { ByteBuffer(bytes: bytes[$0..<min(count, $0 + step)]) }

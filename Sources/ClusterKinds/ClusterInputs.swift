@@ -16,18 +16,23 @@ protocol ClusterParameters: KindParameters {
 enum ClusterInputs {
     /// Hungarian-matched accuracy, NMI and ARI against the dataset's labels, when it has labels.
     static func scoreMetrics(step: String, phase: String? = nil) -> [MetricDeclaration] {
-        [MetricDeclaration("acc", "Accuracy under the best one-to-one matching of clusters to labels (Hungarian).", step: step, phase: phase),
-         MetricDeclaration("nmi", "Normalized mutual information between clusters and labels (arithmetic mean).", step: step, phase: phase),
-         MetricDeclaration("ari", "Adjusted Rand index between clusters and labels.", step: step, phase: phase)]
+        [
+            MetricDeclaration("acc", "Accuracy under the best one-to-one matching of clusters to labels (Hungarian).", step: step, phase: phase),
+            MetricDeclaration("nmi", "Normalized mutual information between clusters and labels (arithmetic mean).", step: step, phase: phase),
+            MetricDeclaration("ari", "Adjusted Rand index between clusters and labels.", step: step, phase: phase),
+        ]
     }
 
-    static let dataset = Parameter("dataset", .string(maxLength: 100),
-                                   "An uploaded dataset's id (POST /v1/datasets), or generated:NAME for a generated one (\(GeneratedDatasets.names.map { "generated:\($0)" }.joined(separator: ", "))).",
-                                   required: true)
-    static let generatedSamples = Parameter("generated_samples", .integer(minimum: 10, maximum: 100_000),
-                                            "Samples of a generated dataset.", default: 600)
-    static let generatedClasses = Parameter("generated_classes", .integer(minimum: 2, maximum: 20),
-                                            "Clusters of generated:blobs (moons and rings have 2, shapes 4).", default: 3)
+    static let dataset = Parameter(
+        "dataset", .string(maxLength: 100),
+        "An uploaded dataset's id (POST /v1/datasets), or generated:NAME for a generated one (\(GeneratedDatasets.names.map { "generated:\($0)" }.joined(separator: ", "))).",
+        required: true)
+    static let generatedSamples = Parameter(
+        "generated_samples", .integer(minimum: 10, maximum: 100_000),
+        "Samples of a generated dataset.", default: 600)
+    static let generatedClasses = Parameter(
+        "generated_classes", .integer(minimum: 2, maximum: 20),
+        "Clusters of generated:blobs (moons and rings have 2, shapes 4).", default: 3)
     static let seed = Parameter("seed", .integer(minimum: 0), "Seed: the same seed and parameters give the same result.", default: 0)
 
     static func checkDataset(_ params: JSONValue, library: DatasetLibrary) throws(ParameterError) {
@@ -39,17 +44,17 @@ enum ClusterInputs {
             throw ParameterError(.invalidValue, field: "params.dataset", reason: "could not be looked up: \(error)")
         }
         guard exists else {
-            throw ParameterError(.invalidValue, field: "params.dataset",
-                                 reason: reference.hasPrefix("generated:")
-                                     ? "no generated dataset '\(reference.dropFirst(10))'; there are \(GeneratedDatasets.names.joined(separator: ", "))"
-                                     : "no dataset with id '\(reference)'; upload one with POST /v1/datasets")
+            throw ParameterError(
+                .invalidValue, field: "params.dataset",
+                reason: reference.hasPrefix("generated:")
+                    ? "no generated dataset '\(reference.dropFirst(10))'; there are \(GeneratedDatasets.names.joined(separator: ", "))"
+                    : "no dataset with id '\(reference)'; upload one with POST /v1/datasets")
         }
     }
 
     /// A clustering run's first steps: its typed parameters and its dataset, loaded in the "loading" phase.
     static func start<Kind: TypedJobKind>(_ kind: Kind, _ context: JobContext, library: DatasetLibrary) throws -> (Kind.Parameters, Dataset)
-        where Kind.Parameters: ClusterParameters
-    {
+    where Kind.Parameters: ClusterParameters {
         let params = try kind.typedParameters(context.params)
         context.progress(0, phase: "loading")
         return (params, try load(params, library: library))
@@ -57,8 +62,9 @@ enum ClusterInputs {
 
     static func load(_ params: some ClusterParameters, library: DatasetLibrary) throws -> Dataset {
         do {
-            return try library.load(params.dataset, generatedSamples: params.generatedSamples, generatedClasses: params.generatedClasses,
-                                    seed: UInt64(params.seed))
+            return try library.load(
+                params.dataset, generatedSamples: params.generatedSamples, generatedClasses: params.generatedClasses,
+                seed: UInt64(params.seed))
         } catch let error as DatasetError {
             throw JobFailure("\(error.field): \(error.reason)")
         }
@@ -80,8 +86,10 @@ enum ClusterInputs {
     /// Runs `train`; when it stops early — cancelled, or failed — after at least one checkpoint, first
     /// writes what that checkpoint had learnt (`restore` it, then `save` the assignments and model), so a
     /// stopped job keeps usable artifacts. Shutdown and a lost lease are not stops: the job resumes.
-    static func keepingLastCheckpoint(_ context: JobContext, restore: (Data) throws -> Void, save: () throws -> Void,
-                                      _ train: () throws -> Void) throws {
+    static func keepingLastCheckpoint(
+        _ context: JobContext, restore: (Data) throws -> Void, save: () throws -> Void,
+        _ train: () throws -> Void
+    ) throws {
         do {
             try train()
         } catch {
@@ -111,8 +119,9 @@ enum ClusterInputs {
     /// assignments.npy (int64), assignments.csv (index, cluster, confidence) and probabilities.npy when given.
     static func writeAssignments(_ clusters: [Int], probabilities: [Float]?, classes: Int, context: JobContext) throws {
         let payload = clusters.map { Int64($0).littleEndian }.withUnsafeBufferPointer { Data(buffer: $0) }
-        try context.artifact("assignments.npy", mediaType: "application/octet-stream",
-                             data: NumericArray.npyFile(shape: [clusters.count], descr: "<i8", payload: payload))
+        try context.artifact(
+            "assignments.npy", mediaType: "application/octet-stream",
+            data: NumericArray.npyFile(shape: [clusters.count], descr: "<i8", payload: payload))
         var csv = probabilities == nil ? "index,cluster\n" : "index,cluster,confidence\n"
         for (index, cluster) in clusters.enumerated() {
             if let probabilities {
@@ -123,9 +132,11 @@ enum ClusterInputs {
         }
         try context.artifact("assignments.csv", mediaType: "text/csv", data: Data(csv.utf8))
         if let probabilities {
-            try context.artifact("probabilities.npy", mediaType: "application/octet-stream",
-                                 data: NumericArray.npyFile(shape: [clusters.count, classes], descr: "<f4",
-                                                            payload: probabilities.withUnsafeBufferPointer { Data(buffer: $0) }))
+            try context.artifact(
+                "probabilities.npy", mediaType: "application/octet-stream",
+                data: NumericArray.npyFile(
+                    shape: [clusters.count, classes], descr: "<f4",
+                    payload: probabilities.withUnsafeBufferPointer { Data(buffer: $0) }))
         }
     }
 
@@ -136,7 +147,8 @@ enum ClusterInputs {
 
     static func layoutJSON(_ layout: Dataset.Layout) -> JSONValue {
         switch layout {
-        case .images(let c, let h, let w): ["kind": "images", "channels": .integer(Int64(c)), "height": .integer(Int64(h)), "width": .integer(Int64(w))]
+        case .images(let c, let h, let w):
+            ["kind": "images", "channels": .integer(Int64(c)), "height": .integer(Int64(h)), "width": .integer(Int64(w))]
         case .features(let d): ["kind": "features", "dimension": .integer(Int64(d))]
         }
     }

@@ -42,15 +42,18 @@ public enum TrainedModels {
         let description: JSONValue = [
             "format": .string(format), "kind": .string(type(of: model).kind), "clusters": .integer(Int64(model.clusters)),
             "input": ClusterInputs.layoutJSON(model.layout),
-            "normalization": model.normalization.map { ["mean": .array($0.mean.map { .number(Double($0)) }), "std": .array($0.std.map { .number(Double($0)) })] }
+            "normalization": model.normalization.map {
+                ["mean": .array($0.mean.map { .number(Double($0)) }), "std": .array($0.std.map { .number(Double($0)) })]
+            }
                 ?? .null,
             "configuration": try model.configuration(), "architecture": architecture,
             "dataset_sha256": datasetSHA256.map(JSONValue.string) ?? .null,
             "tensors": .array(tensors.map { ["name": .string($0.name), "shape": .array($0.shape.map { .integer(Int64($0)) })] }),
             "created_by": .string("montecluster \(MonteClusterVersion.current)"),
         ]
-        try context.artifact(weightsArtifact, mediaType: "application/octet-stream",
-                             data: Safetensors.encode(tensors, metadata: ["format": "pt", "kind": type(of: model).kind]))
+        try context.artifact(
+            weightsArtifact, mediaType: "application/octet-stream",
+            data: Safetensors.encode(tensors, metadata: ["format": "pt", "kind": type(of: model).kind]))
         try context.artifact(descriptionArtifact, mediaType: "application/json", data: Data(description.canonicalText().utf8))
     }
 
@@ -65,10 +68,12 @@ public enum TrainedModels {
             guard let layout = layout(description["input"]) else { throw LoadError(description: "model.json has no valid input layout") }
             var normalization: ChannelNormalization?
             if let mean = description["normalization"]?["mean"]?.arrayValue, let std = description["normalization"]?["std"]?.arrayValue {
-                normalization = ChannelNormalization(mean: mean.compactMap { $0.doubleValue.map(Float.init) }, std: std.compactMap { $0.doubleValue.map(Float.init) })
+                normalization = ChannelNormalization(
+                    mean: mean.compactMap { $0.doubleValue.map(Float.init) }, std: std.compactMap { $0.doubleValue.map(Float.init) })
             }
-            return try type.init(configuration: description["configuration"] ?? .null, layout: layout, normalization: normalization,
-                                 tensors: try Safetensors.decode(weights).tensors)
+            return try type.init(
+                configuration: description["configuration"] ?? .null, layout: layout, normalization: normalization,
+                tensors: try Safetensors.decode(weights).tensors)
         }
         if let legacy = try artifact(legacyArtifact) { return try LegacyModel.decode(legacy) }
         return nil
@@ -100,7 +105,8 @@ public struct KMeansModel: TrainedModel {
     }
 
     public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
-        guard let centroids = tensors["centroids"], centroids.shape == [centroids.shape.first ?? 0, layout.sampleSize], let k = centroids.shape.first, k > 0
+        guard let centroids = tensors["centroids"], centroids.shape == [centroids.shape.first ?? 0, layout.sampleSize], let k = centroids.shape.first,
+            k > 0
         else { throw TrainedModels.LoadError(description: "k-means weights need centroids of shape [k, \(layout.sampleSize)]") }
         self.init(layout: layout, clusters: k, centroids: centroids.values)
     }
@@ -129,10 +135,13 @@ public struct IICModel: TrainedModel {
         guard let decoded, let bestHead = configuration["best_head"]?.integerValue, (0..<Int64(decoded.subheads)).contains(bestHead) else {
             throw TrainedModels.LoadError(description: "IIC model.json needs configuration.iic and configuration.best_head")
         }
-        saved = try IICTrainer.SavedModel(configuration: decoded, layout: layout, bestHead: Int(bestHead), standardization: normalization, tensors: tensors)
+        saved = try IICTrainer.SavedModel(
+            configuration: decoded, layout: layout, bestHead: Int(bestHead), standardization: normalization, tensors: tensors)
     }
 
-    public func configuration() throws -> JSONValue { ["iic": try JSONValue.encoding(saved.configuration), "best_head": .integer(Int64(saved.bestHead))] }
+    public func configuration() throws -> JSONValue {
+        ["iic": try JSONValue.encoding(saved.configuration), "best_head": .integer(Int64(saved.bestHead))]
+    }
     public func tensors() throws -> [NamedTensor] { try saved.tensors() }
 
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {

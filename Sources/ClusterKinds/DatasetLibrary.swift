@@ -52,7 +52,9 @@ public final class DatasetLibrary: @unchecked Sendable {
         try parse(data: data, labels: labelsFile, labelColumn: labelColumn, limit: limit).dataset
     }
 
-    static func parse(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int) throws -> (dataset: Dataset, read: NumericArray.ReadResult) {
+    static func parse(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int) throws -> (
+        dataset: Dataset, read: NumericArray.ReadResult
+    ) {
         var scratch: [URL] = []
         defer { for url in scratch { try? FileManager.default.removeItem(at: url) } }
         func contents(_ url: URL, field: String) throws -> Data {
@@ -115,12 +117,14 @@ public final class DatasetLibrary: @unchecked Sendable {
         description["source_dtype"] = .string(array.element.rawValue)
         description["sha256"] = .string(upload.dataSHA256)
         description["bytes"] = .integer(Int64(upload.dataBytes))
-        description["label_counts"] = dataset.labelCounts.map { counts in
-            .object(Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), JSONValue.integer(Int64($0.value))) }))
-        } ?? .null
+        description["label_counts"] =
+            dataset.labelCounts.map { counts in
+                .object(Dictionary(uniqueKeysWithValues: counts.map { (String($0.key), JSONValue.integer(Int64($0.value))) }))
+            } ?? .null
         description["label_names"] = read.labelNames.map { .array($0.map(JSONValue.string)) } ?? .null
         description["warnings"] = .array(read.warnings.map(JSONValue.string))
-        let stored = (try? FileManager.default.contentsOfDirectory(at: partial, includingPropertiesForKeys: [.fileSizeKey]))?
+        let stored =
+            (try? FileManager.default.contentsOfDirectory(at: partial, includingPropertiesForKeys: [.fileSizeKey]))?
             .reduce(Int64(0)) { $0 + Int64((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) } ?? 0
         let record = DatasetRecord(id: id, name: upload.name, meta: .object(description), createdAt: now, owner: owner, bytes: stored)
         let final = directory.appendingPathComponent(id)
@@ -146,7 +150,8 @@ public final class DatasetLibrary: @unchecked Sendable {
         if reference.hasPrefix("generated:") {
             let name = String(reference.dropFirst("generated:".count))
             guard let dataset = GeneratedDatasets.make(name, count: generatedSamples, classes: generatedClasses, seed: seed) else {
-                throw DatasetError(field: "params.dataset", "no generated dataset '\(name)'; there are \(GeneratedDatasets.names.joined(separator: ", "))")
+                throw DatasetError(
+                    field: "params.dataset", "no generated dataset '\(name)'; there are \(GeneratedDatasets.names.joined(separator: ", "))")
             }
             return dataset
         }
@@ -157,7 +162,8 @@ public final class DatasetLibrary: @unchecked Sendable {
         let folder = directory.appendingPathComponent(reference)
         let array = try NumericArray.read(try Data(contentsOf: folder.appendingPathComponent("data.npy")), field: "data").array
         let labelsFile = folder.appendingPathComponent("labels.npy")
-        let labels = FileManager.default.fileExists(atPath: labelsFile.path)
+        let labels =
+            FileManager.default.fileExists(atPath: labelsFile.path)
             ? try Dataset.labels(try NumericArray.read(try Data(contentsOf: labelsFile), field: "labels").array) : nil
         let dataset = try Dataset.from(array, labels: labels)
         cacheLock.withLock { cache = (reference, dataset) }

@@ -8,22 +8,30 @@ public struct IICKind: TypedJobKind {
     let library: DatasetLibrary
     public init(library: DatasetLibrary) { self.library = library }
     public let name = "cluster.iic"
-    public let summary = "Invariant Information Clustering (Ji et al. 2019): a CNN (images) or MLP (vectors) trained to maximize I(z; z′) between augmented pairs; main and over-clustering sub-heads, the lowest-loss head answers."
+    public let summary =
+        "Invariant Information Clustering (Ji et al. 2019): a CNN (images) or MLP (vectors) trained to maximize I(z; z′) between augmented pairs; main and over-clustering sub-heads, the lowest-loss head answers."
 
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
         @Param(.integer(minimum: 2, maximum: 200), "Clusters of the main heads.") var k = 10
         @Param(.integer(minimum: 2, maximum: 1000), "Clusters of the over-clustering heads; absent means 5 × k.") var overclusters: Int? = nil
-        @Param(.integer(minimum: 1, maximum: 10), "Sub-heads per head, trained together; the one with the lowest loss is the answer.") var subheads = 5
-        @Param(.integer(minimum: 1, maximum: 1000), "Passes over the data; every batch trains the main and over-clustering heads together.") var epochs = 50
+        @Param(.integer(minimum: 1, maximum: 10), "Sub-heads per head, trained together; the one with the lowest loss is the answer.") var subheads =
+            5
+        @Param(.integer(minimum: 1, maximum: 1000), "Passes over the data; every batch trains the main and over-clustering heads together.")
+        var epochs = 50
         @Param(.integer(minimum: 8, maximum: 2048), "Samples per batch (each seen as two augmented views).") var batchSize = 128
         @Param(.number(minimum: 0, maximum: 1, exclusiveMinimum: true), "Adam's learning rate.") var learningRate = 5e-3
-        @Param(.integer(minimum: 1, maximum: 8), "Augmented pairs per sample in each batch (the paper's repeated loaders); the cost of an epoch grows with it.")
+        @Param(
+            .integer(minimum: 1, maximum: 8),
+            "Augmented pairs per sample in each batch (the paper's repeated loaders); the cost of an epoch grows with it.")
         var repeats = 2
-        @Param(.string(maxLength: 10, allowed: ["mild", "default", "strong"]), "Image augmentation policy for the pairs (feature vectors get Gaussian noise of 0.1 SD).")
+        @Param(
+            .string(maxLength: 10, allowed: ["mild", "default", "strong"]),
+            "Image augmentation policy for the pairs (feature vectors get Gaussian noise of 0.1 SD).")
         var augmentation = "default"
         @Param(.number(minimum: 0), "Weight of the marginal-entropy terms (1 is the mutual information).") var lambda = 1.0
-        @Param(.string(maxLength: 10, allowed: ["auto", "cnn", "mlp"]), "auto: a small CNN for images, an MLP for feature vectors.") var backbone = "auto"
+        @Param(.string(maxLength: 10, allowed: ["auto", "cnn", "mlp"]), "auto: a small CNN for images, an MLP for feature vectors.") var backbone =
+            "auto"
         @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
         @Param(ClusterInputs.generatedClasses) var generatedClasses = 3
         @Param(ClusterInputs.seed) var seed: Int64 = 0
@@ -46,10 +54,12 @@ public struct IICKind: TypedJobKind {
     }
 
     public var metrics: [MetricDeclaration] {
-        [MetricDeclaration("loss_main", "IIC loss (−I(z; z′)) of the best main sub-head, mean over the epoch.", unit: "nats", step: "epoch"),
-         MetricDeclaration("loss_over", "Lowest IIC loss among the over-clustering sub-heads.", unit: "nats", step: "epoch"),
-         MetricDeclaration("best_head", "Index of the main sub-head with the lowest loss.", unit: "index", step: "epoch"),
-         MetricDeclaration("epoch_seconds", "Wall time of the epoch.", unit: "s", step: "epoch")]
+        [
+            MetricDeclaration("loss_main", "IIC loss (−I(z; z′)) of the best main sub-head, mean over the epoch.", unit: "nats", step: "epoch"),
+            MetricDeclaration("loss_over", "Lowest IIC loss among the over-clustering sub-heads.", unit: "nats", step: "epoch"),
+            MetricDeclaration("best_head", "Index of the main sub-head with the lowest loss.", unit: "index", step: "epoch"),
+            MetricDeclaration("epoch_seconds", "Wall time of the epoch.", unit: "s", step: "epoch"),
+        ]
             + ClusterInputs.scoreMetrics(step: "epoch")
     }
 
@@ -84,43 +94,48 @@ public struct IICKind: TypedJobKind {
         func saveModel() throws -> (clusters: [Int], probabilities: [Float]) {
             let (clusters, probabilities) = trainer.assign()
             try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
-            try TrainedModels.save(IICModel(try trainer.model()), architecture: [
-                "backbone": .string(backbone), "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
-            ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
+            try TrainedModels.save(
+                IICModel(try trainer.model()),
+                architecture: [
+                    "backbone": .string(backbone), "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
+                ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
             return (clusters, probabilities)
         }
         try ClusterInputs.keepingLastCheckpoint(context, restore: trainer.restore, save: { _ = try saveModel() }) {
-        while !trainer.isFinished {
-            try context.checkCancellation()
-            var batch = 0
-            let steps = trainer.stepsPerEpoch, epoch = trainer.epoch
-            let record = try trainer.runEpoch(shouldStop: {
+            while !trainer.isFinished {
                 try context.checkCancellation()
-                // Called before each batch: progress within the epoch (coalesced by the context).
-                context.progress((Double(epoch) + Double(batch) / Double(max(1, steps))) / Double(configuration.epochs), phase: "training",
-                                 message: "epoch \(epoch + 1) of \(configuration.epochs), step \(batch + 1) of \(steps)")
-                batch += 1
-            })
-            let step = Int64(record.epoch)
-            context.metric("loss_main", step: step, value: record.mainLosses[record.bestHead])
-            context.metric("loss_over", step: step, value: record.overLosses.min() ?? 0)
-            context.metric("best_head", step: step, value: Double(record.bestHead))
-            context.metric("epoch_seconds", step: step, value: record.seconds)
-            ClusterInputs.recordScores(record.scores, step: step, context: context)
-            try context.checkpoint(step: step, data: trainer.checkpoint())
-        }
+                var batch = 0
+                let steps = trainer.stepsPerEpoch, epoch = trainer.epoch
+                let record = try trainer.runEpoch(shouldStop: {
+                    try context.checkCancellation()
+                    // Called before each batch: progress within the epoch (coalesced by the context).
+                    context.progress(
+                        (Double(epoch) + Double(batch) / Double(max(1, steps))) / Double(configuration.epochs), phase: "training",
+                        message: "epoch \(epoch + 1) of \(configuration.epochs), step \(batch + 1) of \(steps)")
+                    batch += 1
+                })
+                let step = Int64(record.epoch)
+                context.metric("loss_main", step: step, value: record.mainLosses[record.bestHead])
+                context.metric("loss_over", step: step, value: record.overLosses.min() ?? 0)
+                context.metric("best_head", step: step, value: Double(record.bestHead))
+                context.metric("epoch_seconds", step: step, value: record.seconds)
+                ClusterInputs.recordScores(record.scores, step: step, context: context)
+                try context.checkpoint(step: step, data: trainer.checkpoint())
+            }
         }
         context.progress(1, phase: "assigning")
         let (clusters, _) = try saveModel()
         let scores = dataset.labels.map { ClusteringMetrics.scores(clusters, $0) }
-        try ClusterInputs.writeHistory(trainer.history.map { record in
-            [
-                "step": .integer(Int64(record.epoch)), "epoch": .integer(Int64(record.epoch)),
-                "loss_main": .number(record.mainLosses[record.bestHead]), "loss_over": .number(record.overLosses.min() ?? .nan),
-                "best_head": .integer(Int64(record.bestHead)), "epoch_seconds": .number(record.seconds),
-                "loss_main_heads": .array(record.mainLosses.map(JSONValue.number)), "loss_over_heads": .array(record.overLosses.map(JSONValue.number)),
-            ].merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
-        }, context: context)
+        try ClusterInputs.writeHistory(
+            trainer.history.map { record in
+                [
+                    "step": .integer(Int64(record.epoch)), "epoch": .integer(Int64(record.epoch)),
+                    "loss_main": .number(record.mainLosses[record.bestHead]), "loss_over": .number(record.overLosses.min() ?? .nan),
+                    "best_head": .integer(Int64(record.bestHead)), "epoch_seconds": .number(record.seconds),
+                    "loss_main_heads": .array(record.mainLosses.map(JSONValue.number)),
+                    "loss_over_heads": .array(record.overLosses.map(JSONValue.number)),
+                ].merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
+            }, context: context)
         let last = trainer.history.last!
         return [
             "k": .integer(Int64(configuration.clusters)), "overclusters": .integer(Int64(configuration.overclusters)),
@@ -129,9 +144,11 @@ public struct IICKind: TypedJobKind {
             "loss_main": .array(last.mainLosses.map(JSONValue.number)), "loss_over": .array(last.overLosses.map(JSONValue.number)),
             "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(clusters, k: configuration.clusters)),
             "scores": ClusterInputs.scoresJSON(scores),
-            "model": ["backbone": .string(backbone),
-                      "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
-                      "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)"],
+            "model": [
+                "backbone": .string(backbone),
+                "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
+                "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)",
+            ],
             "seconds": .number(Date().timeIntervalSince(start)),
             "mean_epoch_seconds": .number(trainer.history.map(\.seconds).reduce(0, +) / Double(max(1, trainer.history.count))),
         ]

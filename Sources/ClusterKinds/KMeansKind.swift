@@ -7,7 +7,8 @@ public struct KMeansKind: TypedJobKind {
     let library: DatasetLibrary
     public init(library: DatasetLibrary) { self.library = library }
     public let name = "cluster.kmeans"
-    public let summary = "k-means (k-means++ seeding, n_init runs, Lloyd iterations) on feature vectors or flattened images; ACC/NMI/ARI when labels exist."
+    public let summary =
+        "k-means (k-means++ seeding, n_init runs, Lloyd iterations) on feature vectors or flattened images; ACC/NMI/ARI when labels exist."
 
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
@@ -22,8 +23,11 @@ public struct KMeansKind: TypedJobKind {
     }
 
     public var metrics: [MetricDeclaration] {
-        [MetricDeclaration("best_inertia", "Lowest inertia (sum of squared distances to the centres) of the runs so far.", unit: "squared distance",
-                           step: "k-means++ run (1…n_init)")]
+        [
+            MetricDeclaration(
+                "best_inertia", "Lowest inertia (sum of squared distances to the centres) of the runs so far.", unit: "squared distance",
+                step: "k-means++ run (1…n_init)")
+        ]
             + ClusterInputs.scoreMetrics(step: "n_init (the final assignment)")
     }
 
@@ -56,11 +60,13 @@ public struct KMeansKind: TypedJobKind {
         let scores = dataset.labels.map { ClusteringMetrics.scores(result.assignments, $0) }
         ClusterInputs.recordScores(scores, step: Int64(kmeans.runs), context: context)
         try ClusterInputs.writeAssignments(result.assignments, probabilities: nil, classes: k, context: context)
-        try context.artifact("centroids.npy", mediaType: "application/octet-stream",
-                             data: NumericArray.npyFile(shape: [k, d], descr: "<f4", payload: result.centroids.withUnsafeBufferPointer { Data(buffer: $0) }))
-        try TrainedModels.save(KMeansModel(layout: dataset.layout, clusters: k, centroids: result.centroids),
-                               architecture: ["parameters": .integer(Int64(result.centroids.count)), "macs_per_sample": .integer(Int64(result.centroids.count))],
-                               datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
+        try context.artifact(
+            "centroids.npy", mediaType: "application/octet-stream",
+            data: NumericArray.npyFile(shape: [k, d], descr: "<f4", payload: result.centroids.withUnsafeBufferPointer { Data(buffer: $0) }))
+        try TrainedModels.save(
+            KMeansModel(layout: dataset.layout, clusters: k, centroids: result.centroids),
+            architecture: ["parameters": .integer(Int64(result.centroids.count)), "macs_per_sample": .integer(Int64(result.centroids.count))],
+            datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
         return [
             "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
             "inertia": .number(result.inertia), "iterations": .integer(Int64(result.iterations)), "best_run": .integer(Int64(result.bestRun)),

@@ -13,7 +13,8 @@ public struct SCANKind: TypedJobKind {
         self.artifact = artifact
     }
     public let name = "cluster.scan"
-    public let summary = "SCAN (Van Gansbeke et al. 2020): SimCLR pretext (images), K-nearest-neighbour mining, SCAN loss with several heads, self-labeling. Feature vectors skip the pretext."
+    public let summary =
+        "SCAN (Van Gansbeke et al. 2020): SimCLR pretext (images), K-nearest-neighbour mining, SCAN loss with several heads, self-labeling. Feature vectors skip the pretext."
 
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
@@ -65,7 +66,8 @@ public struct SCANKind: TypedJobKind {
         return [
             MetricDeclaration("pretext_loss", "SimCLR NT-Xent loss, mean over the epoch.", unit: "nats", step: step, phase: "pretext"),
             MetricDeclaration("neighbour_agreement", "Fraction of mined neighbours that share the sample's label.", step: step, phase: "mining"),
-            MetricDeclaration("scan_loss", "SCAN loss (consistency − entropy_weight × entropy) of the best head.", unit: "nats", step: step, phase: "scan"),
+            MetricDeclaration(
+                "scan_loss", "SCAN loss (consistency − entropy_weight × entropy) of the best head.", unit: "nats", step: step, phase: "scan"),
             MetricDeclaration("scan_consistency", "Mean −log ⟨p(x), p(neighbour)⟩ term of the SCAN loss.", unit: "nats", step: step, phase: "scan"),
             MetricDeclaration("scan_entropy", "Entropy of the mean cluster distribution.", unit: "nats", step: step, phase: "scan"),
             MetricDeclaration("self_label_loss", "Cross-entropy on confident pseudo-labels.", unit: "nats", step: step, phase: "self_label"),
@@ -85,11 +87,13 @@ public struct SCANKind: TypedJobKind {
             do { model = try artifact(job, TrainedModels.descriptionArtifact) ?? artifact(job, TrainedModels.legacyArtifact) } catch {
                 throw ParameterError(.invalidValue, field: "params.backbone_job", reason: "could not be looked up: \(error)")
             }
-            let isSCAN = model.map { data in
-                (try? JSONValue.parse(data))?["kind"]?.stringValue == SCANModel.kind || (try? LegacyModel.decode(data)) is SCANModel
-            } ?? false
+            let isSCAN =
+                model.map { data in
+                    (try? JSONValue.parse(data))?["kind"]?.stringValue == SCANModel.kind || (try? LegacyModel.decode(data)) is SCANModel
+                } ?? false
             guard isSCAN else {
-                throw ParameterError(.invalidValue, field: "params.backbone_job", reason: "no succeeded cluster.scan job '\(job.prefix(100))' with a trained model")
+                throw ParameterError(
+                    .invalidValue, field: "params.backbone_job", reason: "no succeeded cluster.scan job '\(job.prefix(100))' with a trained model")
             }
         }
     }
@@ -115,65 +119,82 @@ public struct SCANKind: TypedJobKind {
         let start = Date()
         let summary = trainer.trunk.summary(input: trainer.inputShapeForSummary)
         let headParameters = 128 * configuration.clusters + configuration.clusters
-        let cost: JSONValue = ["parameters": .integer(Int64(summary.parameters + headParameters)),
-                               "macs_per_sample": .integer(Int64(summary.macs + 128 * configuration.clusters)),
-                               "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)"]
+        let cost: JSONValue = [
+            "parameters": .integer(Int64(summary.parameters + headParameters)),
+            "macs_per_sample": .integer(Int64(summary.macs + 128 * configuration.clusters)),
+            "macs_convention": "multiply-accumulates of convolutions and linear maps (BN, ReLU and pooling not counted)",
+        ]
         func saveModel() throws -> [Int] {
             let (clusters, probabilities) = trainer.assign()
             try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
-            try TrainedModels.save(SCANModel(try trainer.model()), architecture: [
-                "backbone": .string(dataset.layout.isImages ? "cnn" : "mlp"), "parameters": cost["parameters"]!, "macs_per_sample": cost["macs_per_sample"]!,
-            ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
+            try TrainedModels.save(
+                SCANModel(try trainer.model()),
+                architecture: [
+                    "backbone": .string(dataset.layout.isImages ? "cnn" : "mlp"), "parameters": cost["parameters"]!,
+                    "macs_per_sample": cost["macs_per_sample"]!,
+                ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
             return clusters
         }
         // A stopped job keeps its last checkpoint's assignments and model once the heads have trained
         // (before the SCAN phase they would be arbitrary).
-        try ClusterInputs.keepingLastCheckpoint(context, restore: trainer.restore, save: {
-            if trainer.history.contains(where: { $0.phase == .scan }) { _ = try saveModel() }
-        }) {
-        while !trainer.isFinished {
-            try context.checkCancellation()
-            let done = Double(trainer.history.count)
-            context.progress(done / totalEpochs, phase: trainer.phase.rawValue,
-                             message: trainer.phase == .mining ? "mining \(configuration.neighbours) neighbours" : "epoch \(trainer.epoch + 1)")
-            let record = try trainer.runEpoch(shouldStop: { try context.checkCancellation() })
-            step += 1
-            let prefix = record.phase.rawValue
-            if record.phase != .mining { context.metric("\(prefix)_loss", step: step, value: record.loss) }
-            if let value = record.consistency { context.metric("scan_consistency", step: step, value: value) }
-            if let value = record.entropy { context.metric("scan_entropy", step: step, value: value) }
-            if let value = record.confidentFraction { context.metric("confident_fraction", step: step, value: value) }
-            if record.phase == .mining, let agreement = trainer.neighbourAgreement { context.metric("neighbour_agreement", step: step, value: agreement) }
-            ClusterInputs.recordScores(record.scores, step: step, context: context)
-            try context.checkpoint(step: step, data: trainer.checkpoint())
-        }
+        try ClusterInputs.keepingLastCheckpoint(
+            context, restore: trainer.restore,
+            save: {
+                if trainer.history.contains(where: { $0.phase == .scan }) { _ = try saveModel() }
+            }
+        ) {
+            while !trainer.isFinished {
+                try context.checkCancellation()
+                let done = Double(trainer.history.count)
+                context.progress(
+                    done / totalEpochs, phase: trainer.phase.rawValue,
+                    message: trainer.phase == .mining ? "mining \(configuration.neighbours) neighbours" : "epoch \(trainer.epoch + 1)")
+                let record = try trainer.runEpoch(shouldStop: { try context.checkCancellation() })
+                step += 1
+                let prefix = record.phase.rawValue
+                if record.phase != .mining { context.metric("\(prefix)_loss", step: step, value: record.loss) }
+                if let value = record.consistency { context.metric("scan_consistency", step: step, value: value) }
+                if let value = record.entropy { context.metric("scan_entropy", step: step, value: value) }
+                if let value = record.confidentFraction { context.metric("confident_fraction", step: step, value: value) }
+                if record.phase == .mining, let agreement = trainer.neighbourAgreement {
+                    context.metric("neighbour_agreement", step: step, value: agreement)
+                }
+                ClusterInputs.recordScores(record.scores, step: step, context: context)
+                try context.checkpoint(step: step, data: trainer.checkpoint())
+            }
         }
         context.progress(1, phase: "assigning")
         let clusters = try saveModel()
         let scores = dataset.labels.map { ClusteringMetrics.scores(clusters, $0) }
         let neighbours = trainer.neighbourLists.flatMap { $0.map { Int64($0).littleEndian } }
-        try context.artifact("neighbours.npy", mediaType: "application/octet-stream",
-                             data: NumericArray.npyFile(shape: [trainer.neighbourLists.count, trainer.neighbourLists.first?.count ?? 0], descr: "<i8",
-                                                        payload: neighbours.withUnsafeBufferPointer { Data(buffer: $0) }))
+        try context.artifact(
+            "neighbours.npy", mediaType: "application/octet-stream",
+            data: NumericArray.npyFile(
+                shape: [trainer.neighbourLists.count, trainer.neighbourLists.first?.count ?? 0], descr: "<i8",
+                payload: neighbours.withUnsafeBufferPointer { Data(buffer: $0) }))
         let embeddings = trainer.features()
-        try context.artifact("embeddings.npy", mediaType: "application/octet-stream",
-                             data: NumericArray.npyFile(shape: [dataset.count, embeddings.count / dataset.count], descr: "<f4",
-                                                        payload: embeddings.withUnsafeBufferPointer { Data(buffer: $0) }))
-        try ClusterInputs.writeHistory(trainer.history.enumerated().map { index, record in
-            var row: [String: JSONValue] = [
-                "step": .integer(Int64(index + 1)), "phase": .string(record.phase.rawValue), "epoch": .integer(Int64(record.epoch)),
-                "epoch_seconds": .number(record.seconds),
-            ]
-            if record.phase != .mining { row["\(record.phase.rawValue)_loss"] = .number(record.loss) }
-            if let value = record.consistency { row["scan_consistency"] = .number(value) }
-            if let value = record.entropy { row["scan_entropy"] = .number(value) }
-            if let value = record.confidentFraction { row["confident_fraction"] = .number(value) }
-            if let value = record.bestHead { row["best_head"] = .integer(Int64(value)) }
-            return row.merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
-        }, context: context)
+        try context.artifact(
+            "embeddings.npy", mediaType: "application/octet-stream",
+            data: NumericArray.npyFile(
+                shape: [dataset.count, embeddings.count / dataset.count], descr: "<f4",
+                payload: embeddings.withUnsafeBufferPointer { Data(buffer: $0) }))
+        try ClusterInputs.writeHistory(
+            trainer.history.enumerated().map { index, record in
+                var row: [String: JSONValue] = [
+                    "step": .integer(Int64(index + 1)), "phase": .string(record.phase.rawValue), "epoch": .integer(Int64(record.epoch)),
+                    "epoch_seconds": .number(record.seconds),
+                ]
+                if record.phase != .mining { row["\(record.phase.rawValue)_loss"] = .number(record.loss) }
+                if let value = record.consistency { row["scan_consistency"] = .number(value) }
+                if let value = record.entropy { row["scan_entropy"] = .number(value) }
+                if let value = record.confidentFraction { row["confident_fraction"] = .number(value) }
+                if let value = record.bestHead { row["best_head"] = .integer(Int64(value)) }
+                return row.merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
+            }, context: context)
         let confident = trainer.history.last { $0.phase == .selfLabel }?.confidentFraction
         return [
-            "k": .integer(Int64(configuration.clusters)), "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
+            "k": .integer(Int64(configuration.clusters)), "samples": .integer(Int64(dataset.count)),
+            "layout": ClusterInputs.layoutJSON(dataset.layout),
             "best_head": .integer(Int64(trainer.bestHead)), "pretext_ran": .bool(pretext > 0),
             "neighbour_agreement": trainer.neighbourAgreement.map(JSONValue.number) ?? .null,
             "confident_fraction": confident.map(JSONValue.number) ?? .null,

@@ -44,7 +44,9 @@ public struct Dataset: Sendable {
 
     /// Interprets an array: uint8 N×H×W or N×H×W×C as images, any N×D (D ≤ 4096) as feature vectors;
     /// checks the limits, finiteness and the labels (one non-negative integer per sample).
-    public static func from(_ array: NumericArray, labels labelArray: [Int]?, field: String = "data", labelsField: String = "labels") throws(DatasetError) -> Dataset {
+    public static func from(_ array: NumericArray, labels labelArray: [Int]?, field: String = "data", labelsField: String = "labels")
+        throws(DatasetError) -> Dataset
+    {
         let shape = array.shape
         guard let n = shape.first, shape.count >= 2 else {
             throw DatasetError(field: field, "an array of shape \(shape) is not a dataset: expected N×D features or N×H×W(×C) uint8 images")
@@ -60,11 +62,14 @@ public struct Dataset: Sendable {
             layout = .features(dimension: shape[1])
         case 3, 4:
             guard array.element == .uint8 else {
-                throw DatasetError(field: field, "images must be uint8 (got \(array.element.rawValue) of shape \(shape)); send floats as N×D features")
+                throw DatasetError(
+                    field: field, "images must be uint8 (got \(array.element.rawValue) of shape \(shape)); send floats as N×D features")
             }
             let (h, w, c) = (shape[1], shape[2], shape.count == 4 ? shape[3] : 1)
             guard Limits.imageSides.contains(h), Limits.imageSides.contains(w) else {
-                throw DatasetError(field: field, "images of \(h)×\(w) pixels; sides from \(Limits.imageSides.lowerBound) to \(Limits.imageSides.upperBound) are accepted")
+                throw DatasetError(
+                    field: field,
+                    "images of \(h)×\(w) pixels; sides from \(Limits.imageSides.lowerBound) to \(Limits.imageSides.upperBound) are accepted")
             }
             guard Limits.imageChannels.contains(c) else {
                 throw DatasetError(field: field, "images with \(c) channels; 1 (N×H×W or N×H×W×1) or 3 (N×H×W×3) are accepted")
@@ -93,7 +98,8 @@ public struct Dataset: Sendable {
             values = array.floats()
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
                 let d = layout.sampleSize
-                throw DatasetError(field: field, "sample \(bad / d), feature \(bad % d) is \(values[bad]); features must be finite numbers (float32 range)")
+                throw DatasetError(
+                    field: field, "sample \(bad / d), feature \(bad % d) is \(values[bad]); features must be finite numbers (float32 range)")
             }
         }
         if let labelArray {

@@ -59,10 +59,10 @@ public enum GeneratedDatasets {
                 }
                 for a in 2...5 {
                     switch label {
-                    case 0: for b in 2...5 { set(a, b) }                          // filled square
-                    case 1: set(a, 3); set(a, 4); set(3, a); set(4, a)            // cross
-                    case 2: set(1, a); set(6, a); set(a, 1); set(a, 6)            // ring
-                    default: set(a, a); set(a - 1, a); set(a + 1, a)              // diagonal band
+                    case 0: for b in 2...5 { set(a, b) }  // filled square
+                    case 1: set(a, 3); set(a, 4); set(3, a); set(4, a)  // cross
+                    case 2: set(1, a); set(6, a); set(a, 1); set(a, 6)  // ring
+                    default: set(a, a); set(a - 1, a); set(a + 1, a)  // diagonal band
                     }
                 }
                 values += image.map { min(1, max(0, $0 + 0.1 * normal())) }

@@ -11,8 +11,10 @@ public enum Gzip {
     /// Inflates `source` into `destination` (concatenated gzip members included); fails past `limit` bytes of output.
     /// `inspect` sees the first `inspectBytes` of output (or all of it, if shorter) as soon as they exist and
     /// may throw to stop: an upload whose header already breaks a limit is not inflated any further.
-    public static func decompress(file source: URL, to destination: URL, limit: Int, field: String,
-                                  inspectBytes: Int = 1 << 16, inspect: ((Data) throws -> Void)? = nil) throws -> Int {
+    public static func decompress(
+        file source: URL, to destination: URL, limit: Int, field: String,
+        inspectBytes: Int = 1 << 16, inspect: ((Data) throws -> Void)? = nil
+    ) throws -> Int {
         guard let input = InputStream(url: source) else { throw DatasetError(field: field, "cannot read the upload") }
         FileManager.default.createFile(atPath: destination.path, contents: nil)
         let output = try FileHandle(forWritingTo: destination)

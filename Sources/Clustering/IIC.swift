@@ -13,28 +13,35 @@ public enum IIC {
         let raw = MatrixMultiply.multiply(z.value, zPrime.value, transposeA: true)  // [k, k]
         var p = [Float](repeating: 0, count: k * k)
         var total: Float = 0
-        for i in 0..<k { for j in 0..<k {
-            let value = (raw.storage[i * k + j] + raw.storage[j * k + i]) / (2 * Float(b))
-            p[i * k + j] = value
-            total += value
-        } }
+        for i in 0..<k {
+            for j in 0..<k {
+                let value = (raw.storage[i * k + j] + raw.storage[j * k + i]) / (2 * Float(b))
+                p[i * k + j] = value
+                total += value
+            }
+        }
         // Rows of z sum to one, so total is 1 up to rounding; dividing keeps P a distribution.
         for i in 0..<(k * k) { p[i] /= total }
         let clamped = p.map { max($0, epsilon) }
         let rows = (0..<k).map { i in (0..<k).reduce(Float(0)) { $0 + clamped[i * k + $1] } }
         let columns = (0..<k).map { j in (0..<k).reduce(Float(0)) { $0 + clamped[$1 * k + j] } }
         var value: Float = 0
-        for i in 0..<k { for j in 0..<k {
-            let pij = clamped[i * k + j]
-            value -= pij * (log(pij) - lambda * log(rows[i]) - lambda * log(columns[j]))
-        } }
+        for i in 0..<k {
+            for j in 0..<k {
+                let pij = clamped[i * k + j]
+                value -= pij * (log(pij) - lambda * log(rows[i]) - lambda * log(columns[j]))
+            }
+        }
         return Variable(Tensor(shape: [1], storage: [value]), inputs: [z, zPrime]) { upstream in
             // ∂L/∂P_ij = −(ln P_ij + 1) + λ(ln P_i + 1) + λ(ln P_j + 1), zero where clamped; then
             // through the symmetrization (G + Gᵀ)/2 and the normalization by the total (which is 1).
             var g = [Float](repeating: 0, count: k * k)
-            for i in 0..<k { for j in 0..<k where p[i * k + j] >= epsilon {
-                g[i * k + j] = upstream.storage[0] * (-(log(clamped[i * k + j]) + 1) + lambda * (log(rows[i]) + 1) + lambda * (log(columns[j]) + 1))
-            } }
+            for i in 0..<k {
+                for j in 0..<k where p[i * k + j] >= epsilon {
+                    g[i * k + j] =
+                        upstream.storage[0] * (-(log(clamped[i * k + j]) + 1) + lambda * (log(rows[i]) + 1) + lambda * (log(columns[j]) + 1))
+                }
+            }
             var symmetric = [Float](repeating: 0, count: k * k)
             for i in 0..<k { for j in 0..<k { symmetric[i * k + j] = (g[i * k + j] + g[j * k + i]) / (2 * Float(b)) } }
             let dRaw = Tensor(shape: [k, k], storage: symmetric)
@@ -144,8 +151,10 @@ public enum IIC {
     /// Trains `network` for one epoch on pairs of views. Joint (default): every batch trains the main and
     /// over-clustering sub-heads together (their mean losses summed), one trunk pass per batch. Alternating
     /// (the paper's schedule): a pass with the over-clustering heads, then one with the main heads.
-    public static func trainEpoch(_ network: Network, optimizer: Adam, loader: DataLoader, epoch: Int, configuration: Configuration,
-                                  shouldStop: () throws -> Void) rethrows -> (main: [Double], over: [Double]) {
+    public static func trainEpoch(
+        _ network: Network, optimizer: Adam, loader: DataLoader, epoch: Int, configuration: Configuration,
+        shouldStop: () throws -> Void
+    ) rethrows -> (main: [Double], over: [Double]) {
         let passes: [[Int]] = configuration.alternate ? [[1], [0]] : [[0, 1]]
         var sums = [[Double](repeating: 0, count: network.mainHeads.count), [Double](repeating: 0, count: network.overHeads.count)]
         var batchCounts = [0, 0]
@@ -191,14 +200,20 @@ public enum IIC {
         }
         switch policy {
         case "mild":
-            return Augmentation([.affine(degrees: 10, scale: 0.95...1.05, shear: 0, translate: 0), .randomCrop(padding: max(1, h / 8)),
-                                 .gaussianNoise(sigma: 0.02)])
+            return Augmentation([
+                .affine(degrees: 10, scale: 0.95...1.05, shear: 0, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                .gaussianNoise(sigma: 0.02),
+            ])
         case "strong":
-            return Augmentation([.affine(degrees: 25, scale: 0.8...1.2, shear: 15, translate: 0), .randomCrop(padding: max(1, h / 8)),
-                                 .brightnessContrast(brightness: 0.4, contrast: 0.4), .gaussianNoise(sigma: 0.05), .cutout(size: max(2, h / 4))])
+            return Augmentation([
+                .affine(degrees: 25, scale: 0.8...1.2, shear: 15, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                .brightnessContrast(brightness: 0.4, contrast: 0.4), .gaussianNoise(sigma: 0.05), .cutout(size: max(2, h / 4)),
+            ])
         default:
-            return Augmentation([.affine(degrees: 15, scale: 0.9...1.1, shear: 8, translate: 0), .randomCrop(padding: max(1, h / 8)),
-                                 .brightnessContrast(brightness: 0.2, contrast: 0.2), .gaussianNoise(sigma: 0.03)])
+            return Augmentation([
+                .affine(degrees: 15, scale: 0.9...1.1, shear: 8, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                .brightnessContrast(brightness: 0.2, contrast: 0.2), .gaussianNoise(sigma: 0.03),
+            ])
         }
     }
 }

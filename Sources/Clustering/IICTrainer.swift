@@ -38,15 +38,17 @@ public final class IICTrainer: @unchecked Sendable {
         }
         network = IIC.Network(layout: dataset.layout, configuration: configuration)
         optimizer = Adam(network.whole.parameters.map(\.variable), learningRate: configuration.learningRate)
-        let shape: (channels: Int, height: Int, width: Int) = switch dataset.layout {
-        case .images(let c, let h, let w): (c, h, w)
-        case .features(let d): (1, 1, d)
-        }
-        loader = DataLoader(images: inputs, labels: nil, shape: shape, batchSize: configuration.batchSize, seed: configuration.seed,
-                            augmentation: IIC.augmentation(for: dataset.layout, policy: configuration.augmentation),
-                            views: configuration.plainAnchor ? configuration.repeats + 1 : 2 * configuration.repeats,
-                            plainFirstView: configuration.plainAnchor, workers: configuration.loaderWorkers,
-                            dropLast: dataset.count > configuration.batchSize)
+        let shape: (channels: Int, height: Int, width: Int) =
+            switch dataset.layout {
+            case .images(let c, let h, let w): (c, h, w)
+            case .features(let d): (1, 1, d)
+            }
+        loader = DataLoader(
+            images: inputs, labels: nil, shape: shape, batchSize: configuration.batchSize, seed: configuration.seed,
+            augmentation: IIC.augmentation(for: dataset.layout, policy: configuration.augmentation),
+            views: configuration.plainAnchor ? configuration.repeats + 1 : 2 * configuration.repeats,
+            plainFirstView: configuration.plainAnchor, workers: configuration.loaderWorkers,
+            dropLast: dataset.count > configuration.batchSize)
         var rng = RandomStream(seed: configuration.seed, stream: 2)
         var order = Array(0..<dataset.count)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
@@ -79,8 +81,9 @@ public final class IICTrainer: @unchecked Sendable {
     @discardableResult
     public func runEpoch(shouldStop: () throws -> Void = {}) throws -> IIC.EpochRecord {
         let start = Date()
-        let (main, over) = try IIC.trainEpoch(network, optimizer: optimizer, loader: loader, epoch: epoch, configuration: configuration,
-                                              shouldStop: shouldStop)
+        let (main, over) = try IIC.trainEpoch(
+            network, optimizer: optimizer, loader: loader, epoch: epoch, configuration: configuration,
+            shouldStop: shouldStop)
         let best = main.indices.min { main[$0] < main[$1] } ?? 0
         var scores: ClusteringScores?
         if let labels {
@@ -91,8 +94,9 @@ public final class IICTrainer: @unchecked Sendable {
             let clusters = Self.argmax(network.probabilities(subset, count: evaluationSample.count, head: best), classes: configuration.clusters)
             scores = ClusteringMetrics.scores(clusters, evaluationSample.map { labels[$0] })
         }
-        let record = IIC.EpochRecord(epoch: epoch + 1, mainLosses: main, overLosses: over, bestHead: best, scores: scores,
-                                     seconds: Date().timeIntervalSince(start))
+        let record = IIC.EpochRecord(
+            epoch: epoch + 1, mainLosses: main, overLosses: over, bestHead: best, scores: scores,
+            seconds: Date().timeIntervalSince(start))
         history.append(record)
         epoch += 1
         return record
@@ -138,8 +142,9 @@ public final class IICTrainer: @unchecked Sendable {
 
     /// The trained model alone (no optimizer state), with what prediction needs to rebuild it.
     public func model() throws -> SavedModel {
-        SavedModel(configuration: configuration, layout: layout, bestHead: bestHead, standardization: standardization,
-                   weights: try TensorCheckpoint.save(network.whole, optimizer: nil))
+        SavedModel(
+            configuration: configuration, layout: layout, bestHead: bestHead, standardization: standardization,
+            weights: try TensorCheckpoint.save(network.whole, optimizer: nil))
     }
 
     public struct SavedModel: Codable, Sendable {
@@ -178,11 +183,14 @@ extension IICTrainer.SavedModel {
     public func tensors() throws -> [NamedTensor] { TensorCheckpoint.tensors(of: try IICPredictor(self).network.whole) }
 
     /// A model from model.json's fields and model.safetensors' tensors.
-    public init(configuration: IIC.Configuration, layout: Dataset.Layout, bestHead: Int, standardization: ChannelNormalization?,
-                tensors: [String: NamedTensor]) throws {
+    public init(
+        configuration: IIC.Configuration, layout: Dataset.Layout, bestHead: Int, standardization: ChannelNormalization?,
+        tensors: [String: NamedTensor]
+    ) throws {
         let network = IIC.Network(layout: layout, configuration: configuration)
         try TensorCheckpoint.restore(tensors, into: network.whole)
-        self.init(configuration: configuration, layout: layout, bestHead: bestHead, standardization: standardization,
-                  weights: try TensorCheckpoint.save(network.whole, optimizer: nil))
+        self.init(
+            configuration: configuration, layout: layout, bestHead: bestHead, standardization: standardization,
+            weights: try TensorCheckpoint.save(network.whole, optimizer: nil))
     }
 }

@@ -32,8 +32,10 @@ public struct KMeans: Sendable {
 
     /// x: n × d row-major. `progress(run, best)` is called after each run (it may throw to stop, and
     /// may checkpoint `best`); a resumed fit passes the best so far and the first run still to do.
-    public func fit(_ x: [Float], count n: Int, dimension d: Int, resuming previous: Result? = nil, firstRun: Int = 0,
-                    progress: (Int, Result) throws -> Void = { _, _ in }) rethrows -> Result {
+    public func fit(
+        _ x: [Float], count n: Int, dimension d: Int, resuming previous: Result? = nil, firstRun: Int = 0,
+        progress: (Int, Result) throws -> Void = { _, _ in }
+    ) rethrows -> Result {
         precondition(n >= k && k >= 1, "needs at least k samples")
         let squaredNorms = (0..<n).map { i in x.withUnsafeBufferPointer { p in Double(dot(p.baseAddress! + i * d, p.baseAddress! + i * d, d)) } }
         let threshold = tolerance * meanVariance(x, n: n, d: d)
@@ -92,7 +94,9 @@ public struct KMeans: Sendable {
     /// Lloyd's step fused into one read of x (the data is far larger than the centres, so reading it once
     /// per iteration is what bounds the speed): each row's nearest centre, and the row added to that
     /// cluster's sum, then the new means.
-    func lloydStep(_ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int]) -> (centroids: [Float], inertia: Double) {
+    func lloydStep(_ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int]) -> (
+        centroids: [Float], inertia: Double
+    ) {
         var sums = [Float](repeating: 0, count: k * d)
         let (inertia, counts) = sums.withUnsafeMutableBufferPointer { sp in
             assign(x, n: n, d: d, norms: norms, centroids: centroids, into: &assignments, accumulating: sp.baseAddress!)
@@ -108,8 +112,10 @@ public struct KMeans: Sendable {
     /// Assigns each row to its nearest centre by ‖c‖² − 2x·c, up to eight dot products at a time (eight
     /// independent FMA chains in flight); adds each row to its cluster's sum when `sums` is given.
     /// Returns the inertia (sum of squared distances) and the cluster sizes.
-    func assign(_ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int],
-                accumulating sums: UnsafeMutablePointer<Float>? = nil) -> (inertia: Double, counts: [Int]) {
+    func assign(
+        _ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int],
+        accumulating sums: UnsafeMutablePointer<Float>? = nil
+    ) -> (inertia: Double, counts: [Int]) {
         let centreNorms = (0..<k).map { c in centroids.withUnsafeBufferPointer { p in dot(p.baseAddress! + c * d, p.baseAddress! + c * d, d) } }
         var counts = [Int](repeating: 0, count: k)
         var inertia = 0.0
@@ -122,7 +128,8 @@ public struct KMeans: Sendable {
                     var c = 0
                     while c < k {
                         let group = min(8, k - c)
-                        let products = group > 4
+                        let products =
+                            group > 4
                             ? dots8(row, cp.baseAddress! + c * d, rows: group, d)
                             : SIMD8(lowHalf: dots(row, cp.baseAddress! + c * d, rows: group, d), highHalf: .zero)
                         for g in 0..<group {

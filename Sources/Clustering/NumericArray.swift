@@ -96,14 +96,17 @@ public struct NumericArray: Sendable {
     /// Reads `.npy` (version 1–3, C order), IDX (MNIST's format) or CSV, recognized by content.
     public static func read(_ data: Data, field: String, csvLabelColumn: String? = nil) throws(DatasetError) -> ReadResult {
         if data.starts(with: [0x93] + Array("NUMPY".utf8)) { return ReadResult(array: try npy(data, field: field)) }
-        if data.count >= 4, data[data.startIndex] == 0, data[data.startIndex + 1] == 0, [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(data[data.startIndex + 2]) {
+        if data.count >= 4, data[data.startIndex] == 0, data[data.startIndex + 1] == 0,
+            [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(data[data.startIndex + 2])
+        {
             return ReadResult(array: try idx(data, field: field))
         }
         if data.isEmpty { throw DatasetError(field: field, "the file is empty") }
         // Text, or nothing we read: NUL and other control bytes (beyond tab and line ends) or invalid
         // UTF-8 in the first 4 KiB mean a binary file, which the CSV reader would misreport as "no rows".
         if !looksLikeText(data.prefix(4096), cut: data.count > 4096) {
-            throw DatasetError(field: field, "not a CSV, .npy or IDX file: it is neither text nor starts with a .npy or IDX header (gzip is fine too)")
+            throw DatasetError(
+                field: field, "not a CSV, .npy or IDX file: it is neither text nor starts with a .npy or IDX header (gzip is fine too)")
         }
         return try csv(data, field: field, labelColumn: csvLabelColumn)
     }
@@ -113,7 +116,8 @@ public struct NumericArray: Sendable {
         let payload = data.dropFirst(payloadStart)
         guard let expected = byteCount(shape, element) else { throw DatasetError(field: field, ".npy shape \(shape) is too large") }
         guard payload.count >= expected else {
-            throw DatasetError(field: field, ".npy file truncated: shape \(shape) of \(descr) needs \(expected) bytes of data, found \(payload.count)")
+            throw DatasetError(
+                field: field, ".npy file truncated: shape \(shape) of \(descr) needs \(expected) bytes of data, found \(payload.count)")
         }
         guard payload.count == expected else {
             throw DatasetError(field: field, ".npy file has \(payload.count - expected) bytes after the array's data")
@@ -126,7 +130,8 @@ public struct NumericArray: Sendable {
     public static func declaredShape(_ prefix: Data) -> [Int]? {
         if prefix.starts(with: [0x93] + Array("NUMPY".utf8)) { return try? npyHeader(prefix, field: "data").shape }
         if prefix.count >= 4, prefix[prefix.startIndex] == 0, prefix[prefix.startIndex + 1] == 0,
-           [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(prefix[prefix.startIndex + 2]) {
+            [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(prefix[prefix.startIndex + 2])
+        {
             return try? idxHeader(prefix, field: "data").shape
         }
         return nil
@@ -139,7 +144,8 @@ public struct NumericArray: Sendable {
         guard bytes.count >= 10 else { throw DatasetError(field: field, ".npy file truncated inside its header") }
         let major = bytes[6]
         guard (1...3).contains(major) else { throw DatasetError(field: field, ".npy format version \(major) is not supported (1 to 3 are)") }
-        let (headerLength, headerStart) = major == 1
+        let (headerLength, headerStart) =
+            major == 1
             ? (Int(bytes[8]) | Int(bytes[9]) << 8, 10)
             : (bytes.count >= 12 ? (Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24, 12) : (Int.max, 12))
         guard headerLength < 1 << 20, data.count >= headerStart + headerLength else {
@@ -152,7 +158,7 @@ public struct NumericArray: Sendable {
             return String(header[range.upperBound...]).trimmingCharacters(in: .whitespaces)
         }
         guard let descrText = entry("descr"), let quote = descrText.first, quote == "'" || quote == "\"",
-              let end = descrText.dropFirst().firstIndex(of: quote)
+            let end = descrText.dropFirst().firstIndex(of: quote)
         else { throw DatasetError(field: field, ".npy header has no 'descr'") }
         let descr = String(descrText[descrText.index(after: descrText.startIndex)..<end])
         if let order = entry("fortran_order"), order.hasPrefix("True") {
@@ -172,8 +178,10 @@ public struct NumericArray: Sendable {
         }
         let order = descr.first
         let code = String(descr.dropFirst())
-        let elements: [String: Element] = ["u1": .uint8, "i1": .int8, "i2": .int16, "u2": .uint16, "i4": .int32, "u4": .uint32,
-                                           "i8": .int64, "u8": .uint64, "f4": .float32, "f8": .float64, "b1": .uint8]
+        let elements: [String: Element] = [
+            "u1": .uint8, "i1": .int8, "i2": .int16, "u2": .uint16, "i4": .int32, "u4": .uint32,
+            "i8": .int64, "u8": .uint64, "f4": .float32, "f8": .float64, "b1": .uint8,
+        ]
         guard let order, "<>|=".contains(order), let element = elements[code] else {
             throw DatasetError(field: field, "dtype '\(descr)' is not supported (integers, float32 or float64)")
         }
@@ -194,14 +202,15 @@ public struct NumericArray: Sendable {
 
     static func idxHeader(_ data: Data, field: String) throws(DatasetError) -> (shape: [Int], element: Element) {
         let bytes = [UInt8](data.prefix(4 + 4 * 4))
-        let element: Element = switch bytes[2] {
-        case 0x08: .uint8
-        case 0x09: .int8
-        case 0x0B: .int16
-        case 0x0C: .int32
-        case 0x0D: .float32
-        default: .float64
-        }
+        let element: Element =
+            switch bytes[2] {
+            case 0x08: .uint8
+            case 0x09: .int8
+            case 0x0B: .int16
+            case 0x0C: .int32
+            case 0x0D: .float32
+            default: .float64
+            }
         let rank = Int(bytes[3])
         guard (1...4).contains(rank) else { throw DatasetError(field: field, "IDX file with \(rank) dimensions (1 to 4 are supported)") }
         guard bytes.count >= 4 + 4 * rank else { throw DatasetError(field: field, "IDX file truncated inside its header") }
@@ -292,8 +301,9 @@ public struct NumericArray: Sendable {
         fields(first, into: &ranges)
         let columns = ranges.count
         guard columns <= Dataset.Limits.maxFeatures + 1 else {
-            throw DatasetError(field: field,
-                               "the CSV file has \(columns) columns; at most \(Dataset.Limits.maxFeatures) features (and a label) are accepted")
+            throw DatasetError(
+                field: field,
+                "the CSV file has \(columns) columns; at most \(Dataset.Limits.maxFeatures) features (and a label) are accepted")
         }
         var header: [String]?
         if ranges.contains(where: { number($0) == nil }) { header = ranges.map { text($0) } }
@@ -306,8 +316,9 @@ public struct NumericArray: Sendable {
                 labelIndex = index
             } else {
                 let names = header.map { Array($0.prefix(20)) } ?? []
-                throw DatasetError(field: "label_column",
-                                   "no column '\(labelColumn.prefix(60))' in the CSV header \(names) and not a column index below \(columns)")
+                throw DatasetError(
+                    field: "label_column",
+                    "no column '\(labelColumn.prefix(60))' in the CSV header \(names) and not a column index below \(columns)")
             }
         } else if let header, let index = labelColumnNames.lazy.compactMap({ name in header.firstIndex { $0.lowercased() == name } }).first {
             labelIndex = index
@@ -390,8 +401,9 @@ public struct NumericArray: Sendable {
             warnings.append("the labels are text: numbered 0…\(names.count - 1) in sorted order (label_names says which is which)")
         }
         let payload = values.withUnsafeBufferPointer { Data(buffer: $0) }
-        return ReadResult(array: NumericArray(shape: [rows, features], element: .float32, bigEndian: false, bytes: payload, format: "csv"),
-                          csvLabels: labelIndex == nil ? nil : labels, labelNames: labelNames, warnings: warnings)
+        return ReadResult(
+            array: NumericArray(shape: [rows, features], element: .float32, bigEndian: false, bytes: payload, format: "csv"),
+            csvLabels: labelIndex == nil ? nil : labels, labelNames: labelNames, warnings: warnings)
     }
 
     /// Writes a `.npy` file (version 1.0) straight from `payload`, without first joining header and data

@@ -89,8 +89,10 @@ public enum NeighbourMining {
     /// features: N × d (normalized here). Returns N × K indices, nearest first, never the sample itself.
     /// `shouldStop` is called between blocks: mining 70,000 samples takes about a minute, and a cancel
     /// or shutdown must not wait for it.
-    public static func mine(_ features: [Float], count n: Int, dimension d: Int, k: Int, blockRows: Int = 512,
-                            shouldStop: () throws -> Void = {}) throws -> [[Int]] {
+    public static func mine(
+        _ features: [Float], count n: Int, dimension d: Int, k: Int, blockRows: Int = 512,
+        shouldStop: () throws -> Void = {}
+    ) throws -> [[Int]] {
         precondition(k >= 1 && k < n, "K must be between 1 and N − 1")
         var normalized = features
         for i in 0..<n {

@@ -124,22 +124,27 @@ public final class SCANTrainer: @unchecked Sendable {
     public var inputShapeForSummary: [Int] { inputShape }
 
     func loader(batchSize: Int, augmentation: Augmentation, views: Int, plainFirst: Bool = false) -> DataLoader {
-        DataLoader(images: inputs, labels: nil, shape: loaderShape, batchSize: batchSize, seed: configuration.seed &+ UInt64(Phase.allCases.firstIndex(of: phase)!),
-                   augmentation: augmentation, views: views, plainFirstView: plainFirst, workers: configuration.loaderWorkers,
-                   dropLast: count > batchSize)
+        DataLoader(
+            images: inputs, labels: nil, shape: loaderShape, batchSize: batchSize,
+            seed: configuration.seed &+ UInt64(Phase.allCases.firstIndex(of: phase)!),
+            augmentation: augmentation, views: views, plainFirstView: plainFirst, workers: configuration.loaderWorkers,
+            dropLast: count > batchSize)
     }
 
     /// What `phase` trains, and its optimizer: the one in progress, or a new one at the phase's rate
     /// (training and resuming from a checkpoint both come here, so they cannot disagree).
     func phaseOptimizer(_ phase: Phase) -> (parameters: [Variable], adam: Adam) {
-        let (parameters, rate): ([Variable], Float) = switch phase {
-        case .pretext: ((trunk.parameters + projectionHead.parameters).map(\.variable), configuration.pretextLearningRate)
-        case .scan:
-            ((configuration.updateBackbone ? trunk.parameters : []).map(\.variable) + heads.flatMap { $0.parameters.map(\.variable) },
-             configuration.scanLearningRate)
-        case .selfLabel: (trunk.parameters.map(\.variable) + heads[bestHead].parameters.map(\.variable), configuration.selfLabelLearningRate)
-        case .mining, .done: preconditionFailure("\(phase) trains nothing")
-        }
+        let (parameters, rate): ([Variable], Float) =
+            switch phase {
+            case .pretext: ((trunk.parameters + projectionHead.parameters).map(\.variable), configuration.pretextLearningRate)
+            case .scan:
+                (
+                    (configuration.updateBackbone ? trunk.parameters : []).map(\.variable) + heads.flatMap { $0.parameters.map(\.variable) },
+                    configuration.scanLearningRate
+                )
+            case .selfLabel: (trunk.parameters.map(\.variable) + heads[bestHead].parameters.map(\.variable), configuration.selfLabelLearningRate)
+            case .mining, .done: preconditionFailure("\(phase) trains nothing")
+            }
         if let optimizer, optimizer.parameters.count == parameters.count { return (parameters, optimizer) }
         let made = Adam(parameters, learningRate: rate)
         optimizer = made
@@ -194,8 +199,9 @@ public final class SCANTrainer: @unchecked Sendable {
             let b = batch.indices.count
             guard b >= 2 else { continue }
             let both = Tensor(shape: [2 * b] + inputShape, storage: batch.views[0].storage + batch.views[1].storage)
-            let loss = SCAN.ntXent(projectionHead.forward(trunk.forward(Variable(both), training: true), training: true),
-                                   temperature: configuration.temperature)
+            let loss = SCAN.ntXent(
+                projectionHead.forward(trunk.forward(Variable(both), training: true), training: true),
+                temperature: configuration.temperature)
             adam.zeroGradients(parameters)
             loss.backward()
             adam.step()
@@ -227,7 +233,8 @@ public final class SCANTrainer: @unchecked Sendable {
         storage.reserveCapacity(indices.count * size)
         for index in indices {
             var image = Array(inputs[(index * size)..<((index + 1) * size)])
-            var rng = RandomStream(seed: configuration.seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index) &* 0xBF58_476D_1CE4_E5B9) ^ salt)
+            var rng = RandomStream(
+                seed: configuration.seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index) &* 0xBF58_476D_1CE4_E5B9) ^ salt)
             augmentation.apply(&image, channels: loaderShape.channels, height: loaderShape.height, width: loaderShape.width, rng: &rng)
             storage += image
         }
@@ -244,19 +251,22 @@ public final class SCANTrainer: @unchecked Sendable {
             let b = batch.indices.count
             guard b >= 2 else { continue }
             // One neighbour per anchor, drawn from its K by (seed, epoch, batch).
-            var rng = RandomStream(seed: configuration.seed ^ 0x5CA1 ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index) &* 0xBF58_476D_1CE4_E5B9))
+            var rng = RandomStream(
+                seed: configuration.seed ^ 0x5CA1 ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(index) &* 0xBF58_476D_1CE4_E5B9))
             let partners = batch.indices.map { neighbourLists[$0][Int(rng.next() % UInt64(neighbourLists[$0].count))] }
             let neighbours = images(partners, augmentation: weak, epoch: epoch, salt: 0xA5A5)
             let both = Tensor(shape: [2 * b] + inputShape, storage: batch.views[0].storage + neighbours.storage)
-            let features: Variable = configuration.updateBackbone
+            let features: Variable =
+                configuration.updateBackbone
                 ? trunk.forward(Variable(both), training: true)
                 : Variable(GradientMode.withoutGradients { trunk.forward(Variable(both), training: false) }.value)
             let anchorRows = Array(0..<b), neighbourRows = Array(b..<(2 * b))
             var total: Variable?
             for (h, head) in heads.enumerated() {
                 let p = Ops.softmax(head.forward(features, training: true))
-                let (loss, c, e) = SCAN.loss(anchors: Ops.gather(p, rows: anchorRows), neighbours: Ops.gather(p, rows: neighbourRows),
-                                             entropyWeight: configuration.entropyWeight)
+                let (loss, c, e) = SCAN.loss(
+                    anchors: Ops.gather(p, rows: anchorRows), neighbours: Ops.gather(p, rows: neighbourRows),
+                    entropyWeight: configuration.entropyWeight)
                 sums[h] += Double(loss.value.storage[0])
                 if h == 0 { consistency += Double(c); entropy += Double(e) }
                 total = total.map { Ops.add($0, loss) } ?? loss
@@ -268,8 +278,9 @@ public final class SCANTrainer: @unchecked Sendable {
         }
         let losses = sums.map { $0 / Double(max(1, batches)) }
         bestHead = losses.indices.min { losses[$0] < losses[$1] } ?? 0
-        return EpochRecord(phase: .scan, epoch: epoch + 1, loss: losses[bestHead], consistency: consistency / Double(max(1, batches)),
-                           entropy: entropy / Double(max(1, batches)), bestHead: bestHead, scores: scores(), seconds: 0)
+        return EpochRecord(
+            phase: .scan, epoch: epoch + 1, loss: losses[bestHead], consistency: consistency / Double(max(1, batches)),
+            entropy: entropy / Double(max(1, batches)), bestHead: bestHead, scores: scores(), seconds: 0)
     }
 
     private func selfLabelEpoch(shouldStop: () throws -> Void) throws -> EpochRecord {
@@ -286,7 +297,8 @@ public final class SCANTrainer: @unchecked Sendable {
                 Ops.softmax(head.forward(trunk.forward(Variable(plain), training: false), training: false)).value
             }
             let logits = head.forward(trunk.forward(Variable(augmented), training: true), training: true)
-            guard let (loss, count) = SCAN.selfLabelLoss(weak: weakProbabilities, strongLogits: logits, threshold: configuration.confidenceThreshold) else {
+            guard let (loss, count) = SCAN.selfLabelLoss(weak: weakProbabilities, strongLogits: logits, threshold: configuration.confidenceThreshold)
+            else {
                 continue
             }
             confident += count
@@ -307,10 +319,13 @@ public final class SCANTrainer: @unchecked Sendable {
         }
         let fraction = Double(confident) / Double(max(1, seen))
         if confident == 0 {
-            warnings.append("self-labeling epoch \(epoch + 1): no sample's confidence exceeded \(configuration.confidenceThreshold); the model was left unchanged")
+            warnings.append(
+                "self-labeling epoch \(epoch + 1): no sample's confidence exceeded \(configuration.confidenceThreshold); the model was left unchanged"
+            )
         }
-        return EpochRecord(phase: .selfLabel, epoch: epoch + 1, loss: total / Double(max(1, batches)), confidentFraction: fraction,
-                           bestHead: bestHead, scores: scores(), seconds: 0)
+        return EpochRecord(
+            phase: .selfLabel, epoch: epoch + 1, loss: total / Double(max(1, batches)), confidentFraction: fraction,
+            bestHead: bestHead, scores: scores(), seconds: 0)
     }
 
     /// Probabilities of head `head` for samples laid out like the inputs.
@@ -346,9 +361,11 @@ public final class SCANTrainer: @unchecked Sendable {
     }
 
     public func checkpoint() throws -> Data {
-        try PropertyListEncoder().encode(State(phase: phase, epoch: epoch, neighbours: neighbourLists, agreement: neighbourAgreement, history: history,
-                                               bestHead: bestHead, warnings: warnings, model: TensorCheckpoint.save(whole, optimizer: optimizer),
-                                               ema: ema?.shadow))
+        try PropertyListEncoder().encode(
+            State(
+                phase: phase, epoch: epoch, neighbours: neighbourLists, agreement: neighbourAgreement, history: history,
+                bestHead: bestHead, warnings: warnings, model: TensorCheckpoint.save(whole, optimizer: optimizer),
+                ema: ema?.shadow))
     }
 
     public func restore(_ data: Data) throws {
@@ -375,8 +392,9 @@ public final class SCANTrainer: @unchecked Sendable {
 
     /// The trunk and the chosen head, for prediction.
     public func model() throws -> SavedModel {
-        SavedModel(clusters: configuration.clusters, layout: layout, standardization: standardization,
-                   weights: try TensorCheckpoint.save(Sequential([trunk, heads[bestHead]]), optimizer: nil))
+        SavedModel(
+            clusters: configuration.clusters, layout: layout, standardization: standardization,
+            weights: try TensorCheckpoint.save(Sequential([trunk, heads[bestHead]]), optimizer: nil))
     }
 
     public struct SavedModel: Codable, Sendable {

@@ -8,11 +8,12 @@ public final class CancellationFlag: Sendable {
     public init() {}
 
     public func request(_ reason: JobRunError) {
-        let code: UInt8 = switch reason {
-        case .cancelled: 1
-        case .shuttingDown: 2
-        case .leaseLost: 3
-        }
+        let code: UInt8 =
+            switch reason {
+            case .cancelled: 1
+            case .shuttingDown: 2
+            case .leaseLost: 3
+            }
         _ = state.compareExchange(expected: 0, desired: code, ordering: .acquiringAndReleasing)
     }
 

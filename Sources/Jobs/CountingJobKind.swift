@@ -24,8 +24,10 @@ public struct CountingJobKind: TypedJobKind {
     public var example: JSONValue { ["steps": 10, "step_ms": 20, "checkpoint_every": 5, "seed": 7] }
 
     public var metrics: [MetricDeclaration] {
-        [MetricDeclaration("value", "The step's value, uniform on [0, 1) and fixed by the seed.", step: "count step"),
-         MetricDeclaration("running_sum", "Sum of the values up to this step (the result's sum at the last).", step: "count step")]
+        [
+            MetricDeclaration("value", "The step's value, uniform on [0, 1) and fixed by the seed.", step: "count step"),
+            MetricDeclaration("running_sum", "Sum of the values up to this step (the result's sum at the last).", step: "count step"),
+        ]
     }
 
     struct State: Codable {

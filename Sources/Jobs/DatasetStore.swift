@@ -52,9 +52,12 @@ extension SQLiteJobStore: DatasetStore {
                     throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
                 }
             }
-            try db.execute(sql: "INSERT INTO datasets (id, name, meta, created_at, owner, bytes) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [record.id, record.name, record.meta.canonicalText(), record.createdAt.timeIntervalSince1970,
-                                       record.owner, record.bytes])
+            try db.execute(
+                sql: "INSERT INTO datasets (id, name, meta, created_at, owner, bytes) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    record.id, record.name, record.meta.canonicalText(), record.createdAt.timeIntervalSince1970,
+                    record.owner, record.bytes,
+                ])
         }
     }
 
@@ -71,8 +74,10 @@ extension SQLiteJobStore: DatasetStore {
                 return try Row.fetchAll(db, sql: "SELECT * FROM datasets ORDER BY created_at DESC, id LIMIT ?", arguments: [limit])
                     .map(Self.datasetRecord)
             case .only(let name):
-                return try Row.fetchAll(db, sql: "SELECT * FROM datasets WHERE owner IS ? ORDER BY created_at DESC, id LIMIT ?",
-                                        arguments: [name, limit]).map(Self.datasetRecord)
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM datasets WHERE owner IS ? ORDER BY created_at DESC, id LIMIT ?",
+                    arguments: [name, limit]
+                ).map(Self.datasetRecord)
             }
         }
     }
@@ -80,19 +85,22 @@ extension SQLiteJobStore: DatasetStore {
     public func deleteDataset(id: String, owner: OwnerFilter) throws {
         try database.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM datasets WHERE id = ?", arguments: [id]),
-                  owner.allows(row["owner"])
+                owner.allows(row["owner"])
             else { throw DatasetStoreError.notFound(id) }
-            let users = try String.fetchAll(db, sql: """
-                SELECT id FROM jobs WHERE status IN \(JobStatus.sqlList(JobStatus.unfinished)) AND json_extract(params, '$.dataset') = ? ORDER BY seq LIMIT 20
-                """, arguments: [id])
+            let users = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM jobs WHERE status IN \(JobStatus.sqlList(JobStatus.unfinished)) AND json_extract(params, '$.dataset') = ? ORDER BY seq LIMIT 20
+                    """, arguments: [id])
             guard users.isEmpty else { throw DatasetStoreError.inUse(datasetID: id, jobIDs: users) }
             try db.execute(sql: "DELETE FROM datasets WHERE id = ?", arguments: [id])
         }
     }
 
     static func datasetRecord(_ row: Row) -> DatasetRecord {
-        DatasetRecord(id: row["id"], name: row["name"], meta: (try? JSONValue.parse(row["meta"] as String)) ?? .object([:]),
-                      createdAt: Date(timeIntervalSince1970: row["created_at"]), owner: row["owner"], bytes: row["bytes"])
+        DatasetRecord(
+            id: row["id"], name: row["name"], meta: (try? JSONValue.parse(row["meta"] as String)) ?? .object([:]),
+            createdAt: Date(timeIntervalSince1970: row["created_at"]), owner: row["owner"], bytes: row["bytes"])
     }
 }
 
@@ -122,9 +130,12 @@ extension SQLiteJobStore {
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE name = ?", arguments: [token.name]) != true else {
                 throw TokenStoreError.nameTaken(token.name)
             }
-            try db.execute(sql: "INSERT INTO tokens (name, hash, admin, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [token.name, hash, token.admin, token.scopes.sorted().joined(separator: ","),
-                                       token.createdAt.timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT INTO tokens (name, hash, admin, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    token.name, hash, token.admin, token.scopes.sorted().joined(separator: ","),
+                    token.createdAt.timeIntervalSince1970,
+                ])
         }
     }
 

@@ -89,8 +89,9 @@ public struct JSONParser {
             let member = try value()
             path.removeLast()
             if members.updateValue(member, forKey: key) != nil {
-                throw JSONParseError(reason: "duplicate key \"\(key.prefix(60))\"", offset: keyOffset,
-                                     path: (path + [key]).joined(separator: "."))
+                throw JSONParseError(
+                    reason: "duplicate key \"\(key.prefix(60))\"", offset: keyOffset,
+                    path: (path + [key]).joined(separator: "."))
             }
             skipWhitespace()
             guard index < bytes.count else { throw failure("unexpected end of input inside an object") }

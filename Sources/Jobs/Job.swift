@@ -67,18 +67,22 @@ public struct JobSubmission: Sendable {
     public var tags: [String] = []
     public var metadata: JSONValue = .object([:])
 
-    public init(kind: String, name: String? = nil, priority: Int = 0, params: JSONValue, maxAttempts: Int = 3,
-                idempotencyKey: String? = nil, fingerprint: String? = nil) {
+    public init(
+        kind: String, name: String? = nil, priority: Int = 0, params: JSONValue, maxAttempts: Int = 3,
+        idempotencyKey: String? = nil, fingerprint: String? = nil
+    ) {
         self.kind = kind
         self.name = name
         self.priority = priority
         self.params = params
         self.maxAttempts = maxAttempts
         self.idempotencyKey = idempotencyKey
-        self.fingerprint = fingerprint ?? JSONValue.object([
-            "kind": .string(kind), "name": name.map(JSONValue.string) ?? .null,
-            "priority": .integer(Int64(priority)), "params": params,
-        ]).canonicalText()
+        self.fingerprint =
+            fingerprint
+            ?? JSONValue.object([
+                "kind": .string(kind), "name": name.map(JSONValue.string) ?? .null,
+                "priority": .integer(Int64(priority)), "params": params,
+            ]).canonicalText()
     }
 }
 

@@ -17,9 +17,10 @@ public final class JobContext: @unchecked Sendable {
     private var lastMetricFlush = Date()
     private var lastProgress: (time: Date, phase: String?)?
 
-    init(job: Job, store: any JobStore, workerID: String, flag: CancellationFlag, logger: Logger,
-         progressInterval: TimeInterval = 0.2)
-    {
+    init(
+        job: Job, store: any JobStore, workerID: String, flag: CancellationFlag, logger: Logger,
+        progressInterval: TimeInterval = 0.2
+    ) {
         self.job = job
         self.params = job.params
         self.store = store
@@ -42,14 +43,15 @@ public final class JobContext: @unchecked Sendable {
         let now = Date()
         let clamped = min(max(fraction.isFinite ? fraction : 0, 0), 1)
         if let last = lastProgress, last.phase == phase, clamped < 1,
-           now.timeIntervalSince(last.time) < progressInterval
+            now.timeIntervalSince(last.time) < progressInterval
         {
             return
         }
         lastProgress = (now, phase)
         do {
-            try store.reportProgress(jobID: job.id, workerID: workerID,
-                                     progress: JobProgress(fraction: clamped, phase: phase, message: message), now: now)
+            try store.reportProgress(
+                jobID: job.id, workerID: workerID,
+                progress: JobProgress(fraction: clamped, phase: phase, message: message), now: now)
         } catch {
             logger.warning("progress not recorded", metadata: ["job": "\(job.id)", "error": "\(error)"])
         }
@@ -73,8 +75,9 @@ public final class JobContext: @unchecked Sendable {
 
     /// Saves state to resume from after a crash. `keep` bounds how many old checkpoints stay.
     public func checkpoint(step: Int64, data: Data, keep: Int = 2) throws {
-        try store.saveCheckpoint(jobID: job.id, workerID: workerID, step: step, data: data,
-                                 metrics: pendingMetrics, keep: keep, now: Date())
+        try store.saveCheckpoint(
+            jobID: job.id, workerID: workerID, step: step, data: data,
+            metrics: pendingMetrics, keep: keep, now: Date())
         pendingMetrics.removeAll(keepingCapacity: true)
         lastMetricFlush = Date()
     }

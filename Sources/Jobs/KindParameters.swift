@@ -19,10 +19,11 @@ public protocol KindParameters: Codable, Sendable {
 extension KindParameters {
     /// The schema, read off the declaration (in declaration order).
     public static var schema: ParameterSchema {
-        ParameterSchema(Mirror(reflecting: Self()).children.compactMap { child in
-            guard let label = child.label, label.hasPrefix("_"), let field = child.value as? any DeclaredParameter else { return nil }
-            return field.parameter(named: snakeCase(String(label.dropFirst())))
-        })
+        ParameterSchema(
+            Mirror(reflecting: Self()).children.compactMap { child in
+                guard let label = child.label, label.hasPrefix("_"), let field = child.value as? any DeclaredParameter else { return nil }
+                return field.parameter(named: snakeCase(String(label.dropFirst())))
+            })
     }
 
     /// The typed value of parameters the schema has validated (defaults filled in). Only the top-level

@@ -46,9 +46,10 @@ public struct Parameter: Sendable {
     /// Whether an explicit `null` is accepted (meaning "absent"); otherwise it is a type error.
     public var nullable: Bool
 
-    public init(_ name: String, _ type: ParameterType, _ summary: String, default defaultValue: JSONValue? = nil,
-                required: Bool = false, nullable: Bool = false)
-    {
+    public init(
+        _ name: String, _ type: ParameterType, _ summary: String, default defaultValue: JSONValue? = nil,
+        required: Bool = false, nullable: Bool = false
+    ) {
         self.name = name
         self.type = type
         self.summary = summary
@@ -177,7 +178,7 @@ public struct ParameterSchema: Sendable {
             var checked: [String: JSONValue] = [:]
             for key in members.keys.sorted() {
                 guard let first = key.first, first.isASCII, first.isLetter || first == "_", key.count <= 64,
-                      key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+                    key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
                 else {
                     throw ParameterError(.invalidValue, field: "\(field).\(key.prefix(64))", reason: "keys must be identifiers (letters, digits, _)")
                 }
@@ -258,8 +259,10 @@ public struct ParameterSchema: Sendable {
         case .object(let schema):
             return schema.jsonSchema
         case .dictionary(let element, let maxEntries):
-            return ["type": "object", "additionalProperties": jsonSchema(for: element), "maxProperties": .integer(Int64(maxEntries)),
-                    "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"]]
+            return [
+                "type": "object", "additionalProperties": jsonSchema(for: element), "maxProperties": .integer(Int64(maxEntries)),
+                "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"],
+            ]
         case .numberOrArray(let maxItems):
             return ["oneOf": [["type": "number"], ["type": "array", "items": ["type": "number"], "maxItems": .integer(Int64(maxItems))]]]
         }

@@ -41,7 +41,7 @@ public final class SQLiteJobStore: JobStore {
     public func submit(_ submission: JobSubmission, maxQueued: Int, now: Date) throws -> (job: Job, created: Bool) {
         let outcome: (Job, Bool) = try database.write { db in
             if let key = submission.idempotencyKey,
-               let row = try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns), fingerprint FROM jobs WHERE idempotency_key = ?", arguments: [key])
+                let row = try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns), fingerprint FROM jobs WHERE idempotency_key = ?", arguments: [key])
             {
                 let existing = try Self.job(from: row)
                 // Another owner's key: a conflict that names no job, so nothing of theirs is revealed.
@@ -55,12 +55,12 @@ public final class SQLiteJobStore: JobStore {
             // delete cannot leave a queued job without its data.
             if let dataset = submission.params["dataset"]?.stringValue, !dataset.hasPrefix("generated:") {
                 guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM datasets WHERE id = ?", arguments: [dataset]),
-                      submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
+                    submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
                 else { throw JobStoreError.datasetMissing(dataset) }
             }
             if let model = submission.params["backbone_job"]?.stringValue {
                 guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM jobs WHERE id = ?", arguments: [model]),
-                      submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
+                    submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
                 else { throw JobStoreError.referencedJobMissing(model) }
             }
             let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = \(JobStatus.queued.sql)") ?? 0
@@ -68,7 +68,9 @@ public final class SQLiteJobStore: JobStore {
             // Quotas are per token owner; requests without a token (loopback only) have the server's limits.
             if let owner = submission.owner {
                 let quotas = self.quotas
-                let ownQueued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = \(JobStatus.queued.sql) AND owner = ?", arguments: [owner]) ?? 0
+                let ownQueued =
+                    try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = \(JobStatus.queued.sql) AND owner = ?", arguments: [owner])
+                    ?? 0
                 if ownQueued >= quotas.maxQueued {
                     throw JobStoreError.quotaExceeded(what: "queued jobs", limit: Int64(quotas.maxQueued), current: Int64(ownQueued))
                 }
@@ -180,22 +182,25 @@ public final class SQLiteJobStore: JobStore {
     public func claim(workerID: String, leaseDuration: TimeInterval, now: Date) throws -> Job? {
         let claimed: Job? = try database.write { db in
             // One statement picks and takes the job, so two claimers can never both get it.
-            guard let row = try Row.fetchOne(
-                db,
-                sql: """
-                    UPDATE jobs
-                    SET status = \(JobStatus.running.sql), worker_id = ?, attempt = attempt + 1,
-                        started_at = COALESCE(started_at, ?), heartbeat_at = ?, lease_expires_at = ?,
-                        version = version + 1
-                    WHERE status = \(JobStatus.queued.sql) AND seq = (
-                        SELECT seq FROM jobs AS q WHERE q.status = \(JobStatus.queued.sql)
-                            AND (q.owner IS NULL
-                                 OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner AND r.status IN \(JobStatus.sqlList(JobStatus.holdingWorker))) < ?)
-                        ORDER BY q.priority DESC, q.seq ASC LIMIT 1)
-                    RETURNING \(Self.jobColumns)
-                    """,
-                arguments: [workerID, now.timeIntervalSince1970, now.timeIntervalSince1970,
-                            now.timeIntervalSince1970 + leaseDuration, quotas.maxRunning])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        UPDATE jobs
+                        SET status = \(JobStatus.running.sql), worker_id = ?, attempt = attempt + 1,
+                            started_at = COALESCE(started_at, ?), heartbeat_at = ?, lease_expires_at = ?,
+                            version = version + 1
+                        WHERE status = \(JobStatus.queued.sql) AND seq = (
+                            SELECT seq FROM jobs AS q WHERE q.status = \(JobStatus.queued.sql)
+                                AND (q.owner IS NULL
+                                     OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner AND r.status IN \(JobStatus.sqlList(JobStatus.holdingWorker))) < ?)
+                            ORDER BY q.priority DESC, q.seq ASC LIMIT 1)
+                        RETURNING \(Self.jobColumns)
+                        """,
+                    arguments: [
+                        workerID, now.timeIntervalSince1970, now.timeIntervalSince1970,
+                        now.timeIntervalSince1970 + leaseDuration, quotas.maxRunning,
+                    ])
             else { return nil }
             let job = try Self.job(from: row)
             try Self.appendStatusEvent(db, job: job, now: now)
@@ -370,8 +375,9 @@ public final class SQLiteJobStore: JobStore {
 
     public func delete(jobID: String) throws {
         try database.write { db in
-            guard let status = try String.fetchOne(db, sql: "SELECT status FROM jobs WHERE id = ?", arguments: [jobID])
-                .flatMap(JobStatus.init(rawValue:))
+            guard
+                let status = try String.fetchOne(db, sql: "SELECT status FROM jobs WHERE id = ?", arguments: [jobID])
+                    .flatMap(JobStatus.init(rawValue:))
             else { throw JobStoreError.notFound(jobID) }
             guard status.isTerminal else {
                 throw JobStoreError.illegalTransition(jobID: jobID, current: status, requested: "delete")
@@ -404,22 +410,27 @@ public final class SQLiteJobStore: JobStore {
         _ = arguments.append(contentsOf: [query.limit])
         return try database.read { db in
             try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-                MetricPoint(name: row["name"], step: row["step"], value: (row["value"] as Double?) ?? .nan,
-                            time: Date(timeIntervalSince1970: row["time"]))
+                MetricPoint(
+                    name: row["name"], step: row["step"], value: (row["value"] as Double?) ?? .nan,
+                    time: Date(timeIntervalSince1970: row["time"]))
             }
         }
     }
 
     public func metricSeries(jobID: String) throws -> [MetricSeries] {
         try database.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT name, COUNT(*) AS n, MIN(step) AS first_step, MAX(step) AS last_step,
-                       (SELECT value FROM metrics AS last WHERE last.job_id = metrics.job_id AND last.name = metrics.name
-                        ORDER BY step DESC LIMIT 1) AS value
-                FROM metrics WHERE job_id = ? GROUP BY name ORDER BY name
-                """, arguments: [jobID]).map { row in
-                MetricSeries(name: row["name"], count: row["n"], firstStep: row["first_step"], lastStep: row["last_step"],
-                             lastValue: (row["value"] as Double?) ?? .nan)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT name, COUNT(*) AS n, MIN(step) AS first_step, MAX(step) AS last_step,
+                           (SELECT value FROM metrics AS last WHERE last.job_id = metrics.job_id AND last.name = metrics.name
+                            ORDER BY step DESC LIMIT 1) AS value
+                    FROM metrics WHERE job_id = ? GROUP BY name ORDER BY name
+                    """, arguments: [jobID]
+            ).map { row in
+                MetricSeries(
+                    name: row["name"], count: row["n"], firstStep: row["first_step"], lastStep: row["last_step"],
+                    lastValue: (row["value"] as Double?) ?? .nan)
             }
         }
     }
@@ -457,9 +468,11 @@ public final class SQLiteJobStore: JobStore {
 
     public func artifactLocation(jobID: String, name: String) throws -> (info: ArtifactInfo, location: Int64)? {
         try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT rowid, name, media_type, size, created_at, sha256 FROM artifacts WHERE job_id = ? AND name = ?",
-                             arguments: [jobID, name])
-                .map { (Self.artifactInfo(from: $0), $0["rowid"]) }
+            try Row.fetchOne(
+                db, sql: "SELECT rowid, name, media_type, size, created_at, sha256 FROM artifacts WHERE job_id = ? AND name = ?",
+                arguments: [jobID, name]
+            )
+            .map { (Self.artifactInfo(from: $0), $0["rowid"]) }
         }
     }
 
@@ -484,10 +497,12 @@ public final class SQLiteJobStore: JobStore {
 
     public func rescueAbandoned(allActive: Bool, now: Date) throws -> RescueReport {
         let (report, touched): (RescueReport, [String]) = try database.write { db in
-            let rows = allActive
+            let rows =
+                allActive
                 ? try Row.fetchAll(db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN \(JobStatus.sqlList(JobStatus.holdingWorker))")
                 : try Row.fetchAll(
-                    db, sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) AND lease_expires_at < ?",
+                    db,
+                    sql: "SELECT \(Self.jobColumns) FROM jobs WHERE status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) AND lease_expires_at < ?",
                     arguments: [now.timeIntervalSince1970])
             var report = RescueReport()
             var touched: [String] = []
@@ -541,13 +556,14 @@ public final class SQLiteJobStore: JobStore {
 
     public func failActive(jobID: String, reason: String, now: Date) throws -> Job? {
         let failed: Job? = try database.write { db in
-            guard let row = try Row.fetchOne(
-                db,
-                sql: """
-                    UPDATE jobs SET status = \(JobStatus.failed.sql), reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
-                        version = version + 1
-                    WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) RETURNING \(Self.jobColumns)
-                    """, arguments: [reason, now.timeIntervalSince1970, jobID])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        UPDATE jobs SET status = \(JobStatus.failed.sql), reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
+                            version = version + 1
+                        WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) RETURNING \(Self.jobColumns)
+                        """, arguments: [reason, now.timeIntervalSince1970, jobID])
             else { return nil }
             let job = try Self.job(from: row)
             try db.execute(sql: "DELETE FROM checkpoints WHERE job_id = ?", arguments: [jobID])
@@ -575,9 +591,12 @@ public final class SQLiteJobStore: JobStore {
     /// Bytes an owner keeps: its datasets as stored and its jobs' artifacts.
     static func storedBytes(_ db: Database, owner: String?) throws -> Int64 {
         let datasets = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM datasets WHERE owner IS ?", arguments: [owner]) ?? 0
-        let artifacts = try Int64.fetchOne(db, sql: """
-            SELECT COALESCE(SUM(a.size), 0) FROM artifacts AS a JOIN jobs AS j ON j.id = a.job_id WHERE j.owner IS ?
-            """, arguments: [owner]) ?? 0
+        let artifacts =
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT COALESCE(SUM(a.size), 0) FROM artifacts AS a JOIN jobs AS j ON j.id = a.job_id WHERE j.owner IS ?
+                    """, arguments: [owner]) ?? 0
         return datasets + artifacts
     }
 
@@ -599,8 +618,9 @@ public final class SQLiteJobStore: JobStore {
     }
 
     private static func artifactInfo(from row: Row) -> ArtifactInfo {
-        ArtifactInfo(name: row["name"], mediaType: row["media_type"], size: row["size"],
-                     createdAt: Date(timeIntervalSince1970: row["created_at"]), sha256: row["sha256"])
+        ArtifactInfo(
+            name: row["name"], mediaType: row["media_type"], size: row["size"],
+            createdAt: Date(timeIntervalSince1970: row["created_at"]), sha256: row["sha256"])
     }
 
     private static func insertMetrics(_ db: Database, jobID: String, _ points: [MetricPoint]) throws {

@@ -77,7 +77,7 @@ public final class StorageSpace: Sendable {
     public func withReserve<T>(_ work: () throws -> T) throws -> T {
         do {
             return try work()
-        } catch where Self.isOutOfSpace(error) && releaseReserve() {
+        } catch  where Self.isOutOfSpace(error) && releaseReserve() {
             return try work()
         }
     }

@@ -53,13 +53,15 @@ public enum Timestamp {
             return true
         }
         guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
-              (1...12).contains(month), (1...31).contains(day) else { return nil }
+            (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
         var hour = 0, minute = 0, second = 0
         var fraction = 0.0
         var offsetSeconds = 0
         if index < bytes.count {
             guard expect("Tt "), let h = number(2), expect(":"), let m = number(2), expect(":"), let s = number(2),
-                  h <= 23, m <= 59, s <= 60 else { return nil }
+                h <= 23, m <= 59, s <= 60
+            else { return nil }
             (hour, minute, second) = (h, m, s)
             if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
                 index += 1

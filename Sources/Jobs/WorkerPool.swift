@@ -15,9 +15,10 @@ public final class WorkerPool: Sendable {
         /// How long an idle worker sleeps before looking for work it was not told about.
         public var idlePoll: TimeInterval
 
-        public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, leaseDuration: TimeInterval = 30,
-                    heartbeatInterval: TimeInterval = 5, rescueInterval: TimeInterval = 10, idlePoll: TimeInterval = 1)
-        {
+        public init(
+            workers: Int = ProcessInfo.processInfo.activeProcessorCount, leaseDuration: TimeInterval = 30,
+            heartbeatInterval: TimeInterval = 5, rescueInterval: TimeInterval = 10, idlePoll: TimeInterval = 1
+        ) {
             self.workers = max(1, workers)
             self.leaseDuration = leaseDuration
             self.heartbeatInterval = heartbeatInterval
@@ -52,10 +53,11 @@ public final class WorkerPool: Sendable {
     private let wakeCondition = NSCondition()
     private let timerQueue = DispatchQueue(label: "montecluster.worker-pool.timers")
 
-    public init(store: any JobStore, registry: JobKindRegistry, configuration: Configuration = Configuration(),
-                logger: Logger = Logger(label: "montecluster.workers"), onFinish: FinishObserver? = nil,
-                trapRecord: TrapRecord? = nil, storage: StorageSpace? = nil)
-    {
+    public init(
+        store: any JobStore, registry: JobKindRegistry, configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "montecluster.workers"), onFinish: FinishObserver? = nil,
+        trapRecord: TrapRecord? = nil, storage: StorageSpace? = nil
+    ) {
         self.trapRecord = trapRecord
         self.storage = storage
         self.store = store
@@ -75,10 +77,12 @@ public final class WorkerPool: Sendable {
         try failCrashLoopingJobs()
         let report = try store.rescueAbandoned(allActive: true, now: Date())
         if report != RescueReport() {
-            logger.notice("recovered jobs left by a previous process", metadata: [
-                "requeued": "\(report.requeued.count)", "failed": "\(report.failed.count)",
-                "cancelled": "\(report.cancelled.count)",
-            ])
+            logger.notice(
+                "recovered jobs left by a previous process",
+                metadata: [
+                    "requeued": "\(report.requeued.count)", "failed": "\(report.failed.count)",
+                    "cancelled": "\(report.cancelled.count)",
+                ])
         }
         for index in 0..<configuration.workers {
             let workerID = "\(instanceID)-\(index)"
@@ -100,8 +104,8 @@ public final class WorkerPool: Sendable {
     /// loops and the request tasks are still scheduled first when a request arrives.
     static func yieldToEventLoops() {
         #if os(Linux)
-        errno = 0
-        _ = nice(10)
+            errno = 0
+            _ = nice(10)
         #endif
     }
 
@@ -173,7 +177,8 @@ public final class WorkerPool: Sendable {
         guard let trapRecord else { return }
         for id in trapRecord.crashLooping {
             let traps = trapRecord.counts[id] ?? TrapRecord.limit
-            let reason = "crashed the worker: its run killed the server with a runtime trap \(traps) times; "
+            let reason =
+                "crashed the worker: its run killed the server with a runtime trap \(traps) times; "
                 + "it is not retried (please report it with the job's parameters)"
             if try store.failActive(jobID: id, reason: reason, now: Date()) != nil {
                 logger.error("failed a job that crashed the server repeatedly", metadata: ["job": "\(id)", "traps": "\(traps)"])
@@ -299,8 +304,9 @@ public final class WorkerPool: Sendable {
         let running = state.withLock { $0.running }
         for (jobID, run) in running {
             do {
-                switch try store.renewLease(jobID: jobID, workerID: run.workerID,
-                                            leaseDuration: configuration.leaseDuration, now: Date())
+                switch try store.renewLease(
+                    jobID: jobID, workerID: run.workerID,
+                    leaseDuration: configuration.leaseDuration, now: Date())
                 {
                 case .held: break
                 case .cancelRequested: run.flag.request(.cancelled)

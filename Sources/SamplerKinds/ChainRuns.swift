@@ -14,8 +14,9 @@ enum ChainRuns {
 
     static func checkSize(chains: Int, draws: Int, dimension: Int) throws(ParameterError) {
         if Int64(chains) * Int64(draws) * Int64(dimension) > maxValues {
-            throw ParameterError(.outOfRange, field: "params.draws",
-                                 reason: "chains × draws × dimension must be at most \(maxValues) (got \(chains) × \(draws) × \(dimension))")
+            throw ParameterError(
+                .outOfRange, field: "params.draws",
+                reason: "chains × draws × dimension must be at most \(maxValues) (got \(chains) × \(draws) × \(dimension))")
         }
     }
 
@@ -47,8 +48,14 @@ enum ChainRuns {
 
     /// Running convergence metrics on the first coordinates (bounded cost for big models).
     /// The metrics `convergence` records, for a kind's declaration.
-    static let convergenceMetrics: [MetricDeclaration] = [MetricDeclaration("max_r_hat", "Largest rank-normalized split R̂ over the first 20 coordinates, on the draws kept so far.", step: "iteration per chain (warm-up included)"),
-         MetricDeclaration("min_ess_bulk", "Smallest bulk ESS over the first 20 coordinates, on the draws kept so far.", unit: "draws", step: "iteration per chain (warm-up included)")]
+    static let convergenceMetrics: [MetricDeclaration] = [
+        MetricDeclaration(
+            "max_r_hat", "Largest rank-normalized split R̂ over the first 20 coordinates, on the draws kept so far.",
+            step: "iteration per chain (warm-up included)"),
+        MetricDeclaration(
+            "min_ess_bulk", "Smallest bulk ESS over the first 20 coordinates, on the draws kept so far.", unit: "draws",
+            step: "iteration per chain (warm-up included)"),
+    ]
 
     static func convergence(_ draws: [[Double]], dimension: Int) -> [(String, Double)] {
         let kept = draws.map { $0.count / max(1, dimension) }.min() ?? 0

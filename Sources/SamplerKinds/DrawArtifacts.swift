@@ -50,14 +50,18 @@ enum DrawArtifacts {
     }
 
     /// `draws[chain]` holds draw-major values with `names.count` coordinates each.
-    static func write(_ draws: [[Double]], names: [String], extraColumns: [(name: String, values: [Double])] = [],
-                      context: JobContext, prefix: String = "draws") throws {
+    static func write(
+        _ draws: [[Double]], names: [String], extraColumns: [(name: String, values: [Double])] = [],
+        context: JobContext, prefix: String = "draws"
+    ) throws {
         let dims = names.count
         let perChain = draws.first.map { $0.count / max(1, dims) } ?? 0
-        try context.artifact("\(prefix).npy", mediaType: "application/octet-stream",
-                             data: npy(draws.flatMap { $0 }, shape: [draws.count, perChain, dims]))
-        try context.artifact("\(prefix).json", mediaType: "application/json",
-                             data: Data(layout(names: names, chains: draws.count, perChain: perChain, file: "\(prefix).npy").canonicalText().utf8))
+        try context.artifact(
+            "\(prefix).npy", mediaType: "application/octet-stream",
+            data: npy(draws.flatMap { $0 }, shape: [draws.count, perChain, dims]))
+        try context.artifact(
+            "\(prefix).json", mediaType: "application/json",
+            data: Data(layout(names: names, chains: draws.count, perChain: perChain, file: "\(prefix).npy").canonicalText().utf8))
         guard draws.count * perChain <= textRowLimit else { return }
         var csv = (["chain", "draw"] + names + extraColumns.map(\.name)).joined(separator: ",") + "\n"
         var ndjson = ""

@@ -13,11 +13,14 @@ public struct ImportanceKind: TypedJobKind {
     public struct Parameters: KindParameters {
         @Param(SamplingInputs.logDensity) var logDensity = ""
         @Param(SamplingInputs.parameterList) var parameters: JSONValue = []
-        @Param(.object(SamplingInputs.distributionSpec(multivariate: true)),
-               "A catalog distribution used independently for every coordinate, or multivariate_normal with params mean (d) and cov (d·d, row-major).",
-               required: true)
+        @Param(
+            .object(SamplingInputs.distributionSpec(multivariate: true)),
+            "A catalog distribution used independently for every coordinate, or multivariate_normal with params mean (d) and cov (d·d, row-major).",
+            required: true)
         var proposal: JSONValue = [:]
-        @Param(.dictionary(of: .string(maxLength: ExpressionLimits.maxLength), maxEntries: 50), "Named expressions f(θ) whose expectations are estimated.")
+        @Param(
+            .dictionary(of: .string(maxLength: ExpressionLimits.maxLength), maxEntries: 50),
+            "Named expressions f(θ) whose expectations are estimated.")
         var functions: [String: String] = [:]
         @Param(SamplingInputs.data) var data: JSONValue = [:]
         @Param(.integer(minimum: 10, maximum: 1_000_000), "Number of proposal draws.") var draws = 10_000
@@ -26,14 +29,19 @@ public struct ImportanceKind: TypedJobKind {
     }
 
     public var metrics: [MetricDeclaration] {
-        [MetricDeclaration("pareto_k", "Pareto k̂ of the importance weights (PSIS); above 0.7 the estimate is unreliable.", step: "0 (one value per run)"),
-         MetricDeclaration("kish_ess", "Kish effective sample size of the weights.", unit: "draws", step: "0 (one value per run)")]
+        [
+            MetricDeclaration(
+                "pareto_k", "Pareto k̂ of the importance weights (PSIS); above 0.7 the estimate is unreliable.", step: "0 (one value per run)"),
+            MetricDeclaration("kish_ess", "Kish effective sample size of the weights.", unit: "draws", step: "0 (one value per run)"),
+        ]
     }
 
     public var example: JSONValue {
-        ["log_density": "-0.5 * (x - 1)^2", "parameters": [["name": "x"]],
-         "proposal": ["name": "normal", "params": ["mu": 0, "sigma": 3]],
-         "functions": ["mean": "x", "second_moment": "x^2", "p_above_2": "x > 2"], "draws": 20_000, "seed": 1]
+        [
+            "log_density": "-0.5 * (x - 1)^2", "parameters": [["name": "x"]],
+            "proposal": ["name": "normal", "params": ["mu": 0, "sigma": 3]],
+            "functions": ["mean": "x", "second_moment": "x^2", "p_above_2": "x > 2"], "draws": 20_000, "seed": 1,
+        ]
     }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
@@ -56,17 +64,21 @@ public struct ImportanceKind: TypedJobKind {
                 throw ParameterError(.invalidValue, field: "params.proposal.params.mean", reason: "must have \(dimension) values, one per coordinate")
             }
             guard flat.count == dimension * dimension else {
-                throw ParameterError(.invalidValue, field: "params.proposal.params.cov", reason: "must have \(dimension * dimension) values (row-major)")
+                throw ParameterError(
+                    .invalidValue, field: "params.proposal.params.cov", reason: "must have \(dimension * dimension) values (row-major)")
             }
             let covariance = (0..<dimension).map { Array(flat[($0 * dimension)..<(($0 + 1) * dimension)]) }
-            proposal = .multivariateNormal(try SamplingInputs.expression("params.proposal.params") {
-                try MultivariateNormal(mean: mean, covariance: covariance)
-            })
+            proposal = .multivariateNormal(
+                try SamplingInputs.expression("params.proposal.params") {
+                    try MultivariateNormal(mean: mean, covariance: covariance)
+                })
         } else {
             let distribution = try SamplingInputs.continuous(spec, field: "params.proposal")
             proposal = .independent(Array(repeating: distribution, count: dimension))
         }
-        let functions = (params["functions"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { (name: $0.key, source: $0.value.stringValue ?? "") }
+        let functions = (params["functions"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map {
+            (name: $0.key, source: $0.value.stringValue ?? "")
+        }
         let data = SamplingInputs.symbols(params)
         let source = params["log_density"]?.stringValue ?? ""
         return try SamplingInputs.expression("params.log_density") {
@@ -80,8 +92,9 @@ public struct ImportanceKind: TypedJobKind {
         context.progress(0, phase: "sampling")
         let result: ImportanceSampler.Result
         do {
-            result = try sampler.run(draws: params.draws, seed: UInt64(params.seed),
-                                     shouldStop: { context.isCancelled })
+            result = try sampler.run(
+                draws: params.draws, seed: UInt64(params.seed),
+                shouldStop: { context.isCancelled })
         } catch JobInterruption.stopped {
             try context.checkCancellation()
             throw JobRunError.cancelled
@@ -93,11 +106,13 @@ public struct ImportanceKind: TypedJobKind {
         var estimates: [String: JSONValue] = [:]
         for estimate in result.estimates { estimates[estimate.name] = try JSONValue.encoding(estimate) }
         let names = sampler.parameters.flatMap { spec in spec.size == nil ? [spec.name] : (0..<spec.length).map { "\(spec.name)[\($0)]" } }
-        try DrawArtifacts.write([result.draws.flatMap { $0 }], names: names,
-                                extraColumns: [("log_weight", result.logWeights), ("smoothed_log_weight", result.smoothedLogWeights)],
-                                context: context)
-        try context.artifact("log_weights.npy", mediaType: "application/octet-stream",
-                             data: DrawArtifacts.npy(result.logWeights, shape: [result.logWeights.count]))
+        try DrawArtifacts.write(
+            [result.draws.flatMap { $0 }], names: names,
+            extraColumns: [("log_weight", result.logWeights), ("smoothed_log_weight", result.smoothedLogWeights)],
+            context: context)
+        try context.artifact(
+            "log_weights.npy", mediaType: "application/octet-stream",
+            data: DrawArtifacts.npy(result.logWeights, shape: [result.logWeights.count]))
         return [
             "estimates": .object(estimates), "pareto_k": .number(result.paretoK), "kish_ess": .number(result.kishESS),
             "smoothed_ess": .number(result.smoothedESS), "log_normalizer": .number(result.logNormalizer),

@@ -12,14 +12,18 @@ public struct InverseCDFKind: TypedJobKind {
 
     public struct Parameters: KindParameters {
         @Param(.object(SamplingInputs.distributionSpec()), "A catalog distribution {name, params}.") var distribution: JSONValue? = nil
-        @Param(.string(maxLength: ExpressionLimits.maxLength), "A log density over `x` (unnormalized), with lower and upper.") var logDensity: String? = nil
+        @Param(.string(maxLength: ExpressionLimits.maxLength), "A log density over `x` (unnormalized), with lower and upper.") var logDensity:
+            String? = nil
         @Param(.number(), "Lower end of the interval for log_density.") var lower: Double? = nil
         @Param(.number(), "Upper end of the interval for log_density.") var upper: Double? = nil
         @Param(.number(minimum: 1e-13, maximum: 1e-4), "Target u-error of the numeric inverse.") var tolerance = 1e-10
-        @Param(.object(ParameterSchema([
-            Parameter("x", .array(of: .number(), minItems: 2, maxItems: 1_000_000), "Increasing abscissae.", required: true),
-            Parameter("pdf", .array(of: .number(minimum: 0), minItems: 2, maxItems: 1_000_000), "Density values (any scale).", required: true),
-        ])), "A tabulated density, linear between points.")
+        @Param(
+            .object(
+                ParameterSchema([
+                    Parameter("x", .array(of: .number(), minItems: 2, maxItems: 1_000_000), "Increasing abscissae.", required: true),
+                    Parameter(
+                        "pdf", .array(of: .number(minimum: 0), minItems: 2, maxItems: 1_000_000), "Density values (any scale).", required: true),
+                ])), "A tabulated density, linear between points.")
         var table: JSONValue? = nil
         @Param(SamplingInputs.data) var data: JSONValue = [:]
         @Param(.integer(minimum: 1, maximum: InverseCDFKind.maxDraws), "Number of draws.") var draws: Int64 = 10_000
@@ -34,8 +38,9 @@ public struct InverseCDFKind: TypedJobKind {
     public func validate(_ params: JSONValue) throws(ParameterError) {
         let given = ["distribution", "log_density", "table"].filter { params[$0] != nil }
         guard given.count == 1 else {
-            throw ParameterError(.invalidValue, field: "params",
-                                 reason: "give exactly one of distribution, log_density or table (got \(given.isEmpty ? "none" : given.joined(separator: ", ")))")
+            throw ParameterError(
+                .invalidValue, field: "params",
+                reason: "give exactly one of distribution, log_density or table (got \(given.isEmpty ? "none" : given.joined(separator: ", ")))")
         }
         _ = try source(params, validating: true)
     }
@@ -67,9 +72,10 @@ public struct InverseCDFKind: TypedJobKind {
                 }
                 return nil
             }
-            return .numeric(try SamplingInputs.expression("params.log_density") {
-                try NumericInversion(logDensity: source, lower: lower, upper: upper, data: data, tolerance: tolerance, shouldStop: shouldStop)
-            })
+            return .numeric(
+                try SamplingInputs.expression("params.log_density") {
+                    try NumericInversion(logDensity: source, lower: lower, upper: upper, data: data, tolerance: tolerance, shouldStop: shouldStop)
+                })
         }
         let x = SamplingInputs.numbers(params["table"]?["x"])
         let pdf = SamplingInputs.numbers(params["table"]?["pdf"])
@@ -98,11 +104,12 @@ public struct InverseCDFKind: TypedJobKind {
         var draws = [Double](repeating: 0, count: count)
         var result: [String: JSONValue] = [:]
         // Built once per job (it was rebuilt for every chunk of a million draws).
-        let discreteTable: DiscreteInversionTable? = if case .catalog(.discrete(let distribution)) = source {
-            DiscreteInversionTable(distribution)
-        } else {
-            nil
-        }
+        let discreteTable: DiscreteInversionTable? =
+            if case .catalog(.discrete(let distribution)) = source {
+                DiscreteInversionTable(distribution)
+            } else {
+                nil
+            }
         let chunk = 1 << 20
         var start = 0
         while start < count {

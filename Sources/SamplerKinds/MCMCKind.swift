@@ -13,11 +13,13 @@ public struct MCMCKind: TypedJobKind {
         @Param(SamplingInputs.logDensity) var logDensity = ""
         @Param(SamplingInputs.parameterList) var parameters: JSONValue = []
         @Param(SamplingInputs.data) var data: JSONValue = [:]
-        @Param(.string(maxLength: 8, allowed: MCMCSettings.Method.allCases.map(\.rawValue)),
-               "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.")
+        @Param(
+            .string(maxLength: 8, allowed: MCMCSettings.Method.allCases.map(\.rawValue)),
+            "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.")
         var method = MCMCSettings.Method.hamiltonian.rawValue
         @Param(.integer(minimum: 1, maximum: 1000), "Keep every thin-th draw after warm-up.") var thin = 1
-        @Param(.array(of: .number(), minItems: 1, maxItems: 100_000), "Starting point (constrained scale) for all chains.") var initial: [Double]? = nil
+        @Param(.array(of: .number(), minItems: 1, maxItems: 100_000), "Starting point (constrained scale) for all chains.") var initial: [Double]? =
+            nil
         @Param(ChainRuns.chains) var chains = 4
         @Param(ChainRuns.warmup) var warmup = 1000
         @Param(ChainRuns.draws) var draws = 1000
@@ -26,13 +28,17 @@ public struct MCMCKind: TypedJobKind {
     }
 
     public var metrics: [MetricDeclaration] {
-        [MetricDeclaration("acceptance_rate", "Accepted proposals after warm-up over all chains, so far.", step: "iteration per chain (warm-up included)")]
+        [
+            MetricDeclaration(
+                "acceptance_rate", "Accepted proposals after warm-up over all chains, so far.", step: "iteration per chain (warm-up included)")
+        ]
             + ChainRuns.convergenceMetrics
     }
 
     public var example: JSONValue {
         [
-            "log_density": "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, 0, 1)) + sum(normal_lpdf(y, mu + tau * theta, sigma))",
+            "log_density":
+                "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, 0, 1)) + sum(normal_lpdf(y, mu + tau * theta, sigma))",
             "parameters": [["name": "mu"], ["name": "tau", "lower": 0], ["name": "theta", "size": 8]],
             "data": ["y": [28, 8, -3, 7, -1, 1, 18, 12], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]],
             "method": "hmc", "chains": 4, "warmup": 1000, "draws": 1000, "seed": 1,
@@ -72,8 +78,9 @@ public struct MCMCKind: TypedJobKind {
         let model = try self.model(context.params)
         let params = try typedParameters(context.params)
         guard let method = MCMCSettings.Method(rawValue: params.method) else { throw JobFailure("params.method: unknown method \(params.method)") }
-        let settings = MCMCSettings(method: method, chains: params.chains, warmup: params.warmup, draws: params.draws, thin: params.thin,
-                                    seed: UInt64(params.seed), initial: params.initial)
+        let settings = MCMCSettings(
+            method: method, chains: params.chains, warmup: params.warmup, draws: params.draws, thin: params.thin,
+            seed: UInt64(params.seed), initial: params.initial)
         let sampler = MarkovChainSampler(model: model, settings: settings)
         let d = model.dimension
         let states = try ChainRuns.run(
@@ -97,7 +104,8 @@ public struct MCMCKind: TypedJobKind {
         var result: [String: JSONValue] = [
             "method": .string(settings.method.rawValue), "chains": .integer(Int64(settings.chains)),
             "warmup": .integer(Int64(settings.warmup)), "draws": .integer(Int64(settings.draws)), "thin": .integer(Int64(settings.thin)),
-            "parameters": summary, "warnings": .array(warnings.map(JSONValue.string)), "converged": .bool(warnings.allSatisfy { !$0.contains("r_hat") }),
+            "parameters": summary, "warnings": .array(warnings.map(JSONValue.string)),
+            "converged": .bool(warnings.allSatisfy { !$0.contains("r_hat") }),
             "acceptance_rate": .array(states.map { .number(Double($0.acceptedAfterWarmup) / Double(max(1, $0.proposalsAfterWarmup))) }),
         ]
         if settings.method == .hamiltonian {

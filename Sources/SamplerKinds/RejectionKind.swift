@@ -28,8 +28,10 @@ public struct RejectionKind: TypedJobKind {
     }
 
     public var example: JSONValue {
-        ["log_density": "log(x) + 4 * log1p(-x)", "lower": 0, "upper": 1,
-         "proposal": ["name": "uniform", "params": ["low": 0, "high": 1]], "draws": 20_000, "seed": 1]
+        [
+            "log_density": "log(x) + 4 * log1p(-x)", "lower": 0, "upper": 1,
+            "proposal": ["name": "uniform", "params": ["low": 0, "high": 1]], "draws": 20_000, "seed": 1,
+        ]
     }
 
     enum Method {
@@ -45,7 +47,8 @@ public struct RejectionKind: TypedJobKind {
     }
 
     /// `data`: the job's params, whose `data` member the expression reads.
-    func method(_ params: Parameters, data raw: JSONValue, validating: Bool = false, shouldStop: @escaping () -> Bool = { false }) throws(ParameterError)
+    func method(_ params: Parameters, data raw: JSONValue, validating: Bool = false, shouldStop: @escaping () -> Bool = { false })
+        throws(ParameterError)
         -> Method
     {
         let (source, variable, lower, upper) = (params.logDensity, params.variable, params.lower, params.upper)
@@ -54,9 +57,10 @@ public struct RejectionKind: TypedJobKind {
         }
         let data = SamplingInputs.symbols(raw)
         if params.adaptive {
-            return .adaptive(try SamplingInputs.expression("params.log_density") {
-                try AdaptiveRejectionSampler(logDensity: source, variable: variable, lower: lower, upper: upper, data: data)
-            })
+            return .adaptive(
+                try SamplingInputs.expression("params.log_density") {
+                    try AdaptiveRejectionSampler(logDensity: source, variable: variable, lower: lower, upper: upper, data: data)
+                })
         }
         guard let proposalSpec = params.proposal else {
             throw ParameterError(.missingParameter, field: "params.proposal", reason: "is required unless adaptive is true")
@@ -64,10 +68,12 @@ public struct RejectionKind: TypedJobKind {
         let proposal = try SamplingInputs.continuous(proposalSpec, field: "params.proposal")
         // While validating, a stand-in log M skips the search; the sampler is thrown away.
         let logM = params.logM ?? (validating ? 0 : nil)
-        return .envelope(try SamplingInputs.expression("params.log_density") {
-            try RejectionSampler(logDensity: source, variable: variable, lower: lower, upper: upper, data: data, proposal: proposal, logM: logM,
-                                 shouldStop: shouldStop)
-        })
+        return .envelope(
+            try SamplingInputs.expression("params.log_density") {
+                try RejectionSampler(
+                    logDensity: source, variable: variable, lower: lower, upper: upper, data: data, proposal: proposal, logM: logM,
+                    shouldStop: shouldStop)
+            })
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
@@ -88,15 +94,18 @@ public struct RejectionKind: TypedJobKind {
                 draws = run.draws
                 result = [
                     "method": "rejection", "proposals": .integer(Int64(run.proposals)), "acceptance_rate": .number(run.acceptanceRate),
-                    "log_m": .number(run.logM), "log_m_found": .bool(run.logMWasFound), "envelope_violations": .integer(Int64(run.envelopeViolations)),
+                    "log_m": .number(run.logM), "log_m_found": .bool(run.logMWasFound),
+                    "envelope_violations": .integer(Int64(run.envelopeViolations)),
                     "largest_ratio": .number(run.largestRatio), "log_normalizer": .number(run.logNormalizer),
                     "warnings": .array(run.warnings.map(JSONValue.string)),
                 ]
             case .adaptive(let sampler):
                 let run = try sampler.run(draws: count, seed: seed, shouldStop: stop)
                 draws = run.draws
-                result = ["method": "adaptive_rejection", "proposals": .integer(Int64(run.proposals)),
-                          "acceptance_rate": .number(run.acceptanceRate), "hull_points": .integer(Int64(run.hullPoints)), "warnings": []]
+                result = [
+                    "method": "adaptive_rejection", "proposals": .integer(Int64(run.proposals)),
+                    "acceptance_rate": .number(run.acceptanceRate), "hull_points": .integer(Int64(run.hullPoints)), "warnings": [],
+                ]
             }
         } catch JobInterruption.stopped {
             try context.checkCancellation()

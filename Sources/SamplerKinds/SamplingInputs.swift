@@ -7,29 +7,35 @@ import Sampling
 enum SamplingInputs {
     static let maxDataItems = 1_000_000
 
-    static let logDensity = Parameter("log_density", .string(maxLength: ExpressionLimits.maxLength),
-                                      "Log density (unnormalized) in the expression language, e.g. \"-0.5 * ((x - mu) / sigma)^2\".",
-                                      required: true)
-    static let data = Parameter("data", .dictionary(of: .numberOrArray(maxItems: maxDataItems), maxEntries: 64),
-                                "Named numbers and arrays the expression refers to.", default: .object([:]))
+    static let logDensity = Parameter(
+        "log_density", .string(maxLength: ExpressionLimits.maxLength),
+        "Log density (unnormalized) in the expression language, e.g. \"-0.5 * ((x - mu) / sigma)^2\".",
+        required: true)
+    static let data = Parameter(
+        "data", .dictionary(of: .numberOrArray(maxItems: maxDataItems), maxEntries: 64),
+        "Named numbers and arrays the expression refers to.", default: .object([:]))
     static let seed = Parameter("seed", .integer(minimum: 0), "Seed: the same seed and parameters give the same draws.", default: 0)
 
     static let parameterList = Parameter(
         "parameters",
-        .array(of: .object(ParameterSchema([
-            Parameter("name", .string(maxLength: 64), "Name used in the expression.", required: true),
-            Parameter("size", .integer(minimum: 1, maximum: 100_000), "Length, for a vector parameter; omit for a scalar."),
-            Parameter("lower", .number(), "Lower bound (the density is zero below it)."),
-            Parameter("upper", .number(), "Upper bound (the density is zero above it)."),
-        ])), minItems: 1, maxItems: 100),
+        .array(
+            of: .object(
+                ParameterSchema([
+                    Parameter("name", .string(maxLength: 64), "Name used in the expression.", required: true),
+                    Parameter("size", .integer(minimum: 1, maximum: 100_000), "Length, for a vector parameter; omit for a scalar."),
+                    Parameter("lower", .number(), "Lower bound (the density is zero below it)."),
+                    Parameter("upper", .number(), "Upper bound (the density is zero above it)."),
+                ])), minItems: 1, maxItems: 100),
         "The sampled parameters, in order.", required: true)
 
     static func distributionSpec(multivariate: Bool = false) -> ParameterSchema {
         ParameterSchema([
-            Parameter("name", .string(maxLength: 64, allowed: DistributionCatalog.names + (multivariate ? ["multivariate_normal"] : [])),
-                      "Catalog distribution.", required: true),
-            Parameter("params", .dictionary(of: .numberOrArray(maxItems: 1_000_000), maxEntries: 16),
-                      "Its parameters by name (defaults fill the rest).", default: .object([:])),
+            Parameter(
+                "name", .string(maxLength: 64, allowed: DistributionCatalog.names + (multivariate ? ["multivariate_normal"] : [])),
+                "Catalog distribution.", required: true),
+            Parameter(
+                "params", .dictionary(of: .numberOrArray(maxItems: 1_000_000), maxEntries: 16),
+                "Its parameters by name (defaults fill the rest).", default: .object([:])),
         ])
     }
 
@@ -52,7 +58,7 @@ enum SamplingInputs {
             let field = "params.parameters[\(index)]"
             let name = entry["name"]?.stringValue ?? ""
             guard name.first.map({ $0.isASCII && ($0.isLetter || $0 == "_") }) == true,
-                  name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+                name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
             else { throw ParameterError(.invalidValue, field: "\(field).name", reason: "must be an identifier, got \"\(name)\"") }
             guard seen.insert(name).inserted else {
                 throw ParameterError(.invalidValue, field: "\(field).name", reason: "\"\(name)\" is declared twice")
@@ -90,7 +96,9 @@ enum SamplingInputs {
         if name == "categorical" {
             let params = spec?["params"]?.objectValue ?? [:]
             if let unknown = params.keys.sorted().first(where: { $0 != "p" }) {
-                throw ParameterError(.invalidValue, field: "\(field).params.\(unknown)", reason: "is not a parameter of categorical; it takes p (an array of probabilities)")
+                throw ParameterError(
+                    .invalidValue, field: "\(field).params.\(unknown)",
+                    reason: "is not a parameter of categorical; it takes p (an array of probabilities)")
             }
             do {
                 return .discrete(try Categorical(probabilities: numbers(params["p"])))

@@ -39,8 +39,9 @@ public enum Diagnostics {
         if !(rhat < 1.01) { warnings.append("r_hat \(String(format: "%.3f", rhat)) ≥ 1.01: chains have not mixed") }
         if !(bulk >= 400) { warnings.append("ess_bulk \(Int(bulk.isFinite ? bulk : 0)) < 400: too few effective draws for the mean") }
         if !(tail >= 400) { warnings.append("ess_tail \(Int(tail.isFinite ? tail : 0)) < 400: tail quantiles are unreliable") }
-        return Summary(mean: mean, sd: sd, quantiles: quantiles, mcseMean: mcseMean(chains), mcseSD: mcseSD(chains),
-                       essBulk: bulk, essTail: tail, rHat: rhat, warnings: warnings)
+        return Summary(
+            mean: mean, sd: sd, quantiles: quantiles, mcseMean: mcseMean(chains), mcseSD: mcseSD(chains),
+            essBulk: bulk, essTail: tail, rHat: rhat, warnings: warnings)
     }
 
     // MARK: R̂

@@ -113,8 +113,9 @@ public struct Poisson: DiscreteDistribution {
     public let lambda: Double
 
     public init(lambda: Double) throws(DistributionError) {
-        try DistributionError.require(lambda.isFinite && lambda >= 0 && lambda <= 1e12, "lambda",
-                                      "must be in [0, 1e12], got \(lambda)")
+        try DistributionError.require(
+            lambda.isFinite && lambda >= 0 && lambda <= 1e12, "lambda",
+            "must be in [0, 1e12], got \(lambda)")
         self.lambda = lambda
     }
 
@@ -234,7 +235,9 @@ public struct Categorical: DiscreteDistribution {
         try DistributionError.require(total > 0, "p", "must not be all zero")
         self.probabilities = probabilities.map { $0 / total }
         var running = 0.0
-        self.cumulative = self.probabilities.map { running += $0; return running }
+        self.cumulative = self.probabilities.map {
+            running += $0; return running
+        }
     }
 
     public func logProbability(_ k: Int) -> Double { k >= 0 && k < probabilities.count ? log(probabilities[k]) : -.infinity }

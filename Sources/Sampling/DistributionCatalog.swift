@@ -37,13 +37,15 @@ public enum DistributionCatalog {
         continuous("chi_square", "Chi-square with df degrees of freedom", [("df", nil)]) { p throws(DistributionError) in
             try ChiSquare(degrees: p["df"]!)
         },
-        continuous("student_t", "Student-t with df degrees of freedom, location mu, scale sigma", [("df", nil), ("mu", 0), ("sigma", 1)]) { p throws(DistributionError) in
+        continuous("student_t", "Student-t with df degrees of freedom, location mu, scale sigma", [("df", nil), ("mu", 0), ("sigma", 1)]) {
+            p throws(DistributionError) in
             try StudentT(degrees: p["df"]!, mu: p["mu"]!, sigma: p["sigma"]!)
         },
         continuous("cauchy", "Cauchy with location and scale", [("location", 0), ("scale", 1)]) { p throws(DistributionError) in
             try Cauchy(location: p["location"]!, scale: p["scale"]!)
         },
-        continuous("laplace", "Laplace (double exponential) with location and scale", [("location", 0), ("scale", 1)]) { p throws(DistributionError) in
+        continuous("laplace", "Laplace (double exponential) with location and scale", [("location", 0), ("scale", 1)]) {
+            p throws(DistributionError) in
             try Laplace(location: p["location"]!, scale: p["scale"]!)
         },
         continuous("logistic", "Logistic with location and scale", [("location", 0), ("scale", 1)]) { p throws(DistributionError) in
@@ -55,7 +57,8 @@ public enum DistributionCatalog {
         continuous("pareto", "Pareto (type I) with shape and scale (the minimum)", [("shape", nil), ("scale", 1)]) { p throws(DistributionError) in
             try Pareto(shape: p["shape"]!, scale: p["scale"]!)
         },
-        continuous("triangular", "Triangular on [low, high] with the given mode", [("low", nil), ("mode", nil), ("high", nil)]) { p throws(DistributionError) in
+        continuous("triangular", "Triangular on [low, high] with the given mode", [("low", nil), ("mode", nil), ("high", nil)]) {
+            p throws(DistributionError) in
             try Triangular(lower: p["low"]!, mode: p["mode"]!, upper: p["high"]!)
         },
         continuous("gumbel", "Gumbel (maximum) with location and scale", [("location", 0), ("scale", 1)]) { p throws(DistributionError) in
@@ -64,7 +67,8 @@ public enum DistributionCatalog {
         continuous("inverse_gamma", "Inverse gamma with shape and scale", [("shape", nil), ("scale", 1)]) { p throws(DistributionError) in
             try InverseGamma(shape: p["shape"]!, scale: p["scale"]!)
         },
-        continuous("von_mises", "Von Mises on [mu − π, mu + π) with concentration kappa", [("mu", 0), ("kappa", nil)]) { p throws(DistributionError) in
+        continuous("von_mises", "Von Mises on [mu − π, mu + π) with concentration kappa", [("mu", 0), ("kappa", nil)]) {
+            p throws(DistributionError) in
             try VonMises(mu: p["mu"]!, kappa: p["kappa"]!)
         },
         discrete("bernoulli", "1 with probability p, else 0", [("p", nil)]) { p throws(DistributionError) in
@@ -116,16 +120,22 @@ public enum DistributionCatalog {
         return Int(value)
     }
 
-    private static func continuous(_ name: String, _ summary: String, _ parameters: [(String, Double?)],
-                                   _ make: @escaping @Sendable ([String: Double]) throws(DistributionError) -> any ContinuousDistribution) -> Entry {
-        Entry(name: name, summary: summary, parameters: parameters.map { (name: $0.0, defaultValue: $0.1) }, isDiscrete: false) { values throws(DistributionError) in
+    private static func continuous(
+        _ name: String, _ summary: String, _ parameters: [(String, Double?)],
+        _ make: @escaping @Sendable ([String: Double]) throws(DistributionError) -> any ContinuousDistribution
+    ) -> Entry {
+        Entry(name: name, summary: summary, parameters: parameters.map { (name: $0.0, defaultValue: $0.1) }, isDiscrete: false) {
+            values throws(DistributionError) in
             .continuous(try make(values))
         }
     }
 
-    private static func discrete(_ name: String, _ summary: String, _ parameters: [(String, Double?)],
-                                 _ make: @escaping @Sendable ([String: Double]) throws(DistributionError) -> any DiscreteDistribution) -> Entry {
-        Entry(name: name, summary: summary, parameters: parameters.map { (name: $0.0, defaultValue: $0.1) }, isDiscrete: true) { values throws(DistributionError) in
+    private static func discrete(
+        _ name: String, _ summary: String, _ parameters: [(String, Double?)],
+        _ make: @escaping @Sendable ([String: Double]) throws(DistributionError) -> any DiscreteDistribution
+    ) -> Entry {
+        Entry(name: name, summary: summary, parameters: parameters.map { (name: $0.0, defaultValue: $0.1) }, isDiscrete: true) {
+            values throws(DistributionError) in
             .discrete(try make(values))
         }
     }

@@ -11,8 +11,9 @@ public struct MultivariateNormal: Sendable {
         let d = mean.count
         try DistributionError.require(d >= 1, "mean", "must have at least one dimension")
         try DistributionError.require(mean.allSatisfy(\.isFinite), "mean", "must be finite")
-        try DistributionError.require(covariance.count == d && covariance.allSatisfy { $0.count == d }, "cov",
-                                      "must be \(d)×\(d) to match mean")
+        try DistributionError.require(
+            covariance.count == d && covariance.allSatisfy { $0.count == d }, "cov",
+            "must be \(d)×\(d) to match mean")
         for i in 0..<d {
             for j in 0..<d where abs(covariance[i][j] - covariance[j][i]) > 1e-12 * max(1, abs(covariance[i][j])) {
                 throw DistributionError("cov", "must be symmetric; cov[\(i)][\(j)] ≠ cov[\(j)][\(i)]")

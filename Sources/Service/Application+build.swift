@@ -8,11 +8,15 @@ import SamplerKinds
 
 /// The job kinds every server has; the clustering kinds read datasets from `library`.
 public func builtInKinds(library: DatasetLibrary, store: any JobStore) -> JobKindRegistry {
-    JobKindRegistry([CountingJobKind()] + samplerKinds + clusterKinds(library: library, artifact: { job, name in
-        // Only a succeeded job's model counts as trained.
-        guard try store.job(id: job)?.status == .succeeded else { return nil }
-        return try store.artifact(jobID: job, name: name)?.data
-    }))
+    JobKindRegistry(
+        [CountingJobKind()] + samplerKinds
+            + clusterKinds(
+                library: library,
+                artifact: { job, name in
+                    // Only a succeeded job's model counts as trained.
+                    guard try store.job(id: job)?.status == .succeeded else { return nil }
+                    return try store.artifact(jobID: job, name: name)?.data
+                }))
 }
 
 /// Builds the whole service (store, worker pool, routes) for `configuration`; `montecluster serve`
@@ -24,33 +28,39 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
     let lock = try DataDirectoryLock(directory: configuration.dataDirectory)
-    let storage = StorageSpace(directory: configuration.dataDirectory, minFreeBytes: configuration.minFreeBytes,
-                               reserveBytes: configuration.reserveBytes)
+    let storage = StorageSpace(
+        directory: configuration.dataDirectory, minFreeBytes: configuration.minFreeBytes,
+        reserveBytes: configuration.reserveBytes)
     // The lock above makes this process the only writer, which the read cache relies on.
-    let store = try SQLiteJobStore(path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"),
-                                   cachingReads: true)
-    let library = try DatasetLibrary(directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("datasets"), store: store,
-                                     maxDecompressedBytes: 2 * configuration.maxUploadBytes)
+    let store = try SQLiteJobStore(
+        path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"),
+        cachingReads: true)
+    let library = try DatasetLibrary(
+        directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("datasets"), store: store,
+        maxDecompressedBytes: 2 * configuration.maxUploadBytes)
     var kinds = customKinds ?? builtInKinds(library: library, store: store)
     if configuration.testKinds { kinds.register(TrapTestJobKind()) }
     let trapRecord = configuration.recordTraps ? try TrapRecord(directory: URL(fileURLWithPath: configuration.dataDirectory)) : nil
     let metrics = ServiceMetrics()
-    let pool = WorkerPool(store: store, registry: kinds, configuration: configuration.workerPool,
-                          logger: Logger(label: "montecluster.workers"),
-                          onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) }, trapRecord: trapRecord,
-                          storage: storage)
+    let pool = WorkerPool(
+        store: store, registry: kinds, configuration: configuration.workerPool,
+        logger: Logger(label: "montecluster.workers"),
+        onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) }, trapRecord: trapRecord,
+        storage: storage)
     let state = ServiceState(configuration: configuration, store: store, pool: pool, registry: kinds, metrics: metrics, storage: storage)
     store.quotas = configuration.quotas
 
     let policy = AccessPolicy(configuration)
     if !AccessPolicy.isLoopback(configuration.host) {
         if configuration.insecureNoAuth {
-            logger.critical("""
+            logger.critical(
+                """
                 INSECURE: listening on \(configuration.host) WITHOUT authentication (--insecure-no-auth): anyone who reaches \
                 the port can read, cancel and delete every job and dataset
                 """)
         } else if try store.tokens().isEmpty {
-            throw ServiceStartError("""
+            throw ServiceStartError(
+                """
                 refusing to listen on \(configuration.host) without API tokens: create one with \
                 `montecluster tokens create --name NAME --data-dir \(configuration.dataDirectory)` (or pass --insecure-no-auth)
                 """)

@@ -70,10 +70,11 @@ struct AuthMiddleware: RouterMiddleware {
             throw Problem(.badRequest, code: .hostNotAllowed, title: "Host not allowed", detail: "the request has no Host header", field: "Host")
         }
         guard policy.allows(host: authority) else {
-            throw Problem(.forbidden, code: .hostNotAllowed, title: "Host not allowed",
-                          detail: "this server answers to \(policy.allowedHosts.sorted().joined(separator: ", ")), "
-                              + "not \(authority.prefix(100)) (montecluster serve --allowed-host)",
-                          field: "Host")
+            throw Problem(
+                .forbidden, code: .hostNotAllowed, title: "Host not allowed",
+                detail: "this server answers to \(policy.allowedHosts.sorted().joined(separator: ", ")), "
+                    + "not \(authority.prefix(100)) (montecluster serve --allowed-host)",
+                field: "Host")
         }
     }
 
@@ -82,38 +83,44 @@ struct AuthMiddleware: RouterMiddleware {
     private func checkOrigin(_ request: Request, origin: String?) throws {
         guard let origin, ![.get, .head, .options].contains(request.method) else { return }
         if policy.corsOrigins.contains(origin) || policy.isSameOrigin(origin, host: request.head.authority) { return }
-        throw Problem(.forbidden, code: .originNotAllowed, title: "Origin not allowed",
-                      detail: "requests from \(origin.prefix(100)) may not change anything here; allow it with montecluster serve --cors-origin",
-                      field: "Origin")
+        throw Problem(
+            .forbidden, code: .originNotAllowed, title: "Origin not allowed",
+            detail: "requests from \(origin.prefix(100)) may not change anything here; allow it with montecluster serve --cors-origin",
+            field: "Origin")
     }
 
     private func preflight(origin: String) throws -> Response {
         guard policy.corsOrigins.contains(origin) else {
-            throw Problem(.forbidden, code: .originNotAllowed, title: "Origin not allowed",
-                          detail: "CORS is not enabled for \(origin.prefix(100)) (montecluster serve --cors-origin)", field: "Origin")
+            throw Problem(
+                .forbidden, code: .originNotAllowed, title: "Origin not allowed",
+                detail: "CORS is not enabled for \(origin.prefix(100)) (montecluster serve --cors-origin)", field: "Origin")
         }
-        return Response(status: .noContent, headers: [
-            .accessControlAllowOrigin: origin, .vary: "Origin",
-            .accessControlAllowMethods: "GET, POST, DELETE, OPTIONS",
-            .accessControlAllowHeaders: "Authorization, Content-Type, Idempotency-Key, If-None-Match, Last-Event-ID",
-            .accessControlMaxAge: "600",
-        ])
+        return Response(
+            status: .noContent,
+            headers: [
+                .accessControlAllowOrigin: origin, .vary: "Origin",
+                .accessControlAllowMethods: "GET, POST, DELETE, OPTIONS",
+                .accessControlAllowHeaders: "Authorization, Content-Type, Idempotency-Key, If-None-Match, Last-Event-ID",
+                .accessControlMaxAge: "600",
+            ])
     }
 
     private func caller(_ request: Request) async throws -> Caller {
         guard let header = request.headers[.authorization] else {
             guard !policy.requireToken || policy.openPaths.contains(request.uri.path) else {
-                throw Problem(.unauthorized, code: .unauthorized, title: "Token required",
-                              detail: "send Authorization: Bearer <token>; create one with montecluster tokens create --name NAME",
-                              field: "Authorization", headers: [.wwwAuthenticate: "Bearer"])
+                throw Problem(
+                    .unauthorized, code: .unauthorized, title: "Token required",
+                    detail: "send Authorization: Bearer <token>; create one with montecluster tokens create --name NAME",
+                    field: "Authorization", headers: [.wwwAuthenticate: "Bearer"])
             }
             return .anonymous
         }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer", parts[1].count <= 200 else {
-            throw Problem(.unauthorized, code: .unauthorized, title: "Invalid credentials",
-                          detail: "the Authorization header must be 'Bearer <token>'", field: "Authorization",
-                          headers: [.wwwAuthenticate: "Bearer"])
+            throw Problem(
+                .unauthorized, code: .unauthorized, title: "Invalid credentials",
+                detail: "the Authorization header must be 'Bearer <token>'", field: "Authorization",
+                headers: [.wwwAuthenticate: "Bearer"])
         }
         let hash = TokenSecrets.hash(String(parts[1]))
         let token: APIToken?
@@ -125,9 +132,10 @@ struct AuthMiddleware: RouterMiddleware {
             tokens.store(hash, token)
         }
         guard let token else {
-            throw Problem(.unauthorized, code: .unauthorized, title: "Invalid credentials",
-                          detail: "the token is not known (revoked, or from another server)", field: "Authorization",
-                          headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
+            throw Problem(
+                .unauthorized, code: .unauthorized, title: "Invalid credentials",
+                detail: "the token is not known (revoked, or from another server)", field: "Authorization",
+                headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
         }
         return Caller(owner: token.name, admin: token.admin, scopes: token.scopes)
     }

@@ -71,10 +71,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if refused {
             if case .head = unwrapInboundIn(data) {
                 headDeadline?.cancel()
-                respond(context, Problem(.serviceUnavailable, code: .tooManyConnections, title: "Too many connections",
-                                         detail: "the server has \(counter.limit) connections open "
-                                             + "(montecluster serve --max-connections); retry shortly",
-                                         headers: [.retryAfter: "1"]))
+                respond(
+                    context,
+                    Problem(
+                        .serviceUnavailable, code: .tooManyConnections, title: "Too many connections",
+                        detail: "the server has \(counter.limit) connections open "
+                            + "(montecluster serve --max-connections); retry shortly",
+                        headers: [.retryAfter: "1"]))
             }
             return
         }
@@ -94,8 +97,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is HTTPParserError {
-            respond(context, Problem(.badRequest, code: .malformedHttp, title: "Malformed HTTP request",
-                                     detail: "the request does not parse as HTTP/1.1: \(error)"))
+            respond(
+                context,
+                Problem(
+                    .badRequest, code: .malformedHttp, title: "Malformed HTTP request",
+                    detail: "the request does not parse as HTTP/1.1: \(error)"))
             return
         }
         context.fireErrorCaught(error)

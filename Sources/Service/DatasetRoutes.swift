@@ -22,8 +22,9 @@ struct DatasetRoutes: Sendable {
     }
 
     private var receiver: UploadReceiver {
-        UploadReceiver(fileParts: ["data", "labels"], textFields: Set(UploadReceiver.textFields), limit: state.configuration.maxUploadBytes,
-                       scratch: { [library] in library.scratchFile() })
+        UploadReceiver(
+            fileParts: ["data", "labels"], textFields: Set(UploadReceiver.textFields), limit: state.configuration.maxUploadBytes,
+            scratch: { [library] in library.scratchFile() })
     }
 
     private func upload(_ request: Request, _ context: AppRequestContext) async throws -> Response {
@@ -31,17 +32,21 @@ struct DatasetRoutes: Sendable {
         let received = try await receiver.receive(request)
         defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
         guard let data = received.files["data"] else {
-            throw Problem(.unprocessableContent, code: .missingPart, title: "Missing part", detail: "the upload needs a 'data' part with the file", field: "data")
+            throw Problem(
+                .unprocessableContent, code: .missingPart, title: "Missing part", detail: "the upload needs a 'data' part with the file",
+                field: "data")
         }
         if let name = received.fields["name"], name.count > 200 {
-            throw Problem(.unprocessableContent, code: .invalidValue, title: "Invalid value", detail: "name is limited to 200 characters", field: "name")
+            throw Problem(
+                .unprocessableContent, code: .invalidValue, title: "Invalid value", detail: "name is limited to 200 characters", field: "name")
         }
         let (library, owner) = (self.library, context.caller.owner)
         let (labels, name, labelColumn) = (received.files["labels"]?.url, received.fields["name"], received.fields["label_column"])
         let record = try await Self.checked {
             try await HeavyWorkPool.shared.run {
-                let upload = DatasetLibrary.Upload(data: data.url, dataSHA256: try UploadReceiver.sha256(of: data.url), dataBytes: data.bytes,
-                                                   labels: labels, name: name, labelColumn: labelColumn)
+                let upload = DatasetLibrary.Upload(
+                    data: data.url, dataSHA256: try UploadReceiver.sha256(of: data.url), dataBytes: data.bytes,
+                    labels: labels, name: name, labelColumn: labelColumn)
                 return try library.ingest(upload, owner: owner)
             }
         }
@@ -72,9 +77,10 @@ struct DatasetRoutes: Sendable {
         } catch DatasetStoreError.notFound {
             throw Self.notFound(id)
         } catch DatasetStoreError.inUse(_, let jobs) {
-            throw Problem(.conflict, code: .datasetInUse, title: "Dataset in use",
-                          detail: "queued or running jobs use this dataset: \(jobs.joined(separator: ", ")); cancel them or wait for them to finish",
-                          field: "id")
+            throw Problem(
+                .conflict, code: .datasetInUse, title: "Dataset in use",
+                detail: "queued or running jobs use this dataset: \(jobs.joined(separator: ", ")); cancel them or wait for them to finish",
+                field: "id")
         }
         return Response(status: .noContent)
     }
@@ -83,25 +89,30 @@ struct DatasetRoutes: Sendable {
         let id = try context.parameters.require("id")
         let job = try await state.job(id, for: context.caller)
         guard job.status == .succeeded else {
-            throw Problem(.conflict, code: .jobNotSucceeded, title: "No trained model yet",
-                          detail: "job \(id) is \(job.status.rawValue); prediction needs a succeeded clustering job", field: "id")
+            throw Problem(
+                .conflict, code: .jobNotSucceeded, title: "No trained model yet",
+                detail: "job \(id) is \(job.status.rawValue); prediction needs a succeeded clustering job", field: "id")
         }
         let store = state.store
         // The model may be megabytes: read off the cooperative pool.
         // model.json names the kind, model.safetensors holds the weights (a 0.2 job's one plist still loads).
         let loaded = try await offload { () -> (any TrainedModel)? in
             do { return try TrainedModels.load { try store.artifact(jobID: id, name: $0)?.data } } catch let error as TrainedModels.LoadError {
-                throw Problem(.conflict, code: .noModel, title: "Unreadable model", detail: "job \(id)'s saved model cannot be read: \(error)", field: "id")
+                throw Problem(
+                    .conflict, code: .noModel, title: "Unreadable model", detail: "job \(id)'s saved model cannot be read: \(error)", field: "id")
             }
         }
         guard let model = loaded else {
-            throw Problem(.conflict, code: .noModel, title: "No trained model",
-                          detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
+            throw Problem(
+                .conflict, code: .noModel, title: "No trained model",
+                detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
         }
         let received = try await receiver.receive(request)
         defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
         guard let data = received.files["data"] else {
-            throw Problem(.unprocessableContent, code: .missingPart, title: "Missing part", detail: "prediction needs a 'data' part with the samples", field: "data")
+            throw Problem(
+                .unprocessableContent, code: .missingPart, title: "Missing part", detail: "prediction needs a 'data' part with the samples",
+                field: "data")
         }
         let labels = received.files["labels"]?.url
         let labelColumn = received.fields["label_column"]

@@ -15,39 +15,45 @@ struct HealthRoutes: Sendable {
         routes.add(.get, "/healthz") { _, _ in try JSONResponse.make(Status(status: "ok")) }
         routes.add(.get, "/readyz") { _, _ in
             guard state.pool.isRunning, !state.isStopping else {
-                throw Problem(.serviceUnavailable, code: .notReady, title: "Not ready",
-                              detail: "the worker pool is not running", headers: [.retryAfter: "1"])
+                throw Problem(
+                    .serviceUnavailable, code: .notReady, title: "Not ready",
+                    detail: "the worker pool is not running", headers: [.retryAfter: "1"])
             }
             if state.storage.isLow {
-                throw Problem(.serviceUnavailable, code: .notReady, title: "Not ready",
-                              detail: "the data directory has \(state.storage.freeBytes ?? 0) bytes free, "
-                                  + "below --min-free-bytes \(state.storage.minFreeBytes)",
-                              headers: [.retryAfter: "5"])
+                throw Problem(
+                    .serviceUnavailable, code: .notReady, title: "Not ready",
+                    detail: "the data directory has \(state.storage.freeBytes ?? 0) bytes free, "
+                        + "below --min-free-bytes \(state.storage.minFreeBytes)",
+                    headers: [.retryAfter: "5"])
             }
             do {
                 let store = state.store
                 try await offload { try store.ping() }
             } catch {
-                throw Problem(.serviceUnavailable, code: .notReady, title: "Not ready",
-                              detail: "the job store does not answer", headers: [.retryAfter: "1"])
+                throw Problem(
+                    .serviceUnavailable, code: .notReady, title: "Not ready",
+                    detail: "the job store does not answer", headers: [.retryAfter: "1"])
             }
             return try JSONResponse.make(Status(status: "ready"))
         }
         let policy = self.policy
         routes.add(.get, "/metrics") { _, context in
             if policy.requireToken, !policy.publicMetrics, !context.caller.admin, !context.caller.scopes.contains("metrics") {
-                throw Problem(.forbidden, code: .forbidden, title: "Forbidden",
-                              detail: "/metrics needs a token with the metrics scope "
-                                  + "(montecluster tokens create --scope metrics) or --public-metrics")
+                throw Problem(
+                    .forbidden, code: .forbidden, title: "Forbidden",
+                    detail: "/metrics needs a token with the metrics scope "
+                        + "(montecluster tokens create --scope metrics) or --public-metrics")
             }
             let store = state.store
             // A GROUP BY over every job: off the event loop.
             let counts = try await offload { try store.countsByStatus() }
-            let text = state.metrics.render(countsByStatus: counts,
-                                            workers: state.pool.configuration.workers,
-                                            runningHere: state.pool.runningJobIDs.count)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: text)))
+            let text = state.metrics.render(
+                countsByStatus: counts,
+                workers: state.pool.configuration.workers,
+                runningHere: state.pool.runningJobIDs.count)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Jobs
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Appends JSON to a byte buffer by hand. The hot responses (a job, a page of jobs, a metric

@@ -35,41 +35,43 @@ struct JobEventStream: Sendable {
             // empty event to some clients (httpx-sse), whose JSON decoding of it fails.
             var retrySent = false
             try await state.untilShutdown {
-            while !state.isStopping {
-                let subscription = state.store.changes.subscribe(jobID: id)
-                // The job is read before its events: a terminal job's last event is then always in the batch.
-                // Off the cooperative pool: a reader may wait for one of GRDB's few reader connections.
-                let (store, after) = (state.store, cursor)
-                let (job, events) = try await offload { (try store.job(id: id), try store.events(jobID: id, after: after, limit: Self.batchSize)) }
-                if !events.isEmpty {
-                    var buffer = ByteBuffer()
-                    for event in events {
-                        if !retrySent {
-                            buffer.writeString("retry: 2000\n")
-                            retrySent = true
-                        }
-                        buffer.writeString("id: \(event.sequence)\nevent: \(event.type.rawValue)\ndata: ")
-                        buffer.writeBytes(Self.payload(event).bytes)
-                        buffer.writeString("\n\n")
-                        cursor = event.sequence
+                while !state.isStopping {
+                    let subscription = state.store.changes.subscribe(jobID: id)
+                    // The job is read before its events: a terminal job's last event is then always in the batch.
+                    // Off the cooperative pool: a reader may wait for one of GRDB's few reader connections.
+                    let (store, after) = (state.store, cursor)
+                    let (job, events) = try await offload {
+                        (try store.job(id: id), try store.events(jobID: id, after: after, limit: Self.batchSize))
                     }
-                    try await writer.write(buffer)
-                    lastWrite = ContinuousClock.now
+                    if !events.isEmpty {
+                        var buffer = ByteBuffer()
+                        for event in events {
+                            if !retrySent {
+                                buffer.writeString("retry: 2000\n")
+                                retrySent = true
+                            }
+                            buffer.writeString("id: \(event.sequence)\nevent: \(event.type.rawValue)\ndata: ")
+                            buffer.writeBytes(Self.payload(event).bytes)
+                            buffer.writeString("\n\n")
+                            cursor = event.sequence
+                        }
+                        try await writer.write(buffer)
+                        lastWrite = ContinuousClock.now
+                    }
+                    if events.count == Self.batchSize {
+                        subscription.cancel()
+                        continue
+                    }
+                    guard let job, !job.isTerminal else {
+                        subscription.cancel()
+                        break
+                    }
+                    await subscription.wait(timeout: .seconds(1))
+                    if ContinuousClock.now - lastWrite >= .seconds(state.configuration.keepAliveInterval) {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        lastWrite = ContinuousClock.now
+                    }
                 }
-                if events.count == Self.batchSize {
-                    subscription.cancel()
-                    continue
-                }
-                guard let job, !job.isTerminal else {
-                    subscription.cancel()
-                    break
-                }
-                await subscription.wait(timeout: .seconds(1))
-                if ContinuousClock.now - lastWrite >= .seconds(state.configuration.keepAliveInterval) {
-                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
-                    lastWrite = ContinuousClock.now
-                }
-            }
             }
             try await writer.finish(nil)
         }

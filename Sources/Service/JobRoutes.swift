@@ -34,8 +34,9 @@ struct JobRoutes: Sendable {
         // 1 MiB body still costs milliseconds that /healthz and other connections must not wait for.
         let (job, created) = try await offload {
             let value = try RequestParsing.parseJSON(body)
-            var submission = try RequestParsing.submission(from: value, idempotencyKey: idempotencyKey, registry: registry,
-                                                           configuration: configuration)
+            var submission = try RequestParsing.submission(
+                from: value, idempotencyKey: idempotencyKey, registry: registry,
+                configuration: configuration)
             submission.owner = caller.owner
             submission.ownerIsAdmin = caller.admin
             return try store.submit(submission, maxQueued: configuration.maxQueuedJobs, now: Date())
@@ -49,11 +50,15 @@ struct JobRoutes: Sendable {
 
     private func list(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let parameters = request.uri.queryParameters
-        var query = JobQuery(statuses: try Self.list("status", parameters.get("status"), JobStatus.init(rawValue:),
-                                                     known: JobStatus.allCases.map(\.rawValue), emptyMeansAll: false))
+        var query = JobQuery(
+            statuses: try Self.list(
+                "status", parameters.get("status"), JobStatus.init(rawValue:),
+                known: JobStatus.allCases.map(\.rawValue), emptyMeansAll: false))
         query.kinds = try Self.list("kind", parameters.get("kind"), { $0 }, known: nil)
         if let name = parameters.get("name") {
-            guard !name.isEmpty, name.unicodeScalars.count <= 200 else { throw Problem.invalidQuery("name", "must be 1 to 200 characters (a prefix of job names)") }
+            guard !name.isEmpty, name.unicodeScalars.count <= 200 else {
+                throw Problem.invalidQuery("name", "must be 1 to 200 characters (a prefix of job names)")
+            }
             query.namePrefix = name
         }
         if let tag = parameters.get("tag") {
@@ -101,22 +106,22 @@ struct JobRoutes: Sendable {
             let baseline = JobResource.etag(job)
             let deadline = ContinuousClock.now + .seconds(wait)
             job = try await state.untilShutdown { [job] in
-            var job = job
-            while !state.isStopping {
-                let subscription = state.store.changes.subscribe(jobID: id)
-                guard let current = try? await state.job(id, for: context.caller) else {
-                    subscription.cancel()
-                    throw Problem.jobNotFound(id)
+                var job = job
+                while !state.isStopping {
+                    let subscription = state.store.changes.subscribe(jobID: id)
+                    guard let current = try? await state.job(id, for: context.caller) else {
+                        subscription.cancel()
+                        throw Problem.jobNotFound(id)
+                    }
+                    job = current
+                    let remaining = deadline - ContinuousClock.now
+                    if JobResource.etag(job) != baseline || job.isTerminal || remaining <= .zero {
+                        subscription.cancel()
+                        break
+                    }
+                    await subscription.wait(timeout: min(remaining, .seconds(1)))
                 }
-                job = current
-                let remaining = deadline - ContinuousClock.now
-                if JobResource.etag(job) != baseline || job.isTerminal || remaining <= .zero {
-                    subscription.cancel()
-                    break
-                }
-                await subscription.wait(timeout: min(remaining, .seconds(1)))
-            }
-            return job
+                return job
             }
         }
         let etag = JobResource.etag(job)
@@ -216,7 +221,9 @@ struct JobRoutes: Sendable {
         if let next {
             var components = URLComponents()
             components.path = "/v1/jobs/\(jobID)/metrics"
-            var items = request.uri.queryParameters.filter { $0.key != "page_token" }.map { URLQueryItem(name: String($0.key), value: String($0.value)) }
+            var items = request.uri.queryParameters.filter { $0.key != "page_token" }.map {
+                URLQueryItem(name: String($0.key), value: String($0.value))
+            }
             items.append(URLQueryItem(name: "page_token", value: next))
             components.queryItems = items
             headers[HTTPField.Name("Link")!] = "<\(components.string ?? "")>; rel=\"next\""
@@ -232,11 +239,14 @@ struct JobRoutes: Sendable {
         let series = try await offload { try store.metricSeries(jobID: id) }
         // A few dozen names at most: a JSONValue (non-finite last values become null) rather than the writer.
         let entries: [JSONValue] = series.map {
-            ["name": .string($0.name), "count": .integer(Int64($0.count)), "first_step": .integer($0.firstStep),
-             "last_step": .integer($0.lastStep), "last_value": .number($0.lastValue)]
+            [
+                "name": .string($0.name), "count": .integer(Int64($0.count)), "first_step": .integer($0.firstStep),
+                "last_step": .integer($0.lastStep), "last_value": .number($0.lastValue),
+            ]
         }
-        return Response(status: .ok, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(["job_id": .string(id), "metrics": .array(entries)]).canonicalText())))
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(["job_id": .string(id), "metrics": .array(entries)]).canonicalText())))
     }
 
     private func result(_ request: Request, _ context: AppRequestContext) async throws -> Response {
@@ -255,14 +265,18 @@ struct JobRoutes: Sendable {
             let store = state.store
             let kept = try await offload { try store.artifacts(jobID: id).map(\.name) }
             // Only said when true: a training job stopped after a checkpoint keeps that checkpoint's assignments and model.
-            let artifactsNote = kept.isEmpty ? "" : "; it kept \(kept.count) artifact\(kept.count == 1 ? "" : "s") (\(kept.joined(separator: ", "))) at /v1/jobs/\(id)/artifacts"
-            throw Problem(.conflict, code: .noResult, title: "Job has no result",
-                          detail: "the job \(job.status.rawValue)" + (job.reason.map { ": \($0)" } ?? "") + artifactsNote,
-                          field: "status")
+            let artifactsNote =
+                kept.isEmpty
+                ? "" : "; it kept \(kept.count) artifact\(kept.count == 1 ? "" : "s") (\(kept.joined(separator: ", "))) at /v1/jobs/\(id)/artifacts"
+            throw Problem(
+                .conflict, code: .noResult, title: "Job has no result",
+                detail: "the job \(job.status.rawValue)" + (job.reason.map { ": \($0)" } ?? "") + artifactsNote,
+                field: "status")
         case .queued, .running, .cancelling:
-            throw Problem(.conflict, code: .resultNotReady, title: "Result not ready",
-                          detail: "the job is \(job.status.rawValue); poll it or stream its events", field: "status",
-                          headers: [.retryAfter: "1"])
+            throw Problem(
+                .conflict, code: .resultNotReady, title: "Result not ready",
+                detail: "the job is \(job.status.rawValue); poll it or stream its events", field: "status",
+                headers: [.retryAfter: "1"])
         }
     }
 
@@ -272,8 +286,9 @@ struct JobRoutes: Sendable {
         let store = state.store
         let infos = try await offload { try store.artifacts(jobID: id) }
         let list = infos.map {
-            ArtifactList.Entry(name: $0.name, media_type: $0.mediaType, size: $0.size, sha256: $0.sha256,
-                               created_at: Timestamp.format($0.createdAt), href: "/v1/jobs/\(id)/artifacts/\($0.name)")
+            ArtifactList.Entry(
+                name: $0.name, media_type: $0.mediaType, size: $0.size, sha256: $0.sha256,
+                created_at: Timestamp.format($0.createdAt), href: "/v1/jobs/\(id)/artifacts/\($0.name)")
         }
         return try JSONResponse.make(ArtifactList(job_id: id, artifacts: list))
     }
@@ -286,12 +301,14 @@ struct JobRoutes: Sendable {
         // Off the cooperative pool: while many downloads stream, reads may wait for a reader connection.
         guard let (info, location) = try await offload({ try store.artifactLocation(jobID: id, name: name) }) else {
             if !job.isTerminal {
-                throw Problem(.conflict, code: .artifactNotReady, title: "Artifact not ready",
-                              detail: "job \(id) is \(job.status.rawValue) and has not written \"\(name.prefix(100))\" yet; retry, or wait for the job",
-                              field: "name", headers: [.retryAfter: "1"])
+                throw Problem(
+                    .conflict, code: .artifactNotReady, title: "Artifact not ready",
+                    detail: "job \(id) is \(job.status.rawValue) and has not written \"\(name.prefix(100))\" yet; retry, or wait for the job",
+                    field: "name", headers: [.retryAfter: "1"])
             }
-            throw Problem(.notFound, code: .artifactNotFound, title: "Artifact not found",
-                          detail: "job \(id) has no artifact \"\(name.prefix(100))\"", field: "name")
+            throw Problem(
+                .notFound, code: .artifactNotFound, title: "Artifact not found",
+                detail: "job \(id) has no artifact \"\(name.prefix(100))\"", field: "name")
         }
         let safeName = name.filter { $0.isLetter || $0.isNumber || "._-".contains($0) }
         let etag = "\"" + (info.sha256 ?? "\(info.size)-\(Int64(info.createdAt.timeIntervalSince1970 * 1000))") + "\""
@@ -309,8 +326,9 @@ struct JobRoutes: Sendable {
             switch ByteRange.parse(header, size: size) {
             case .whole: break
             case .unsatisfiable:
-                throw Problem(.rangeNotSatisfiable, code: .rangeNotSatisfiable, title: "Range not satisfiable",
-                              detail: "the artifact has \(size) bytes", field: "Range", headers: [.contentRange: "bytes */\(size)"])
+                throw Problem(
+                    .rangeNotSatisfiable, code: .rangeNotSatisfiable, title: "Range not satisfiable",
+                    detail: "the artifact has \(size) bytes", field: "Range", headers: [.contentRange: "bytes */\(size)"])
             case .part(let part):
                 selected = part
                 status = .partialContent
@@ -368,8 +386,11 @@ struct JobRoutes: Sendable {
         guard let raw, !(raw.isEmpty && emptyMeansAll) else { return [] }
         return try raw.split(separator: ",", omittingEmptySubsequences: false).map { item in
             guard !item.isEmpty, item.count <= 200, let value = map(String(item)) else {
-                throw Problem.invalidQuery(field, item.isEmpty ? "has an empty item; separate values with single commas"
-                    : "unknown value \"\(item.prefix(40))\"" + (known.map { "; use \($0.joined(separator: ", ")), comma-separated" } ?? ""))
+                throw Problem.invalidQuery(
+                    field,
+                    item.isEmpty
+                        ? "has an empty item; separate values with single commas"
+                        : "unknown value \"\(item.prefix(40))\"" + (known.map { "; use \($0.joined(separator: ", ")), comma-separated" } ?? ""))
             }
             return value
         }
@@ -396,8 +417,9 @@ struct JobRoutes: Sendable {
     private static func idempotencyKey(_ request: Request) throws -> String? {
         guard let key = request.headers[HTTPField.Name("Idempotency-Key")!] else { return nil }
         guard (1...255).contains(key.utf8.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7E }) else {
-            throw Problem(.badRequest, code: .invalidHeader, title: "Invalid header",
-                          detail: "Idempotency-Key must be 1 to 255 visible ASCII characters", field: "Idempotency-Key")
+            throw Problem(
+                .badRequest, code: .invalidHeader, title: "Invalid header",
+                detail: "Idempotency-Key must be 1 to 255 visible ASCII characters", field: "Idempotency-Key")
         }
         return key
     }

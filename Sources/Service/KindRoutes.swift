@@ -26,17 +26,19 @@ struct KindRoutes: Sendable {
         routes.add(.get, "/v1/kinds/{name}") { _, context in
             let name = try context.parameters.require("name")
             guard let kind = registry[name] else {
-                throw Problem(.notFound, code: .unknownKind, title: "Unknown job kind",
-                              detail: "no job kind \"\(name.prefix(100))\"; known kinds: \(registry.names.joined(separator: ", "))",
-                              field: "name")
+                throw Problem(
+                    .notFound, code: .unknownKind, title: "Unknown job kind",
+                    detail: "no job kind \"\(name.prefix(100))\"; known kinds: \(registry.names.joined(separator: ", "))",
+                    field: "name")
             }
             return try JSONResponse.make(Self.resource(kind))
         }
     }
 
     static func resource(_ kind: any JobKind) -> KindResource {
-        KindResource(name: kind.name, summary: kind.summary, parameters: kind.parameters.jsonSchema,
-                     defaults: (try? kind.parameters.validate(nil)) ?? .object([:]), example: kind.example,
-                     metrics: kind.metrics)
+        KindResource(
+            name: kind.name, summary: kind.summary, parameters: kind.parameters.jsonSchema,
+            defaults: (try? kind.parameters.validate(nil)) ?? .object([:]), example: kind.example,
+            metrics: kind.metrics)
     }
 }

@@ -9,7 +9,8 @@ struct OpenAPIRoutes: Sendable {
         let yaml = ByteBuffer(string: OpenAPIDocument.yaml)
         let json = ByteBuffer(string: OpenAPIDocument.json)
         routes.add(.get, "/openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8", .cacheControl: "no-cache"], body: .init(byteBuffer: yaml))
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml; charset=utf-8", .cacheControl: "no-cache"], body: .init(byteBuffer: yaml))
         }
         routes.add(.get, "/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-cache"], body: .init(byteBuffer: json))

@@ -14,9 +14,10 @@ public struct Problem: Error, HTTPResponseError, Sendable {
     public var field: String?
     public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: ProblemCode, title: String, detail: String, field: String? = nil,
-                headers: HTTPFields = [:])
-    {
+    public init(
+        _ status: HTTPResponse.Status, code: ProblemCode, title: String, detail: String, field: String? = nil,
+        headers: HTTPFields = [:]
+    ) {
         self.status = status
         self.code = code
         self.title = title
@@ -56,14 +57,17 @@ extension Problem {
     }
 
     static func invalid(_ error: ParameterError) -> Problem {
-        Problem(.unprocessableContent, code: ProblemCode(rawValue: error.code.rawValue) ?? .invalidValue, title: "Invalid parameter", detail: error.reason,
-                field: error.field)
+        Problem(
+            .unprocessableContent, code: ProblemCode(rawValue: error.code.rawValue) ?? .invalidValue, title: "Invalid parameter",
+            detail: error.reason,
+            field: error.field)
     }
 
     static func diskFull(free: Int64?, minimum: Int64) -> Problem {
-        Problem(.insufficientStorage, code: .insufficientStorage, title: "Insufficient storage",
-                detail: "the server's disk is full" + (free.map { " (\($0) bytes free, \(minimum) needed)" } ?? "")
-                    + "; delete jobs or datasets to free space", headers: [.retryAfter: "30"])
+        Problem(
+            .insufficientStorage, code: .insufficientStorage, title: "Insufficient storage",
+            detail: "the server's disk is full" + (free.map { " (\($0) bytes free, \(minimum) needed)" } ?? "")
+                + "; delete jobs or datasets to free space", headers: [.retryAfter: "30"])
     }
 
     static func invalidQuery(_ field: String, _ reason: String) -> Problem {
@@ -71,8 +75,9 @@ extension Problem {
     }
 
     static func jobNotFound(_ id: String) -> Problem {
-        Problem(.notFound, code: .jobNotFound, title: "Job not found", detail: "no job with id \"\(id.prefix(100))\"",
-                field: "id")
+        Problem(
+            .notFound, code: .jobNotFound, title: "Job not found", detail: "no job with id \"\(id.prefix(100))\"",
+            field: "id")
     }
 
     static func routeNotFound(_ path: String) -> Problem {
@@ -80,20 +85,23 @@ extension Problem {
     }
 
     static func bodyTooLarge(limit: Int) -> Problem {
-        Problem(.contentTooLarge, code: .bodyTooLarge, title: "Request body too large",
-                detail: "request bodies are limited to \(limit) bytes", field: "body")
+        Problem(
+            .contentTooLarge, code: .bodyTooLarge, title: "Request body too large",
+            detail: "request bodies are limited to \(limit) bytes", field: "body")
     }
 
     static func unsupportedMediaType(_ given: String?) -> Problem {
-        Problem(.unsupportedMediaType, code: .unsupportedMediaType, title: "Unsupported media type",
-                detail: "send the body as application/json" + (given.map { ", not \($0.prefix(100))" } ?? ""),
-                field: "Content-Type", headers: [.accept: "application/json"])
+        Problem(
+            .unsupportedMediaType, code: .unsupportedMediaType, title: "Unsupported media type",
+            detail: "send the body as application/json" + (given.map { ", not \($0.prefix(100))" } ?? ""),
+            field: "Content-Type", headers: [.accept: "application/json"])
     }
 
     static func methodNotAllowed(_ method: HTTPRequest.Method, allowed: [HTTPRequest.Method]) -> Problem {
-        Problem(.methodNotAllowed, code: .methodNotAllowed, title: "Method not allowed",
-                detail: "\(method.rawValue) is not allowed here; use \(allowed.map(\.rawValue).joined(separator: ", "))",
-                headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
+        Problem(
+            .methodNotAllowed, code: .methodNotAllowed, title: "Method not allowed",
+            detail: "\(method.rawValue) is not allowed here; use \(allowed.map(\.rawValue).joined(separator: ", "))",
+            headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
     }
 
     /// Maps store errors onto the API's problems.
@@ -102,28 +110,34 @@ extension Problem {
         case .notFound(let id):
             return jobNotFound(id)
         case .illegalTransition(_, let current, let requested):
-            return Problem(.conflict, code: .illegalTransition, title: "Illegal state transition",
-                           detail: "cannot \(requested) a job that is \(current.rawValue)", field: "status")
+            return Problem(
+                .conflict, code: .illegalTransition, title: "Illegal state transition",
+                detail: "cannot \(requested) a job that is \(current.rawValue)", field: "status")
         case .idempotencyConflict(let key, let existing):
-            return Problem(.conflict, code: .idempotencyConflict, title: "Idempotency key reused",
-                           detail: "the Idempotency-Key \"\(key.prefix(100))\" was used for job \(existing) with a different request body",
-                           field: "Idempotency-Key")
+            return Problem(
+                .conflict, code: .idempotencyConflict, title: "Idempotency key reused",
+                detail: "the Idempotency-Key \"\(key.prefix(100))\" was used for job \(existing) with a different request body",
+                field: "Idempotency-Key")
         case .datasetMissing(let id):
-            return Problem(.unprocessableContent, code: .invalidValue, title: "Invalid parameter",
-                           detail: "no dataset with id '\(id.prefix(100))' (it was deleted); upload one with POST /v1/datasets",
-                           field: "params.dataset")
+            return Problem(
+                .unprocessableContent, code: .invalidValue, title: "Invalid parameter",
+                detail: "no dataset with id '\(id.prefix(100))' (it was deleted); upload one with POST /v1/datasets",
+                field: "params.dataset")
         case .referencedJobMissing(let id):
-            return Problem(.unprocessableContent, code: .invalidValue, title: "Invalid parameter",
-                           detail: "no job with id '\(id.prefix(100))' to take a model from", field: "params.backbone_job")
+            return Problem(
+                .unprocessableContent, code: .invalidValue, title: "Invalid parameter",
+                detail: "no job with id '\(id.prefix(100))' to take a model from", field: "params.backbone_job")
         case .quotaExceeded(let what, let limit, let current):
             let storage = what == "stored bytes"
-            return Problem(storage ? .insufficientStorage : .tooManyRequests, code: .quotaExceeded, title: "Quota exceeded",
-                           detail: "your \(what): \(current) of a limit of \(limit); "
-                               + (storage ? "delete datasets or jobs to free space" : "wait for some to finish"),
-                           headers: storage ? [:] : [.retryAfter: "5"])
+            return Problem(
+                storage ? .insufficientStorage : .tooManyRequests, code: .quotaExceeded, title: "Quota exceeded",
+                detail: "your \(what): \(current) of a limit of \(limit); "
+                    + (storage ? "delete datasets or jobs to free space" : "wait for some to finish"),
+                headers: storage ? [:] : [.retryAfter: "5"])
         case .queueFull(let limit):
-            return Problem(.tooManyRequests, code: .queueFull, title: "Queue full",
-                           detail: "\(limit) jobs are already queued; retry later", headers: [.retryAfter: "5"])
+            return Problem(
+                .tooManyRequests, code: .queueFull, title: "Queue full",
+                detail: "\(limit) jobs are already queued; retry later", headers: [.retryAfter: "5"])
         }
     }
 }

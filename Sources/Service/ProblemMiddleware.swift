@@ -29,16 +29,20 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPResponseError where error.status == .contentTooLarge {
             return Problem.bodyTooLarge(limit: maxBodyBytes).response(instance: request.uri.path)
         } catch let error as HTTPResponseError {
-            return Problem(error.status, code: .httpError, title: error.status.reasonPhrase,
-                           detail: "\(error)").response(instance: request.uri.path)
-        } catch where StorageSpace.isOutOfSpace(error) {
+            return Problem(
+                error.status, code: .httpError, title: error.status.reasonPhrase,
+                detail: "\(error)"
+            ).response(instance: request.uri.path)
+        } catch  where StorageSpace.isOutOfSpace(error) {
             context.logger.error("out of disk space", metadata: ["error": "\(error)"])
             return Problem.diskFull(free: nil, minimum: 0).response(instance: request.uri.path)
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(error)"])
-            return Problem(.internalServerError, code: .internal, title: "Internal error",
-                           detail: "the server failed to handle this request; it has been logged")
-                .response(instance: request.uri.path)
+            return Problem(
+                .internalServerError, code: .internal, title: "Internal error",
+                detail: "the server failed to handle this request; it has been logged"
+            )
+            .response(instance: request.uri.path)
         }
     }
 }
@@ -82,9 +86,10 @@ struct Routes {
 
     init(router: Router<AppRequestContext>) { self.router = router }
 
-    mutating func add(_ method: HTTPRequest.Method, _ path: String, query: [String] = [],
-                      _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response)
-    {
+    mutating func add(
+        _ method: HTTPRequest.Method, _ path: String, query: [String] = [],
+        _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Response
+    ) {
         table.add(path, method)
         // Hummingbird answers HEAD from a GET handler (headers, no body).
         if method == .get { table.add(path, .head) }
@@ -95,10 +100,12 @@ struct Routes {
         let accepted = Set(query)
         router.on(RouterPath(routerPath), method: method) { request, context in
             for (name, _) in request.uri.queryParameters where !accepted.contains(String(name)) {
-                throw Problem(.badRequest, code: .unknownQueryParameter, title: "Unknown query parameter",
-                              detail: accepted.isEmpty ? "this operation takes no query parameters"
-                                  : "not a query parameter of this operation; it takes \(accepted.sorted().joined(separator: ", "))",
-                              field: String(name.prefix(100)))
+                throw Problem(
+                    .badRequest, code: .unknownQueryParameter, title: "Unknown query parameter",
+                    detail: accepted.isEmpty
+                        ? "this operation takes no query parameters"
+                        : "not a query parameter of this operation; it takes \(accepted.sorted().joined(separator: ", "))",
+                    field: String(name.prefix(100)))
             }
             return try await handler(request, context)
         }

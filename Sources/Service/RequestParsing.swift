@@ -30,8 +30,9 @@ enum RequestParsing {
         do {
             return try JSONValue.parse(Data(buffer.readableBytesView))
         } catch let error where error.path != nil {
-            throw Problem(.badRequest, code: .duplicateKey, title: "Duplicate key",
-                          detail: "the body is ambiguous: \(error.reason); send each key once", field: error.path)
+            throw Problem(
+                .badRequest, code: .duplicateKey, title: "Duplicate key",
+                detail: "the body is ambiguous: \(error.reason); send each key once", field: error.path)
         } catch {
             throw Problem.malformedJSON("the body is not valid JSON: \(error)")
         }
@@ -48,36 +49,43 @@ enum RequestParsing {
     }
 
     /// The parts of a `POST /v1/jobs` body, checked against the kind's parameter schema.
-    static func submission(from body: JSONValue, idempotencyKey: String?, registry: JobKindRegistry,
-                           configuration: ServiceConfiguration) throws -> JobSubmission
-    {
+    static func submission(
+        from body: JSONValue, idempotencyKey: String?, registry: JobKindRegistry,
+        configuration: ServiceConfiguration
+    ) throws -> JobSubmission {
         guard case .object(let members) = body else {
-            throw Problem(.unprocessableContent, code: .invalidType, title: "Invalid body",
-                          detail: "the body must be a JSON object, got \(body.typeName)", field: "body")
+            throw Problem(
+                .unprocessableContent, code: .invalidType, title: "Invalid body",
+                detail: "the body must be a JSON object, got \(body.typeName)", field: "body")
         }
         let allowed = ["kind", "params", "name", "priority", "max_attempts", "tags", "metadata"]
         if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw Problem(.unprocessableContent, code: .unknownField, title: "Unknown field",
-                          detail: "unknown field; a job takes \(allowed.joined(separator: ", "))", field: unknown)
+            throw Problem(
+                .unprocessableContent, code: .unknownField, title: "Unknown field",
+                detail: "unknown field; a job takes \(allowed.joined(separator: ", "))", field: unknown)
         }
         guard let kindValue = members["kind"], kindValue != .null else {
-            throw Problem(.unprocessableContent, code: .missingParameter, title: "Missing field",
-                          detail: "is required; one of \(registry.names.joined(separator: ", "))", field: "kind")
+            throw Problem(
+                .unprocessableContent, code: .missingParameter, title: "Missing field",
+                detail: "is required; one of \(registry.names.joined(separator: ", "))", field: "kind")
         }
         guard let kindName = kindValue.stringValue else {
-            throw Problem(.unprocessableContent, code: .invalidType, title: "Invalid field",
-                          detail: "must be a string, got \(kindValue.typeName)", field: "kind")
+            throw Problem(
+                .unprocessableContent, code: .invalidType, title: "Invalid field",
+                detail: "must be a string, got \(kindValue.typeName)", field: "kind")
         }
         guard let kind = registry[kindName] else {
-            throw Problem(.unprocessableContent, code: .unknownKind, title: "Unknown job kind",
-                          detail: "no job kind \"\(kindName.prefix(100))\"; known kinds: \(registry.names.joined(separator: ", "))",
-                          field: "kind")
+            throw Problem(
+                .unprocessableContent, code: .unknownKind, title: "Unknown job kind",
+                detail: "no job kind \"\(kindName.prefix(100))\"; known kinds: \(registry.names.joined(separator: ", "))",
+                field: "kind")
         }
         let envelope = ParameterSchema([
             Parameter("name", .string(maxLength: 200), "Free-form label.", nullable: true),
             Parameter("priority", .integer(minimum: -100, maximum: 100), "Higher runs first.", default: 0),
-            Parameter("max_attempts", .integer(minimum: 1, maximum: 10), "Runs allowed before a job that keeps losing its worker fails.",
-                      default: .integer(Int64(configuration.maxAttempts))),
+            Parameter(
+                "max_attempts", .integer(minimum: 1, maximum: 10), "Runs allowed before a job that keeps losing its worker fails.",
+                default: .integer(Int64(configuration.maxAttempts))),
         ])
         let fields = try envelope.validate(.object(members.filter { ["name", "priority", "max_attempts"].contains($0.key) }), path: "body")
         let params: JSONValue
@@ -91,19 +99,22 @@ enum RequestParsing {
         switch metadata {
         case .object, .null: break
         default:
-            throw Problem(.unprocessableContent, code: .invalidType, title: "Invalid field",
-                          detail: "must be a JSON object, got \(metadata.typeName)", field: "metadata")
+            throw Problem(
+                .unprocessableContent, code: .invalidType, title: "Invalid field",
+                detail: "must be a JSON object, got \(metadata.typeName)", field: "metadata")
         }
         let metadataText = metadata == .null ? "{}" : metadata.canonicalText()
         guard metadataText.utf8.count <= JobTags.maxMetadataBytes else {
-            throw Problem(.unprocessableContent, code: .outOfRange, title: "Invalid field",
-                          detail: "is \(metadataText.utf8.count) bytes as JSON; at most \(JobTags.maxMetadataBytes)", field: "metadata")
+            throw Problem(
+                .unprocessableContent, code: .outOfRange, title: "Invalid field",
+                detail: "is \(metadataText.utf8.count) bytes as JSON; at most \(JobTags.maxMetadataBytes)", field: "metadata")
         }
         let name = fields["name"]?.stringValue
         let priority = Int(fields["priority"]?.integerValue ?? 0)
         let maxAttempts = Int(fields["max_attempts"]?.integerValue ?? Int64(configuration.maxAttempts))
-        var submission = JobSubmission(kind: kindName, name: name, priority: priority, params: params, maxAttempts: maxAttempts,
-                                       idempotencyKey: idempotencyKey, fingerprint: body.canonicalText())
+        var submission = JobSubmission(
+            kind: kindName, name: name, priority: priority, params: params, maxAttempts: maxAttempts,
+            idempotencyKey: idempotencyKey, fingerprint: body.canonicalText())
         submission.tags = tags
         submission.metadata = metadata == .null ? .object([:]) : metadata
         return submission
@@ -119,19 +130,22 @@ enum JobTags {
 
     /// Counted in code points, as JSON Schema's maxLength counts.
     static func isValid(_ tag: String) -> Bool {
-        (1...maxTagLength).contains(tag.unicodeScalars.count) && !tag.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == "," }
+        (1...maxTagLength).contains(tag.unicodeScalars.count)
+            && !tag.unicodeScalars.contains { $0.properties.generalCategory == .control || $0 == "," }
     }
 
     /// The tags of a submission, in order, without repeats.
     static func parse(_ value: JSONValue?) throws -> [String] {
         guard let value, value != .null else { return [] }
         guard case .array(let items) = value else {
-            throw Problem(.unprocessableContent, code: .invalidType, title: "Invalid field",
-                          detail: "must be an array of strings, got \(value.typeName)", field: "tags")
+            throw Problem(
+                .unprocessableContent, code: .invalidType, title: "Invalid field",
+                detail: "must be an array of strings, got \(value.typeName)", field: "tags")
         }
         guard items.count <= maxTags else {
-            throw Problem(.unprocessableContent, code: .outOfRange, title: "Invalid field",
-                          detail: "has \(items.count) tags; at most \(maxTags)", field: "tags")
+            throw Problem(
+                .unprocessableContent, code: .outOfRange, title: "Invalid field",
+                detail: "has \(items.count) tags; at most \(maxTags)", field: "tags")
         }
         var tags: [String] = []
         for (index, item) in items.enumerated() {

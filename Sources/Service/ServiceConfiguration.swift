@@ -48,12 +48,13 @@ public struct ServiceConfiguration: Sendable {
     /// Seconds a connection may take to send a request's head (and may wait idle between requests).
     public var headerTimeout: TimeInterval = 10
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",
-                workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedJobs: Int = 10_000,
-                maxRequestBodyBytes: Int = 1 << 20, maxUploadBytes: Int = 512 << 20, maxLongPollSeconds: Int = 60, maxAttempts: Int = 3,
-                leaseDuration: TimeInterval = 30, heartbeatInterval: TimeInterval = 5, rescueInterval: TimeInterval = 10,
-                keepAliveInterval: TimeInterval = 15)
-    {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",
+        workers: Int = ProcessInfo.processInfo.activeProcessorCount, maxQueuedJobs: Int = 10_000,
+        maxRequestBodyBytes: Int = 1 << 20, maxUploadBytes: Int = 512 << 20, maxLongPollSeconds: Int = 60, maxAttempts: Int = 3,
+        leaseDuration: TimeInterval = 30, heartbeatInterval: TimeInterval = 5, rescueInterval: TimeInterval = 10,
+        keepAliveInterval: TimeInterval = 15
+    ) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -70,7 +71,8 @@ public struct ServiceConfiguration: Sendable {
     }
 
     var workerPool: WorkerPool.Configuration {
-        WorkerPool.Configuration(workers: workers, leaseDuration: leaseDuration, heartbeatInterval: heartbeatInterval,
-                                 rescueInterval: rescueInterval)
+        WorkerPool.Configuration(
+            workers: workers, leaseDuration: leaseDuration, heartbeatInterval: heartbeatInterval,
+            rescueInterval: rescueInterval)
     }
 }

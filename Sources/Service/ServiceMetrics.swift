@@ -71,8 +71,11 @@ final class ServiceMetrics: Sendable {
         }
         lines.append("# HELP montecluster_http_requests_total HTTP requests answered, by route template and status.")
         lines.append("# TYPE montecluster_http_requests_total counter")
-        for (key, count) in requests.withLock({ $0 }).sorted(by: { ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status) }) {
-            lines.append("montecluster_http_requests_total{method=\"\(key.method)\",route=\"\(escape(key.route))\",status=\"\(key.status)\"} \(count)")
+        for (key, count) in requests.withLock({ $0 }).sorted(by: {
+            ($0.key.route, $0.key.method, $0.key.status) < ($1.key.route, $1.key.method, $1.key.status)
+        }) {
+            lines.append(
+                "montecluster_http_requests_total{method=\"\(key.method)\",route=\"\(escape(key.route))\",status=\"\(key.status)\"} \(count)")
         }
         lines.append("# HELP montecluster_build_info The running build (the value is always 1).")
         lines.append("# TYPE montecluster_build_info gauge")
@@ -98,8 +101,8 @@ final class ServiceMetrics: Sendable {
 enum ProcessStatistics {
     static func read() -> (residentBytes: Int, cpuSeconds: Double)? {
         guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
-              let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
+            let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
         else { return nil }
         let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
         // Fields after the command name: state is field 3, utime and stime are fields 14 and 15.

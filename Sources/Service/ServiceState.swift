@@ -13,9 +13,10 @@ final class ServiceState: Sendable {
     let storage: StorageSpace
     private let stopping = Atomic<Bool>(false)
 
-    init(configuration: ServiceConfiguration, store: any JobStore, pool: WorkerPool, registry: JobKindRegistry,
-         metrics: ServiceMetrics, storage: StorageSpace)
-    {
+    init(
+        configuration: ServiceConfiguration, store: any JobStore, pool: WorkerPool, registry: JobKindRegistry,
+        metrics: ServiceMetrics, storage: StorageSpace
+    ) {
         self.storage = storage
         self.configuration = configuration
         self.store = store

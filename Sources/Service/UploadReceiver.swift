@@ -51,9 +51,10 @@ struct UploadReceiver {
                 try await receiveMultipart(request, contentType: contentType, into: &received)
             } else {
                 if contentType.lowercased().hasPrefix("application/json") {
-                    throw Problem(.unsupportedMediaType, code: .unsupportedMediaType, title: "Unsupported media type",
-                                  detail: "send the file itself (.npy, IDX, CSV, optionally gzip) as the body, or multipart/form-data with a 'data' part",
-                                  field: "Content-Type")
+                    throw Problem(
+                        .unsupportedMediaType, code: .unsupportedMediaType, title: "Unsupported media type",
+                        detail: "send the file itself (.npy, IDX, CSV, optionally gzip) as the body, or multipart/form-data with a 'data' part",
+                        field: "Content-Type")
                 }
                 for (name, value) in request.uri.queryParameters {
                     let key = String(name)
@@ -84,8 +85,9 @@ struct UploadReceiver {
 
     private func receiveMultipart(_ request: Request, contentType: String, into received: inout Received) async throws {
         guard let boundary = Self.boundary(contentType) else {
-            throw Problem(.badRequest, code: .malformedMultipart, title: "Malformed multipart body",
-                          detail: "multipart/form-data needs a boundary parameter in Content-Type", field: "Content-Type")
+            throw Problem(
+                .badRequest, code: .malformedMultipart, title: "Malformed multipart body",
+                detail: "multipart/form-data needs a boundary parameter in Content-Type", field: "Content-Type")
         }
         let collector = MultipartCollector(boundary: boundary, fileParts: fileParts, textFields: textFields, scratch: scratch)
         var total = 0
@@ -191,8 +193,9 @@ final class FileSink: @unchecked Sendable {
 
 extension Problem {
     static func uploadTooLarge(limit: Int) -> Problem {
-        Problem(.contentTooLarge, code: .uploadTooLarge, title: "Upload too large",
-                detail: "uploads are limited to \(limit) bytes (montecluster serve --max-upload-bytes)", field: "body")
+        Problem(
+            .contentTooLarge, code: .uploadTooLarge, title: "Upload too large",
+            detail: "uploads are limited to \(limit) bytes (montecluster serve --max-upload-bytes)", field: "body")
     }
 }
 
@@ -240,8 +243,9 @@ final class MultipartCollector {
                 } else {
                     text.append(contentsOf: buffer.readableBytesView)
                     if text.count > 10_000 {
-                        throw Problem(.unprocessableContent, code: .fieldTooLong, title: "Field too long",
-                                      detail: "text fields are limited to 10000 bytes", field: name)
+                        throw Problem(
+                            .unprocessableContent, code: .fieldTooLong, title: "Field too long",
+                            detail: "text fields are limited to 10000 bytes", field: name)
                     }
                 }
             } catch { self.error = error }
@@ -271,18 +275,21 @@ final class MultipartCollector {
         open = true
         let disposition = headers["content-disposition"] ?? ""
         guard let partName = UploadReceiver.parameter("name", in: disposition) else {
-            throw Problem(.badRequest, code: .malformedMultipart, title: "Malformed multipart body",
-                          detail: "a part has no Content-Disposition name", field: "body")
+            throw Problem(
+                .badRequest, code: .malformedMultipart, title: "Malformed multipart body",
+                detail: "a part has no Content-Disposition name", field: "body")
         }
         guard fileParts.contains(partName) || textFields.contains(partName) else {
-            throw Problem(.unprocessableContent, code: .unknownPart, title: "Unknown part",
-                          detail: "no part '\(partName.prefix(60))' is accepted; "
-                              + "use \((fileParts.sorted() + textFields.sorted()).joined(separator: ", "))",
-                          field: String(partName.prefix(60)))
+            throw Problem(
+                .unprocessableContent, code: .unknownPart, title: "Unknown part",
+                detail: "no part '\(partName.prefix(60))' is accepted; "
+                    + "use \((fileParts.sorted() + textFields.sorted()).joined(separator: ", "))",
+                field: String(partName.prefix(60)))
         }
         guard files[partName] == nil && fields[partName] == nil && !finishing.contains(where: { $0.name == partName }) else {
-            throw Problem(.unprocessableContent, code: .duplicatePart, title: "Duplicate part", detail: "the part '\(partName)' appears twice",
-                          field: partName)
+            throw Problem(
+                .unprocessableContent, code: .duplicatePart, title: "Duplicate part", detail: "the part '\(partName)' appears twice",
+                field: partName)
         }
         name = partName
         if fileParts.contains(partName) { sink = try FileSink(url: scratch()) }
@@ -297,14 +304,16 @@ final class MultipartCollector {
             let before = events
             try headerNames.check(slice)
             do { try parser.execute(slice) } catch {
-                throw Problem(.badRequest, code: .malformedMultipart, title: "Malformed multipart body",
-                              detail: "the multipart body does not parse (check the boundary and part headers)", field: "body")
+                throw Problem(
+                    .badRequest, code: .malformedMultipart, title: "Malformed multipart body",
+                    detail: "the multipart body does not parse (check the boundary and part headers)", field: "body")
             }
             if let error { throw error }
             quietBytes = events == before ? quietBytes + slice.readableBytes : 0
             guard quietBytes <= UploadReceiver.maxHeaderBytes else {
-                throw Problem(.badRequest, code: .multipartHeaderTooLarge, title: "Multipart header too large",
-                              detail: "a part's headers (or the preamble) exceed \(UploadReceiver.maxHeaderBytes) bytes", field: "body")
+                throw Problem(
+                    .badRequest, code: .multipartHeaderTooLarge, title: "Multipart header too large",
+                    detail: "a part's headers (or the preamble) exceed \(UploadReceiver.maxHeaderBytes) bytes", field: "body")
             }
         }
     }
@@ -322,8 +331,9 @@ final class MultipartCollector {
     func finish() async throws -> UploadReceiver.Received {
         try await settle()
         if open || completed == 0 {
-            throw Problem(.badRequest, code: .malformedMultipart, title: "Malformed multipart body",
-                          detail: "the multipart body ended before its closing boundary", field: "body")
+            throw Problem(
+                .badRequest, code: .malformedMultipart, title: "Malformed multipart body",
+                detail: "the multipart body ended before its closing boundary", field: "body")
         }
         return UploadReceiver.Received(files: files, fields: fields)
     }
@@ -382,8 +392,9 @@ struct HeaderNameGuard {
         let (cr, lf, colon) = (UInt8(ascii: "\r"), UInt8(ascii: "\n"), UInt8(ascii: ":"))
         for byte in buffer.readableBytesView {
             if byte >= 0x80, !states.isDisjoint(with: [.emptyName, .name]) {
-                throw Problem(.badRequest, code: .malformedMultipart, title: "Malformed multipart body",
-                              detail: "a part header name has a non-ASCII byte", field: "body")
+                throw Problem(
+                    .badRequest, code: .malformedMultipart, title: "Malformed multipart body",
+                    detail: "a part header name has a non-ASCII byte", field: "body")
             }
             var next: States = []
             if states.contains(.delimiterCR), byte == cr { next.insert(.delimiterLF) }

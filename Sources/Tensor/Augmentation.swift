@@ -41,9 +41,13 @@ public struct Augmentation: Sendable {
             image = shifted(image, c, h, w, dy: dy, dx: dx)
         case .horizontalFlip(let probability):
             guard rng.uniform() < probability else { return }
-            for plane in 0..<c { for y in 0..<h { for x in 0..<(w / 2) {
-                image.swapAt((plane * h + y) * w + x, (plane * h + y) * w + w - 1 - x)
-            } } }
+            for plane in 0..<c {
+                for y in 0..<h {
+                    for x in 0..<(w / 2) {
+                        image.swapAt((plane * h + y) * w + x, (plane * h + y) * w + w - 1 - x)
+                    }
+                }
+            }
         case .affine(let degrees, let scale, let shear, let translate):
             let angle = (rng.uniform() * 2 - 1) * degrees * Double.pi / 180
             let factor = scale.lowerBound + rng.uniform() * (scale.upperBound - scale.lowerBound)
@@ -61,9 +65,13 @@ public struct Augmentation: Sendable {
         case .cutout(let size):
             let y0 = Int(rng.next() % UInt64(h)) - size / 2
             let x0 = Int(rng.next() % UInt64(w)) - size / 2
-            for plane in 0..<c { for y in max(0, y0)..<min(h, y0 + size) { for x in max(0, x0)..<min(w, x0 + size) {
-                image[(plane * h + y) * w + x] = 0
-            } } }
+            for plane in 0..<c {
+                for y in max(0, y0)..<min(h, y0 + size) {
+                    for x in max(0, x0)..<min(w, x0 + size) {
+                        image[(plane * h + y) * w + x] = 0
+                    }
+                }
+            }
         case .randAugment(let count, let magnitude):
             let choices: [Step] = [
                 .affine(degrees: 30 * magnitude, scale: 1...1, shear: 0, translate: 0),
@@ -81,16 +89,21 @@ public struct Augmentation: Sendable {
 
     static func shifted(_ image: [Float], _ c: Int, _ h: Int, _ w: Int, dy: Int, dx: Int) -> [Float] {
         var out = [Float](repeating: 0, count: image.count)
-        for plane in 0..<c { for y in 0..<h { for x in 0..<w {
-            let sy = y + dy, sx = x + dx
-            if sy >= 0 && sy < h && sx >= 0 && sx < w { out[(plane * h + y) * w + x] = image[(plane * h + sy) * w + sx] }
-        } } }
+        for plane in 0..<c {
+            for y in 0..<h {
+                for x in 0..<w {
+                    let sy = y + dy, sx = x + dx
+                    if sy >= 0 && sy < h && sx >= 0 && sx < w { out[(plane * h + y) * w + x] = image[(plane * h + sy) * w + sx] }
+                }
+            }
+        }
         return out
     }
 
     /// Inverse-maps every output pixel through rotation·shear·scale about the centre plus translation,
     /// sampling the input bilinearly (zeros outside).
-    static func affine(_ image: [Float], _ c: Int, _ h: Int, _ w: Int, angle: Double, scale: Double, shear: Double, tx: Double, ty: Double) -> [Float] {
+    static func affine(_ image: [Float], _ c: Int, _ h: Int, _ w: Int, angle: Double, scale: Double, shear: Double, tx: Double, ty: Double) -> [Float]
+    {
         // Forward matrix M = R(angle) · Shear(shear) · scale; output p = M (q − centre) + centre + t.
         let (cosA, sinA, tanS) = (cos(angle), sin(angle), tan(shear))
         let m = [scale * cosA, scale * (cosA * tanS - sinA), scale * sinA, scale * (sinA * tanS + cosA)]
@@ -134,11 +147,15 @@ public struct ChannelNormalization: Sendable, Codable, Equatable {
         var mean = [Float](repeating: 0, count: channels)
         var squares = [Float](repeating: 0, count: channels)
         let images = data.count / (channels * planeSize)
-        for n in 0..<images { for ch in 0..<channels { for j in 0..<planeSize {
-            let v = data[(n * channels + ch) * planeSize + j]
-            mean[ch] += v
-            squares[ch] += v * v
-        } } }
+        for n in 0..<images {
+            for ch in 0..<channels {
+                for j in 0..<planeSize {
+                    let v = data[(n * channels + ch) * planeSize + j]
+                    mean[ch] += v
+                    squares[ch] += v * v
+                }
+            }
+        }
         let count = Float(images * planeSize)
         self.mean = mean.map { $0 / count }
         self.std = zip(squares, self.mean).map { max(($0 / count - $1 * $1).squareRoot(), 1e-6) }

@@ -23,7 +23,7 @@ public enum BLASRuntime {
 
     public static func cpuFlags() -> Set<String> {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
         else { return [] }
         return Set(line.split(separator: ":").last?.split(separator: " ").map(String.init) ?? [])
     }

@@ -92,8 +92,11 @@ public enum Backbones {
                     BatchNormLayer(outputs, twoDimensional: true, relu: true),
                     Conv2d(outputs, outputs, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(outputs, twoDimensional: true),
                 ])
-                let shortcut = stride != 1 || width != outputs
-                    ? Sequential([Conv2d(width, outputs, kernel: 1, stride: stride, bias: false, rng: &rng), BatchNormLayer(outputs, twoDimensional: true)])
+                let shortcut =
+                    stride != 1 || width != outputs
+                    ? Sequential([
+                        Conv2d(width, outputs, kernel: 1, stride: stride, bias: false, rng: &rng), BatchNormLayer(outputs, twoDimensional: true),
+                    ])
                     : nil
                 layers.append(Residual(body: body, shortcut: shortcut))
                 width = outputs

@@ -5,8 +5,10 @@ import Foundation
 /// evaluation uses the running statistics. `relu` fuses the ReLU that usually follows, so the
 /// pre-activation never becomes a separate tensor (one activation buffer and one pass less).
 public enum BatchNorm {
-    public static func apply(_ x: Variable, gamma: Variable, beta: Variable, runningMean: inout [Float], runningVariance: inout [Float],
-                             training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, relu: Bool = false) -> Variable {
+    public static func apply(
+        _ x: Variable, gamma: Variable, beta: Variable, runningMean: inout [Float], runningVariance: inout [Float],
+        training: Bool, momentum: Float = 0.1, epsilon: Float = 1e-5, relu: Bool = false
+    ) -> Variable {
         let n = x.shape[0], c = x.shape[1]
         let plane = x.value.rank == 4 ? x.shape[2] * x.shape[3] : 1
         let m = n * plane
@@ -81,8 +83,9 @@ public enum BatchNorm {
                                 // scale·(dy − mean(dy) − x̂·mean(dy·x̂)) as a·dy + b·x + c
                                 let meanDy = dBeta[ch] / Float(m), meanDyXHat = dGamma[ch] / Float(m)
                                 let b = -scale * inverseStd[ch] * meanDyXHat
-                                Kernels.combine(d.baseAddress! + base, a: scale, xv.baseAddress! + base, b: b,
-                                                c: -scale * meanDy - b * mean[ch], plane)
+                                Kernels.combine(
+                                    d.baseAddress! + base, a: scale, xv.baseAddress! + base, b: b,
+                                    c: -scale * meanDy - b * mean[ch], plane)
                             } else {
                                 Kernels.combine(d.baseAddress! + base, a: scale, xv.baseAddress! + base, b: 0, c: 0, plane)
                             }

@@ -109,8 +109,9 @@ public enum Convolution {
                                 MatrixMultiply.gemm(wp.baseAddress!, cols.baseAddress!, prod.baseAddress!, m: o, n: width, k: rows)
                                 for i in 0..<members {
                                     for oc in 0..<o {
-                                        Kernels.copy(prod.baseAddress! + oc * width + i * count, to: op.baseAddress! + ((first + i) * o + oc) * count,
-                                                     adding: bias?.value.storage[oc] ?? 0, count)
+                                        Kernels.copy(
+                                            prod.baseAddress! + oc * width + i * count, to: op.baseAddress! + ((first + i) * o + oc) * count,
+                                            adding: bias?.value.storage[oc] ?? 0, count)
                                     }
                                 }
                             }
@@ -148,18 +149,24 @@ public enum Convolution {
                                                 }
                                                 if weight.requiresGrad {
                                                     for i in 0..<members {
-                                                        im2col(input.baseAddress! + (first + i) * c * h * w, g, colsP.baseAddress! + i * count, rowStride: width)
+                                                        im2col(
+                                                            input.baseAddress! + (first + i) * c * h * w, g, colsP.baseAddress! + i * count,
+                                                            rowStride: width)
                                                     }
                                                     // dW += dY · colsᵀ
-                                                    MatrixMultiply.gemm(dYP.baseAddress!, colsP.baseAddress!, dw.baseAddress!, m: o, n: rows, k: width,
-                                                                        transposeB: true, beta: 1)
+                                                    MatrixMultiply.gemm(
+                                                        dYP.baseAddress!, colsP.baseAddress!, dw.baseAddress!, m: o, n: rows, k: width,
+                                                        transposeB: true, beta: 1)
                                                 }
                                                 if x.requiresGrad {
                                                     // dcols = Wᵀ · dY, folded back onto each sample's input.
-                                                    MatrixMultiply.gemm(wp.baseAddress!, dYP.baseAddress!, dColsP.baseAddress!, m: rows, n: width, k: o,
-                                                                        transposeA: true)
+                                                    MatrixMultiply.gemm(
+                                                        wp.baseAddress!, dYP.baseAddress!, dColsP.baseAddress!, m: rows, n: width, k: o,
+                                                        transposeA: true)
                                                     for i in 0..<members {
-                                                        col2im(dColsP.baseAddress! + i * count, g, dx.baseAddress! + (first + i) * c * h * w, rowStride: width)
+                                                        col2im(
+                                                            dColsP.baseAddress! + i * count, g, dx.baseAddress! + (first + i) * c * h * w,
+                                                            rowStride: width)
                                                     }
                                                 }
                                             }
@@ -176,9 +183,11 @@ public enum Convolution {
             if let bias, bias.requiresGrad {
                 var db = [Float](repeating: 0, count: o)
                 gradient.storage.withUnsafeBufferPointer { d in
-                    for s in 0..<n { for oc in 0..<o {
-                        db[oc] += Kernels.sum(d.baseAddress! + (s * o + oc) * count, count)
-                    } }
+                    for s in 0..<n {
+                        for oc in 0..<o {
+                            db[oc] += Kernels.sum(d.baseAddress! + (s * o + oc) * count, count)
+                        }
+                    }
                 }
                 bias.accumulate(Tensor(shape: [o], storage: db))
             }

@@ -28,9 +28,11 @@ public final class DataLoader: @unchecked Sendable {
     public let prefetch: Int
     public let dropLast: Bool
 
-    public init(images: [Float], labels: [Int]?, shape: (channels: Int, height: Int, width: Int), batchSize: Int, seed: UInt64,
-                augmentation: Augmentation? = nil, normalization: ChannelNormalization? = nil, views: Int = 1, plainFirstView: Bool = false,
-                workers: Int = 2, prefetch: Int = 4, dropLast: Bool = false) {
+    public init(
+        images: [Float], labels: [Int]?, shape: (channels: Int, height: Int, width: Int), batchSize: Int, seed: UInt64,
+        augmentation: Augmentation? = nil, normalization: ChannelNormalization? = nil, views: Int = 1, plainFirstView: Bool = false,
+        workers: Int = 2, prefetch: Int = 4, dropLast: Bool = false
+    ) {
         self.images = images
         self.labels = labels
         self.shape = shape
@@ -76,7 +78,9 @@ public final class DataLoader: @unchecked Sendable {
             for (position, sample) in members.enumerated() {
                 var image = Array(images[(sample * size)..<((sample + 1) * size)])
                 var rng = RandomStream(seed: Self.mix(seed, UInt64(epoch), UInt64(sample) &* 16 &+ UInt64(view)))
-                if !(plainFirstView && view == 0) { augmentation?.apply(&image, channels: shape.channels, height: shape.height, width: shape.width, rng: &rng) }
+                if !(plainFirstView && view == 0) {
+                    augmentation?.apply(&image, channels: shape.channels, height: shape.height, width: shape.width, rng: &rng)
+                }
                 normalization?.apply(&image, planeSize: shape.height * shape.width)
                 storage.replaceSubrange((position * size)..<((position + 1) * size), with: image)
             }

@@ -101,8 +101,9 @@ public final class BatchNormLayer: Layer {
     }
 
     public func forward(_ x: Variable, training: Bool) -> Variable {
-        BatchNorm.apply(x, gamma: gamma, beta: beta, runningMean: &runningMean, runningVariance: &runningVariance, training: training,
-                        relu: fusedReLU)
+        BatchNorm.apply(
+            x, gamma: gamma, beta: beta, runningMean: &runningMean, runningVariance: &runningVariance, training: training,
+            relu: fusedReLU)
     }
 
     public var parameters: [(name: String, variable: Variable)] { [("weight", gamma), ("bias", beta)] }

@@ -5,12 +5,15 @@ public enum MatrixMultiply {
     /// C = α · op(A) · op(B) + β · C for row-major buffers, op = transpose when asked.
     /// A is m×k (k×m transposed), B is k×n (n×k transposed), C is m×n.
     @inlinable
-    public static func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                            m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
-                            alpha: Float = 1, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n),
-                    beta, c, Int32(n))
+    public static func gemm(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, transposeA: Bool = false, transposeB: Bool = false,
+        alpha: Float = 1, beta: Float = 0
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n),
+            beta, c, Int32(n))
     }
 
     /// The product of two 2-D tensors.
@@ -25,8 +28,9 @@ public enum MatrixMultiply {
         a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
                 result.storage.withUnsafeMutableBufferPointer { pc in
-                    gemm(pa.baseAddress!, pb.baseAddress!, pc.baseAddress!, m: m, n: n, k: k,
-                         transposeA: transposeA, transposeB: transposeB)
+                    gemm(
+                        pa.baseAddress!, pb.baseAddress!, pc.baseAddress!, m: m, n: n, k: k,
+                        transposeA: transposeA, transposeB: transposeB)
                 }
             }
         }

@@ -79,12 +79,13 @@ public enum Ops {
         let c: Float = 0.7978845608
         let out = map(x.value) { v in 0.5 * v * (1 + tanh(c * (v + 0.044715 * v * v * v))) }
         return Variable(out, inputs: [x]) { g in
-            x.accumulate(zip(g, x.value) { d, v in
-                let inner = c * (v + 0.044715 * v * v * v)
-                let t = tanh(inner)
-                let derivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
-                return d * derivative
-            })
+            x.accumulate(
+                zip(g, x.value) { d, v in
+                    let inner = c * (v + 0.044715 * v * v * v)
+                    let t = tanh(inner)
+                    let derivative = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c * (1 + 3 * 0.044715 * v * v)
+                    return d * derivative
+                })
         }
     }
 
@@ -109,14 +110,16 @@ public enum Ops {
         return Variable(out, inputs: [a, b]) { g in
             // C = op(A) op(B): dA = g op(B)ᵀ (transposed back if A was), dB likewise.
             if a.requiresGrad {
-                a.accumulate(transposeA
-                    ? MatrixMultiply.multiply(b.value, g, transposeA: transposeB, transposeB: true)
-                    : MatrixMultiply.multiply(g, b.value, transposeB: !transposeB))
+                a.accumulate(
+                    transposeA
+                        ? MatrixMultiply.multiply(b.value, g, transposeA: transposeB, transposeB: true)
+                        : MatrixMultiply.multiply(g, b.value, transposeB: !transposeB))
             }
             if b.requiresGrad {
-                b.accumulate(transposeB
-                    ? MatrixMultiply.multiply(g, a.value, transposeA: true, transposeB: transposeA)
-                    : MatrixMultiply.multiply(a.value, g, transposeA: !transposeA))
+                b.accumulate(
+                    transposeB
+                        ? MatrixMultiply.multiply(g, a.value, transposeA: true, transposeB: transposeA)
+                        : MatrixMultiply.multiply(a.value, g, transposeA: !transposeA))
             }
         }
     }

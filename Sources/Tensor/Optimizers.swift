@@ -56,8 +56,10 @@ public final class Adam: Optimizer {
     public var secondMoments: [[Float]]
     public var steps: Int = 0
 
-    public init(_ parameters: [Variable], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
-                weightDecay: Float = 0, decoupled: Bool = false) {
+    public init(
+        _ parameters: [Variable], learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+        weightDecay: Float = 0, decoupled: Bool = false
+    ) {
         self.parameters = parameters
         self.learningRate = learningRate
         self.beta1 = beta1

@@ -68,8 +68,8 @@ public enum Safetensors {
                 continue
             }
             guard let entry = entry as? [String: Any], entry["dtype"] as? String == "F32",
-                  let shape = entry["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 30 }), shape.count <= 8,
-                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
+                let shape = entry["shape"] as? [Int], shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 30 }), shape.count <= 8,
+                let offsets = entry["data_offsets"] as? [Int], offsets.count == 2
             else { throw FormatError(description: "tensor \(name.prefix(80)): only F32 tensors with a shape and data_offsets are read") }
             let (start, end) = (offsets[0], offsets[1])
             let (count, overflow) = shape.reduce((1, false)) { partial, side in
@@ -77,7 +77,8 @@ public enum Safetensors {
                 return (product, partial.1 || overflowed)
             }
             guard !overflow, start >= 0, start <= end, end <= payload, end - start == count * 4 else {
-                throw FormatError(description: "tensor \(name.prefix(80)): its byte range [\(start), \(end)) does not fit its shape \(shape) or the file")
+                throw FormatError(
+                    description: "tensor \(name.prefix(80)): its byte range [\(start), \(end)) does not fit its shape \(shape) or the file")
             }
             var values = [Float](repeating: 0, count: count)
             for index in 0..<count {

@@ -17,10 +17,12 @@ public struct Tensor: Sendable, Equatable {
     /// A tensor whose every element `initialize` writes (no zero-fill first).
     public init(shape: [Int], initializingWith initialize: (UnsafeMutableBufferPointer<Float>) -> Void) {
         let count = shape.reduce(1, *)
-        self.init(shape: shape, storage: [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-            initialize(buffer)
-            initialized = count
-        })
+        self.init(
+            shape: shape,
+            storage: [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                initialize(buffer)
+                initialized = count
+            })
     }
 
     public var count: Int { storage.count }

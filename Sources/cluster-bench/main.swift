@@ -22,11 +22,19 @@ func read(_ path: String) throws -> Data {
 
 func load(_ directory: String, _ name: String) throws -> Dataset {
     if let generated = GeneratedDatasets.make(name, count: 400, classes: 3, seed: 1) { return generated }
-    let (files, side): ([(String, String)], Int) = switch name {
-    case "digits": ([("digits/digits-images.u8", "digits/digits-labels.u8")], 8)
-    case "usps": ([("usps/usps-train-images.u8.gz", "usps/usps-train-labels.u8.gz"), ("usps/usps-test-images.u8.gz", "usps/usps-test-labels.u8.gz")], 16)
-    default: ([("mnist/mnist-train-images.u8.gz", "mnist/mnist-train-labels.u8.gz"), ("mnist/mnist-test-images.u8.gz", "mnist/mnist-test-labels.u8.gz")], 28)
-    }
+    let (files, side): ([(String, String)], Int) =
+        switch name {
+        case "digits": ([("digits/digits-images.u8", "digits/digits-labels.u8")], 8)
+        case "usps":
+            ([("usps/usps-train-images.u8.gz", "usps/usps-train-labels.u8.gz"), ("usps/usps-test-images.u8.gz", "usps/usps-test-labels.u8.gz")], 16)
+        default:
+            (
+                [
+                    ("mnist/mnist-train-images.u8.gz", "mnist/mnist-train-labels.u8.gz"),
+                    ("mnist/mnist-test-images.u8.gz", "mnist/mnist-test-labels.u8.gz"),
+                ], 28
+            )
+        }
     var images = Data(), labels = Data()
     for (imageFile, labelFile) in files {
         images.append(try read("\(directory)/\(imageFile)"))
@@ -66,14 +74,18 @@ func runSCAN(_ dataset: Dataset, pretext: Int, label: String, afterPretext: ([Fl
         if trainer.phase == .mining && pretext > 0 { afterPretext(trainer.features()) }
         let record = try trainer.runEpoch()
         phaseSeconds[record.phase.rawValue, default: 0] += record.seconds
-        emit(["bench": "scan_epoch", "phase": record.phase.rawValue, "epoch": record.epoch, "loss": record.loss,
-              "acc": record.scores?.accuracy ?? 0, "confident": record.confidentFraction ?? 0, "seconds": record.seconds,
-              "agreement": record.phase == .mining ? trainer.neighbourAgreement ?? 0 : 0])
+        emit([
+            "bench": "scan_epoch", "phase": record.phase.rawValue, "epoch": record.epoch, "loss": record.loss,
+            "acc": record.scores?.accuracy ?? 0, "confident": record.confidentFraction ?? 0, "seconds": record.seconds,
+            "agreement": record.phase == .mining ? trainer.neighbourAgreement ?? 0 : 0,
+        ])
     }
     let scores = ClusteringMetrics.scores(trainer.assign().clusters, dataset.labels!)
-    emit(["bench": "scan", "dataset": label, "seed": Int(seed), "seconds": Date().timeIntervalSince(begin), "acc": scores.accuracy,
-          "nmi": scores.nmi, "ari": scores.ari, "agreement": trainer.neighbourAgreement ?? 0, "peak_rss_mb": peakRSS(),
-          "confident": trainer.history.last?.confidentFraction ?? 0, "phase_seconds": phaseSeconds, "warnings": trainer.warnings])
+    emit([
+        "bench": "scan", "dataset": label, "seed": Int(seed), "seconds": Date().timeIntervalSince(begin), "acc": scores.accuracy,
+        "nmi": scores.nmi, "ari": scores.ari, "agreement": trainer.neighbourAgreement ?? 0, "peak_rss_mb": peakRSS(),
+        "confident": trainer.history.last?.confidentFraction ?? 0, "phase_seconds": phaseSeconds, "warnings": trainer.warnings,
+    ])
 }
 
 if mode == "scan" {
@@ -82,16 +94,19 @@ if mode == "scan" {
     if ProcessInfo.processInfo.environment["SCAN_EMBEDDINGS"] == "1" && !pretextFeatures.isEmpty {
         // The notebook path: SCAN (default budget, MLP) on the pretext's embeddings as feature vectors, no pretext.
         let features = pretextFeatures
-        let embeddings = Dataset(layout: .features(dimension: features.count / dataset.count), count: dataset.count, values: features,
-                                 labels: dataset.labels)
+        let embeddings = Dataset(
+            layout: .features(dimension: features.count / dataset.count), count: dataset.count, values: features,
+            labels: dataset.labels)
         try runSCAN(embeddings, pretext: 0, label: name + "-embeddings")
     }
 } else if mode == "kmeans" {
     let (values, d) = dataset.flattened
     let result = try KMeans(k: Set(dataset.labels!).count, runs: amount, seed: seed).fit(values, count: dataset.count, dimension: d)
     let scores = ClusteringMetrics.scores(result.assignments, dataset.labels!)
-    emit(["bench": "kmeans", "dataset": name, "seconds": Date().timeIntervalSince(start), "inertia": result.inertia,
-          "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari])
+    emit([
+        "bench": "kmeans", "dataset": name, "seconds": Date().timeIntervalSince(start), "inertia": result.inertia,
+        "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari,
+    ])
 } else {
     var configuration = IIC.Configuration(clusters: Set(dataset.labels!).count)
     configuration.epochs = amount
@@ -106,14 +121,18 @@ if mode == "scan" {
     let trainer = IICTrainer(dataset: dataset, configuration: configuration)
     while !trainer.isFinished {
         let record = try trainer.runEpoch()
-        emit(["bench": "iic_epoch", "epoch": record.epoch, "seconds": record.seconds, "loss": record.mainLosses[record.bestHead],
-              "acc": record.scores?.accuracy ?? 0, "nmi": record.scores?.nmi ?? 0])
+        emit([
+            "bench": "iic_epoch", "epoch": record.epoch, "seconds": record.seconds, "loss": record.mainLosses[record.bestHead],
+            "acc": record.scores?.accuracy ?? 0, "nmi": record.scores?.nmi ?? 0,
+        ])
     }
     let (clusters, _) = trainer.assign()
     let scores = ClusteringMetrics.scores(clusters, dataset.labels!)
     let cost = trainer.network.cost
-    emit(["bench": "iic", "dataset": name, "seed": Int(seed), "epochs": amount, "seconds": Date().timeIntervalSince(start),
-          "seconds_per_epoch": trainer.history.map(\.seconds).reduce(0, +) / Double(amount),
-          "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari, "peak_rss_mb": peakRSS(),
-          "parameters": cost.parameters, "macs": cost.macs])
+    emit([
+        "bench": "iic", "dataset": name, "seed": Int(seed), "epochs": amount, "seconds": Date().timeIntervalSince(start),
+        "seconds_per_epoch": trainer.history.map(\.seconds).reduce(0, +) / Double(amount),
+        "acc": scores.accuracy, "nmi": scores.nmi, "ari": scores.ari, "peak_rss_mb": peakRSS(),
+        "parameters": cost.parameters, "macs": cost.macs,
+    ])
 }

@@ -63,10 +63,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Bytes of datasets and artifacts one owner may keep (env MONTECLUSTER_QUOTA_BYTES).")
     var quotaBytes = env("MONTECLUSTER_QUOTA_BYTES").flatMap(Int64.init) ?? 10 << 30
 
-    @Option(help: """
-        Free bytes in the data directory below which /readyz is 503 and uploads and submissions get 507 \
-        (env MONTECLUSTER_MIN_FREE_BYTES).
-        """)
+    @Option(
+        help: """
+            Free bytes in the data directory below which /readyz is 503 and uploads and submissions get 507 \
+            (env MONTECLUSTER_MIN_FREE_BYTES).
+            """)
     var minFreeBytes = env("MONTECLUSTER_MIN_FREE_BYTES").flatMap(Int64.init) ?? 64 << 20
 
     @Option(help: "Bytes of a reserve file given up when the disk fills, so deletes and cancels still commit (env MONTECLUSTER_RESERVE_BYTES).")

@@ -60,14 +60,18 @@ struct Target {
 let eightY: [Double] = [28, 8, -3, 7, -1, 1, 18, 12]
 let eightSigma: [Double] = [15, 10, 16, 11, 9, 11, 10, 18]
 let targets = [
-    Target(name: "gaussian_10d", source: "sum(normal_lpdf(x, 0, s))", parameters: [ParameterSpec(name: "x", size: 10)],
-           data: ["s": .vector((1...10).map(Double.init))]),
-    Target(name: "eight_schools", source: """
-        normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, 0, 1)) + sum(normal_lpdf(y, mu + tau * theta, sigma))
-        """, parameters: [ParameterSpec(name: "mu"), ParameterSpec(name: "tau", lower: 0), ParameterSpec(name: "theta", size: 8)],
-           data: ["y": .vector(eightY), "sigma": .vector(eightSigma)]),
-    Target(name: "gaussian_rho_0.99", source: "-0.5 * (x^2 - 2 * 0.99 * x * y + y^2) / (1 - 0.99^2)",
-           parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "y")], data: [:]),
+    Target(
+        name: "gaussian_10d", source: "sum(normal_lpdf(x, 0, s))", parameters: [ParameterSpec(name: "x", size: 10)],
+        data: ["s": .vector((1...10).map(Double.init))]),
+    Target(
+        name: "eight_schools",
+        source: """
+            normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, 0, 1)) + sum(normal_lpdf(y, mu + tau * theta, sigma))
+            """, parameters: [ParameterSpec(name: "mu"), ParameterSpec(name: "tau", lower: 0), ParameterSpec(name: "theta", size: 8)],
+        data: ["y": .vector(eightY), "sigma": .vector(eightSigma)]),
+    Target(
+        name: "gaussian_rho_0.99", source: "-0.5 * (x^2 - 2 * 0.99 * x * y + y^2) / (1 - 0.99^2)",
+        parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "y")], data: [:]),
 ]
 for target in targets {
     let model = try! Model(logDensity: target.source, parameters: target.parameters, data: target.data)
@@ -82,11 +86,14 @@ for target in targets {
         let essValues = (0..<d).map { coordinate in
             Diagnostics.essBulk(states.map { state in stride(from: coordinate, to: state.draws.count, by: d).map { state.draws[$0] } })
         }
-        let rhat = (0..<d).map { coordinate in
-            Diagnostics.rHat(states.map { state in stride(from: coordinate, to: state.draws.count, by: d).map { state.draws[$0] } })
-        }.max() ?? .nan
+        let rhat =
+            (0..<d).map { coordinate in
+                Diagnostics.rHat(states.map { state in stride(from: coordinate, to: state.draws.count, by: d).map { state.draws[$0] } })
+            }.max() ?? .nan
         let ess = essValues.min() ?? 0
-        emit(["bench": "mcmc", "target": target.name, "method": method.rawValue, "min_ess_bulk": ess, "cpu_seconds": cpu,
-              "ess_per_cpu_second": ess / cpu, "max_r_hat": rhat])
+        emit([
+            "bench": "mcmc", "target": target.name, "method": method.rawValue, "min_ess_bulk": ess, "cpu_seconds": cpu,
+            "ess_per_cpu_second": ess / cpu, "max_r_hat": rhat,
+        ])
     }
 }

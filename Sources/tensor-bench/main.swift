@@ -49,41 +49,44 @@ func peakResidentMB() -> Double {
 }
 
 let threadSweep = CommandLine.arguments.contains("--threads")
-let sweep: [(threads: Int, nets: [(String, Int)], batches: [Int])] = threadSweep
+let sweep: [(threads: Int, nets: [(String, Int)], batches: [Int])] =
+    threadSweep
     ? [(1, [("digits", 8), ("mnist", 28)], [128]), (2, [("digits", 8), ("mnist", 28)], [128])]
     : [(1, [("digits", 8), ("mnist", 28)], [128, 256])]
 for (threads, nets, batches) in sweep {
-BLASRuntime.setThreads(threads)
-for (name, size) in nets {
-    for batch in batches {
-        var rng = RandomStream(seed: 1)
-        let model = name == "digits" ? Backbones.digitsNet(rng: &rng) : Backbones.mnistNet(rng: &rng)
-        let optimizer = Adam(model.parameters.map(\.variable), learningRate: 1e-3)
-        let images = Tensor(shape: [batch, 1, size, size], storage: (0..<(batch * size * size)).map { _ in Float(rng.uniform()) })
-        let labels = (0..<batch).map { _ in Int(rng.next() % 10) }
-        func trainStep() {
-            let loss = Ops.crossEntropy(model.forward(Variable(images), training: true), labels: labels)
-            optimizer.zeroGradients(model.parameters.map(\.variable))
-            loss.backward()
-            optimizer.step()
+    BLASRuntime.setThreads(threads)
+    for (name, size) in nets {
+        for batch in batches {
+            var rng = RandomStream(seed: 1)
+            let model = name == "digits" ? Backbones.digitsNet(rng: &rng) : Backbones.mnistNet(rng: &rng)
+            let optimizer = Adam(model.parameters.map(\.variable), learningRate: 1e-3)
+            let images = Tensor(shape: [batch, 1, size, size], storage: (0..<(batch * size * size)).map { _ in Float(rng.uniform()) })
+            let labels = (0..<batch).map { _ in Int(rng.next() % 10) }
+            func trainStep() {
+                let loss = Ops.crossEntropy(model.forward(Variable(images), training: true), labels: labels)
+                optimizer.zeroGradients(model.parameters.map(\.variable))
+                loss.backward()
+                optimizer.step()
+            }
+            trainStep()
+            var rates: [Double] = []
+            let steps = name == "digits" ? 10 : 3
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<steps { trainStep() }
+                rates.append(Double(batch * steps) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+            }
+            var inference: [Double] = []
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<steps { _ = GradientMode.withoutGradients { model.forward(Variable(images), training: false) } }
+                inference.append(Double(batch * steps) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+            }
+            emit([
+                "bench": threadSweep ? "threads" : "train", "net": name, "batch": batch, "threads": threads,
+                "train_images_per_second": rates.sorted()[rates.count / 2],
+                "inference_images_per_second": inference.sorted()[inference.count / 2], "peak_rss_mb": peakResidentMB(),
+            ])
         }
-        trainStep()
-        var rates: [Double] = []
-        let steps = name == "digits" ? 10 : 3
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            for _ in 0..<steps { trainStep() }
-            rates.append(Double(batch * steps) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
-        }
-        var inference: [Double] = []
-        for _ in 0..<repeats {
-            let start = DispatchTime.now().uptimeNanoseconds
-            for _ in 0..<steps { _ = GradientMode.withoutGradients { model.forward(Variable(images), training: false) } }
-            inference.append(Double(batch * steps) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
-        }
-        emit(["bench": threadSweep ? "threads" : "train", "net": name, "batch": batch, "threads": threads,
-              "train_images_per_second": rates.sorted()[rates.count / 2],
-              "inference_images_per_second": inference.sorted()[inference.count / 2], "peak_rss_mb": peakResidentMB()])
     }
-}
 }

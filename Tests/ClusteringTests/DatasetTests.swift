@@ -48,8 +48,9 @@ final class DatasetTests: XCTestCase {
         let doubles = try NumericArray.read(NumericArray.npyFile(shape: [1, 2], descr: ">f8", payload: Data(big)), field: "data").array
         XCTAssertEqual(doubles.doubles(), [1.0, -0.5])
         let rgb = (0..<(2 * 4 * 4 * 3)).map { UInt8($0) }
-        let colour = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [2, 4, 4, 3], descr: "|u1", payload: Data(rgb)), field: "data").array,
-                                      labels: nil)
+        let colour = try Dataset.from(
+            NumericArray.read(NumericArray.npyFile(shape: [2, 4, 4, 3], descr: "|u1", payload: Data(rgb)), field: "data").array,
+            labels: nil)
         XCTAssertEqual(colour.layout, .images(channels: 3, height: 4, width: 4))
         // Sample 1, channel 2, pixel (y 3, x 1) came from byte ((1·4 + 3)·4 + 1)·3 + 2.
         XCTAssertEqual(colour.values[((1 * 3 + 2) * 4 + 3) * 4 + 1], Float(((1 * 4 + 3) * 4 + 1) * 3 + 2) / Float(rgb.max()!), accuracy: 1e-6)
@@ -85,9 +86,11 @@ final class DatasetTests: XCTestCase {
         gzip.arguments = ["-c", "gzip -c '\(source.path)' > '\(compressed.path)'"]
         try gzip.run()
         gzip.waitUntilExit()
-        XCTAssertThrowsError(try Gzip.decompress(file: compressed, to: inflated, limit: 1 << 30, field: "data") { head in
-            if let shape = NumericArray.declaredShape(head) { try Dataset.checkSize(shape) }
-        }) { error in
+        XCTAssertThrowsError(
+            try Gzip.decompress(file: compressed, to: inflated, limit: 1 << 30, field: "data") { head in
+                if let shape = NumericArray.declaredShape(head) { try Dataset.checkSize(shape) }
+            }
+        ) { error in
             XCTAssertTrue("\(error)".contains("more than 67108864 values"), "\(error)")
         }
         let written = (try? FileManager.default.attributesOfItem(atPath: inflated.path)[.size] as? Int) ?? 0
@@ -130,7 +133,10 @@ final class DatasetTests: XCTestCase {
 
     /// Binary garbage is "not a CSV/npy/IDX file", not the CSV reader's "header but no rows".
     func testGarbageBytesAreNamedAsSuch() {
-        for garbage in [Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00]), Data([0xFF, 0xD8, 0xFF, 0xE0, 0x41, 0x0A, 0x42]), Data((0..<5000).map { UInt8($0 % 251) })] {
+        for garbage in [
+            Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00]), Data([0xFF, 0xD8, 0xFF, 0xE0, 0x41, 0x0A, 0x42]),
+            Data((0..<5000).map { UInt8($0 % 251) }),
+        ] {
             XCTAssertThrowsError(try NumericArray.read(garbage, field: "data")) { error in
                 XCTAssertTrue("\(error)".contains("not a CSV, .npy or IDX file"), "\(error)")
             }
@@ -155,60 +161,113 @@ final class DatasetTests: XCTestCase {
         let cases: [(String, String, () throws -> Void)] = [
             ("truncated", "truncated", { _ = try NumericArray.read(good.dropLast(5), field: "data") }),
             ("trailing bytes", "bytes after", { _ = try NumericArray.read(good + Data([1, 2]), field: "data") }),
-            ("complex dtype", "dtype '<c8' is not supported", {
-                _ = try NumericArray.read(NumericArray.npyFile(shape: [1, 1], descr: "<c8", payload: Data(count: 8)), field: "data")
-            }),
+            (
+                "complex dtype", "dtype '<c8' is not supported",
+                {
+                    _ = try NumericArray.read(NumericArray.npyFile(shape: [1, 1], descr: "<c8", payload: Data(count: 8)), field: "data")
+                }
+            ),
             ("empty", "empty", { _ = try NumericArray.read(Data(), field: "data") }),
             ("ragged CSV", "line 2 has 1 fields", { _ = try NumericArray.read(Data("1,2\n3\n".utf8), field: "data") }),
             ("text in CSV", "'x' is not a number", { _ = try NumericArray.read(Data("1,2\n3,x\n".utf8), field: "data") }),
             ("unknown label column", "no column 'y'", { _ = try NumericArray.read(Data("a,b\n1,2\n".utf8), field: "data", csvLabelColumn: "y") }),
-            ("zero rows", "zero rows", {
-                _ = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [0, 3], descr: "<f4", payload: Data()), field: "data").array, labels: nil)
-            }),
-            ("NaN", "sample 1, feature 0 is nan", {
-                let values: [Float] = [1, 2, .nan, 4]
-                _ = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [2, 2], descr: "<f4", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
-                                                       field: "data").array, labels: nil)
-            }),
+            (
+                "zero rows", "zero rows",
+                {
+                    _ = try Dataset.from(
+                        NumericArray.read(NumericArray.npyFile(shape: [0, 3], descr: "<f4", payload: Data()), field: "data").array, labels: nil)
+                }
+            ),
+            (
+                "NaN", "sample 1, feature 0 is nan",
+                {
+                    let values: [Float] = [1, 2, .nan, 4]
+                    _ = try Dataset.from(
+                        NumericArray.read(
+                            NumericArray.npyFile(shape: [2, 2], descr: "<f4", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+                            field: "data"
+                        ).array, labels: nil)
+                }
+            ),
             ("label count", "3 labels for 4 samples", { _ = try Dataset.from(NumericArray.read(good, field: "data").array, labels: [0, 1, 2]) }),
-            ("float images", "images must be uint8", {
-                _ = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [1, 8, 8], descr: "<f4", payload: Data(count: 256)), field: "data").array, labels: nil)
-            }),
-            ("tiny images", "sides from 4 to 64", {
-                _ = try Dataset.from(NumericArray.read(NumericArray.npyFile(shape: [1, 2, 2], descr: "|u1", payload: Data(count: 4)), field: "data").array, labels: nil)
-            }),
-            ("fractional labels", "not an integer", {
-                let values: [Double] = [0, 1.5]
-                _ = try Dataset.labels(NumericArray.read(NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
-                                                         field: "labels").array)
-            }),
+            (
+                "float images", "images must be uint8",
+                {
+                    _ = try Dataset.from(
+                        NumericArray.read(NumericArray.npyFile(shape: [1, 8, 8], descr: "<f4", payload: Data(count: 256)), field: "data").array,
+                        labels: nil)
+                }
+            ),
+            (
+                "tiny images", "sides from 4 to 64",
+                {
+                    _ = try Dataset.from(
+                        NumericArray.read(NumericArray.npyFile(shape: [1, 2, 2], descr: "|u1", payload: Data(count: 4)), field: "data").array,
+                        labels: nil)
+                }
+            ),
+            (
+                "fractional labels", "not an integer",
+                {
+                    let values: [Double] = [0, 1.5]
+                    _ = try Dataset.labels(
+                        NumericArray.read(
+                            NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+                            field: "labels"
+                        ).array)
+                }
+            ),
             ("corrupt gzip", "gzip", { _ = try Gzip.decompress(Data([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3])) }),
             ("gzip bomb", "limit", { _ = try Gzip.decompress(try self.fixture("images.npy.gz"), limit: 100) }),
             // Sizes from headers: these trapped (overflow in shape × element size) before.
             ("IDX overflow", "too large", { _ = try NumericArray.read(Data([0, 0, 0x0D, 3] + [UInt8](repeating: 0xFF, count: 12)), field: "data") }),
-            ("IDX huge", "truncated", { _ = try NumericArray.read(Data([0, 0, 0x08, 2, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF]), field: "data") }),
-            ("npy overflow", "too large", {
-                let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (9223372036854775807, 4), }"
-                var file = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0])
-                file.append(Data(header.utf8))
-                _ = try NumericArray.read(file, field: "data")
-            }),
-            ("CSV columns", "100000 columns", {
-                _ = try NumericArray.read(Data((Array(repeating: "1", count: 100_000).joined(separator: ",") + "\n").utf8), field: "data")
-            }),
-            ("CSV rows", "more than 250000 rows", {
-                _ = try NumericArray.read(Data(String(repeating: "0\n", count: 250_001).utf8), field: "data")
-            }),
-            ("huge labels", "outside 0", {
-                let values: [Double] = [0, 1e20]
-                _ = try Dataset.labels(NumericArray.read(NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
-                                                         field: "labels").array)
-            }),
-            ("infinite labels", "not an integer", {
-                let values: [Double] = [0, .infinity]
-                _ = try Dataset.labels(NumericArray.read(NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
-                                                         field: "labels").array)
-            }),
+            (
+                "IDX huge", "truncated",
+                { _ = try NumericArray.read(Data([0, 0, 0x08, 2, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF]), field: "data") }
+            ),
+            (
+                "npy overflow", "too large",
+                {
+                    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (9223372036854775807, 4), }"
+                    var file = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0])
+                    file.append(Data(header.utf8))
+                    _ = try NumericArray.read(file, field: "data")
+                }
+            ),
+            (
+                "CSV columns", "100000 columns",
+                {
+                    _ = try NumericArray.read(Data((Array(repeating: "1", count: 100_000).joined(separator: ",") + "\n").utf8), field: "data")
+                }
+            ),
+            (
+                "CSV rows", "more than 250000 rows",
+                {
+                    _ = try NumericArray.read(Data(String(repeating: "0\n", count: 250_001).utf8), field: "data")
+                }
+            ),
+            (
+                "huge labels", "outside 0",
+                {
+                    let values: [Double] = [0, 1e20]
+                    _ = try Dataset.labels(
+                        NumericArray.read(
+                            NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+                            field: "labels"
+                        ).array)
+                }
+            ),
+            (
+                "infinite labels", "not an integer",
+                {
+                    let values: [Double] = [0, .infinity]
+                    _ = try Dataset.labels(
+                        NumericArray.read(
+                            NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+                            field: "labels"
+                        ).array)
+                }
+            ),
         ]
         for (label, expected, body) in cases {
             let error = reason(body)

@@ -47,7 +47,10 @@ final class SCANTests: XCTestCase {
         let a = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)
         let c = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)
         func value() -> Double {
-            Double(GradientMode.withoutGradients { SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2).total.value.storage[0] })
+            Double(
+                GradientMode.withoutGradients {
+                    SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2).total.value.storage[0]
+                })
         }
         SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2).total.backward()
         for variable in [a, c] {
@@ -69,7 +72,10 @@ final class SCANTests: XCTestCase {
         let mined = try NeighbourMining.mine(features, count: n, dimension: d, k: k, blockRows: 64)
         func cosine(_ i: Int, _ j: Int) -> Float {
             var dot: Float = 0, a: Float = 0, b: Float = 0
-            for t in 0..<d { dot += features[i * d + t] * features[j * d + t]; a += features[i * d + t] * features[i * d + t]; b += features[j * d + t] * features[j * d + t] }
+            for t in 0..<d {
+                dot += features[i * d + t] * features[j * d + t]; a += features[i * d + t] * features[i * d + t];
+                b += features[j * d + t] * features[j * d + t]
+            }
             return dot / (a.squareRoot() * b.squareRoot())
         }
         for i in 0..<n {
@@ -115,8 +121,10 @@ final class SCANPipelineTests: XCTestCase {
         let data = GeneratedDatasets.make("shapes", count: 240, seed: 6)!
         let trainer = SCANTrainer(dataset: data, configuration: configuration(4))
         while !trainer.isFinished { try trainer.runEpoch() }
-        XCTAssertEqual(trainer.history.map(\.phase), Array(repeating: .pretext, count: 4) + [.mining] + Array(repeating: .scan, count: 6)
-                       + Array(repeating: .selfLabel, count: 2))
+        XCTAssertEqual(
+            trainer.history.map(\.phase),
+            Array(repeating: .pretext, count: 4) + [.mining] + Array(repeating: .scan, count: 6)
+                + Array(repeating: .selfLabel, count: 2))
         XCTAssertEqual(trainer.neighbourLists.count, 240)
         XCTAssertGreaterThan(trainer.neighbourAgreement!, 0.4)
         let scores = ClusteringMetrics.scores(trainer.assign().clusters, data.labels!)

@@ -36,8 +36,10 @@ final class JSONParserTests: XCTestCase {
     }
 
     func testMalformedInputIsAnErrorNotACrash() {
-        let bad = ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "1e", "-", "\"\\u12\"", "\"\\ud800\"", "\"a\u{01}\"", "tru", "nul", "[1] x",
-                   "\"\\q\"", "{1: 2}", "\"unterminated", "1e999"]
+        let bad = [
+            "", "{", "[1,]", "{\"a\" 1}", "01", "1.", "1e", "-", "\"\\u12\"", "\"\\ud800\"", "\"a\u{01}\"", "tru", "nul", "[1] x",
+            "\"\\q\"", "{1: 2}", "\"unterminated", "1e999",
+        ]
         for text in bad {
             XCTAssertThrowsError(try JSONValue.parse(text), "accepted \(text.debugDescription)")
         }

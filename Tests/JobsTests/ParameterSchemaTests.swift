@@ -30,13 +30,17 @@ final class ParameterSchemaTests: XCTestCase {
     }
 
     func testErrorsNameTheFieldAndReason() {
-        XCTAssertEqual(error(["rate": 0.5, "stepz": 1]), ParameterError(.unknownParameter, field: "params.stepz",
-            reason: "unknown parameter; known parameters are: steps, rate, mode, weights, inner"))
+        XCTAssertEqual(
+            error(["rate": 0.5, "stepz": 1]),
+            ParameterError(
+                .unknownParameter, field: "params.stepz",
+                reason: "unknown parameter; known parameters are: steps, rate, mode, weights, inner"))
         XCTAssertEqual(error([:]), ParameterError(.missingParameter, field: "params.rate", reason: "is required"))
         XCTAssertEqual(error(["rate": "high"])?.code, .invalidType)
         XCTAssertEqual(error(["rate": 0])?.code, .outOfRange, "exclusive minimum")
-        XCTAssertEqual(error(["rate": 0.5, "steps": 11]),
-                       ParameterError(.outOfRange, field: "params.steps", reason: "must be at most 10, got 11"))
+        XCTAssertEqual(
+            error(["rate": 0.5, "steps": 11]),
+            ParameterError(.outOfRange, field: "params.steps", reason: "must be at most 10, got 11"))
         XCTAssertEqual(error(["rate": 0.5, "mode": "medium"])?.code, .invalidValue)
         XCTAssertEqual(error(["rate": 0.5, "weights": []])?.code, .outOfRange)
         XCTAssertEqual(error(["rate": 0.5, "weights": [1, "x"]])?.field, "params.weights[1]")

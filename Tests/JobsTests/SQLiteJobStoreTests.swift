@@ -192,13 +192,17 @@ final class SQLiteJobStoreTests: XCTestCase {
         let job = try store.submit(countSubmission(), maxQueued: 10, now: Date()).job
         _ = try store.claim(workerID: "w", leaseDuration: 30, now: Date())
         for step in 1...5 {
-            try store.saveCheckpoint(jobID: job.id, workerID: "w", step: Int64(step), data: Data([UInt8(step)]),
-                                     metrics: [MetricPoint(name: "m", step: Int64(step), value: Double(step))], keep: 2, now: Date())
+            try store.saveCheckpoint(
+                jobID: job.id, workerID: "w", step: Int64(step), data: Data([UInt8(step)]),
+                metrics: [MetricPoint(name: "m", step: Int64(step), value: Double(step))], keep: 2, now: Date())
         }
         XCTAssertEqual(try store.latestCheckpoint(jobID: job.id)?.data, Data([5]))
         XCTAssertEqual(try store.metrics(jobID: job.id, name: "m", sinceStep: 3, limit: 10).map(\.step), [4, 5])
-        XCTAssertThrowsError(try store.saveCheckpoint(jobID: job.id, workerID: "intruder", step: 6, data: Data(), metrics: [],
-                                                      keep: 2, now: Date())) { error in
+        XCTAssertThrowsError(
+            try store.saveCheckpoint(
+                jobID: job.id, workerID: "intruder", step: 6, data: Data(), metrics: [],
+                keep: 2, now: Date())
+        ) { error in
             XCTAssertEqual(error as? JobRunError, .leaseLost)
         }
     }

@@ -10,12 +10,14 @@ func makeTemporaryStore(cachingReads: Bool = true) throws -> (SQLiteJobStore, UR
     return (store, directory)
 }
 
-func countSubmission(_ params: JSONValue = ["steps": 3, "step_ms": 0], key: String? = nil, priority: Int = 0,
-                     maxAttempts: Int = 3) -> JobSubmission
-{
+func countSubmission(
+    _ params: JSONValue = ["steps": 3, "step_ms": 0], key: String? = nil, priority: Int = 0,
+    maxAttempts: Int = 3
+) -> JobSubmission {
     // Parameters go through the kind's validation, as the HTTP layer does before submitting.
-    JobSubmission(kind: "demo.count", priority: priority, params: try! CountingJobKind().normalize(params),
-                  maxAttempts: maxAttempts, idempotencyKey: key)
+    JobSubmission(
+        kind: "demo.count", priority: priority, params: try! CountingJobKind().normalize(params),
+        maxAttempts: maxAttempts, idempotencyKey: key)
 }
 
 /// Waits (polling) until `condition` holds or `timeout` passes; returns whether it held.

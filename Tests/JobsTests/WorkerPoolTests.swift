@@ -55,8 +55,9 @@ final class WorkerPoolTests: XCTestCase {
     }
 
     func makePool(_ kinds: [any JobKind], workers: Int = 2) -> WorkerPool {
-        WorkerPool(store: store, registry: JobKindRegistry(kinds),
-                   configuration: .init(workers: workers, leaseDuration: 5, heartbeatInterval: 0.1, rescueInterval: 0.2, idlePoll: 0.05))
+        WorkerPool(
+            store: store, registry: JobKindRegistry(kinds),
+            configuration: .init(workers: workers, leaseDuration: 5, heartbeatInterval: 0.1, rescueInterval: 0.2, idlePoll: 0.05))
     }
 
     func testRunsJobsToSuccessWithMetricsCheckpointsAndArtifacts() async throws {

@@ -35,17 +35,20 @@ final class ResumeTests: XCTestCase {
         // Let the second job "crash" at iteration 450 with a checkpoint, as a killed worker leaves it.
         _ = try store.claim(workerID: "straight-holder", leaseDuration: 60, now: Date())
         _ = try store.claim(workerID: "crashed", leaseDuration: 60, now: Date())
-        let model = try Model(logDensity: "normal_lpdf(x, 1, 2) + gamma_lpdf(s, 3, 1)",
-                              parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "s", lower: 0)])
+        let model = try Model(
+            logDensity: "normal_lpdf(x, 1, 2) + gamma_lpdf(s, 3, 1)",
+            parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "s", lower: 0)])
         let sampler = MarkovChainSampler(model: model, settings: MCMCSettings(method: .randomWalk, chains: 2, warmup: 300, draws: 500, seed: 42))
         var states = try sampler.initialStates()
         sampler.advance(&states, to: 450)
-        try store.saveCheckpoint(jobID: resumed.id, workerID: "crashed", step: 450, data: JSONEncoder().encode(states),
-                                 metrics: [], keep: 2, now: Date())
+        try store.saveCheckpoint(
+            jobID: resumed.id, workerID: "crashed", step: 450, data: JSONEncoder().encode(states),
+            metrics: [], keep: 2, now: Date())
 
         // A fresh pool recovers both (start-up rescue), runs one from zero and the other from 450.
-        let pool = WorkerPool(store: store, registry: JobKindRegistry([kind]),
-                              configuration: .init(workers: 2, leaseDuration: 10, heartbeatInterval: 1, rescueInterval: 5, idlePoll: 0.05))
+        let pool = WorkerPool(
+            store: store, registry: JobKindRegistry([kind]),
+            configuration: .init(workers: 2, leaseDuration: 10, heartbeatInterval: 1, rescueInterval: 5, idlePoll: 0.05))
         try pool.start()
         let first = try waitTerminal(store, straight.id)
         let second = try waitTerminal(store, resumed.id)
@@ -73,8 +76,10 @@ final class ResumeTests: XCTestCase {
 
 final class DiscreteInversionTests: XCTestCase {
     func testTableAgreesWithTheDistributionsQuantile() throws {
-        let distributions: [any DiscreteDistribution] = [try Poisson(lambda: 250), try Binomial(n: 1000, p: 0.02),
-                                                         try NegativeBinomial(r: 2.5, p: 0.4), try Geometric(p: 0.2)]
+        let distributions: [any DiscreteDistribution] = [
+            try Poisson(lambda: 250), try Binomial(n: 1000, p: 0.02),
+            try NegativeBinomial(r: 2.5, p: 0.4), try Geometric(p: 0.2),
+        ]
         for distribution in distributions {
             let table = DiscreteInversionTable(distribution)
             for p in stride(from: 0.0005, to: 1, by: 0.0123) {

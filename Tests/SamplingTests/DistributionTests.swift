@@ -91,8 +91,10 @@ final class DistributionTests: XCTestCase {
             let low = distribution.quantile(0.0005)
             let high = distribution.quantile(0.9995)
             var cells: [(observed: Double, expected: Double)] = []
-            var pending = (observed: Double(counts.filter { $0.key < low }.values.reduce(0, +)),
-                           expected: distribution.cdf(low - 1) * Double(n))
+            var pending = (
+                observed: Double(counts.filter { $0.key < low }.values.reduce(0, +)),
+                expected: distribution.cdf(low - 1) * Double(n)
+            )
             for k in low...high {
                 pending.observed += Double(counts[k] ?? 0)
                 pending.expected += distribution.probability(k) * Double(n)
@@ -122,10 +124,14 @@ final class DistributionTests: XCTestCase {
 
     /// ∫ pdf over panels between quantiles equals the CDF differences (10-point Gauss–Legendre per panel).
     func testDensityIntegratesToTheCDF() throws {
-        let nodes = [-0.9739065285171717, -0.8650633666889845, -0.6794095682990244, -0.4333953941292472, -0.1488743389816312,
-                     0.1488743389816312, 0.4333953941292472, 0.6794095682990244, 0.8650633666889845, 0.9739065285171717]
-        let weights = [0.0666713443086881, 0.1494513491505806, 0.2190863625159820, 0.2692667193099963, 0.2955242247147529,
-                       0.2955242247147529, 0.2692667193099963, 0.2190863625159820, 0.1494513491505806, 0.0666713443086881]
+        let nodes = [
+            -0.9739065285171717, -0.8650633666889845, -0.6794095682990244, -0.4333953941292472, -0.1488743389816312,
+            0.1488743389816312, 0.4333953941292472, 0.6794095682990244, 0.8650633666889845, 0.9739065285171717,
+        ]
+        let weights = [
+            0.0666713443086881, 0.1494513491505806, 0.2190863625159820, 0.2692667193099963, 0.2955242247147529,
+            0.2955242247147529, 0.2692667193099963, 0.2190863625159820, 0.1494513491505806, 0.0666713443086881,
+        ]
         for reference in try loadReference() where !reference.discrete {
             guard case .continuous(let distribution) = try DistributionCatalog.make(reference.name, reference.params) else { continue }
             // Panels shrink geometrically towards both tails, where densities are heavy or singular.

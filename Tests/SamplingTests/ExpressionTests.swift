@@ -3,9 +3,12 @@ import XCTest
 @testable import Sampling
 
 final class ExpressionTests: XCTestCase {
-    func compile(_ source: String, parameters: [(String, Int?)] = [("x", nil)],
-                 data: [String: ExpressionSymbols.Value] = [:]) throws -> Evaluator {
-        Evaluator(try ExpressionCompiler.compile(source, symbols: ExpressionSymbols(parameters: parameters.map { (name: $0.0, size: $0.1) }, data: data)))
+    func compile(
+        _ source: String, parameters: [(String, Int?)] = [("x", nil)],
+        data: [String: ExpressionSymbols.Value] = [:]
+    ) throws -> Evaluator {
+        Evaluator(
+            try ExpressionCompiler.compile(source, symbols: ExpressionSymbols(parameters: parameters.map { (name: $0.0, size: $0.1) }, data: data)))
     }
 
     func error(_ source: String, parameters: [(String, Int?)] = [("x", nil)], data: [String: ExpressionSymbols.Value] = [:]) -> ExpressionError? {
@@ -109,8 +112,9 @@ final class ExpressionTests: XCTestCase {
     }
 
     func testVectorParameterGradient() throws {
-        let evaluator = try compile("sum(normal_lpdf(theta, mu, 2)) + normal_lpdf(mu, 0, 5) + theta[1] * mu",
-                                    parameters: [("mu", nil), ("theta", 3)])
+        let evaluator = try compile(
+            "sum(normal_lpdf(theta, mu, 2)) + normal_lpdf(mu, 0, 5) + theta[1] * mu",
+            parameters: [("mu", nil), ("theta", 3)])
         let theta = [0.5, 1.0, -0.5, 2.0]
         let (_, gradient) = evaluator.valueAndGradient(theta)
         // ∂/∂mu = Σ (θi − mu)/4 − mu/25 + θ1 ; ∂/∂θi = −(θi − mu)/4 (+ mu for i = 1)
@@ -142,13 +146,17 @@ final class ExpressionTests: XCTestCase {
     /// Random garbage must never crash the parser, the compiler or the evaluator.
     func testGarbageNeverCrashes() {
         var rng = RandomStream(seed: 99)
-        let pieces = ["x", "v", "(", ")", "[", "]", "+", "-", "*", "/", "^", "?", ":", "<", "&&", "||", "!", ",", "1", "0",
-                      "1e308", "normal_lpdf", "sum", "exp", "log", "if", " ", "\n", "$", "é", "1.2.3", "e", "inf", "lgamma", "v[", "]]"]
+        let pieces = [
+            "x", "v", "(", ")", "[", "]", "+", "-", "*", "/", "^", "?", ":", "<", "&&", "||", "!", ",", "1", "0",
+            "1e308", "normal_lpdf", "sum", "exp", "log", "if", " ", "\n", "$", "é", "1.2.3", "e", "inf", "lgamma", "v[", "]]",
+        ]
         var compiled = 0
         for _ in 0..<5_000 {
             let length = Int(rng.next() % 12) + 1
             let source = (0..<length).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
-            if let program = try? ExpressionCompiler.compile(source, symbols: ExpressionSymbols(parameters: [(name: "x", size: nil), (name: "v", size: 3)])) {
+            if let program = try? ExpressionCompiler.compile(
+                source, symbols: ExpressionSymbols(parameters: [(name: "x", size: nil), (name: "v", size: 3)]))
+            {
                 compiled += 1
                 let evaluator = Evaluator(program)
                 let value = evaluator.valueAndGradient([0.5, 1, 2, 3]).value

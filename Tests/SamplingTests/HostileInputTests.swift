@@ -41,7 +41,8 @@ final class HostileInputTests: XCTestCase {
         func nested(_ depth: Int) -> String { String(repeating: "(", count: depth) + "x" + String(repeating: ")", count: depth) }
         let symbols = ExpressionSymbols(parameters: [(name: "x", size: nil)])
         XCTAssertNoThrow(try ExpressionCompiler.compile(nested(60), symbols: symbols))
-        XCTAssertNoThrow(try ExpressionCompiler.compile(String(repeating: "exp(", count: 60) + "x" + String(repeating: ")", count: 60), symbols: symbols))
+        XCTAssertNoThrow(
+            try ExpressionCompiler.compile(String(repeating: "exp(", count: 60) + "x" + String(repeating: ")", count: 60), symbols: symbols))
         XCTAssertThrowsError(try ExpressionCompiler.compile(nested(65), symbols: symbols)) { error in
             XCTAssertTrue("\(error)".contains("deeper than 64 levels"), "\(error)")
         }
@@ -64,8 +65,11 @@ final class HostileInputTests: XCTestCase {
         XCTAssertThrowsError(try NumericInversion(logDensity: "-x^2", lower: -5, upper: 5, shouldStop: { true })) { error in
             XCTAssertEqual(error as? JobInterruption, .stopped)
         }
-        XCTAssertThrowsError(try RejectionSampler(logDensity: "-x^2", lower: nil, upper: nil, data: [:], proposal: try Normal(), logM: nil,
-                                                  shouldStop: { true })) { error in
+        XCTAssertThrowsError(
+            try RejectionSampler(
+                logDensity: "-x^2", lower: nil, upper: nil, data: [:], proposal: try Normal(), logM: nil,
+                shouldStop: { true })
+        ) { error in
             XCTAssertEqual(error as? JobInterruption, .stopped)
         }
     }

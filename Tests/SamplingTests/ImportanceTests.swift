@@ -51,14 +51,17 @@ final class ImportanceTests: XCTestCase {
     }
 
     func testProposalMustCoverTheTarget() {
-        XCTAssertThrowsError(try ImportanceSampler(
-            target: "normal_lpdf(x, 0, 1)", parameters: [ParameterSpec(name: "x")], data: [:],
-            proposal: .independent([try Exponential(rate: 1)]), functions: [])) { error in
+        XCTAssertThrowsError(
+            try ImportanceSampler(
+                target: "normal_lpdf(x, 0, 1)", parameters: [ParameterSpec(name: "x")], data: [:],
+                proposal: .independent([try Exponential(rate: 1)]), functions: [])
+        ) { error in
             XCTAssertEqual((error as? SamplerError)?.field, "proposal")
         }
         // Declaring the target's domain makes the same proposal acceptable.
-        XCTAssertNoThrow(try ImportanceSampler(
-            target: "gamma_lpdf(x, 2, 1)", parameters: [ParameterSpec(name: "x", lower: 0)], data: [:],
-            proposal: .independent([try Exponential(rate: 0.5)]), functions: [("mean", "x")]))
+        XCTAssertNoThrow(
+            try ImportanceSampler(
+                target: "gamma_lpdf(x, 2, 1)", parameters: [ParameterSpec(name: "x", lower: 0)], data: [:],
+                proposal: .independent([try Exponential(rate: 0.5)]), functions: [("mean", "x")]))
     }
 }

@@ -24,8 +24,9 @@ final class MarkovChainTests: XCTestCase {
     }
 
     func testCorrelatedGaussian() throws {
-        let model = try Model(logDensity: "-0.5 * (x^2 - 2 * 0.99 * x * y + y^2) / (1 - 0.99^2)",
-                              parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "y")])
+        let model = try Model(
+            logDensity: "-0.5 * (x^2 - 2 * 0.99 * x * y + y^2) / (1 - 0.99^2)",
+            parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "y")])
         for method in MCMCSettings.Method.allCases {
             let draws = try run(model, method, warmup: 2000, draws: 2000)
             assertRecovers(draws[0], mean: 0, sd: 1, "\(method) x")
@@ -35,8 +36,9 @@ final class MarkovChainTests: XCTestCase {
 
     func testTenDimensionalGaussianWithDifferentScales() throws {
         let scales = (1...10).map(Double.init)
-        let model = try Model(logDensity: "sum(normal_lpdf(x, m, s))", parameters: [ParameterSpec(name: "x", size: 10)],
-                              data: ["m": .vector((0..<10).map { Double($0) - 5 }), "s": .vector(scales)])
+        let model = try Model(
+            logDensity: "sum(normal_lpdf(x, m, s))", parameters: [ParameterSpec(name: "x", size: 10)],
+            data: ["m": .vector((0..<10).map { Double($0) - 5 }), "s": .vector(scales)])
         for method in MCMCSettings.Method.allCases {
             // Random-walk Metropolis mixes about d times slower than HMC here, so it gets longer chains.
             let length = method == .randomWalk ? 10_000 : 2000
@@ -47,8 +49,9 @@ final class MarkovChainTests: XCTestCase {
 
     func testBanana() throws {
         // x1 ~ N(0, 10²), x2 | x1 ~ N(0.03 (x1² − 100), 1): E[x1] = E[x2] = 0.
-        let model = try Model(logDensity: "normal_lpdf(x1, 0, 10) + normal_lpdf(x2, 0.03 * (x1^2 - 100), 1)",
-                              parameters: [ParameterSpec(name: "x1"), ParameterSpec(name: "x2")])
+        let model = try Model(
+            logDensity: "normal_lpdf(x1, 0, 10) + normal_lpdf(x2, 0.03 * (x1^2 - 100), 1)",
+            parameters: [ParameterSpec(name: "x1"), ParameterSpec(name: "x2")])
         let walk = try run(model, .randomWalk, warmup: 5000, draws: 10_000)
         assertRecovers(walk[0], mean: 0, "rwm banana x1")
         assertRecovers(walk[1], mean: 0, "rwm banana x2")
@@ -64,8 +67,9 @@ final class MarkovChainTests: XCTestCase {
     }
 
     func testBimodalMixtureIsEitherRightOrFlagged() throws {
-        let model = try Model(logDensity: "log_sum_exp(normal_lpdf(x, -4, 1), normal_lpdf(x, 4, 1)) - log(2)",
-                              parameters: [ParameterSpec(name: "x")])
+        let model = try Model(
+            logDensity: "log_sum_exp(normal_lpdf(x, -4, 1), normal_lpdf(x, 4, 1)) - log(2)",
+            parameters: [ParameterSpec(name: "x")])
         for method in MCMCSettings.Method.allCases {
             let draws = try run(model, method)
             let summary = Diagnostics.summary(draws[0])
@@ -129,8 +133,9 @@ final class MarkovChainTests: XCTestCase {
     }
 
     func testSameSeedSameDrawsAndResumeIsExact() throws {
-        let model = try Model(logDensity: "normal_lpdf(x, 1, 2) + gamma_lpdf(s, 2, 1)",
-                              parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "s", lower: 0)])
+        let model = try Model(
+            logDensity: "normal_lpdf(x, 1, 2) + gamma_lpdf(s, 2, 1)",
+            parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "s", lower: 0)])
         for method in MCMCSettings.Method.allCases {
             let sampler = MarkovChainSampler(model: model, settings: MCMCSettings(method: method, chains: 3, warmup: 200, draws: 300, seed: 9))
             var straight = try sampler.initialStates()
@@ -143,8 +148,9 @@ final class MarkovChainTests: XCTestCase {
             sampler.advance(&resumed, to: 500)
             XCTAssertEqual(resumed.map(\.draws), straight.map(\.draws), "\(method)")
             XCTAssertTrue(straight.allSatisfy { $0.draws.count == 600 })
-            XCTAssertTrue(straight.allSatisfy { state in stride(from: 1, to: state.draws.count, by: 2).allSatisfy { state.draws[$0] > 0 } },
-                          "bounded parameter stays in bounds")
+            XCTAssertTrue(
+                straight.allSatisfy { state in stride(from: 1, to: state.draws.count, by: 2).allSatisfy { state.draws[$0] > 0 } },
+                "bounded parameter stays in bounds")
         }
     }
 }

@@ -21,8 +21,9 @@ final class RejectionAndInversionTests: XCTestCase {
     let beta25 = try! Beta(a: 2, b: 5)
 
     func testRejectionWithFoundEnvelope() throws {
-        let sampler = try RejectionSampler(logDensity: "log(x) + 4 * log1p(-x)", lower: 0, upper: 1, data: [:],
-                                           proposal: try Uniform(lower: 0, upper: 1), logM: nil)
+        let sampler = try RejectionSampler(
+            logDensity: "log(x) + 4 * log1p(-x)", lower: 0, upper: 1, data: [:],
+            proposal: try Uniform(lower: 0, upper: 1), logM: nil)
         let result = try sampler.run(draws: 20_000, seed: 1)
         XCTAssertEqual(result.envelopeViolations, 0)
         XCTAssertLessThan(ksStatistic(result.draws, beta25.cdf), ksCritical(20_000))
@@ -33,8 +34,9 @@ final class RejectionAndInversionTests: XCTestCase {
     }
 
     func testEnvelopeViolationsAreReported() throws {
-        let sampler = try RejectionSampler(logDensity: "normal_lpdf(x, 0, 1)", lower: nil, upper: nil, data: [:],
-                                           proposal: try Cauchy(location: 0, scale: 1), logM: log(0.5))
+        let sampler = try RejectionSampler(
+            logDensity: "normal_lpdf(x, 0, 1)", lower: nil, upper: nil, data: [:],
+            proposal: try Cauchy(location: 0, scale: 1), logM: log(0.5))
         let result = try sampler.run(draws: 5000, seed: 2)
         XCTAssertGreaterThan(result.envelopeViolations, 0)
         XCTAssertGreaterThan(result.largestRatio, 1)
@@ -42,8 +44,10 @@ final class RejectionAndInversionTests: XCTestCase {
     }
 
     func testRejectionRefusesAProposalThatMissesTheSupport() {
-        XCTAssertThrowsError(try RejectionSampler(logDensity: "normal_lpdf(x, 0, 1)", lower: nil, upper: nil, data: [:],
-                                                  proposal: try Exponential(rate: 1), logM: nil))
+        XCTAssertThrowsError(
+            try RejectionSampler(
+                logDensity: "normal_lpdf(x, 0, 1)", lower: nil, upper: nil, data: [:],
+                proposal: try Exponential(rate: 1), logM: nil))
     }
 
     func testAdaptiveRejectionSampling() throws {

@@ -28,7 +28,11 @@ final class APIContractTests: XCTestCase {
         try await withServer { client in
             func submit(_ name: String, _ tags: String, kind: String = "demo.count") async throws -> String {
                 let params = kind == "demo.count" ? #"{"steps": 1, "step_ms": 0}"# : #"{"distribution": {"name": "normal"}, "draws": 10}"#
-                let response = try await client.post("/v1/jobs", json: #"{"kind": "\#(kind)", "name": "\#(name)", "tags": \#(tags), "metadata": {"notebook": "n1", "run": {"lr": 0.1}}, "params": \#(params)}"#)
+                let response = try await client.post(
+                    "/v1/jobs",
+                    json:
+                        #"{"kind": "\#(kind)", "name": "\#(name)", "tags": \#(tags), "metadata": {"notebook": "n1", "run": {"lr": 0.1}}, "params": \#(params)}"#
+                )
                 XCTAssertEqual(response.status, .created, response.text)
                 XCTAssertEqual(try response.json["tags"], try JSONValue.parse(tags))
                 XCTAssertEqual(try response.json["metadata"]?["run"]?["lr"], 0.1)
@@ -70,14 +74,18 @@ final class APIContractTests: XCTestCase {
             XCTAssertNotNil(single["params"], "one job is always whole")
 
             let tooMany = "[" + (0...20).map { "\"t\($0)\"" }.joined(separator: ",") + "]"
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "tags": \#(tooMany)}"#),
-                              .unprocessableContent, code: "out_of_range", field: "tags")
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "tags": ["ok", 3]}"#),
-                              .unprocessableContent, code: "invalid_value", field: "tags[1]")
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "tags": ["a,b"]}"#),
-                              .unprocessableContent, code: "invalid_value", field: "tags[0]")
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "metadata": [1]}"#),
-                              .unprocessableContent, code: "invalid_type", field: "metadata")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "tags": \#(tooMany)}"#),
+                .unprocessableContent, code: "out_of_range", field: "tags")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "tags": ["ok", 3]}"#),
+                .unprocessableContent, code: "invalid_value", field: "tags[1]")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "tags": ["a,b"]}"#),
+                .unprocessableContent, code: "invalid_value", field: "tags[0]")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "metadata": [1]}"#),
+                .unprocessableContent, code: "invalid_type", field: "metadata")
             let big = #"{"kind": "demo.count", "metadata": {"blob": "\#(String(repeating: "x", count: 17 * 1024))"}}"#
             try assertProblem(try await client.post("/v1/jobs", json: big), .unprocessableContent, code: "out_of_range", field: "metadata")
         }
@@ -106,7 +114,8 @@ final class APIContractTests: XCTestCase {
 
             let both = try await client.get("/v1/jobs/\(id)/metrics?name=value,running_sum&since_step=3").json["metrics"]?.arrayValue ?? []
             XCTAssertEqual(both.count, 4, "several names, since_step within each")
-            try assertProblem(try await client.get("/v1/jobs/\(id)/metrics?page_token=garbage"), .badRequest, code: "invalid_query", field: "page_token")
+            try assertProblem(
+                try await client.get("/v1/jobs/\(id)/metrics?page_token=garbage"), .badRequest, code: "invalid_query", field: "page_token")
 
             let csv = try await client.get("/v1/jobs/\(id)/metrics?format=csv&name=value")
             XCTAssertEqual(csv.headers[.contentType], "text/csv; charset=utf-8")
@@ -176,8 +185,9 @@ final class APIContractTests: XCTestCase {
         try await withServer { client in
             var rows = ",x,y,label\n"
             for row in 0..<12 { rows += "\(row),\(Double(row) * 0.5),\(row % 3),\(["cat", "dog", "emu"][row % 3])\n" }
-            let response = try await client.execute(uri: "/v1/datasets?name=pets", method: .post, headers: [.contentType: "text/csv"],
-                                                    body: ByteBuffer(string: rows))
+            let response = try await client.execute(
+                uri: "/v1/datasets?name=pets", method: .post, headers: [.contentType: "text/csv"],
+                body: ByteBuffer(string: rows))
             XCTAssertEqual(response.status, .created, response.text)
             let dataset = try response.json
             XCTAssertEqual(dataset["shape"], [12, 2], "the index column is dropped, the label column taken out")
@@ -194,7 +204,8 @@ final class APIContractTests: XCTestCase {
     /// and /result says so; one cancelled before any checkpoint keeps nothing and says nothing of artifacts.
     func testCancelledTrainingKeepsItsLastCheckpointsArtifacts() async throws {
         try await withServer { client in
-            let body = #"{"kind": "cluster.iic", "params": {"dataset": "generated:blobs", "k": 3, "epochs": 1000, "batch_size": 16, "generated_samples": 600, "seed": 1}}"#
+            let body =
+                #"{"kind": "cluster.iic", "params": {"dataset": "generated:blobs", "k": 3, "epochs": 1000, "batch_size": 16, "generated_samples": 600, "seed": 1}}"#
             let submitted = try await client.post("/v1/jobs", json: body)
             XCTAssertEqual(submitted.status, .created, submitted.text)
             let id = try XCTUnwrap(try submitted.json["id"]?.stringValue)
@@ -207,7 +218,8 @@ final class APIContractTests: XCTestCase {
             _ = try await client.execute(uri: "/v1/jobs/\(id)/cancel", method: .post)
             let job = try await client.waitUntilTerminal(id, timeout: 60)
             XCTAssertEqual(job["status"], "cancelled")
-            let artifacts = try await client.get("/v1/jobs/\(id)/artifacts").json["artifacts"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+            let artifacts =
+                try await client.get("/v1/jobs/\(id)/artifacts").json["artifacts"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
             XCTAssertTrue(Set(artifacts).isSuperset(of: ["assignments.npy", "assignments.csv", "model.json", "model.safetensors"]), "\(artifacts)")
             let result = try await client.get("/v1/jobs/\(id)/result")
             try assertProblem(result, .conflict, code: "no_result")
@@ -224,8 +236,9 @@ final class APIContractTests: XCTestCase {
             let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("openapi.yaml")
             try? yaml.text.write(toFile: "/tmp/served-openapi.yaml", atomically: true, encoding: .utf8)
-            XCTAssertTrue(yaml.text == (try String(contentsOf: file, encoding: .utf8)),
-                           "Sources/Service/OpenAPIDocument.swift is stale: run scripts/embed-openapi.py")
+            XCTAssertTrue(
+                yaml.text == (try String(contentsOf: file, encoding: .utf8)),
+                "Sources/Service/OpenAPIDocument.swift is stale: run scripts/embed-openapi.py")
             let json = try await client.get("/openapi.json")
             XCTAssertEqual(json.headers[.contentType], "application/json")
             XCTAssertEqual(try json.json["openapi"]?.stringValue?.hasPrefix("3."), true)
@@ -247,8 +260,10 @@ final class APIContractTests: XCTestCase {
         XCTAssertEqual(Timestamp.parse("2026-11-30T10:00:00.250+01:00")?.timeIntervalSince1970, 1_796_029_200.25)
         let now = Date(timeIntervalSince1970: 1_796_029_200.123)
         XCTAssertEqual(Timestamp.parse(Timestamp.format(now))?.timeIntervalSince1970 ?? 0, 1_796_029_200.123, accuracy: 1e-6)
-        for bad in ["", "yesterday", "2026-02-31", "2026-13-01", "2026-11-30T25:00:00Z", "2026-11-30T09:00:00", "2026-11-30T09:00:00+1:00",
-                    "2026-11-30T09:00:00.Z", "９９９９-11-30", String(repeating: "9", count: 1000)] {
+        for bad in [
+            "", "yesterday", "2026-02-31", "2026-13-01", "2026-11-30T25:00:00Z", "2026-11-30T09:00:00", "2026-11-30T09:00:00+1:00",
+            "2026-11-30T09:00:00.Z", "９９９９-11-30", String(repeating: "9", count: 1000),
+        ] {
             XCTAssertNil(Timestamp.parse(bad), bad)
         }
     }

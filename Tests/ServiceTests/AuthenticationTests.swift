@@ -21,9 +21,10 @@ final class AuthenticationTests: XCTestCase {
         return (directory, secrets)
     }
 
-
     func testOwnersAreIsolatedOnEveryRoute() async throws {
-        let (directory, secrets) = try directoryWithTokens([("alice", false, []), ("bob", false, []), ("root", true, []), ("ops", false, ["metrics"])])
+        let (directory, secrets) = try directoryWithTokens([
+            ("alice", false, []), ("bob", false, []), ("root", true, []), ("ops", false, ["metrics"]),
+        ])
         let (alice, bob, root, ops) = (secrets["alice"]!, secrets["bob"]!, secrets["root"]!, secrets["ops"]!)
         let blobs = GeneratedDatasets.make("blobs", count: 30, classes: 3, seed: 5)!
         try await withServer(dataDirectory: directory, configure: { $0.requireAuth = true }) { client in
@@ -37,7 +38,8 @@ final class AuthenticationTests: XCTestCase {
             // Alice's job (finished, so it has a result, metrics and artifacts) and dataset.
             var headers = bearer(alice, [.contentType: "application/json"])
             headers[HTTPField.Name("Idempotency-Key")!] = "shared-key"
-            let submitted = try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "params": {"steps": 3, "step_ms": 0}}"#, headers: headers)
+            let submitted = try await client.post(
+                "/v1/jobs", json: #"{"kind": "demo.count", "params": {"steps": 3, "step_ms": 0}}"#, headers: headers)
             XCTAssertEqual(submitted.status, .created, submitted.text)
             let job = try XCTUnwrap(try submitted.json["id"]?.stringValue)
             for _ in 0..<50 {
@@ -48,26 +50,34 @@ final class AuthenticationTests: XCTestCase {
             let uploaded = try await client.execute(uri: "/v1/datasets", method: .post, headers: uploadHeaders.merging(bearer(alice)), body: body)
             XCTAssertEqual(uploaded.status, .created, uploaded.text)
             let dataset = try XCTUnwrap(try uploaded.json["id"]?.stringValue)
-            let model = try await client.post("/v1/jobs", json: #"{"kind": "cluster.kmeans", "params": {"dataset": "\#(dataset)", "k": 3}}"#,
-                                              headers: bearer(alice, [.contentType: "application/json"]))
+            let model = try await client.post(
+                "/v1/jobs", json: #"{"kind": "cluster.kmeans", "params": {"dataset": "\#(dataset)", "k": 3}}"#,
+                headers: bearer(alice, [.contentType: "application/json"]))
             XCTAssertEqual(model.status, .created, "the owner may use her dataset: \(model.text)")
 
             // Bob sees none of it, on every route, exactly as if it did not exist.
             let asBob = bearer(bob)
-            for path in ["/v1/jobs/\(job)", "/v1/jobs/\(job)/metrics", "/v1/jobs/\(job)/result", "/v1/jobs/\(job)/artifacts",
-                         "/v1/jobs/\(job)/artifacts/values.csv", "/v1/jobs/\(job)/events"] {
+            for path in [
+                "/v1/jobs/\(job)", "/v1/jobs/\(job)/metrics", "/v1/jobs/\(job)/result", "/v1/jobs/\(job)/artifacts",
+                "/v1/jobs/\(job)/artifacts/values.csv", "/v1/jobs/\(job)/events",
+            ] {
                 try assertProblem(try await client.get(path, headers: asBob), .notFound, code: "job_not_found", field: "id")
             }
-            try assertProblem(try await client.execute(uri: "/v1/jobs/\(job)/cancel", method: .post, headers: asBob), .notFound, code: "job_not_found")
+            try assertProblem(
+                try await client.execute(uri: "/v1/jobs/\(job)/cancel", method: .post, headers: asBob), .notFound, code: "job_not_found")
             try assertProblem(try await client.execute(uri: "/v1/jobs/\(job)", method: .delete, headers: asBob), .notFound, code: "job_not_found")
             let (predictBody, predictHeaders) = multipart([("data", "x.npy", npy(blobs.values, shape: [30, 2]))])
-            try assertProblem(try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: predictHeaders.merging(asBob), body: predictBody),
-                              .notFound, code: "job_not_found")
+            try assertProblem(
+                try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: predictHeaders.merging(asBob), body: predictBody),
+                .notFound, code: "job_not_found")
             try assertProblem(try await client.get("/v1/datasets/\(dataset)", headers: asBob), .notFound, code: "dataset_not_found")
-            try assertProblem(try await client.execute(uri: "/v1/datasets/\(dataset)", method: .delete, headers: asBob), .notFound, code: "dataset_not_found")
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "cluster.kmeans", "params": {"dataset": "\#(dataset)", "k": 3}}"#,
-                                                    headers: bearer(bob, [.contentType: "application/json"])),
-                              .unprocessableContent, code: "invalid_value", field: "params.dataset")
+            try assertProblem(
+                try await client.execute(uri: "/v1/datasets/\(dataset)", method: .delete, headers: asBob), .notFound, code: "dataset_not_found")
+            try assertProblem(
+                try await client.post(
+                    "/v1/jobs", json: #"{"kind": "cluster.kmeans", "params": {"dataset": "\#(dataset)", "k": 3}}"#,
+                    headers: bearer(bob, [.contentType: "application/json"])),
+                .unprocessableContent, code: "invalid_value", field: "params.dataset")
             let bobsJobs = try await client.get("/v1/jobs", headers: asBob).json["jobs"]?.arrayValue?.count
             XCTAssertEqual(bobsJobs, 0)
             let bobsDatasets = try await client.get("/v1/datasets", headers: asBob).json["datasets"]?.arrayValue?.count
@@ -96,10 +106,13 @@ final class AuthenticationTests: XCTestCase {
     func testQuotas() async throws {
         let (directory, secrets) = try directoryWithTokens([("alice", false, []), ("bob", false, [])])
         let (alice, bob) = (secrets["alice"]!, secrets["bob"]!)
-        try await withServer(workers: 2, dataDirectory: directory, configure: {
-            $0.requireAuth = true
-            $0.quotas = OwnerQuotas(maxQueued: 2, maxRunning: 1, maxStoredBytes: 400)
-        }) { client in
+        try await withServer(
+            workers: 2, dataDirectory: directory,
+            configure: {
+                $0.requireAuth = true
+                $0.quotas = OwnerQuotas(maxQueued: 2, maxRunning: 1, maxStoredBytes: 400)
+            }
+        ) { client in
             let json = bearer(alice, [.contentType: "application/json"])
             let slow = #"{"kind": "demo.count", "params": {"steps": 50, "step_ms": 20}}"#
             var ids: [String] = []
@@ -116,8 +129,9 @@ final class AuthenticationTests: XCTestCase {
             try assertProblem(refused, .tooManyRequests, code: "quota_exceeded")
             XCTAssertTrue(refused.text.contains("2 of a limit of 2"), refused.text)
             // Bob's quota is his own.
-            let bobs = try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "params": {"steps": 1, "step_ms": 0}}"#,
-                                             headers: bearer(bob, [.contentType: "application/json"]))
+            let bobs = try await client.post(
+                "/v1/jobs", json: #"{"kind": "demo.count", "params": {"steps": 1, "step_ms": 0}}"#,
+                headers: bearer(bob, [.contentType: "application/json"]))
             XCTAssertEqual(bobs.status, .created, bobs.text)
             // Stored bytes: a 400-byte quota refuses a dataset larger than that.
             let (body, headers) = multipart([("data", "x.npy", npy([Float](repeating: 1, count: 200), shape: [100, 2]))])
@@ -131,22 +145,28 @@ final class AuthenticationTests: XCTestCase {
         try await withServer(configure: { $0.corsOrigins = ["http://localhost:8888"] }) { client in
             let body = #"{"kind": "demo.count", "params": {"steps": 1, "step_ms": 0}}"#
             // A page on another site may not submit (a "simple" text/plain POST included), even to a loopback server.
-            try assertProblem(try await client.post("/v1/jobs", json: body, headers: [.contentType: "text/plain", .origin: "http://evil.example"]),
-                              .forbidden, code: "origin_not_allowed", field: "Origin")
-            try assertProblem(try await client.execute(uri: "/v1/jobs", method: .options,
-                                                       headers: [.origin: "http://evil.example", .accessControlRequestMethod: "POST"]),
-                              .forbidden, code: "origin_not_allowed")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: body, headers: [.contentType: "text/plain", .origin: "http://evil.example"]),
+                .forbidden, code: "origin_not_allowed", field: "Origin")
+            try assertProblem(
+                try await client.execute(
+                    uri: "/v1/jobs", method: .options,
+                    headers: [.origin: "http://evil.example", .accessControlRequestMethod: "POST"]),
+                .forbidden, code: "origin_not_allowed")
             // The allowed notebook origin gets its preflight and its headers.
-            let preflight = try await client.execute(uri: "/v1/jobs", method: .options,
-                                                     headers: [.origin: "http://localhost:8888", .accessControlRequestMethod: "POST"])
+            let preflight = try await client.execute(
+                uri: "/v1/jobs", method: .options,
+                headers: [.origin: "http://localhost:8888", .accessControlRequestMethod: "POST"])
             XCTAssertEqual(preflight.status, .noContent)
             XCTAssertEqual(preflight.headers[.accessControlAllowOrigin], "http://localhost:8888")
-            let allowed = try await client.post("/v1/jobs", json: body, headers: [.contentType: "application/json", .origin: "http://localhost:8888"])
+            let allowed = try await client.post(
+                "/v1/jobs", json: body, headers: [.contentType: "application/json", .origin: "http://localhost:8888"])
             XCTAssertEqual(allowed.status, .created, allowed.text)
             XCTAssertEqual(allowed.headers[.accessControlAllowOrigin], "http://localhost:8888")
             // Problems reach the allowed origin too, so the page can read which field was wrong.
-            let invalid = try await client.post("/v1/jobs", json: #"{"kind": "nope"}"#,
-                                                headers: [.contentType: "application/json", .origin: "http://localhost:8888"])
+            let invalid = try await client.post(
+                "/v1/jobs", json: #"{"kind": "nope"}"#,
+                headers: [.contentType: "application/json", .origin: "http://localhost:8888"])
             try assertProblem(invalid, .unprocessableContent, code: "unknown_kind", field: "kind")
             XCTAssertEqual(invalid.headers[.accessControlAllowOrigin], "http://localhost:8888")
             // Reads from any origin are not blocked, but get no CORS headers (the browser then hides them).

@@ -54,7 +54,9 @@ final class DatasetRouteTests: XCTestCase {
         let blobs = self.blobs
         try await withServer { client in
             let data = npy(blobs.values, shape: [90, 2])
-            let created = try await client.upload([("data", "x.npy", data), ("labels", "y.npy", npyLabels(blobs.labels!)), ("name", nil, Data("blobs".utf8))])
+            let created = try await client.upload([
+                ("data", "x.npy", data), ("labels", "y.npy", npyLabels(blobs.labels!)), ("name", nil, Data("blobs".utf8)),
+            ])
             XCTAssertEqual(created.status, .created, created.text)
             let dataset = try created.json
             let id = try XCTUnwrap(dataset["id"]?.stringValue)
@@ -71,8 +73,9 @@ final class DatasetRouteTests: XCTestCase {
             // The raw file as the body, CSV with its label column named in the query.
             var csv = "x,y,label\n"
             for i in 0..<90 { csv += "\(blobs.values[2 * i]),\(blobs.values[2 * i + 1]),\(blobs.labels![i])\n" }
-            let raw = try await client.execute(uri: "/v1/datasets?name=csv&label_column=label", method: .post, headers: [.contentType: "text/csv"],
-                                               body: ByteBuffer(string: csv))
+            let raw = try await client.execute(
+                uri: "/v1/datasets?name=csv&label_column=label", method: .post, headers: [.contentType: "text/csv"],
+                body: ByteBuffer(string: csv))
             XCTAssertEqual(raw.status, .created, raw.text)
             XCTAssertEqual(try raw.json["source_format"], "csv")
             XCTAssertEqual(try raw.json["label_counts"], ["0": 30, "1": 30, "2": 30])
@@ -93,11 +96,17 @@ final class DatasetRouteTests: XCTestCase {
             let good = npy([1, 2, 3, 4, 5, 6], shape: [3, 2])
             let cases: [([(String, String?, Data)], HTTPResponse.Status, String, String)] = [
                 ([("data", "x.npy", good.dropLast(4))], .unprocessableContent, "invalid_dataset", "data"),
-                ([("data", "x.npy", NumericArray.npyFile(shape: [3, 2], descr: "<c8", payload: Data(count: 48)))], .unprocessableContent, "invalid_dataset", "data"),
+                (
+                    [("data", "x.npy", NumericArray.npyFile(shape: [3, 2], descr: "<c8", payload: Data(count: 48)))], .unprocessableContent,
+                    "invalid_dataset", "data"
+                ),
                 ([("data", "x.npy", good), ("labels", "y.npy", npyLabels([0, 1]))], .unprocessableContent, "invalid_dataset", "labels"),
                 ([("data", "x.npy", npy([1, .nan, 3, 4], shape: [2, 2]))], .unprocessableContent, "invalid_dataset", "data"),
                 ([("data", "x.npy", npy([], shape: [0, 2]))], .unprocessableContent, "invalid_dataset", "data"),
-                ([("data", "x.npy", NumericArray.npyFile(shape: [1, 8, 8], descr: "<f8", payload: Data(count: 512)))], .unprocessableContent, "invalid_dataset", "data"),
+                (
+                    [("data", "x.npy", NumericArray.npyFile(shape: [1, 8, 8], descr: "<f8", payload: Data(count: 512)))], .unprocessableContent,
+                    "invalid_dataset", "data"
+                ),
                 ([("data", "x.csv", Data("1,2\n3\n".utf8))], .unprocessableContent, "invalid_dataset", "data"),
                 ([("data", "x.gz", Data([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 9, 9]))], .unprocessableContent, "invalid_dataset", "data"),
                 ([("data", "x.npy", good), ("label_column", nil, Data("2".utf8))], .unprocessableContent, "invalid_dataset", "label_column"),
@@ -108,13 +117,18 @@ final class DatasetRouteTests: XCTestCase {
             for (parts, status, code, field) in cases {
                 try assertProblem(try await client.upload(parts), status, code: code, field: field)
             }
-            try assertProblem(try await client.execute(uri: "/v1/datasets", method: .post, headers: [.contentType: "application/json"],
-                                                       body: ByteBuffer(string: "{}")), .unsupportedMediaType, code: "unsupported_media_type")
-            try assertProblem(try await client.execute(uri: "/v1/datasets", method: .post, headers: [.contentType: "multipart/form-data; boundary=x"],
-                                                       body: ByteBuffer(string: "--x\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n123")),
-                              .badRequest, code: "malformed_multipart", field: "body")
-            try assertProblem(try await client.execute(uri: "/v1/datasets?colour=red", method: .post, body: ByteBuffer(data: good)),
-                              .badRequest, code: "unknown_query_parameter", field: "colour")
+            try assertProblem(
+                try await client.execute(
+                    uri: "/v1/datasets", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: "{}")), .unsupportedMediaType, code: "unsupported_media_type")
+            try assertProblem(
+                try await client.execute(
+                    uri: "/v1/datasets", method: .post, headers: [.contentType: "multipart/form-data; boundary=x"],
+                    body: ByteBuffer(string: "--x\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n123")),
+                .badRequest, code: "malformed_multipart", field: "body")
+            try assertProblem(
+                try await client.execute(uri: "/v1/datasets?colour=red", method: .post, body: ByteBuffer(data: good)),
+                .badRequest, code: "unknown_query_parameter", field: "colour")
             let remaining = try await client.get("/v1/datasets").json["datasets"]?.arrayValue?.count
             XCTAssertEqual(remaining, 0)
         }
@@ -125,7 +139,8 @@ final class DatasetRouteTests: XCTestCase {
     func testKMeansJobThenPredictReproducesItsAssignments() async throws {
         let blobs = self.blobs
         try await withServer { client in
-            let id = try await client.upload([("data", "x.npy", npy(blobs.values, shape: [90, 2])), ("labels", "y.npy", npyLabels(blobs.labels!))]).json["id"]!.stringValue!
+            let id = try await client.upload([("data", "x.npy", npy(blobs.values, shape: [90, 2])), ("labels", "y.npy", npyLabels(blobs.labels!))])
+                .json["id"]!.stringValue!
             let submitted = try await submitKind(client, "cluster.kmeans", #"{"dataset": "\#(id)", "k": 3, "seed": 2}"#)
             XCTAssertEqual(submitted.status, .created, submitted.text)
             let job = try submitted.json["id"]!.stringValue!
@@ -155,19 +170,24 @@ final class DatasetRouteTests: XCTestCase {
             XCTAssertEqual(try predicted.json["scores"]?["acc"], 1)
             // Same validation as uploads, and the layout must be the training one.
             let (wrong, wrongHeaders) = multipart([("data", "x.npy", npy([1, 2, 3], shape: [1, 3]))])
-            try assertProblem(try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: wrongHeaders, body: wrong),
-                              .unprocessableContent, code: "invalid_dataset", field: "data")
+            try assertProblem(
+                try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: wrongHeaders, body: wrong),
+                .unprocessableContent, code: "invalid_dataset", field: "data")
             let demo = try await client.submitCount()
             _ = try await client.waitUntilTerminal(demo)
-            try assertProblem(try await client.execute(uri: "/v1/jobs/\(demo)/predict", method: .post, headers: wrongHeaders, body: wrong),
-                              .conflict, code: "no_model", field: "id")
-            try assertProblem(try await client.execute(uri: "/v1/jobs/nope/predict", method: .post, headers: wrongHeaders, body: wrong),
-                              .notFound, code: "job_not_found")
+            try assertProblem(
+                try await client.execute(uri: "/v1/jobs/\(demo)/predict", method: .post, headers: wrongHeaders, body: wrong),
+                .conflict, code: "no_model", field: "id")
+            try assertProblem(
+                try await client.execute(uri: "/v1/jobs/nope/predict", method: .post, headers: wrongHeaders, body: wrong),
+                .notFound, code: "job_not_found")
             // Unknown datasets are refused at submission.
-            try assertProblem(try await submitKind(client, "cluster.kmeans", #"{"dataset": "missing"}"#), .unprocessableContent,
-                              code: "invalid_value", field: "params.dataset")
-            try assertProblem(try await submitKind(client, "cluster.iic", #"{"dataset": "generated:spirals"}"#), .unprocessableContent,
-                              code: "invalid_value", field: "params.dataset")
+            try assertProblem(
+                try await submitKind(client, "cluster.kmeans", #"{"dataset": "missing"}"#), .unprocessableContent,
+                code: "invalid_value", field: "params.dataset")
+            try assertProblem(
+                try await submitKind(client, "cluster.iic", #"{"dataset": "generated:spirals"}"#), .unprocessableContent,
+                code: "invalid_value", field: "params.dataset")
         }
     }
 
@@ -185,7 +205,8 @@ final class DatasetRouteTests: XCTestCase {
             _ = try await client.execute(uri: "/v1/jobs/\(long)/cancel", method: .post)
             _ = try await client.waitUntilTerminal(long)
 
-            let job = try await submitKind(client, "cluster.iic", #"{"dataset": "\#(id)", "k": 4, "epochs": 3, "batch_size": 32, "seed": 1}"#).json["id"]!.stringValue!
+            let job = try await submitKind(client, "cluster.iic", #"{"dataset": "\#(id)", "k": 4, "epochs": 3, "batch_size": 32, "seed": 1}"#).json[
+                "id"]!.stringValue!
             let finished = try await client.waitUntilTerminal(job, timeout: 60)
             XCTAssertEqual(finished["status"], "succeeded", "\(finished)")
             let result = try await client.get("/v1/jobs/\(job)/result").json["result"]!
@@ -218,18 +239,26 @@ final class SCANRouteTests: XCTestCase {
             XCTAssertEqual(result["pretext_ran"], false)
             XCTAssertGreaterThan(result["neighbour_agreement"]?.doubleValue ?? 0, 0.9)
             let names = try await client.get("/v1/jobs/\(vectors)/artifacts").json["artifacts"]!.arrayValue!.compactMap { $0["name"]?.stringValue }
-            XCTAssertEqual(Set(names), ["assignments.npy", "assignments.csv", "probabilities.npy", "neighbours.npy", "embeddings.npy", "model.safetensors", "model.json", "history.json"])
+            XCTAssertEqual(
+                Set(names),
+                [
+                    "assignments.npy", "assignments.csv", "probabilities.npy", "neighbours.npy", "embeddings.npy", "model.safetensors", "model.json",
+                    "history.json",
+                ])
             let agreement = try await client.get("/v1/jobs/\(vectors)/metrics?name=neighbour_agreement").json["metrics"]?.arrayValue
             XCTAssertEqual(agreement?.count, 1)
 
             // Images with a short pretext, then a second job starting from its backbone (no pretext).
-            let images = try await submitKind(client, "cluster.scan", #"{"dataset": "generated:shapes", "k": 4, "pretext_epochs": 2, "pretext_batch_size": 32, \#(small)}"#)
-                .json["id"]!.stringValue!
+            let images = try await submitKind(
+                client, "cluster.scan", #"{"dataset": "generated:shapes", "k": 4, "pretext_epochs": 2, "pretext_batch_size": 32, \#(small)}"#
+            )
+            .json["id"]!.stringValue!
             let first = try await client.waitUntilTerminal(images, timeout: 120)
             XCTAssertEqual(first["status"], "succeeded", "\(first)")
             let pretextLoss = try await client.get("/v1/jobs/\(images)/metrics?name=pretext_loss").json["metrics"]?.arrayValue
             XCTAssertEqual(pretextLoss?.count, 2)
-            let reuse = try await submitKind(client, "cluster.scan", #"{"dataset": "generated:shapes", "k": 4, "backbone_job": "\#(images)", \#(small)}"#)
+            let reuse = try await submitKind(
+                client, "cluster.scan", #"{"dataset": "generated:shapes", "k": 4, "backbone_job": "\#(images)", \#(small)}"#)
             XCTAssertEqual(reuse.status, .created, reuse.text)
             let second = try reuse.json["id"]!.stringValue!
             let finished = try await client.waitUntilTerminal(second, timeout: 120)
@@ -238,8 +267,9 @@ final class SCANRouteTests: XCTestCase {
             XCTAssertEqual(reused?["pretext_ran"], false)
             let none = try await client.get("/v1/jobs/\(second)/metrics?name=pretext_loss").json["metrics"]?.arrayValue
             XCTAssertEqual(none?.count, 0)
-            try assertProblem(try await submitKind(client, "cluster.scan", #"{"dataset": "generated:shapes", "backbone_job": "\#(vectors)x"}"#),
-                              .unprocessableContent, code: "invalid_value", field: "params.backbone_job")
+            try assertProblem(
+                try await submitKind(client, "cluster.scan", #"{"dataset": "generated:shapes", "backbone_job": "\#(vectors)x"}"#),
+                .unprocessableContent, code: "invalid_value", field: "params.backbone_job")
 
             // The SCAN model predicts its own assignments.
             let shapes = GeneratedDatasets.make("shapes", count: 120, seed: 2)!

@@ -40,8 +40,9 @@ final class ErrorResponseTests: XCTestCase {
             try assertProblem(noType, .unsupportedMediaType, code: "unsupported_media_type")
             var badKey: HTTPFields = [.contentType: "application/json"]
             badKey[HTTPField.Name("Idempotency-Key")!] = String(repeating: "k", count: 300)
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "demo.count"}"#, headers: badKey),
-                              .badRequest, code: "invalid_header", field: "Idempotency-Key")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: #"{"kind": "demo.count"}"#, headers: badKey),
+                .badRequest, code: "invalid_header", field: "Idempotency-Key")
             let awaited1 = try await client.jobCount()
             XCTAssertEqual(awaited1, 0, "no rejected request left a job behind")
         }
@@ -50,8 +51,10 @@ final class ErrorResponseTests: XCTestCase {
     func testGarbageBodiesNeverCauseA500() async throws {
         try await withServer { client in
             var generator = SystemRandomNumberGenerator()
-            let fragments = ["{", "}", "[", "]", "\"kind\"", ":", ",", "\"demo.count\"", "\"params\"", "1e999", "-0", "null",
-                             "true", "\"\\u0000\"", "\"steps\"", "9223372036854775808", "\u{FFFF}", "\\", "\"", " "]
+            let fragments = [
+                "{", "}", "[", "]", "\"kind\"", ":", ",", "\"demo.count\"", "\"params\"", "1e999", "-0", "null",
+                "true", "\"\\u0000\"", "\"steps\"", "9223372036854775808", "\u{FFFF}", "\\", "\"", " ",
+            ]
             for _ in 0..<300 {
                 let body = (0..<Int.random(in: 0...12, using: &generator)).map { _ in fragments.randomElement(using: &generator)! }.joined()
                 let response = try await client.post("/v1/jobs", json: body)
@@ -97,8 +100,9 @@ final class ErrorResponseTests: XCTestCase {
             let id = try await client.submitCount()
             try assertProblem(try await client.get("/v1/jobs/\(id)?wait=61"), .badRequest, code: "invalid_query", field: "wait")
             try assertProblem(try await client.get("/v1/jobs/\(id)/metrics?since_step=x"), .badRequest, code: "invalid_query", field: "since_step")
-            try assertProblem(try await client.get("/v1/jobs/\(id)/events", headers: [HTTPField.Name("Last-Event-ID")!: "abc"]),
-                              .badRequest, code: "invalid_header", field: "Last-Event-ID")
+            try assertProblem(
+                try await client.get("/v1/jobs/\(id)/events", headers: [HTTPField.Name("Last-Event-ID")!: "abc"]),
+                .badRequest, code: "invalid_header", field: "Last-Event-ID")
             _ = try await client.waitUntilTerminal(id)
             try assertProblem(try await client.get("/v1/jobs/\(id)/artifacts/missing.npy"), .notFound, code: "artifact_not_found", field: "name")
         }

@@ -12,13 +12,16 @@ import XCTest
 final class HostileRequestTests: XCTestCase {
     func testDuplicateKeysAndDeepNestingAreRefused() async throws {
         try await withServer { client in
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "params": {"steps": 1, "steps": 5}}"#),
-                              .badRequest, code: "duplicate_key", field: "params.steps")
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "kind": "sample.mcmc"}"#),
-                              .badRequest, code: "duplicate_key", field: "kind")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "params": {"steps": 1, "steps": 5}}"#),
+                .badRequest, code: "duplicate_key", field: "params.steps")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: #"{"kind": "demo.count", "kind": "sample.mcmc"}"#),
+                .badRequest, code: "duplicate_key", field: "kind")
             // 10 KB of nesting took Foundation's decoder 18 s of an event loop; now it is refused at level 65.
-            try assertProblem(try await client.post("/v1/jobs", json: String(repeating: #"{"a":["#, count: 2_000)),
-                              .badRequest, code: "malformed_json", field: "body")
+            try assertProblem(
+                try await client.post("/v1/jobs", json: String(repeating: #"{"a":["#, count: 2_000)),
+                .badRequest, code: "malformed_json", field: "body")
             let count = try await client.jobCount()
             XCTAssertEqual(count, 0)
         }
@@ -36,8 +39,10 @@ final class HostileRequestTests: XCTestCase {
             XCTAssertEqual(job["status"], "failed")
             XCTAssertTrue(job["reason"]?.stringValue?.contains("zero wherever the proposal has mass") == true, "\(job)")
             // A compile error is still caught at submission.
-            try assertProblem(try await client.post("/v1/jobs", json: #"{"kind": "sample.rejection", "params": {"log_density": "x +", "proposal": {"name": "normal"}}}"#),
-                              .unprocessableContent, code: "invalid_value", field: "params.log_density")
+            try assertProblem(
+                try await client.post(
+                    "/v1/jobs", json: #"{"kind": "sample.rejection", "params": {"log_density": "x +", "proposal": {"name": "normal"}}}"#),
+                .unprocessableContent, code: "invalid_value", field: "params.log_density")
         }
     }
 
@@ -69,8 +74,9 @@ final class HostileRequestTests: XCTestCase {
             var body = Data("--b\r\nContent-Disposition: form-data; name=\"data\"; filename=\"".utf8)
             body.append(Data(repeating: UInt8(ascii: "x"), count: 1 << 20))
             body.append(Data("\"\r\n\r\n1,2\r\n--b--\r\n".utf8))
-            let response = try await client.execute(uri: "/v1/datasets", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"],
-                                                    body: ByteBuffer(bytes: body))
+            let response = try await client.execute(
+                uri: "/v1/datasets", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"],
+                body: ByteBuffer(bytes: body))
             try assertProblem(response, .badRequest, code: "multipart_header_too_large", field: "body")
             let listed = try await client.get("/v1/datasets").json["datasets"]?.arrayValue?.count
             XCTAssertEqual(listed, 0)
@@ -81,10 +87,13 @@ final class HostileRequestTests: XCTestCase {
     /// the byte): one such upload killed the server. The fuzzer found it; the guard refuses it first.
     func testNonASCIIMultipartHeaderNameIsRefusedNotACrash() async throws {
         try await withServer { client in
-            for body in [Data("--b\r\nCont\u{e9}nt-Disposition: form-data; name=\"data\"\r\n\r\n1,2\r\n--b--\r\n".utf8),
-                         Data([0xFF, 0xFF]) + Data("--b\r\nCont".utf8) + Data([0x97]) + Data("ent: x\r\n\r\n--b--\r\n".utf8)] {
-                let response = try await client.execute(uri: "/v1/datasets", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"],
-                                                        body: ByteBuffer(bytes: body))
+            for body in [
+                Data("--b\r\nCont\u{e9}nt-Disposition: form-data; name=\"data\"\r\n\r\n1,2\r\n--b--\r\n".utf8),
+                Data([0xFF, 0xFF]) + Data("--b\r\nCont".utf8) + Data([0x97]) + Data("ent: x\r\n\r\n--b--\r\n".utf8),
+            ] {
+                let response = try await client.execute(
+                    uri: "/v1/datasets", method: .post, headers: [.contentType: "multipart/form-data; boundary=b"],
+                    body: ByteBuffer(bytes: body))
                 try assertProblem(response, .badRequest, code: "malformed_multipart", field: "body")
             }
             // A UTF-8 file name in a header value is fine.
@@ -98,7 +107,11 @@ final class HostileRequestTests: XCTestCase {
     /// artifact arrives whole, with its Content-Length, byte for byte as the job wrote it.
     func testLargeArtifactsStreamWhole() async throws {
         try await withServer { client in
-            let response = try await client.post("/v1/jobs", json: #"{"kind": "sample.inverse_cdf", "params": {"distribution": {"name": "uniform", "params": {"low": 0, "high": 1}}, "draws": 300000, "seed": 3}}"#)
+            let response = try await client.post(
+                "/v1/jobs",
+                json:
+                    #"{"kind": "sample.inverse_cdf", "params": {"distribution": {"name": "uniform", "params": {"low": 0, "high": 1}}, "draws": 300000, "seed": 3}}"#
+            )
             let id = try XCTUnwrap(try response.json["id"]?.stringValue)
             let job = try await client.waitUntilTerminal(id, timeout: 60)
             XCTAssertEqual(job["status"], "succeeded")
@@ -123,8 +136,10 @@ final class HostileRequestTests: XCTestCase {
             let idx = Data([0, 0, 0x0D, 3] + [UInt8](repeating: 0xFF, count: 12))
             let columns = Data((Array(repeating: "1", count: 100_000).joined(separator: ",") + "\n").utf8)
             var labelsFile = NumericArray.npyFile(shape: [3], descr: "<f8", payload: [0.0, 1e20, 2].withUnsafeBufferPointer { Data(buffer: $0) })
-            for (label, parts) in [("idx", [("data", "x.idx", idx)]), ("csv columns", [("data", "x.csv", columns)]),
-                                   ("huge label", [("data", "x.npy", npy([1, 2, 3, 4, 5, 6], shape: [3, 2])), ("labels", "y.npy", labelsFile)])] {
+            for (label, parts) in [
+                ("idx", [("data", "x.idx", idx)]), ("csv columns", [("data", "x.csv", columns)]),
+                ("huge label", [("data", "x.npy", npy([1, 2, 3, 4, 5, 6], shape: [3, 2])), ("labels", "y.npy", labelsFile)]),
+            ] {
                 let response = try await client.upload(parts)
                 XCTAssertEqual(response.status, .unprocessableContent, "\(label): \(response.text)")
             }

@@ -9,7 +9,8 @@ final class JobLifecycleTests: XCTestCase {
     func testSubmitPollStreamResult() async throws {
         try await withServer { client in
             let submitted = try await client.post(
-                "/v1/jobs", json: #"{"kind": "demo.count", "name": "first", "params": {"steps": 6, "step_ms": 30, "checkpoint_every": 2, "seed": 3}}"#)
+                "/v1/jobs", json: #"{"kind": "demo.count", "name": "first", "params": {"steps": 6, "step_ms": 30, "checkpoint_every": 2, "seed": 3}}"#
+            )
             XCTAssertEqual(submitted.status, .created)
             let job = try submitted.json
             let id = try XCTUnwrap(job["id"]?.stringValue)

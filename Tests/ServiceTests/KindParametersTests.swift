@@ -31,8 +31,10 @@ final class KindParametersTests: XCTestCase {
         XCTAssertNil(try kind.typedParameters(normalized).overclusters, "an optional parameter left out is nil, not a guess")
         let scan = SCANKind(library: library)
         let scanConfiguration = try scan.typedParameters(try scan.normalize(["dataset": "generated:blobs"])).configuration
-        XCTAssertEqual(Double(scanConfiguration.confidenceThreshold), scan.parameters.jsonSchema["properties"]?["confidence_threshold"]?["default"]?.doubleValue ?? -1,
-                       accuracy: 1e-7)
+        XCTAssertEqual(
+            Double(scanConfiguration.confidenceThreshold),
+            scan.parameters.jsonSchema["properties"]?["confidence_threshold"]?["default"]?.doubleValue ?? -1,
+            accuracy: 1e-7)
     }
 
     /// Every declared kind: no stored property outside the schema, and the typed value read back from
@@ -82,19 +84,22 @@ final class KindParametersTests: XCTestCase {
         let saved = KMeansModel(layout: layout, clusters: 2, centroids: [0, 0, 10, 10])
         let weights = Safetensors.encode(saved.tensors())
         let json = Data(#"{"kind": "kmeans", "input": {"kind": "features", "dimension": 2}, "configuration": {"k": 2}}"#.utf8)
-        let reloaded = try XCTUnwrap(try TrainedModels.load { name in
-            name == TrainedModels.descriptionArtifact ? json : name == TrainedModels.weightsArtifact ? weights : nil
-        })
+        let reloaded = try XCTUnwrap(
+            try TrainedModels.load { name in
+                name == TrainedModels.descriptionArtifact ? json : name == TrainedModels.weightsArtifact ? weights : nil
+            })
         XCTAssertEqual(try reloaded.predict(dataset).clusters, [0, 1])
         // A truncated weights file is an error, not a trap.
-        XCTAssertThrowsError(try TrainedModels.load { name in
-            name == TrainedModels.descriptionArtifact ? json : name == TrainedModels.weightsArtifact ? weights.prefix(20) : nil
-        })
+        XCTAssertThrowsError(
+            try TrainedModels.load { name in
+                name == TrainedModels.descriptionArtifact ? json : name == TrainedModels.weightsArtifact ? weights.prefix(20) : nil
+            })
     }
 
     func testSnakeCaseNamesMatchTheDecoder() {
         XCTAssertEqual(CountingJobKind.Parameters.snakeCase("checkpointEvery"), "checkpoint_every")
-        XCTAssertEqual(KMeansKind.Parameters.schema.parameters.map(\.name),
-                       ["dataset", "k", "n_init", "max_iter", "tol", "generated_samples", "generated_classes", "seed"])
+        XCTAssertEqual(
+            KMeansKind.Parameters.schema.parameters.map(\.name),
+            ["dataset", "k", "n_init", "max_iter", "tol", "generated_samples", "generated_classes", "seed"])
     }
 }

@@ -12,29 +12,64 @@ final class SamplerKindTests: XCTestCase {
         try await withServer { client in
             let cases: [(String, String, String, String)] = [
                 ("sample.inverse_cdf", #"{"distribution": {"name": "normul"}}"#, "invalid_value", "params.distribution.name"),
-                ("sample.inverse_cdf", #"{"distribution": {"name": "normal", "params": {"sigma": -1}}}"#, "invalid_value", "params.distribution.params.sigma"),
-                ("sample.inverse_cdf", #"{"distribution": {"name": "normal", "params": {"sd": 1}}}"#, "invalid_value", "params.distribution.params.sd"),
+                (
+                    "sample.inverse_cdf", #"{"distribution": {"name": "normal", "params": {"sigma": -1}}}"#, "invalid_value",
+                    "params.distribution.params.sigma"
+                ),
+                (
+                    "sample.inverse_cdf", #"{"distribution": {"name": "normal", "params": {"sd": 1}}}"#, "invalid_value",
+                    "params.distribution.params.sd"
+                ),
                 ("sample.inverse_cdf", #"{"distribution": {"name": "gamma"}}"#, "invalid_value", "params.distribution.params.shape"),
-                ("sample.inverse_cdf", #"{"distribution": {"name": "normal"}, "log_density": "x", "lower": 0, "upper": 1}"#, "invalid_value", "params"),
+                (
+                    "sample.inverse_cdf", #"{"distribution": {"name": "normal"}, "log_density": "x", "lower": 0, "upper": 1}"#, "invalid_value",
+                    "params"
+                ),
                 ("sample.inverse_cdf", #"{"distribution": {"name": "normal"}, "draws": 100000000}"#, "out_of_range", "params.draws"),
                 ("sample.inverse_cdf", #"{"log_density": "-x^2"}"#, "missing_parameter", "params.lower"),
                 ("sample.inverse_cdf", #"{"table": {"x": [0, 0, 1], "pdf": [1, 1, 1]}}"#, "invalid_value", "params.table.x"),
-                ("sample.rejection", #"{"log_density": "normal_lpdf(x, 0, 1)", "proposal": {"name": "exponential"}}"#, "invalid_value", "params.proposal"),
-                ("sample.rejection", #"{"log_density": "normal_lpdf(x, 0, ", "proposal": {"name": "normal"}}"#, "invalid_value", "params.log_density"),
+                (
+                    "sample.rejection", #"{"log_density": "normal_lpdf(x, 0, 1)", "proposal": {"name": "exponential"}}"#, "invalid_value",
+                    "params.proposal"
+                ),
+                (
+                    "sample.rejection", #"{"log_density": "normal_lpdf(x, 0, ", "proposal": {"name": "normal"}}"#, "invalid_value",
+                    "params.log_density"
+                ),
                 ("sample.rejection", #"{"log_density": "y * 2", "proposal": {"name": "normal"}}"#, "invalid_value", "params.log_density"),
                 ("sample.rejection", #"{"log_density": "-x"}"#, "missing_parameter", "params.proposal"),
                 ("sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "method": "nuts"}"#, "invalid_value", "params.method"),
-                ("sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x", "lower": 1, "upper": 0}]}"#, "invalid_value", "params.parameters[0].upper"),
+                (
+                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x", "lower": 1, "upper": 0}]}"#, "invalid_value",
+                    "params.parameters[0].upper"
+                ),
                 ("sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "2x"}]}"#, "invalid_value", "params.parameters[0].name"),
-                ("sample.mcmc", #"{"log_density": "-0.5 * sum(x^2)", "parameters": [{"name": "x", "size": 1000}], "draws": 100000, "chains": 4}"#, "out_of_range", "params.draws"),
-                ("sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x", "lower": 0}], "initial": [-1]}"#, "invalid_value", "params.initial"),
+                (
+                    "sample.mcmc", #"{"log_density": "-0.5 * sum(x^2)", "parameters": [{"name": "x", "size": 1000}], "draws": 100000, "chains": 4}"#,
+                    "out_of_range", "params.draws"
+                ),
+                (
+                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x", "lower": 0}], "initial": [-1]}"#, "invalid_value",
+                    "params.initial"
+                ),
                 ("sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [], "chains": 4}"#, "out_of_range", "params.parameters"),
                 ("sample.gibbs", #"{"model": "normal_inverse_gamma"}"#, "missing_parameter", "params.y"),
                 ("sample.gibbs", #"{"model": "bivariate_normal", "mean": [0, 0], "sd": [1, 1], "rho": 1}"#, "invalid_value", "params.rho"),
                 ("sample.gibbs", #"{"model": "multivariate_normal", "mean": [0, 0], "cov": [[1, 2], [2, 1]]}"#, "invalid_value", "params.cov"),
-                ("sample.gibbs", #"{"model": "gaussian_mixture", "y": [1, 2, 3], "priors": {"kappa0": 1}}"#, "unknown_parameter", "params.priors.kappa0"),
-                ("sample.importance", #"{"log_density": "-x^2", "parameters": [{"name": "x"}], "proposal": {"name": "normal"}, "functions": {"f": "x +"}}"#, "invalid_value", "params.functions.f"),
-                ("sample.importance", #"{"log_density": "-x^2", "parameters": [{"name": "x"}, {"name": "y"}], "proposal": {"name": "multivariate_normal", "params": {"mean": [0], "cov": [1]}}}"#, "invalid_value", "params.proposal.params.mean"),
+                (
+                    "sample.gibbs", #"{"model": "gaussian_mixture", "y": [1, 2, 3], "priors": {"kappa0": 1}}"#, "unknown_parameter",
+                    "params.priors.kappa0"
+                ),
+                (
+                    "sample.importance",
+                    #"{"log_density": "-x^2", "parameters": [{"name": "x"}], "proposal": {"name": "normal"}, "functions": {"f": "x +"}}"#,
+                    "invalid_value", "params.functions.f"
+                ),
+                (
+                    "sample.importance",
+                    #"{"log_density": "-x^2", "parameters": [{"name": "x"}, {"name": "y"}], "proposal": {"name": "multivariate_normal", "params": {"mean": [0], "cov": [1]}}}"#,
+                    "invalid_value", "params.proposal.params.mean"
+                ),
             ]
             for (kind, params, code, field) in cases {
                 let response = try await submitKind(client, kind, params)
@@ -47,7 +82,8 @@ final class SamplerKindTests: XCTestCase {
 
     func testCompileErrorsCarryThePosition() async throws {
         try await withServer { client in
-            let response = try await submitKind(client, "sample.mcmc", #"{"log_density": "normal_lpdf(x, 0, 1) +\n  foo(x)", "parameters": [{"name": "x"}]}"#)
+            let response = try await submitKind(
+                client, "sample.mcmc", #"{"log_density": "normal_lpdf(x, 0, 1) +\n  foo(x)", "parameters": [{"name": "x"}]}"#)
             let body = try response.json
             XCTAssertEqual(body["field"], "params.log_density")
             XCTAssertTrue(body["detail"]?.stringValue?.hasPrefix("line 2, column 3: unknown function \"foo\"") == true, "\(body)")
@@ -56,8 +92,10 @@ final class SamplerKindTests: XCTestCase {
 
     func testInverseCDFOfACategoricalAndAUserDensity() async throws {
         try await withServer { client in
-            let categorical = try await submitKind(client, "sample.inverse_cdf", #"{"distribution": {"name": "categorical", "params": {"p": [0.2, 0.8]}}, "draws": 50000}"#)
-            let numeric = try await submitKind(client, "sample.inverse_cdf", #"{"log_density": "-0.5 * x^2", "lower": -1, "upper": 1, "draws": 1000}"#)
+            let categorical = try await submitKind(
+                client, "sample.inverse_cdf", #"{"distribution": {"name": "categorical", "params": {"p": [0.2, 0.8]}}, "draws": 50000}"#)
+            let numeric = try await submitKind(
+                client, "sample.inverse_cdf", #"{"log_density": "-0.5 * x^2", "lower": -1, "upper": 1, "draws": 1000}"#)
             let first = try await client.waitUntilTerminal(try XCTUnwrap(try categorical.json["id"]?.stringValue))
             let second = try await client.waitUntilTerminal(try XCTUnwrap(try numeric.json["id"]?.stringValue))
             // Mean of 50,000 Bernoulli(0.8) draws: within 5 standard errors (0.0018 each).
@@ -69,7 +107,9 @@ final class SamplerKindTests: XCTestCase {
 
     func testGibbsMixtureReturnsAssignments() async throws {
         try await withServer { client in
-            let response = try await submitKind(client, "sample.gibbs", #"{"model": "gaussian_mixture", "y": [-5, -5.2, -4.8, -5.1, 5, 5.1, 4.9, 5.2], "components": 2, "warmup": 200, "draws": 300}"#)
+            let response = try await submitKind(
+                client, "sample.gibbs",
+                #"{"model": "gaussian_mixture", "y": [-5, -5.2, -4.8, -5.1, 5, 5.1, 4.9, 5.2], "components": 2, "warmup": 200, "draws": 300}"#)
             let id = try XCTUnwrap(try response.json["id"]?.stringValue)
             let job = try await client.waitUntilTerminal(id, timeout: 60)
             XCTAssertEqual(job["status"], "succeeded", "\(job)")

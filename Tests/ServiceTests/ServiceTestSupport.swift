@@ -14,7 +14,9 @@ func withServer(
     configure: (inout ServiceConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
-    let directory = dataDirectory ?? FileManager.default.temporaryDirectory
+    let directory =
+        dataDirectory
+        ?? FileManager.default.temporaryDirectory
         .appendingPathComponent("montecluster-service-\(UUID().uuidString)").path
     var logger = Logger(label: "montecluster-test")
     logger.logLevel = .warning
@@ -79,9 +81,10 @@ extension TestClientProtocol {
 }
 
 /// Asserts a problem+json response with the given status, code and (optionally) field.
-func assertProblem(_ response: TestResponse, _ status: HTTPResponse.Status, code: String, field: String? = nil,
-                   file: StaticString = #filePath, line: UInt = #line) throws
-{
+func assertProblem(
+    _ response: TestResponse, _ status: HTTPResponse.Status, code: String, field: String? = nil,
+    file: StaticString = #filePath, line: UInt = #line
+) throws {
     XCTAssertEqual(response.status, status, response.text, file: file, line: line)
     XCTAssertEqual(response.headers[.contentType], "application/problem+json", file: file, line: line)
     let body = try response.json

@@ -48,8 +48,9 @@ final class AugmentationTests: XCTestCase {
 final class DataLoaderTests: XCTestCase {
     func loader(workers: Int) -> DataLoader {
         let images = (0..<(50 * 16)).map { Float($0 % 13) / 12 }
-        return DataLoader(images: images, labels: (0..<50).map { $0 % 5 }, shape: (1, 4, 4), batchSize: 8, seed: 11,
-                          augmentation: Augmentation([.gaussianNoise(sigma: 0.1), .cutout(size: 2)]), views: 2, workers: workers, prefetch: 3)
+        return DataLoader(
+            images: images, labels: (0..<50).map { $0 % 5 }, shape: (1, 4, 4), batchSize: 8, seed: 11,
+            augmentation: Augmentation([.gaussianNoise(sigma: 0.1), .cutout(size: 2)]), views: 2, workers: workers, prefetch: 3)
     }
 
     func testBatchesDependOnlyOnTheSeedNotOnThreads() {

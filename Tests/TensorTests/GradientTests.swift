@@ -9,12 +9,14 @@ final class GradientTests: XCTestCase {
 
     func random(_ shape: [Int], scale: Float = 1, awayFromZero: Bool = false) -> Tensor {
         let count = shape.reduce(1, *)
-        return Tensor(shape: shape, storage: (0..<count).map { _ in
-            var v = Float(rng.uniform() * 2 - 1) * scale
-            // Kinks (ReLU, max) are avoided so the finite difference does not straddle one.
-            if awayFromZero && abs(v) < 0.1 { v += v < 0 ? -0.1 : 0.1 }
-            return v
-        })
+        return Tensor(
+            shape: shape,
+            storage: (0..<count).map { _ in
+                var v = Float(rng.uniform() * 2 - 1) * scale
+                // Kinks (ReLU, max) are avoided so the finite difference does not straddle one.
+                if awayFromZero && abs(v) < 0.1 { v += v < 0 ? -0.1 : 0.1 }
+                return v
+            })
     }
 
     /// Checks ∂/∂input of sum(f(inputs) · r) for every input that requires a gradient.
@@ -110,7 +112,8 @@ final class GradientTests: XCTestCase {
         let r = Variable(random(small.shape))
         func gradients(fused: Bool) -> [Tensor] {
             for v in [small, gamma, beta] { v.grad = nil }
-            let y = fused
+            let y =
+                fused
                 ? BatchNorm.apply(small, gamma: gamma, beta: beta, runningMean: &mean, runningVariance: &variance, training: true, relu: true)
                 : Ops.relu(BatchNorm.apply(small, gamma: gamma, beta: beta, runningMean: &mean, runningVariance: &variance, training: true))
             Ops.sum(Ops.multiply(y, r)).backward()
@@ -164,16 +167,28 @@ final class ConvolutionForwardTests: XCTestCase {
             let out = Convolution.conv2d(Variable(x), Variable(weight), nil, stride: stride, padding: padding).value
             let (oh, ow) = ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
             XCTAssertEqual(out.shape, [n, o, oh, ow])
-            for s in 0..<n { for oc in 0..<o { for y in 0..<oh { for xx in 0..<ow {
-                var sum: Float = 0
-                for ch in 0..<c { for ky in 0..<kernel { for kx in 0..<kernel {
-                    let (iy, ix) = (y * stride + ky - padding, xx * stride + kx - padding)
-                    if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                        sum += x.storage[((s * c + ch) * h + iy) * w + ix] * weight.storage[((oc * c + ch) * kernel + ky) * kernel + kx]
+            for s in 0..<n {
+                for oc in 0..<o {
+                    for y in 0..<oh {
+                        for xx in 0..<ow {
+                            var sum: Float = 0
+                            for ch in 0..<c {
+                                for ky in 0..<kernel {
+                                    for kx in 0..<kernel {
+                                        let (iy, ix) = (y * stride + ky - padding, xx * stride + kx - padding)
+                                        if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                                            sum +=
+                                                x.storage[((s * c + ch) * h + iy) * w + ix]
+                                                * weight.storage[((oc * c + ch) * kernel + ky) * kernel + kx]
+                                        }
+                                    }
+                                }
+                            }
+                            XCTAssertEqual(out.storage[((s * o + oc) * oh + y) * ow + xx], sum, accuracy: 1e-5, "k\(kernel) s\(stride) p\(padding)")
+                        }
                     }
-                } } }
-                XCTAssertEqual(out.storage[((s * o + oc) * oh + y) * ow + xx], sum, accuracy: 1e-5, "k\(kernel) s\(stride) p\(padding)")
-            } } } }
+                }
+            }
         }
     }
 }

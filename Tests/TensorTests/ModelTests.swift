@@ -32,8 +32,10 @@ final class ModelTests: XCTestCase {
         let mnist = Backbones.mnistNet(rng: &rng).summary(input: [1, 28, 28])
         let convMacs = 32 * 28 * 28 * 25 + 64 * 14 * 14 * 32 * 25 + 128 * 7 * 7 * 64 * 9
         XCTAssertEqual(mnist.macs, convMacs + 1152 * 128 + 128 * 10)
-        XCTAssertEqual(mnist.parameters, (32 * 25 + 32) + 64 + (64 * 32 * 25 + 64) + 128 + (128 * 64 * 9 + 128) + 256
-                       + (1152 * 128 + 128) + 256 + (128 * 10 + 10))
+        XCTAssertEqual(
+            mnist.parameters,
+            (32 * 25 + 32) + 64 + (64 * 32 * 25 + 64) + 128 + (128 * 64 * 9 + 128) + 256
+                + (1152 * 128 + 128) + 256 + (128 * 10 + 10))
         let resnet = Backbones.resNet18(rng: &rng).summary(input: [3, 32, 32])
         XCTAssertEqual(resnet.parameters, 11_168_832)
         XCTAssertEqual(resnet.macs, 64 * 1024 * 27 + 4 * 64 * 1024 * 576 + 3 * 134_217_728)
@@ -112,8 +114,10 @@ final class CheckpointTests: XCTestCase {
 
     func makeModel(seed: UInt64) -> Sequential {
         var rng = RandomStream(seed: seed)
-        return Sequential([Conv2d(1, 4, kernel: 3, padding: 1, rng: &rng), BatchNormLayer(4, twoDimensional: true), ReLU(),
-                           Flatten(), Linear(64, 3, rng: &rng)])
+        return Sequential([
+            Conv2d(1, 4, kernel: 3, padding: 1, rng: &rng), BatchNormLayer(4, twoDimensional: true), ReLU(),
+            Flatten(), Linear(64, 3, rng: &rng),
+        ])
     }
 
     /// Save after two steps, restore into a fresh model and optimizer: the third step is identical to the bit.
@@ -121,8 +125,10 @@ final class CheckpointTests: XCTestCase {
         var rng = RandomStream(seed: 9)
         let x = Tensor(shape: [6, 1, 4, 4], storage: (0..<96).map { _ in Float(rng.uniform()) })
         let labels = [0, 1, 2, 0, 1, 2]
-        for makeOptimizer in [{ (p: [Variable]) -> any Optimizer in Adam(p, learningRate: 0.01, weightDecay: 0.01, decoupled: true) },
-                              { (p: [Variable]) -> any Optimizer in SGD(p, learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4) }] {
+        for makeOptimizer in [
+            { (p: [Variable]) -> any Optimizer in Adam(p, learningRate: 0.01, weightDecay: 0.01, decoupled: true) },
+            { (p: [Variable]) -> any Optimizer in SGD(p, learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4) },
+        ] {
             let original = makeModel(seed: 1)
             let optimizer = makeOptimizer(original.parameters.map(\.variable))
             step(original, optimizer, x, labels)

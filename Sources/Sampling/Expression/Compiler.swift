@@ -39,12 +39,16 @@ public struct ExpressionCompiler {
         "inv_gamma_lpdf": (["x", "shape", "scale"], "x > 0 ? shape * log(scale) - lgamma(shape) - (shape + 1) * log(x) - scale / x : -inf"),
         "beta_lpdf": (["x", "a", "b"], "x >= 0 && x <= 1 ? lgamma(a + b) - lgamma(a) - lgamma(b) + (a - 1) * log(x) + (b - 1) * log1p(-x) : -inf"),
         "chi_square_lpdf": (["x", "df"], "x >= 0 ? (df / 2 - 1) * log(x) - x / 2 - (df / 2) * 0.69314718055994530942 - lgamma(df / 2) : -inf"),
-        "student_t_lpdf": (["x", "df", "mu", "sigma"],
-                           "lgamma((df + 1) / 2) - lgamma(df / 2) - 0.5 * log(df * pi) - log(sigma) - (df + 1) / 2 * log1p(((x - mu) / sigma)^2 / df)"),
+        "student_t_lpdf": (
+            ["x", "df", "mu", "sigma"],
+            "lgamma((df + 1) / 2) - lgamma(df / 2) - 0.5 * log(df * pi) - log(sigma) - (df + 1) / 2 * log1p(((x - mu) / sigma)^2 / df)"
+        ),
         "cauchy_lpdf": (["x", "location", "scale"], "-log(pi * scale) - log1p(((x - location) / scale)^2)"),
         "laplace_lpdf": (["x", "location", "scale"], "-log(2 * scale) - abs(x - location) / scale"),
-        "logistic_lpdf": (["x", "location", "scale"],
-                          "-abs((x - location) / scale) - log(scale) - 2 * log1p(exp(-abs((x - location) / scale)))"),
+        "logistic_lpdf": (
+            ["x", "location", "scale"],
+            "-abs((x - location) / scale) - log(scale) - 2 * log1p(exp(-abs((x - location) / scale)))"
+        ),
         "uniform_lpdf": (["x", "low", "high"], "x >= low && x <= high ? -log(high - low) : -inf"),
         "weibull_lpdf": (["x", "shape", "scale"], "x >= 0 ? log(shape / scale) + (shape - 1) * log(x / scale) - (x / scale)^shape : -inf"),
         "poisson_lpmf": (["k", "lambda"], "k * log(lambda) - lambda - lgamma(k + 1)"),
@@ -80,11 +84,13 @@ public struct ExpressionCompiler {
         }
         let result = try compiler.compile(tree, scope: scope)
         guard compiler.slots[result].isScalar else {
-            throw ExpressionError("the expression is a vector of length \(compiler.slots[result].length); a log density must be a single number (use sum(...))",
-                                  at: 0, in: source)
+            throw ExpressionError(
+                "the expression is a vector of length \(compiler.slots[result].length); a log density must be a single number (use sum(...))",
+                at: 0, in: source)
         }
-        return Program(slots: compiler.slots, instructions: compiler.instructions, initialValues: compiler.initialValues,
-                       result: result, parameterCount: symbols.parameterCount)
+        return Program(
+            slots: compiler.slots, instructions: compiler.instructions, initialValues: compiler.initialValues,
+            result: result, parameterCount: symbols.parameterCount)
     }
 
     static func isIdentifier(_ name: String) -> Bool {
@@ -101,8 +107,9 @@ public struct ExpressionCompiler {
         // Every slot is a run of doubles the evaluator keeps (twice, with the gradient): a long expression
         // over a long data vector must be refused here, not allocate gigabytes per chain.
         guard initialValues.count + length <= ExpressionLimits.maxWorkingValues else {
-            throw ExpressionError("the expression over this data needs more than \(ExpressionLimits.maxWorkingValues) working values "
-                                  + "(each vector operation holds one value per data element); simplify it or use less data", at: 0, in: source)
+            throw ExpressionError(
+                "the expression over this data needs more than \(ExpressionLimits.maxWorkingValues) working values "
+                    + "(each vector operation holds one value per data element); simplify it or use less data", at: 0, in: source)
         }
         slots.append(Program.Slot(offset: initialValues.count, length: length, isScalar: isScalar, active: active))
         initialValues.append(contentsOf: repeatElement(0, count: length))
@@ -205,7 +212,8 @@ public struct ExpressionCompiler {
             return result
         }
         switch name {
-        case "pow", "min", "max", "log_sum_exp" where arguments.count == 2:
+        case "pow", "min", "max",
+            "log_sum_exp" where arguments.count == 2:
             try arity(2)
             let a = try compile(arguments[0], scope: scope)
             let b = try compile(arguments[1], scope: scope)

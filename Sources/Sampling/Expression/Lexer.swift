@@ -53,7 +53,8 @@ struct Lexer {
             if character.isASCII && (character.isLetter || character == "_") {
                 let start = index
                 while index < characters.count && characters[index].isASCII
-                    && (characters[index].isLetter || characters[index].isNumber || characters[index] == "_") { index += 1 }
+                    && (characters[index].isLetter || characters[index].isNumber || characters[index] == "_")
+                { index += 1 }
                 tokens.append(Token(kind: .identifier(String(characters[start..<index])), offset: start))
                 continue
             }

@@ -11,7 +11,7 @@ indirect enum Node {
     var offset: Int {
         switch self {
         case .number(_, let offset), .variable(_, let offset), .unary(_, _, let offset), .binary(_, _, _, let offset),
-             .call(_, _, let offset), .index(_, _, let offset), .conditional(_, _, _, let offset):
+            .call(_, _, let offset), .index(_, _, let offset), .conditional(_, _, _, let offset):
             return offset
         }
     }

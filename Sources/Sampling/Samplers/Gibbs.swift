@@ -48,8 +48,9 @@ public struct GibbsSampler: Sendable {
         (0..<chains).map { chain in
             var rng = RandomStream(seed: seed, stream: chain)
             let state = model.initialState(&rng)
-            return GibbsChainState(state: state, rng: rng, iteration: 0, draws: [],
-                                   accumulator: [Double](repeating: 0, count: model.accumulatorSize))
+            return GibbsChainState(
+                state: state, rng: rng, iteration: 0, draws: [],
+                accumulator: [Double](repeating: 0, count: model.accumulatorSize))
         }
     }
 

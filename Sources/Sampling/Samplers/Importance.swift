@@ -40,8 +40,10 @@ public enum Proposal: Sendable {
         for (index, (distribution, bound)) in zip(distributions, bounds).enumerated() {
             let support = distribution.support
             if support.lower > bound.0 || support.upper < bound.1 {
-                throw SamplerError("proposal", "its support [\(support.lower), \(support.upper)] misses part of coordinate \(index)'s domain [\(bound.0), \(bound.1)]; "
-                                   + "choose a proposal that covers it, or declare the parameter's lower/upper bounds if the target is zero outside")
+                throw SamplerError(
+                    "proposal",
+                    "its support [\(support.lower), \(support.upper)] misses part of coordinate \(index)'s domain [\(bound.0), \(bound.1)]; "
+                        + "choose a proposal that covers it, or declare the parameter's lower/upper bounds if the target is zero outside")
             }
         }
     }
@@ -80,8 +82,10 @@ public struct ImportanceSampler: Sendable {
     /// Expressions f(θ) whose expectations are estimated.
     public let functions: [(name: String, program: Program)]
 
-    public init(target: String, parameters: [ParameterSpec], data: [String: ExpressionSymbols.Value], proposal: Proposal,
-                functions: [(name: String, source: String)]) throws {
+    public init(
+        target: String, parameters: [ParameterSpec], data: [String: ExpressionSymbols.Value], proposal: Proposal,
+        functions: [(name: String, source: String)]
+    ) throws {
         let symbols = ExpressionSymbols(parameters: parameters.map { (name: $0.name, size: $0.size) }, data: data)
         self.target = try ExpressionCompiler.compile(target, symbols: symbols)
         self.parameters = parameters
@@ -136,13 +140,16 @@ public struct ImportanceSampler: Sendable {
         }
         var warnings: [String] = []
         if k > 0.7 {
-            warnings.append("Pareto k̂ = \(String(format: "%.2f", k)) > 0.7: the importance weights have too heavy a tail; estimates are unreliable. Use a wider proposal.")
+            warnings.append(
+                "Pareto k̂ = \(String(format: "%.2f", k)) > 0.7: the importance weights have too heavy a tail; estimates are unreliable. Use a wider proposal."
+            )
         } else if k > 0.5 {
             warnings.append("Pareto k̂ = \(String(format: "%.2f", k)) > 0.5: estimates converge slowly.")
         }
         if kish < 100 { warnings.append("Kish ESS \(Int(kish)) < 100: few draws carry the weight.") }
-        return Result(draws: draws, logWeights: logWeights, smoothedLogWeights: smoothed, estimates: estimates, kishESS: kish,
-                      smoothedESS: smoothedESS, paretoK: k, logNormalizer: rawTotal - log(Double(n)), warnings: warnings)
+        return Result(
+            draws: draws, logWeights: logWeights, smoothedLogWeights: smoothed, estimates: estimates, kishESS: kish,
+            smoothedESS: smoothedESS, paretoK: k, logNormalizer: rawTotal - log(Double(n)), warnings: warnings)
     }
 }
 
@@ -150,4 +157,3 @@ public struct ImportanceSampler: Sendable {
 public enum JobInterruption: Error, Sendable {
     case stopped
 }
-

@@ -21,9 +21,10 @@ public struct MCMCSettings: Sendable, Codable, Equatable {
     /// on the unconstrained scale per chain, as Stan does.
     public var initial: [Double]?
 
-    public init(method: Method = .randomWalk, chains: Int = 4, warmup: Int = 1000, draws: Int = 1000, thin: Int = 1,
-                seed: UInt64 = 0, initial: [Double]? = nil)
-    {
+    public init(
+        method: Method = .randomWalk, chains: Int = 4, warmup: Int = 1000, draws: Int = 1000, thin: Int = 1,
+        seed: UInt64 = 0, initial: [Double]? = nil
+    ) {
         self.method = method
         self.chains = chains
         self.warmup = warmup
@@ -114,8 +115,9 @@ public struct MarkovChainSampler: Sendable {
                 adaptation.stepSize = 0.1
                 adaptation.mu = log(10 * 0.1)
             }
-            return ChainState(z: z, logDensity: evaluator.logDensity(z), rng: rng, iteration: 0, acceptedAfterWarmup: 0,
-                              proposalsAfterWarmup: 0, draws: [], adaptation: adaptation)
+            return ChainState(
+                z: z, logDensity: evaluator.logDensity(z), rng: rng, iteration: 0, acceptedAfterWarmup: 0,
+                proposalsAfterWarmup: 0, draws: [], adaptation: adaptation)
         }
     }
 

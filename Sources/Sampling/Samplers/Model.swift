@@ -76,7 +76,9 @@ public struct Model: Sendable {
 
     /// (θ, dθ/dz, log|dθ/dz|, d log|dθ/dz| / dz) for one coordinate.
     @inline(__always)
-    static func constrain(_ z: Double, _ bound: (lower: Double?, upper: Double?)) -> (value: Double, slope: Double, logJacobian: Double, jacobianSlope: Double) {
+    static func constrain(_ z: Double, _ bound: (lower: Double?, upper: Double?)) -> (
+        value: Double, slope: Double, logJacobian: Double, jacobianSlope: Double
+    ) {
         switch bound {
         case (let l?, let u?):
             let s = 1 / (1 + exp(-z))

@@ -21,8 +21,10 @@ public struct NumericInversion: Sendable {
 
     public static let maxPanels = 50_000
 
-    public init(logDensity source: String, variable: String = "x", lower: Double, upper: Double,
-                data: [String: ExpressionSymbols.Value] = [:], tolerance: Double = 1e-10, shouldStop: () -> Bool = { false }) throws {
+    public init(
+        logDensity source: String, variable: String = "x", lower: Double, upper: Double,
+        data: [String: ExpressionSymbols.Value] = [:], tolerance: Double = 1e-10, shouldStop: () -> Bool = { false }
+    ) throws {
         let program = try Self.check(logDensity: source, variable: variable, lower: lower, upper: upper, data: data)
         let evaluator = Evaluator(program)
         // Densities are scaled by their largest value on a probe grid to keep exp() in range.
@@ -119,8 +121,10 @@ public struct NumericInversion: Sendable {
     /// The checks that cost no more than compiling the expression (what a submission validates); the
     /// integration itself, up to `maxPanels` panels of evaluations, runs in the job.
     @discardableResult
-    public static func check(logDensity source: String, variable: String = "x", lower: Double, upper: Double,
-                             data: [String: ExpressionSymbols.Value]) throws -> Program {
+    public static func check(
+        logDensity source: String, variable: String = "x", lower: Double, upper: Double,
+        data: [String: ExpressionSymbols.Value]
+    ) throws -> Program {
         guard lower.isFinite, upper.isFinite, lower < upper else {
             throw SamplerError("upper", "numeric inversion needs finite bounds with lower < upper")
         }
@@ -177,8 +181,10 @@ public struct NumericInversion: Sendable {
     }
 
     @inline(__always)
-    static func evaluate(_ p: Double, guide: UnsafeBufferPointer<Int>, u: UnsafeBufferPointer<Double>, c: UnsafeBufferPointer<Double>,
-                         w: UnsafeBufferPointer<Double>) -> Double {
+    static func evaluate(
+        _ p: Double, guide: UnsafeBufferPointer<Int>, u: UnsafeBufferPointer<Double>, c: UnsafeBufferPointer<Double>,
+        w: UnsafeBufferPointer<Double>
+    ) -> Double {
         var j = guide[min(guide.count - 1, Int(p * Double(guide.count)))]
         let last = u.count - 2
         while j < last && u[j + 1] < p { j += 1 }

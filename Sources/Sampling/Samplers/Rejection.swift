@@ -25,8 +25,10 @@ public struct RejectionSampler: Sendable {
     public let logMWasFound: Bool
     public static let maxProposals = 500_000_000
 
-    public init(logDensity: String, variable: String = "x", lower: Double?, upper: Double?, data: [String: ExpressionSymbols.Value],
-                proposal: any ContinuousDistribution, logM: Double?, shouldStop: () -> Bool = { false }) throws {
+    public init(
+        logDensity: String, variable: String = "x", lower: Double?, upper: Double?, data: [String: ExpressionSymbols.Value],
+        proposal: any ContinuousDistribution, logM: Double?, shouldStop: () -> Bool = { false }
+    ) throws {
         self.target = try ExpressionCompiler.compile(logDensity, symbols: ExpressionSymbols(parameters: [(name: variable, size: nil)], data: data))
         try Proposal.independent([proposal]).checkCovers([ParameterSpec(name: variable, lower: lower, upper: upper)])
         self.proposal = proposal
@@ -85,7 +87,8 @@ public struct RejectionSampler: Sendable {
             if proposals % 65_536 == 0 {
                 if shouldStop() { throw JobInterruption.stopped }
                 if proposals >= Self.maxProposals {
-                    throw SamplerError("proposal", "only \(draws.count) of \(n) draws accepted in \(proposals) proposals; the envelope is far too loose")
+                    throw SamplerError(
+                        "proposal", "only \(draws.count) of \(n) draws accepted in \(proposals) proposals; the envelope is far too loose")
                 }
             }
             let x = proposal.sample(&rng)
@@ -98,11 +101,14 @@ public struct RejectionSampler: Sendable {
         let rate = Double(n) / Double(proposals)
         var warnings: [String] = []
         if violations > 0 {
-            warnings.append("envelope violated \(violations) times (p(x) reached \(String(format: "%.3g", exp(largest)))·M·q(x)); draws are not exact — raise log_m")
+            warnings.append(
+                "envelope violated \(violations) times (p(x) reached \(String(format: "%.3g", exp(largest)))·M·q(x)); draws are not exact — raise log_m"
+            )
         }
         if rate < 0.01 { warnings.append("acceptance rate \(String(format: "%.2g", rate)) is low; a closer proposal would be faster") }
-        return Result(draws: draws, proposals: proposals, acceptanceRate: rate, logM: logM, logMWasFound: logMWasFound,
-                      envelopeViolations: violations, largestRatio: exp(largest), logNormalizer: logM + log(rate), warnings: warnings)
+        return Result(
+            draws: draws, proposals: proposals, acceptanceRate: rate, logM: logM, logMWasFound: logMWasFound,
+            envelopeViolations: violations, largestRatio: exp(largest), logNormalizer: logM + log(rate), warnings: warnings)
     }
 }
 
