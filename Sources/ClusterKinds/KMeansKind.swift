@@ -22,6 +22,8 @@ public struct KMeansKind: TypedJobKind {
         public init() {}
     }
 
+    public var example: JSONValue { ["dataset": "generated:blobs", "k": 3, "generated_samples": 600, "seed": 1] }
+
     public var metrics: [MetricDeclaration] {
         [
             MetricDeclaration(
@@ -30,8 +32,6 @@ public struct KMeansKind: TypedJobKind {
         ]
             + ClusterInputs.scoreMetrics(step: "n_init (the final assignment)")
     }
-
-    public var example: JSONValue { ["dataset": "generated:blobs", "k": 3, "generated_samples": 600, "seed": 1] }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)

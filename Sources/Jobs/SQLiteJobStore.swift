@@ -180,34 +180,38 @@ public final class SQLiteJobStore: JobStore {
     // MARK: Worker side
 
     public func claim(workerID: String, leaseDuration: TimeInterval, now: Date) throws -> Job? {
-        let claimed: Job? = try database.write { db in
-            // One statement picks and takes the job, so two claimers can never both get it.
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        UPDATE jobs
-                        SET status = \(JobStatus.running.sql), worker_id = ?, attempt = attempt + 1,
-                            started_at = COALESCE(started_at, ?), heartbeat_at = ?, lease_expires_at = ?,
-                            version = version + 1
-                        WHERE status = \(JobStatus.queued.sql) AND seq = (
-                            SELECT seq FROM jobs AS q WHERE q.status = \(JobStatus.queued.sql)
-                                AND (q.owner IS NULL
-                                     OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner AND r.status IN \(JobStatus.sqlList(JobStatus.holdingWorker))) < ?)
-                            ORDER BY q.priority DESC, q.seq ASC LIMIT 1)
-                        RETURNING \(Self.jobColumns)
-                        """,
-                    arguments: [
-                        workerID, now.timeIntervalSince1970, now.timeIntervalSince1970,
-                        now.timeIntervalSince1970 + leaseDuration, quotas.maxRunning,
-                    ])
-            else { return nil }
+        // One statement picks and takes the job, so two claimers can never both get it.
+        try transition(
+            """
+            UPDATE jobs
+            SET status = \(JobStatus.running.sql), worker_id = ?, attempt = attempt + 1,
+                started_at = COALESCE(started_at, ?), heartbeat_at = ?, lease_expires_at = ?,
+                version = version + 1
+            WHERE status = \(JobStatus.queued.sql) AND seq = (
+                SELECT seq FROM jobs AS q WHERE q.status = \(JobStatus.queued.sql)
+                    AND (q.owner IS NULL
+                         OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner AND r.status IN \(JobStatus.sqlList(JobStatus.holdingWorker))) < ?)
+                ORDER BY q.priority DESC, q.seq ASC LIMIT 1)
+            RETURNING \(Self.jobColumns)
+            """,
+            [workerID, now.timeIntervalSince1970, now.timeIntervalSince1970, now.timeIntervalSince1970 + leaseDuration, quotas.maxRunning],
+            now: now)
+    }
+
+    /// One `UPDATE … RETURNING` that moves at most one job to a new status, with its status event, in one
+    /// transaction (`also` adds to it); waiters hear of it once committed. Nil when no row matched.
+    private func transition(_ sql: String, _ arguments: StatementArguments, now: Date, also: (Database, Job) throws -> Void = { _, _ in })
+        throws -> Job?
+    {
+        let moved: Job? = try database.write { db in
+            guard let row = try Row.fetchOne(db, sql: sql, arguments: arguments) else { return nil }
             let job = try Self.job(from: row)
+            try also(db, job)
             try Self.appendStatusEvent(db, job: job, now: now)
             return job
         }
-        if let claimed { committed(claimed.id) }
-        return claimed
+        if let moved { committed(moved.id) }
+        return moved
     }
 
     public func renewLease(jobID: String, workerID: String, leaseDuration: TimeInterval, now: Date) throws -> LeaseRenewal {
@@ -555,23 +559,13 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func failActive(jobID: String, reason: String, now: Date) throws -> Job? {
-        let failed: Job? = try database.write { db in
-            guard
-                let row = try Row.fetchOne(
-                    db,
-                    sql: """
-                        UPDATE jobs SET status = \(JobStatus.failed.sql), reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
-                            version = version + 1
-                        WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) RETURNING \(Self.jobColumns)
-                        """, arguments: [reason, now.timeIntervalSince1970, jobID])
-            else { return nil }
-            let job = try Self.job(from: row)
-            try db.execute(sql: "DELETE FROM checkpoints WHERE job_id = ?", arguments: [jobID])
-            try Self.appendStatusEvent(db, job: job, now: now)
-            return job
-        }
-        if let failed { committed(failed.id) }
-        return failed
+        try transition(
+            """
+            UPDATE jobs SET status = \(JobStatus.failed.sql), reason = ?, finished_at = ?, worker_id = NULL, lease_expires_at = NULL,
+                version = version + 1
+            WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker)) RETURNING \(Self.jobColumns)
+            """, [reason, now.timeIntervalSince1970, jobID], now: now
+        ) { db, _ in try db.execute(sql: "DELETE FROM checkpoints WHERE job_id = ?", arguments: [jobID]) }
     }
 
     public func ping() throws {

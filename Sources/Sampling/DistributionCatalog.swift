@@ -120,23 +120,23 @@ public enum DistributionCatalog {
         return Int(value)
     }
 
+    private typealias Maker<D> = @Sendable ([String: Double]) throws(DistributionError) -> D
+
     private static func continuous(
-        _ name: String, _ summary: String, _ parameters: [(String, Double?)],
-        _ make: @escaping @Sendable ([String: Double]) throws(DistributionError) -> any ContinuousDistribution
-    ) -> Entry {
-        Entry(name: name, summary: summary, parameters: parameters.map { (name: $0.0, defaultValue: $0.1) }, isDiscrete: false) {
-            values throws(DistributionError) in
-            .continuous(try make(values))
-        }
-    }
+        _ name: String, _ summary: String, _ parameters: [(String, Double?)], _ make: @escaping Maker<any ContinuousDistribution>
+    )
+        -> Entry
+    { entry(name, summary, parameters, isDiscrete: false) { values throws(DistributionError) in .continuous(try make(values)) } }
 
     private static func discrete(
-        _ name: String, _ summary: String, _ parameters: [(String, Double?)],
-        _ make: @escaping @Sendable ([String: Double]) throws(DistributionError) -> any DiscreteDistribution
+        _ name: String, _ summary: String, _ parameters: [(String, Double?)], _ make: @escaping Maker<any DiscreteDistribution>
     ) -> Entry {
-        Entry(name: name, summary: summary, parameters: parameters.map { (name: $0.0, defaultValue: $0.1) }, isDiscrete: true) {
-            values throws(DistributionError) in
-            .discrete(try make(values))
-        }
+        entry(name, summary, parameters, isDiscrete: true) { values throws(DistributionError) in .discrete(try make(values)) }
+    }
+
+    private static func entry(_ name: String, _ summary: String, _ parameters: [(String, Double?)], isDiscrete: Bool, _ build: @escaping Maker<Built>)
+        -> Entry
+    {
+        Entry(name: name, summary: summary, parameters: parameters.map { (name: $0.0, defaultValue: $0.1) }, isDiscrete: isDiscrete, build: build)
     }
 }

@@ -30,12 +30,8 @@ struct DatasetRoutes: Sendable {
     private func upload(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         try state.requireSpace()
         let received = try await receiver.receive(request)
-        defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
-        guard let data = received.files["data"] else {
-            throw Problem(
-                .unprocessableContent, code: .missingPart, title: "Missing part", detail: "the upload needs a 'data' part with the file",
-                field: "data")
-        }
+        defer { received.removeFiles() }
+        let data = try received.dataPart(for: "the upload needs a 'data' part with the file")
         if let name = received.fields["name"], name.count > 200 {
             throw Problem(
                 .unprocessableContent, code: .invalidValue, title: "Invalid value", detail: "name is limited to 200 characters", field: "name")
@@ -108,12 +104,8 @@ struct DatasetRoutes: Sendable {
                 detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
         }
         let received = try await receiver.receive(request)
-        defer { for file in received.files.values { try? FileManager.default.removeItem(at: file.url) } }
-        guard let data = received.files["data"] else {
-            throw Problem(
-                .unprocessableContent, code: .missingPart, title: "Missing part", detail: "prediction needs a 'data' part with the samples",
-                field: "data")
-        }
+        defer { received.removeFiles() }
+        let data = try received.dataPart(for: "prediction needs a 'data' part with the samples")
         let labels = received.files["labels"]?.url
         let labelColumn = received.fields["label_column"]
         let result: JSONValue = try await Self.checked {

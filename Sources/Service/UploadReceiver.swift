@@ -18,6 +18,19 @@ struct UploadReceiver {
     struct Received {
         var files: [String: File] = [:]
         var fields: [String: String] = [:]
+
+        /// The `data` part, or a 422 saying why the request needs one.
+        func dataPart(for reason: String) throws -> File {
+            guard let data = files["data"] else {
+                throw Problem(.unprocessableContent, code: .missingPart, title: "Missing part", detail: reason, field: "data")
+            }
+            return data
+        }
+
+        /// Removes the received files (once the request has used them).
+        func removeFiles() {
+            for file in files.values { try? FileManager.default.removeItem(at: file.url) }
+        }
     }
 
     let fileParts: Set<String>

@@ -210,11 +210,7 @@ final class DatasetTests: XCTestCase {
                 "fractional labels", "not an integer",
                 {
                     let values: [Double] = [0, 1.5]
-                    _ = try Dataset.labels(
-                        NumericArray.read(
-                            NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
-                            field: "labels"
-                        ).array)
+                    _ = try Dataset.labels(float64Labels(values))
                 }
             ),
             ("corrupt gzip", "gzip", { _ = try Gzip.decompress(Data([0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3])) }),
@@ -250,22 +246,14 @@ final class DatasetTests: XCTestCase {
                 "huge labels", "outside 0",
                 {
                     let values: [Double] = [0, 1e20]
-                    _ = try Dataset.labels(
-                        NumericArray.read(
-                            NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
-                            field: "labels"
-                        ).array)
+                    _ = try Dataset.labels(float64Labels(values))
                 }
             ),
             (
                 "infinite labels", "not an integer",
                 {
                     let values: [Double] = [0, .infinity]
-                    _ = try Dataset.labels(
-                        NumericArray.read(
-                            NumericArray.npyFile(shape: [2], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
-                            field: "labels"
-                        ).array)
+                    _ = try Dataset.labels(float64Labels(values))
                 }
             ),
         ]
@@ -286,4 +274,12 @@ final class DatasetTests: XCTestCase {
         }
         XCTAssertNil(GeneratedDatasets.make("nothing", count: 10))
     }
+}
+
+/// A labels array as a float64 `.npy` (labels must be integers; these test what happens when they are not).
+private func float64Labels(_ values: [Double]) throws -> NumericArray {
+    try NumericArray.read(
+        NumericArray.npyFile(shape: [values.count], descr: "<f8", payload: values.withUnsafeBufferPointer { Data(buffer: $0) }),
+        field: "labels"
+    ).array
 }
