@@ -75,7 +75,9 @@ let package = Package(
         // The sampler job kinds: parameter schemas, runs with progress and checkpoints, draw artifacts.
         .target(name: "SamplerKinds", dependencies: ["Jobs", "Sampling"]),
         // The clustering job kinds and the uploaded-dataset library they read from.
-        .target(name: "ClusterKinds", dependencies: ["Jobs", "Clustering", "Tensor"]),
+        .target(
+            name: "ClusterKinds",
+            dependencies: ["Jobs", "Clustering", "Tensor", .product(name: "GRDB", package: "GRDB.swift")]),
         // The signal handler that records which jobs were running when the process died of a trap.
         .target(name: "CTrapMarker"),
         // Job model, state machine, storage and worker pool: no HTTP in here.

@@ -35,6 +35,16 @@ enum ClusterInputs {
         "Clusters of generated:blobs (moons and rings have 2, shapes 4).", default: 3)
     static let seed = Parameter("seed", .integer(minimum: 0), "Seed: the same seed and parameters give the same result.", default: 0)
 
+    /// The uploaded dataset a job reads (none for generated data), for the store to check at submission.
+    static func datasetReference(_ params: JSONValue) -> [ResourceReference] {
+        guard let id = params["dataset"]?.stringValue, !id.hasPrefix("generated:") else { return [] }
+        return [
+            ResourceReference(
+                table: datasetTable, id: id, field: "params.dataset",
+                missing: "dataset (it may have been deleted; upload one with POST /v1/datasets)")
+        ]
+    }
+
     static func checkDataset(_ params: JSONValue, library: DatasetLibrary) throws(ParameterError) {
         guard let reference = params["dataset"]?.stringValue else {
             throw ParameterError(.missingParameter, field: "params.dataset", reason: "is required")

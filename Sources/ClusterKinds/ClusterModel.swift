@@ -79,6 +79,25 @@ public enum TrainedModels {
         return nil
     }
 
+    /// What `POST /v1/jobs/{id}/predict` answers: the clusters (and probabilities) `model` assigns to the
+    /// uploaded samples, scored against their labels when they come with some.
+    public static func prediction(_ model: any TrainedModel, jobID: String, data: URL, labels: URL?, labelColumn: String?, limit: Int) throws
+        -> JSONValue
+    {
+        let dataset = try DatasetLibrary.read(data: data, labels: labels, labelColumn: labelColumn, limit: limit)
+        let (clusters, probabilities) = try model.predict(dataset)
+        let k = model.clusters
+        var body: [String: JSONValue] = [
+            "job": .string(jobID), "samples": .integer(Int64(clusters.count)), "k": .integer(Int64(k)),
+            "assignments": .array(clusters.map { .integer(Int64($0)) }),
+            "probabilities": probabilities.map { p in
+                .array((0..<clusters.count).map { row in .array((0..<k).map { .number(Double(p[row * k + $0])) }) })
+            } ?? .null,
+        ]
+        if let truth = dataset.labels { body["scores"] = ClusterInputs.scoresJSON(ClusteringMetrics.scores(clusters, truth)) }
+        return .object(body)
+    }
+
     static func layout(_ value: JSONValue?) -> Dataset.Layout? {
         func int(_ key: String) -> Int? { value?[key]?.integerValue.flatMap { (1...1 << 20).contains($0) ? Int($0) : nil } }
         switch value?["kind"]?.stringValue {

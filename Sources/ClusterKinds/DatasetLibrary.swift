@@ -15,6 +15,8 @@ public final class DatasetLibrary: @unchecked Sendable {
     private var cache: (id: String, dataset: Dataset)?
 
     public init(directory: URL, store: any DatasetStore, maxDecompressedBytes: Int = 1 << 30) throws {
+        // Datasets count toward their owner's stored-bytes quota, next to the owner's artifacts.
+        SQLiteJobStore.ownedByteTables.insert(datasetTable)
         self.directory = directory
         self.store = store
         self.maxDecompressedBytes = maxDecompressedBytes

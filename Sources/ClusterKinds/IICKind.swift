@@ -65,6 +65,8 @@ public struct IICKind: TypedJobKind {
 
     public var example: JSONValue { ["dataset": "generated:shapes", "k": 4, "epochs": 8, "batch_size": 64, "generated_samples": 400, "seed": 1] }
 
+    public func references(_ params: JSONValue) -> [ResourceReference] { ClusterInputs.datasetReference(params) }
+
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
         guard let typed = try? Parameters.decode(params) else { return }

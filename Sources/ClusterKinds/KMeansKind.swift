@@ -33,6 +33,8 @@ public struct KMeansKind: TypedJobKind {
             + ClusterInputs.scoreMetrics(step: "n_init (the final assignment)")
     }
 
+    public func references(_ params: JSONValue) -> [ResourceReference] { ClusterInputs.datasetReference(params) }
+
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
     }

@@ -79,6 +79,14 @@ public struct SCANKind: TypedJobKind {
         ["dataset": "generated:blobs", "k": 3, "scan_epochs": 10, "self_label_epochs": 2, "neighbours": 10, "generated_samples": 300, "seed": 1]
     }
 
+    public func references(_ params: JSONValue) -> [ResourceReference] {
+        var references = ClusterInputs.datasetReference(params)
+        if let job = params["backbone_job"]?.stringValue {
+            references.append(ResourceReference(table: "jobs", id: job, field: "params.backbone_job", missing: "job to take a model from"))
+        }
+        return references
+    }
+
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
         if let job = params["backbone_job"]?.stringValue {

@@ -63,6 +63,8 @@ public struct JobSubmission: Sendable {
     /// datasets and models (an admin token).
     public var owner: String? = nil
     public var ownerIsAdmin = false
+    /// Rows the job will read, which must exist and be the submitter's (its kind's `references`).
+    public var references: [ResourceReference] = []
     /// Labels to filter by (`?tag=`) and free annotations, both returned with the job.
     public var tags: [String] = []
     public var metadata: JSONValue = .object([:])
@@ -83,6 +85,24 @@ public struct JobSubmission: Sendable {
                 "kind": .string(kind), "name": name.map(JSONValue.string) ?? .null,
                 "priority": .integer(Int64(priority)), "params": params,
             ]).canonicalText()
+    }
+}
+
+/// A row a job will read — an uploaded dataset, another job's model — named by its kind so the store can
+/// check it exists and belongs to the submitter without knowing what a dataset is.
+public struct ResourceReference: Sendable, Equatable {
+    /// The table holding the row (with `id` and `owner` columns).
+    public var table: String
+    public var id: String
+    /// The parameter that names it (`params.dataset`) and what to tell the user when it is missing.
+    public var field: String
+    public var missing: String
+
+    public init(table: String, id: String, field: String, missing: String) {
+        self.table = table
+        self.id = id
+        self.field = field
+        self.missing = missing
     }
 }
 

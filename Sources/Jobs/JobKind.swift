@@ -11,6 +11,8 @@ public protocol JobKind: Sendable {
     var example: JSONValue { get }
     /// Every metric a run may record (a test checks the examples record no other).
     var metrics: [MetricDeclaration] { get }
+    /// Rows the job will read (datasets, other jobs), checked to exist at submission in the same transaction.
+    func references(_ params: JSONValue) -> [ResourceReference]
     /// Checks that span several fields, run after the schema has filled in defaults.
     func validate(_ params: JSONValue) throws(ParameterError)
     /// Runs the job. Throws `JobFailure` for a failure the user should read, and lets
@@ -21,6 +23,7 @@ public protocol JobKind: Sendable {
 extension JobKind {
     public func validate(_ params: JSONValue) throws(ParameterError) {}
     public var metrics: [MetricDeclaration] { [] }
+    public func references(_ params: JSONValue) -> [ResourceReference] { [] }
 
     /// The schema's checks, then the kind's own; returns parameters with defaults filled in.
     public func normalize(_ params: JSONValue?) throws(ParameterError) -> JSONValue {

@@ -7,11 +7,9 @@ public enum JobStoreError: Error, Sendable, Equatable {
     /// The idempotency key was used before with a different request body.
     case idempotencyConflict(key: String, existingJobID: String)
     case queueFull(limit: Int)
-    /// The job names an uploaded dataset (`params.dataset`) that is not there, checked in the insert's
-    /// transaction so a concurrent delete cannot leave a queued job without its data.
-    case datasetMissing(String)
-    /// A job names another job (`params.backbone_job`) that is not there or not the submitter's.
-    case referencedJobMissing(String)
+    /// The job refers to a row (a dataset, another job) that is not there or not the submitter's, checked
+    /// in the insert's transaction so a concurrent delete cannot leave a queued job without its data.
+    case referenceMissing(ResourceReference)
     /// An owner's quota would be exceeded: `what` ("queued jobs", "stored bytes"), the limit and the current use.
     case quotaExceeded(what: String, limit: Int64, current: Int64)
 }

@@ -8,6 +8,8 @@ import GRDBSQLite
 public final class SQLiteJobStore: JobStore {
     public let changes: JobChangeFeed
     let database: DatabasePool
+    /// For the stores that keep their rows in the same database (datasets, on the clustering side).
+    package var storeDatabase: DatabasePool { database }
     private let cache: JobSnapshotCache?
     /// Limits per owner (the token that submitted); set once before the store is shared.
     nonisolated(unsafe) public var quotas = OwnerQuotas()
@@ -51,17 +53,13 @@ public final class SQLiteJobStore: JobStore {
                 }
                 return (existing, false)
             }
-            // What the job reads must exist and be the submitter's, checked here so that a concurrent
-            // delete cannot leave a queued job without its data.
-            if let dataset = submission.params["dataset"]?.stringValue, !dataset.hasPrefix("generated:") {
-                guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM datasets WHERE id = ?", arguments: [dataset]),
+            // What the job reads (its kind said which rows) must exist and be the submitter's, checked here
+            // so that a concurrent delete cannot leave a queued job without its data.
+            for reference in submission.references {
+                guard reference.table.allSatisfy({ $0.isLetter || $0 == "_" }),
+                    let row = try Row.fetchOne(db, sql: "SELECT owner FROM \(reference.table) WHERE id = ?", arguments: [reference.id]),
                     submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
-                else { throw JobStoreError.datasetMissing(dataset) }
-            }
-            if let model = submission.params["backbone_job"]?.stringValue {
-                guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM jobs WHERE id = ?", arguments: [model]),
-                    submission.ownerIsAdmin || (row["owner"] as String?) == submission.owner
-                else { throw JobStoreError.referencedJobMissing(model) }
+                else { throw JobStoreError.referenceMissing(reference) }
             }
             let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE status = \(JobStatus.queued.sql)") ?? 0
             if queued >= maxQueued { throw JobStoreError.queueFull(limit: maxQueued) }
@@ -583,16 +581,23 @@ public final class SQLiteJobStore: JobStore {
     private static let jobColumns = JobColumn.allCases.map(\.rawValue).joined(separator: ", ")
 
     /// Bytes an owner keeps: its datasets as stored and its jobs' artifacts.
-    static func storedBytes(_ db: Database, owner: String?) throws -> Int64 {
-        let datasets = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM datasets WHERE owner IS ?", arguments: [owner]) ?? 0
+    package static func storedBytes(_ db: Database, owner: String?) throws -> Int64 {
+        var owned: Int64 = 0
+        for table in ownedByteTables {
+            owned += try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(bytes), 0) FROM \(table) WHERE owner IS ?", arguments: [owner]) ?? 0
+        }
         let artifacts =
             try Int64.fetchOne(
                 db,
                 sql: """
                     SELECT COALESCE(SUM(a.size), 0) FROM artifacts AS a JOIN jobs AS j ON j.id = a.job_id WHERE j.owner IS ?
                     """, arguments: [owner]) ?? 0
-        return datasets + artifacts
+        return owned + artifacts
     }
+
+    /// Tables of other stores in this database whose rows (`owner`, `bytes`) count toward an owner's
+    /// stored-bytes quota, next to the jobs' artifacts: the dataset table, registered by the clustering side.
+    nonisolated(unsafe) package static var ownedByteTables: Set<String> = []
 
     private static func job(from row: Row) throws -> Job {
         typealias C = JobColumn

@@ -110,21 +110,9 @@ struct DatasetRoutes: Sendable {
         let labelColumn = received.fields["label_column"]
         let result: JSONValue = try await Self.checked {
             try await HeavyWorkPool.shared.run {
-                let dataset = try DatasetLibrary.read(data: data.url, labels: labels, labelColumn: labelColumn, limit: library.maxDecompressedBytes)
-                let (clusters, probabilities) = try model.predict(dataset)
-                let k = model.clusters
-                var body: [String: JSONValue] = [
-                    "job": .string(id), "samples": .integer(Int64(clusters.count)), "k": .integer(Int64(k)),
-                    "assignments": .array(clusters.map { .integer(Int64($0)) }),
-                    "probabilities": probabilities.map { p in
-                        .array((0..<clusters.count).map { row in .array((0..<k).map { .number(Double(p[row * k + $0])) }) })
-                    } ?? .null,
-                ]
-                if let truth = dataset.labels {
-                    let scores = ClusteringMetrics.scores(clusters, truth)
-                    body["scores"] = ["acc": .number(scores.accuracy), "nmi": .number(scores.nmi), "ari": .number(scores.ari)]
-                }
-                return .object(body)
+                try TrainedModels.prediction(
+                    model, jobID: id, data: data.url, labels: labels, labelColumn: labelColumn,
+                    limit: library.maxDecompressedBytes)
             }
         }
         return Self.json(result)

@@ -118,15 +118,10 @@ extension Problem {
                 .conflict, code: .idempotencyConflict, title: "Idempotency key reused",
                 detail: "the Idempotency-Key \"\(key.prefix(100))\" was used for job \(existing) with a different request body",
                 field: "Idempotency-Key")
-        case .datasetMissing(let id):
+        case .referenceMissing(let reference):
             return Problem(
                 .unprocessableContent, code: .invalidValue, title: "Invalid parameter",
-                detail: "no dataset with id '\(id.prefix(100))' (it was deleted); upload one with POST /v1/datasets",
-                field: "params.dataset")
-        case .referencedJobMissing(let id):
-            return Problem(
-                .unprocessableContent, code: .invalidValue, title: "Invalid parameter",
-                detail: "no job with id '\(id.prefix(100))' to take a model from", field: "params.backbone_job")
+                detail: "no \(reference.missing) with id '\(reference.id.prefix(100))'", field: reference.field)
         case .quotaExceeded(let what, let limit, let current):
             let storage = what == "stored bytes"
             return Problem(

@@ -116,6 +116,7 @@ enum RequestParsing {
             kind: kindName, name: name, priority: priority, params: params, maxAttempts: maxAttempts,
             idempotencyKey: idempotencyKey, fingerprint: body.canonicalText())
         submission.tags = tags
+        submission.references = kind.references(params)
         submission.metadata = metadata == .null ? .object([:]) : metadata
         return submission
     }

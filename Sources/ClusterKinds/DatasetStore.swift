@@ -1,5 +1,11 @@
 import Foundation
 import GRDB
+import Jobs
+
+// Datasets belong to the clustering side: their rows, their store and the "in use" check live here. The
+// rows share the jobs' SQLite database (so a delete and a submission that reads the dataset are ordered
+// by one transaction), and its table was created by the job store's first migrations, which are
+// append-only and so stay where they were released.
 
 /// An uploaded dataset's row: its id, name, and what was learned when it was checked (shape,
 /// element type, label counts, checksum, sizes) as JSON. The samples live in files the dataset
@@ -42,12 +48,16 @@ public protocol DatasetStore: Sendable {
     func deleteDataset(id: String, owner: OwnerFilter) throws
 }
 
+/// The table of dataset rows; jobs refer to it through their `ResourceReference`s, and its `bytes` count
+/// toward the owner's stored-bytes quota.
+public let datasetTable = "datasets"
+
 extension SQLiteJobStore: DatasetStore {
     public func insertDataset(_ record: DatasetRecord) throws {
         let quotas = self.quotas
-        try database.write { db in
+        try storeDatabase.write { db in
             if let owner = record.owner {
-                let stored = try Self.storedBytes(db, owner: owner)
+                let stored = try SQLiteJobStore.storedBytes(db, owner: owner)
                 if stored + record.bytes > quotas.maxStoredBytes {
                     throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
                 }
@@ -62,28 +72,28 @@ extension SQLiteJobStore: DatasetStore {
     }
 
     public func dataset(id: String) throws -> DatasetRecord? {
-        try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM datasets WHERE id = ?", arguments: [id]).map(Self.datasetRecord)
+        try storeDatabase.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM datasets WHERE id = ?", arguments: [id]).map(SQLiteJobStore.datasetRecord)
         }
     }
 
     public func datasets(limit: Int, owner: OwnerFilter) throws -> [DatasetRecord] {
-        try database.read { db in
+        try storeDatabase.read { db in
             switch owner {
             case .any:
                 return try Row.fetchAll(db, sql: "SELECT * FROM datasets ORDER BY created_at DESC, id LIMIT ?", arguments: [limit])
-                    .map(Self.datasetRecord)
+                    .map(SQLiteJobStore.datasetRecord)
             case .only(let name):
                 return try Row.fetchAll(
                     db, sql: "SELECT * FROM datasets WHERE owner IS ? ORDER BY created_at DESC, id LIMIT ?",
                     arguments: [name, limit]
-                ).map(Self.datasetRecord)
+                ).map(SQLiteJobStore.datasetRecord)
             }
         }
     }
 
     public func deleteDataset(id: String, owner: OwnerFilter) throws {
-        try database.write { db in
+        try storeDatabase.write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM datasets WHERE id = ?", arguments: [id]),
                 owner.allows(row["owner"])
             else { throw DatasetStoreError.notFound(id) }
@@ -101,64 +111,5 @@ extension SQLiteJobStore: DatasetStore {
         DatasetRecord(
             id: row["id"], name: row["name"], meta: (try? JSONValue.parse(row["meta"] as String)) ?? .object([:]),
             createdAt: Date(timeIntervalSince1970: row["created_at"]), owner: row["owner"], bytes: row["bytes"])
-    }
-}
-
-/// An API token as stored: its name (the owner of what it creates), role and scopes. The secret itself
-/// is never stored, only its SHA-256 (`hash`), computed by the HTTP layer.
-public struct APIToken: Sendable, Equatable {
-    public var name: String
-    public var admin: Bool
-    public var scopes: Set<String>
-    public var createdAt: Date
-
-    public init(name: String, admin: Bool, scopes: Set<String>, createdAt: Date) {
-        self.name = name
-        self.admin = admin
-        self.scopes = scopes
-        self.createdAt = createdAt
-    }
-}
-
-public enum TokenStoreError: Error, Sendable, Equatable {
-    case nameTaken(String)
-}
-
-extension SQLiteJobStore {
-    public func insertToken(_ token: APIToken, hash: String) throws {
-        try database.write { db in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE name = ?", arguments: [token.name]) != true else {
-                throw TokenStoreError.nameTaken(token.name)
-            }
-            try db.execute(
-                sql: "INSERT INTO tokens (name, hash, admin, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [
-                    token.name, hash, token.admin, token.scopes.sorted().joined(separator: ","),
-                    token.createdAt.timeIntervalSince1970,
-                ])
-        }
-    }
-
-    public func token(hash: String) throws -> APIToken? {
-        try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE hash = ?", arguments: [hash]).map(Self.tokenRecord)
-        }
-    }
-
-    public func tokens() throws -> [APIToken] {
-        try database.read { db in try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY name").map(Self.tokenRecord) }
-    }
-
-    /// True when a token was removed.
-    public func revokeToken(name: String) throws -> Bool {
-        try database.write { db in
-            try db.execute(sql: "DELETE FROM tokens WHERE name = ?", arguments: [name])
-            return db.changesCount > 0
-        }
-    }
-
-    static func tokenRecord(_ row: Row) -> APIToken {
-        let scopes = (row["scopes"] as String).split(separator: ",").map(String.init)
-        return APIToken(name: row["name"], admin: row["admin"], scopes: Set(scopes), createdAt: Date(timeIntervalSince1970: row["created_at"]))
     }
 }
