@@ -92,7 +92,7 @@ public enum IIC {
             let useCNN = configuration.backbone == "cnn" || (configuration.backbone == "auto" && layout.isImages)
             switch layout {
             case .images(let c, let h, let w) where useCNN:
-                trunk = Self.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
+                trunk = ClusteringNetworks.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
                 inputShape = [c, h, w]
             default:
                 trunk = Backbones.mlp(inputs: layout.sampleSize, rng: &rng)
@@ -101,25 +101,6 @@ public enum IIC {
             mainHeads = (0..<configuration.subheads).map { _ in Linear(128, configuration.clusters, rng: &rng) }
             overHeads = (0..<configuration.subheads).map { _ in Linear(128, configuration.overclusters, rng: &rng) }
             whole = Sequential([trunk] + mainHeads + overHeads)
-        }
-
-        /// Conv–BN–ReLU blocks with pooling down to at most 4×4, then a 128-d feature: the digits net's
-        /// layout for small images (≤ 12 px), the MNIST net's for larger ones.
-        static func convolutionalTrunk(channels c: Int, height h: Int, width w: Int, rng: inout RandomStream) -> Sequential {
-            if max(h, w) <= 12 {
-                return Sequential([
-                    Conv2d(c, 32, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(32, twoDimensional: true, relu: true),
-                    Conv2d(32, 64, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true),
-                    MaxPool2d(2), Flatten(),
-                    Linear(64 * (h / 2) * (w / 2), 128, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: false, relu: true),
-                ])
-            }
-            return Sequential([
-                Conv2d(c, 32, kernel: 5, padding: 2, bias: false, rng: &rng), BatchNormLayer(32, twoDimensional: true, relu: true), MaxPool2d(2),
-                Conv2d(32, 64, kernel: 5, padding: 2, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true), MaxPool2d(2),
-                Conv2d(64, 128, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: true, relu: true), MaxPool2d(2),
-                Flatten(), Linear(128 * (h / 8) * (w / 8), 128, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: false, relu: true),
-            ])
         }
 
         /// Parameters and MACs per sample: the trunk and one main head (what prediction runs).
@@ -192,28 +173,4 @@ public enum IIC {
         return (sums[0].map { $0 / Double(max(1, batchCounts[0])) }, sums[1].map { $0 / Double(max(1, batchCounts[1])) })
     }
 
-    /// The default augmentation for IIC's pairs: for images small affine jitter, crop and photometric
-    /// noise; for (standardized) feature vectors Gaussian noise of 0.1 standard deviations.
-    public static func augmentation(for layout: Dataset.Layout, policy: String = "default") -> Augmentation {
-        guard case .images(_, let h, _) = layout else {
-            return Augmentation([.gaussianNoise(sigma: 0.1)], range: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
-        }
-        switch policy {
-        case "mild":
-            return Augmentation([
-                .affine(degrees: 10, scale: 0.95...1.05, shear: 0, translate: 0), .randomCrop(padding: max(1, h / 8)),
-                .gaussianNoise(sigma: 0.02),
-            ])
-        case "strong":
-            return Augmentation([
-                .affine(degrees: 25, scale: 0.8...1.2, shear: 15, translate: 0), .randomCrop(padding: max(1, h / 8)),
-                .brightnessContrast(brightness: 0.4, contrast: 0.4), .gaussianNoise(sigma: 0.05), .cutout(size: max(2, h / 4)),
-            ])
-        default:
-            return Augmentation([
-                .affine(degrees: 15, scale: 0.9...1.1, shear: 8, translate: 0), .randomCrop(padding: max(1, h / 8)),
-                .brightnessContrast(brightness: 0.2, contrast: 0.2), .gaussianNoise(sigma: 0.03),
-            ])
-        }
-    }
 }

@@ -21,7 +21,6 @@ public final class IICTrainer: @unchecked Sendable {
     public private(set) var history: [IIC.EpochRecord] = []
 
     /// Per-epoch scores use at most this many samples (a fixed subset); the final ones use all.
-    public static let evaluationLimit = 5000
 
     public init(dataset: Dataset, configuration: IIC.Configuration) {
         self.configuration = configuration
@@ -32,9 +31,9 @@ public final class IICTrainer: @unchecked Sendable {
             inputs = dataset.values
             standardization = nil
         } else {
-            let normalization = Self.standardizer(dataset)
+            let normalization = ClusteringNetworks.standardizer(dataset)
             standardization = normalization
-            inputs = Self.standardize(dataset.values, d: dataset.layout.sampleSize, normalization)
+            inputs = ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, normalization)
         }
         network = IIC.Network(layout: dataset.layout, configuration: configuration)
         optimizer = Adam(network.whole.parameters.map(\.variable), learningRate: configuration.learningRate)
@@ -45,31 +44,14 @@ public final class IICTrainer: @unchecked Sendable {
             }
         loader = DataLoader(
             images: inputs, labels: nil, shape: shape, batchSize: configuration.batchSize, seed: configuration.seed,
-            augmentation: IIC.augmentation(for: dataset.layout, policy: configuration.augmentation),
+            augmentation: ClusteringNetworks.augmentation(for: dataset.layout, policy: configuration.augmentation),
             views: configuration.plainAnchor ? configuration.repeats + 1 : 2 * configuration.repeats,
             plainFirstView: configuration.plainAnchor, workers: configuration.loaderWorkers,
             dropLast: dataset.count > configuration.batchSize)
         var rng = RandomStream(seed: configuration.seed, stream: 2)
         var order = Array(0..<dataset.count)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-        evaluationSample = Array(order.prefix(Self.evaluationLimit)).sorted()
-    }
-
-    /// Per-feature mean and standard deviation (floored at 10⁻⁶) of feature vectors.
-    static func standardizer(_ dataset: Dataset) -> ChannelNormalization {
-        let d = dataset.layout.sampleSize
-        var mean = [Float](repeating: 0, count: d), std = [Float](repeating: 0, count: d)
-        for i in 0..<dataset.count { for j in 0..<d { mean[j] += dataset.values[i * d + j] } }
-        for j in 0..<d { mean[j] /= Float(dataset.count) }
-        for i in 0..<dataset.count { for j in 0..<d { let delta = dataset.values[i * d + j] - mean[j]; std[j] += delta * delta } }
-        std = std.map { max(($0 / Float(dataset.count)).squareRoot(), 1e-6) }
-        return ChannelNormalization(mean: mean, std: std)
-    }
-
-    static func standardize(_ values: [Float], d: Int, _ normalization: ChannelNormalization) -> [Float] {
-        var out = values
-        for i in 0..<(values.count / d) { for j in 0..<d { out[i * d + j] = (values[i * d + j] - normalization.mean[j]) / normalization.std[j] } }
-        return out
+        evaluationSample = Array(order.prefix(ClusteringNetworks.evaluationLimit)).sorted()
     }
 
     public var isFinished: Bool { epoch >= configuration.epochs }
@@ -91,7 +73,8 @@ public final class IICTrainer: @unchecked Sendable {
             var subset = [Float]()
             subset.reserveCapacity(evaluationSample.count * size)
             for i in evaluationSample { subset += inputs[(i * size)..<((i + 1) * size)] }
-            let clusters = Self.argmax(network.probabilities(subset, count: evaluationSample.count, head: best), classes: configuration.clusters)
+            let clusters = ClusteringNetworks.argmax(
+                network.probabilities(subset, count: evaluationSample.count, head: best), classes: configuration.clusters)
             scores = ClusteringMetrics.scores(clusters, evaluationSample.map { labels[$0] })
         }
         let record = IIC.EpochRecord(
@@ -108,18 +91,14 @@ public final class IICTrainer: @unchecked Sendable {
     /// Cluster and probabilities for every training sample.
     public func assign() -> (clusters: [Int], probabilities: [Float]) {
         let p = network.probabilities(inputs, count: count, head: bestHead)
-        return (Self.argmax(p, classes: configuration.clusters), p)
+        return (ClusteringNetworks.argmax(p, classes: configuration.clusters), p)
     }
 
     /// Assigns new samples (already laid out like the training data) with the trained model.
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
-        let values = standardization.map { Self.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+        let values = standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let p = network.probabilities(values, count: dataset.count, head: bestHead)
-        return (Self.argmax(p, classes: configuration.clusters), p)
-    }
-
-    static func argmax(_ p: [Float], classes: Int) -> [Int] {
-        (0..<(p.count / classes)).map { row in (0..<classes).max { p[row * classes + $0] < p[row * classes + $1] }! }
+        return (ClusteringNetworks.argmax(p, classes: configuration.clusters), p)
     }
 
     struct State: Codable {
@@ -172,9 +151,9 @@ public struct IICPredictor {
     }
 
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
-        let values = saved.standardization.map { IICTrainer.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+        let values = saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let p = network.probabilities(values, count: dataset.count, head: saved.bestHead)
-        return (IICTrainer.argmax(p, classes: saved.configuration.clusters), p)
+        return (ClusteringNetworks.argmax(p, classes: saved.configuration.clusters), p)
     }
 }
 

@@ -89,19 +89,19 @@ public final class SCANTrainer: @unchecked Sendable {
         case .images(let c, let h, let w):
             inputs = dataset.values
             standardization = nil
-            trunk = IIC.Network.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
+            trunk = ClusteringNetworks.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
             inputShape = [c, h, w]
             loaderShape = (c, h, w)
-            weak = IIC.augmentation(for: dataset.layout, policy: "mild")
-            strong = IIC.augmentation(for: dataset.layout, policy: "strong")
+            weak = ClusteringNetworks.augmentation(for: dataset.layout, policy: "mild")
+            strong = ClusteringNetworks.augmentation(for: dataset.layout, policy: "strong")
         case .features(let d):
-            let normalization = IICTrainer.standardizer(dataset)
+            let normalization = ClusteringNetworks.standardizer(dataset)
             standardization = normalization
-            inputs = IICTrainer.standardize(dataset.values, d: d, normalization)
+            inputs = ClusteringNetworks.standardize(dataset.values, d: d, normalization)
             trunk = Backbones.mlp(inputs: d, rng: &rng)
             inputShape = [d]
             loaderShape = (1, 1, d)
-            weak = IIC.augmentation(for: dataset.layout)
+            weak = ClusteringNetworks.augmentation(for: dataset.layout)
             strong = Augmentation([.gaussianNoise(sigma: 0.2)], range: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
         }
         projectionHead = Sequential([Linear(128, 128, rng: &rng), ReLU(), Linear(128, configuration.projection, rng: &rng)])
@@ -337,15 +337,15 @@ public final class SCANTrainer: @unchecked Sendable {
 
     public func assign() -> (clusters: [Int], probabilities: [Float]) {
         let p = probabilities(inputs, count: count)
-        return (IICTrainer.argmax(p, classes: configuration.clusters), p)
+        return (ClusteringNetworks.argmax(p, classes: configuration.clusters), p)
     }
 
     func scores() -> ClusteringScores? {
         guard let labels else { return nil }
-        let limit = min(count, IICTrainer.evaluationLimit)
+        let limit = min(count, ClusteringNetworks.evaluationLimit)
         let size = inputShape.reduce(1, *)
         let p = probabilities(Array(inputs[0..<(limit * size)]), count: limit)
-        return ClusteringMetrics.scores(IICTrainer.argmax(p, classes: configuration.clusters), Array(labels[0..<limit]))
+        return ClusteringMetrics.scores(ClusteringNetworks.argmax(p, classes: configuration.clusters), Array(labels[0..<limit]))
     }
 
     struct State: Codable {
@@ -426,16 +426,16 @@ public struct SCANPredictor {
         var rng = RandomStream(seed: 0)
         let trunk: Sequential
         switch saved.layout {
-        case .images(let c, let h, let w): trunk = IIC.Network.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
+        case .images(let c, let h, let w): trunk = ClusteringNetworks.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
         case .features(let d): trunk = Backbones.mlp(inputs: d, rng: &rng)
         }
         return Sequential([trunk, Linear(128, saved.clusters, rng: &rng)])
     }
 
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
-        let values = saved.standardization.map { IICTrainer.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+        let values = saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let out = inferInBatches(values, count: dataset.count, inputShape: inputShape) { Ops.softmax(network.forward($0, training: false)) }
-        return (IICTrainer.argmax(out, classes: saved.clusters), out)
+        return (ClusteringNetworks.argmax(out, classes: saved.clusters), out)
     }
 }
 

@@ -1,0 +1,81 @@
+import RandomStreams
+import Tensor
+
+/// What the deep clustering methods share, defined once: the image trunk, the augmentation policies,
+/// feature standardization, the arg-max of cluster probabilities and how many samples are scored per
+/// epoch. IIC and SCAN both build on these; neither reaches into the other.
+public enum ClusteringNetworks {
+    /// Samples scored against labels each epoch (a fixed random subset beyond it).
+    public static let evaluationLimit = 5000
+
+    /// Conv–BN–ReLU blocks with pooling down to at most 4×4, then a 128-d feature: the digits net's
+    /// layout for small images (≤ 12 px), the MNIST net's for larger ones.
+    public static func convolutionalTrunk(channels c: Int, height h: Int, width w: Int, rng: inout RandomStream) -> Sequential {
+        if max(h, w) <= 12 {
+            return Sequential([
+                Conv2d(c, 32, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(32, twoDimensional: true, relu: true),
+                Conv2d(32, 64, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true),
+                MaxPool2d(2), Flatten(),
+                Linear(64 * (h / 2) * (w / 2), 128, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: false, relu: true),
+            ])
+        }
+        return Sequential([
+            Conv2d(c, 32, kernel: 5, padding: 2, bias: false, rng: &rng), BatchNormLayer(32, twoDimensional: true, relu: true), MaxPool2d(2),
+            Conv2d(32, 64, kernel: 5, padding: 2, bias: false, rng: &rng), BatchNormLayer(64, twoDimensional: true, relu: true), MaxPool2d(2),
+            Conv2d(64, 128, kernel: 3, padding: 1, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: true, relu: true), MaxPool2d(2),
+            Flatten(), Linear(128 * (h / 8) * (w / 8), 128, bias: false, rng: &rng), BatchNormLayer(128, twoDimensional: false, relu: true),
+        ])
+    }
+
+    /// The augmentation policies for pairs of views: for images small affine jitter, crop and photometric
+    /// noise; for (standardized) feature vectors Gaussian noise of 0.1 standard deviations.
+    public static func augmentation(for layout: Dataset.Layout, policy: String = "default") -> Augmentation {
+        guard case .images(_, let h, _) = layout else {
+            return Augmentation([.gaussianNoise(sigma: 0.1)], range: -Float.greatestFiniteMagnitude...Float.greatestFiniteMagnitude)
+        }
+        switch policy {
+        case "mild":
+            return Augmentation([
+                .affine(degrees: 10, scale: 0.95...1.05, shear: 0, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                .gaussianNoise(sigma: 0.02),
+            ])
+        case "strong":
+            return Augmentation([
+                .affine(degrees: 25, scale: 0.8...1.2, shear: 15, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                .brightnessContrast(brightness: 0.4, contrast: 0.4), .gaussianNoise(sigma: 0.05), .cutout(size: max(2, h / 4)),
+            ])
+        default:
+            return Augmentation([
+                .affine(degrees: 15, scale: 0.9...1.1, shear: 8, translate: 0), .randomCrop(padding: max(1, h / 8)),
+                .brightnessContrast(brightness: 0.2, contrast: 0.2), .gaussianNoise(sigma: 0.03),
+            ])
+        }
+    }
+
+    /// Per-feature mean and standard deviation (floored at 10⁻⁶) of feature vectors.
+    public static func standardizer(_ dataset: Dataset) -> ChannelNormalization {
+        let d = dataset.layout.sampleSize
+        var mean = [Float](repeating: 0, count: d), std = [Float](repeating: 0, count: d)
+        for i in 0..<dataset.count { for j in 0..<d { mean[j] += dataset.values[i * d + j] } }
+        for j in 0..<d { mean[j] /= Float(dataset.count) }
+        for i in 0..<dataset.count { for j in 0..<d { let delta = dataset.values[i * d + j] - mean[j]; std[j] += delta * delta } }
+        std = std.map { max(($0 / Float(dataset.count)).squareRoot(), 1e-6) }
+        return ChannelNormalization(mean: mean, std: std)
+    }
+
+    public static func standardize(_ values: [Float], d: Int, _ normalization: ChannelNormalization) -> [Float] {
+        var out = values
+        for i in 0..<(values.count / d) { for j in 0..<d { out[i * d + j] = (values[i * d + j] - normalization.mean[j]) / normalization.std[j] } }
+        return out
+    }
+
+    /// Each row's most probable cluster (the first on ties); rows of `p` hold `classes` probabilities.
+    public static func argmax(_ p: [Float], classes: Int) -> [Int] {
+        guard classes > 0 else { return [] }
+        return (0..<(p.count / classes)).map { row in
+            var best = 0
+            for column in 1..<max(1, classes) where p[row * classes + column] > p[row * classes + best] { best = column }
+            return best
+        }
+    }
+}
