@@ -3,6 +3,15 @@ import XCTest
 @testable import Jobs
 
 final class JSONParserTests: XCTestCase {
+    /// Found by FuzzJSON: `9e15` parsed as a double but its canonical text (`9000000000000000`) read back
+    /// as an integer. Every integral value printed without an exponent is an integer on both sides.
+    func testIntegralDoublesRoundTripThroughCanonicalText() throws {
+        for text in ["9e15", "9.5e15", "9999999999999998", "1e16", "-9e15", "1.5e300", "123.0"] {
+            let value = try JSONValue.parse(Data(text.utf8))
+            XCTAssertEqual(try JSONValue.parse(Data(value.canonicalText().utf8)), value, text)
+        }
+    }
+
     func testValuesOfEveryType() throws {
         let value = try JSONValue.parse(#" {"a": [1, -2.5, 1e3, true, false, null], "b": "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "c": {}} "#)
         XCTAssertEqual(value["a"], [1, -2.5, 1000, true, false, nil])
