@@ -30,9 +30,12 @@ public struct MCMCKind: TypedJobKind {
     public var metrics: [MetricDeclaration] {
         [
             MetricDeclaration(
-                "acceptance_rate", "Accepted proposals after warm-up over all chains, so far.", step: "iteration per chain (warm-up included)")
-        ]
-            + ChainRuns.convergenceMetrics
+                "acceptance_rate", "Accepted proposals after warm-up over all chains, so far (NUTS: the mean acceptance statistic).",
+                step: "iteration per chain (warm-up included)"),
+            MetricDeclaration(
+                "divergences", "NUTS: divergent transitions after warm-up over all chains, so far.", unit: "transitions",
+                step: "iteration per chain (warm-up included)"),
+        ] + ChainRuns.convergenceMetrics
     }
 
     public var example: JSONValue {
@@ -94,7 +97,11 @@ public struct MCMCKind: TypedJobKind {
                 let proposals = states.reduce(0) { $0 + $1.proposalsAfterWarmup }
                 var metrics: [(String, Double)] = []
                 if proposals > 0 {
-                    metrics.append(("acceptance_rate", Double(states.reduce(0) { $0 + $1.acceptedAfterWarmup }) / Double(proposals)))
+                    let accepted = states.reduce(0.0) { $0 + $1.acceptanceRate * Double($1.proposalsAfterWarmup) }
+                    metrics.append(("acceptance_rate", accepted / Double(proposals)))
+                }
+                if settings.method == .noUTurn {
+                    metrics.append(("divergences", Double(states.reduce(0) { $0 + ($1.nuts?.divergences ?? 0) })))
                 }
                 return metrics + ChainRuns.convergence(states.map(\.draws), dimension: d)
             })
@@ -106,10 +113,13 @@ public struct MCMCKind: TypedJobKind {
             "warmup": .integer(Int64(settings.warmup)), "draws": .integer(Int64(settings.draws)), "thin": .integer(Int64(settings.thin)),
             "parameters": summary, "warnings": .array(warnings.map(JSONValue.string)),
             "converged": .bool(warnings.allSatisfy { !$0.contains("r_hat") }),
-            "acceptance_rate": .array(states.map { .number(Double($0.acceptedAfterWarmup) / Double(max(1, $0.proposalsAfterWarmup))) }),
+            "acceptance_rate": .array(states.map { .number($0.acceptanceRate) }),
         ]
-        if settings.method == .hamiltonian {
+        if settings.method != .randomWalk {
             result["step_size"] = .array(states.map { .number(exp($0.adaptation.averagedLogStep)) })
+        }
+        if settings.method == .noUTurn {
+            try NUTSReport.add(states, names: names, to: &result, context: context)
         }
         return .object(result)
     }

@@ -9,6 +9,8 @@ public struct MCMCSettings: Sendable, Codable, Equatable {
         /// Hamiltonian Monte Carlo with a diagonal metric and step size adapted in warm-up
         /// (dual averaging towards 0.8 acceptance) and jittered path lengths.
         case hamiltonian = "hmc"
+        /// The No-U-Turn sampler with Stan's multinomial trajectories and windowed warm-up.
+        case noUTurn = "nuts"
     }
 
     public var method: Method
@@ -20,6 +22,8 @@ public struct MCMCSettings: Sendable, Codable, Equatable {
     /// Starting point on the constrained scale for every chain; nil draws one uniformly in (−2, 2)
     /// on the unconstrained scale per chain, as Stan does.
     public var initial: [Double]?
+    /// NUTS: the deepest trajectory (2^depth leapfrog steps); reaching it is reported.
+    public var maxTreeDepth = 10
 
     public init(
         method: Method = .randomWalk, chains: Int = 4, warmup: Int = 1000, draws: Int = 1000, thin: Int = 1,
@@ -48,6 +52,16 @@ public struct ChainState: Sendable, Codable, Equatable {
     /// Kept draws, constrained, flattened draw-major (draw × dimension).
     public var draws: [Double]
     public var adaptation: Adaptation
+    /// NUTS only: its warm-up windows and diagnostics (nil in checkpoints of the other methods).
+    public var nuts: NUTSState? = nil
+
+    /// The mean acceptance statistic after warm-up: accepted over proposed for Metropolis and HMC, the
+    /// mean of the trajectories' acceptance statistics for NUTS.
+    public var acceptanceRate: Double {
+        guard proposalsAfterWarmup > 0 else { return .nan }
+        if let nuts { return nuts.acceptanceSum / Double(proposalsAfterWarmup) }
+        return Double(acceptedAfterWarmup) / Double(proposalsAfterWarmup)
+    }
 
     public struct Adaptation: Sendable, Codable, Equatable {
         // Welford estimates of the warm-up draws (mean, and covariance for RWM or variances for HMC).
@@ -114,6 +128,12 @@ public struct MarkovChainSampler: Sendable {
                 adaptation.shape = [Double](repeating: 1, count: d)
                 adaptation.stepSize = 0.1
                 adaptation.mu = log(10 * 0.1)
+            case .noUTurn:
+                // Stan's start: a unit metric and step size 1, refined by the step size search.
+                adaptation.comoment = [Double](repeating: 0, count: d)
+                adaptation.shape = [Double](repeating: 1, count: d)
+                adaptation.stepSize = 1
+                adaptation.mu = log(10)
             }
             return ChainState(
                 z: z, logDensity: evaluator.logDensity(z), rng: rng, iteration: 0, acceptedAfterWarmup: 0,
@@ -147,6 +167,13 @@ public struct MarkovChainSampler: Sendable {
             while state.iteration < target {
                 if state.iteration % 64 == 0 && shouldStop() { return }
                 hmc.step(&state)
+            }
+        case .noUTurn:
+            var nuts = NoUTurn(model: model, settings: settings, evaluator: evaluator)
+            while state.iteration < target {
+                // A tree is up to 1,024 gradients: stop requests are checked every 8 transitions.
+                if state.iteration % 8 == 0 && shouldStop() { return }
+                nuts.step(&state)
             }
         }
     }

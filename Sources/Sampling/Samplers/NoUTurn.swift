@@ -1,0 +1,388 @@
+import Foundation
+
+/// The No-U-Turn sampler as Stan runs it (Betancourt 2017): the trajectory doubles forwards or backwards
+/// at random, a point is drawn from it multinomially (by exp(−H)) with a bias towards the newest
+/// subtree, and it stops at the generalized no-U-turn criterion (checked across the merged trees and
+/// between their halves), at `maxTreeDepth`, or at a divergence (energy error above 1000). Warm-up is
+/// Stan's: a fast window for the step size, doubling slow windows that each end with a regularized
+/// estimate of the diagonal metric (and a restart of the step size search), and a final fast window;
+/// the step size follows dual averaging towards `targetAcceptance`.
+struct NoUTurn {
+    let model: Model
+    let settings: MCMCSettings
+    let evaluator: ModelEvaluator
+    static let targetAcceptance = 0.8
+    static let maxEnergyError = 1000.0
+    /// Divergent transitions kept per chain for the positions artifact.
+    static let maxDivergentPositions = 1000
+
+    /// A point of phase space: position, momentum, the gradient at the position and the log density.
+    struct Point {
+        var z: [Double]
+        var p: [Double]
+        var gradient: [Double]
+        var logDensity: Double
+    }
+
+    /// What one transition's tree accumulates.
+    private struct Tree {
+        var leapfrogs = 0
+        var sumAcceptance = 0.0
+        var divergent = false
+    }
+
+    init(model: Model, settings: MCMCSettings, evaluator: ModelEvaluator) {
+        self.model = model
+        self.settings = settings
+        self.evaluator = evaluator
+    }
+
+    private func evaluate(_ z: [Double], into gradient: inout [Double]) -> Double {
+        z.withUnsafeBufferPointer { position in gradient.withUnsafeMutableBufferPointer { evaluator.logDensityAndGradient(position, into: $0) } }
+    }
+
+    private func kinetic(_ p: [Double], _ inverseMetric: [Double]) -> Double {
+        var sum = 0.0
+        for i in p.indices { sum += p[i] * p[i] * inverseMetric[i] }
+        return 0.5 * sum
+    }
+
+    private func hamiltonian(_ point: Point, _ inverseMetric: [Double]) -> Double {
+        let h = -point.logDensity + kinetic(point.p, inverseMetric)
+        return h.isNaN ? .infinity : h
+    }
+
+    /// One leapfrog step of `epsilon` (negative to go backwards).
+    private func leapfrog(_ point: inout Point, _ epsilon: Double, _ inverseMetric: [Double]) {
+        let d = point.z.count
+        for i in 0..<d { point.p[i] += 0.5 * epsilon * point.gradient[i] }
+        for i in 0..<d { point.z[i] += epsilon * inverseMetric[i] * point.p[i] }
+        point.logDensity = evaluate(point.z, into: &point.gradient)
+        guard point.logDensity.isFinite else { return }
+        for i in 0..<d { point.p[i] += 0.5 * epsilon * point.gradient[i] }
+    }
+
+    private func sharp(_ p: [Double], _ inverseMetric: [Double]) -> [Double] { zip(p, inverseMetric).map { $0 * $1 } }
+
+    private static func dot(_ a: [Double], _ b: [Double]) -> Double {
+        var sum = 0.0
+        for i in a.indices { sum += a[i] * b[i] }
+        return sum
+    }
+
+    private static func plus(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $0 + $1 } }
+
+    /// The generalized no-U-turn criterion: both ends still move along the summed momentum.
+    private static func noUTurn(_ sharpMinus: [Double], _ sharpPlus: [Double], _ rho: [Double]) -> Bool {
+        dot(sharpPlus, rho) > 0 && dot(sharpMinus, rho) > 0
+    }
+
+    private static func logSumExp(_ a: Double, _ b: Double) -> Double {
+        if a == -.infinity { return b }
+        if b == -.infinity { return a }
+        let high = max(a, b)
+        return high + log(exp(a - high) + exp(b - high))
+    }
+
+    /// Builds a subtree of 2^depth leapfrog steps from `point` in direction `sign`, as Stan's `build_tree`.
+    /// Returns whether it is valid (no divergence, no U-turn inside); `point` ends at its far end.
+    private func buildTree(
+        depth: Int, point: inout Point, propose: inout Point, sharpBegin: inout [Double], sharpEnd: inout [Double],
+        rho: inout [Double], pBegin: inout [Double], pEnd: inout [Double], startEnergy: Double, sign: Double, epsilon: Double,
+        inverseMetric: [Double], logSumWeight: inout Double, tree: inout Tree, rng: inout RandomStream
+    ) -> Bool {
+        if depth == 0 {
+            leapfrog(&point, sign * epsilon, inverseMetric)
+            tree.leapfrogs += 1
+            let h = point.logDensity.isFinite ? hamiltonian(point, inverseMetric) : .infinity
+            if h - startEnergy > Self.maxEnergyError { tree.divergent = true }
+            logSumWeight = Self.logSumExp(logSumWeight, startEnergy - h)
+            tree.sumAcceptance += startEnergy - h > 0 ? 1 : exp(startEnergy - h)
+            propose = point
+            sharpBegin = sharp(point.p, inverseMetric)
+            sharpEnd = sharpBegin
+            rho = Self.plus(rho, point.p)
+            pBegin = point.p
+            pEnd = point.p
+            return !tree.divergent
+        }
+        let d = point.z.count
+        var logSumWeightInit = -Double.infinity
+        var sharpInitEnd = [Double](repeating: 0, count: d)
+        var pInitEnd = sharpInitEnd
+        var rhoInit = sharpInitEnd
+        guard
+            buildTree(
+                depth: depth - 1, point: &point, propose: &propose, sharpBegin: &sharpBegin, sharpEnd: &sharpInitEnd, rho: &rhoInit,
+                pBegin: &pBegin, pEnd: &pInitEnd, startEnergy: startEnergy, sign: sign, epsilon: epsilon, inverseMetric: inverseMetric,
+                logSumWeight: &logSumWeightInit, tree: &tree, rng: &rng)
+        else { return false }
+        var proposeFinal = point
+        var logSumWeightFinal = -Double.infinity
+        var sharpFinalBegin = sharpInitEnd
+        var pFinalBegin = pInitEnd
+        var rhoFinal = [Double](repeating: 0, count: d)
+        guard
+            buildTree(
+                depth: depth - 1, point: &point, propose: &proposeFinal, sharpBegin: &sharpFinalBegin, sharpEnd: &sharpEnd, rho: &rhoFinal,
+                pBegin: &pFinalBegin, pEnd: &pEnd, startEnergy: startEnergy, sign: sign, epsilon: epsilon, inverseMetric: inverseMetric,
+                logSumWeight: &logSumWeightFinal, tree: &tree, rng: &rng)
+        else { return false }
+        // Multinomial choice between the two halves, by their weights.
+        let logSumWeightSubtree = Self.logSumExp(logSumWeightInit, logSumWeightFinal)
+        logSumWeight = Self.logSumExp(logSumWeight, logSumWeightSubtree)
+        if logSumWeightFinal > logSumWeightSubtree || rng.uniform() < exp(logSumWeightFinal - logSumWeightSubtree) {
+            propose = proposeFinal
+        }
+        let rhoSubtree = Self.plus(rhoInit, rhoFinal)
+        rho = Self.plus(rho, rhoSubtree)
+        var persists = Self.noUTurn(sharpBegin, sharpEnd, rhoSubtree)
+        persists = persists && Self.noUTurn(sharpBegin, sharpFinalBegin, Self.plus(rhoInit, pFinalBegin))
+        persists = persists && Self.noUTurn(sharpInitEnd, sharpEnd, Self.plus(rhoFinal, pInitEnd))
+        return persists
+    }
+
+    /// One NUTS transition; returns the mean acceptance statistic, the tree depth, whether it diverged,
+    /// and the energy of the chosen point.
+    func transition(_ state: inout ChainState, epsilon: Double, inverseMetric: [Double], maxTreeDepth: Int)
+        -> (acceptance: Double, depth: Int, divergent: Bool, energy: Double, leapfrogs: Int)
+    {
+        let d = model.dimension
+        let normal = Ziggurat.normal
+        var gradient = [Double](repeating: 0, count: d)
+        let logDensity = evaluate(state.z, into: &gradient)
+        let start = Point(
+            z: state.z, p: (0..<d).map { i in normal.normal(&state.rng) / inverseMetric[i].squareRoot() }, gradient: gradient,
+            logDensity: logDensity)
+        let startEnergy = hamiltonian(start, inverseMetric)
+        guard logDensity.isFinite, startEnergy.isFinite else { return (0, 0, true, startEnergy, 0) }
+        var forward = start
+        var backward = start
+        var sample = start
+        var rho = start.p
+        var logSumWeight = 0.0
+        var tree = Tree()
+        let startSharp = sharp(start.p, inverseMetric)
+        var sharpForwardBackward = startSharp, sharpForwardForward = startSharp
+        var sharpBackwardForward = startSharp, sharpBackwardBackward = startSharp
+        var pForwardBackward = start.p, pForwardForward = start.p
+        var pBackwardForward = start.p, pBackwardBackward = start.p
+        var depth = 0
+        while depth < maxTreeDepth {
+            var rhoForward = [Double](repeating: 0, count: d)
+            var rhoBackward = rhoForward
+            var logSumWeightSubtree = -Double.infinity
+            var propose = start
+            let valid: Bool
+            if state.rng.uniform() > 0.5 {
+                rhoBackward = rho
+                pBackwardForward = pForwardBackward
+                sharpBackwardForward = sharpForwardBackward
+                valid = buildTree(
+                    depth: depth, point: &forward, propose: &propose, sharpBegin: &sharpForwardBackward, sharpEnd: &sharpForwardForward,
+                    rho: &rhoForward, pBegin: &pForwardBackward, pEnd: &pForwardForward, startEnergy: startEnergy, sign: 1, epsilon: epsilon,
+                    inverseMetric: inverseMetric, logSumWeight: &logSumWeightSubtree, tree: &tree, rng: &state.rng)
+            } else {
+                rhoForward = rho
+                pForwardBackward = pBackwardForward
+                sharpForwardBackward = sharpBackwardForward
+                valid = buildTree(
+                    depth: depth, point: &backward, propose: &propose, sharpBegin: &sharpBackwardForward, sharpEnd: &sharpBackwardBackward,
+                    rho: &rhoBackward, pBegin: &pBackwardForward, pEnd: &pBackwardBackward, startEnergy: startEnergy, sign: -1, epsilon: epsilon,
+                    inverseMetric: inverseMetric, logSumWeight: &logSumWeightSubtree, tree: &tree, rng: &state.rng)
+            }
+            if !valid { break }
+            depth += 1
+            // Biased progressive sampling: the new subtree wins outright when it outweighs the old tree.
+            if logSumWeightSubtree > logSumWeight || state.rng.uniform() < exp(logSumWeightSubtree - logSumWeight) {
+                sample = propose
+            }
+            logSumWeight = Self.logSumExp(logSumWeight, logSumWeightSubtree)
+            rho = Self.plus(rhoBackward, rhoForward)
+            var persists = Self.noUTurn(sharpBackwardBackward, sharpForwardForward, rho)
+            persists = persists && Self.noUTurn(sharpBackwardBackward, sharpForwardBackward, Self.plus(rhoBackward, pForwardBackward))
+            persists = persists && Self.noUTurn(sharpBackwardForward, sharpForwardForward, Self.plus(rhoForward, pBackwardForward))
+            if !persists { break }
+        }
+        state.z = sample.z
+        state.logDensity = sample.logDensity
+        let acceptance = tree.leapfrogs > 0 ? tree.sumAcceptance / Double(tree.leapfrogs) : 0
+        return (acceptance, depth, tree.divergent, hamiltonian(sample, inverseMetric), tree.leapfrogs)
+    }
+}
+
+/// What a NUTS chain keeps beyond the common state: Stan's warm-up windows and the diagnostics a user
+/// must see (divergences and where they happened, tree depth hits, energies for E-BFMI).
+public struct NUTSState: Sendable, Codable, Equatable {
+    /// Stan's windowed adaptation: the current slow window's size and its last iteration (0-based).
+    public var windowSize = 0
+    public var nextWindowEnd = 0
+    public var initialBuffer = 0
+    public var terminalBuffer = 0
+    /// Whether the first step size search ran.
+    public var started = false
+    public var maxTreeDepth = 10
+    /// After warm-up: divergent transitions, transitions that hit `maxTreeDepth`, the sum of the
+    /// acceptance statistics, leapfrog steps, and each transition's energy (for E-BFMI).
+    public var divergences = 0
+    public var treeDepthHits = 0
+    public var acceptanceSum = 0.0
+    public var leapfrogs = 0
+    public var energies: [Double] = []
+    /// Constrained positions of divergent transitions after warm-up (at most `maxDivergentPositions`).
+    public var divergentPositions: [Double] = []
+    /// Divergences during warm-up (they shape the step size; reported apart).
+    public var warmupDivergences = 0
+
+    public init() {}
+
+    /// Energy Bayesian fraction of missing information: below 0.3 the momentum resampling explores the
+    /// energy distribution poorly (heavy tails, funnels). NaN with fewer than 3 energies.
+    public var eBFMI: Double {
+        guard energies.count > 2 else { return .nan }
+        let mean = energies.reduce(0, +) / Double(energies.count)
+        var numerator = 0.0
+        var denominator = 0.0
+        for (index, energy) in energies.enumerated() {
+            if index > 0 { numerator += (energy - energies[index - 1]) * (energy - energies[index - 1]) }
+            denominator += (energy - mean) * (energy - mean)
+        }
+        return denominator > 0 ? numerator / denominator : .nan
+    }
+}
+
+extension NoUTurn {
+    /// Stan's window layout: 75 iterations for the step size alone, slow windows from 25 doubling, 50 at
+    /// the end; for short warm-ups 15 % / 75 % / 10 %. Fewer than 20 warm-up iterations adapt the step size only.
+    static func windows(warmup: Int) -> NUTSState {
+        var state = NUTSState()
+        var initial = 75, terminal = 50, base = 25
+        if warmup < 20 {
+            state.windowSize = 0
+            state.nextWindowEnd = -1
+            return state
+        }
+        if initial + base + terminal > warmup {
+            initial = warmup * 15 / 100
+            terminal = warmup * 10 / 100
+            base = warmup - initial - terminal
+        }
+        state.initialBuffer = initial
+        state.terminalBuffer = terminal
+        state.windowSize = base
+        state.nextWindowEnd = initial + base - 1
+        return state
+    }
+
+    /// A step size from which one leapfrog step's acceptance crosses 0.8 (Stan's `init_stepsize`):
+    /// doubled or halved, at most 60 times, never to 0 or beyond 1e7.
+    func initialStepSize(_ state: inout ChainState, from epsilon: Double, inverseMetric: [Double]) -> Double {
+        let d = model.dimension
+        let normal = Ziggurat.normal
+        var gradient = [Double](repeating: 0, count: d)
+        let logDensity = evaluate(state.z, into: &gradient)
+        guard logDensity.isFinite else { return epsilon }
+        func energyChange(_ epsilon: Double) -> Double {
+            var point = Point(
+                z: state.z, p: (0..<d).map { i in normal.normal(&state.rng) / inverseMetric[i].squareRoot() }, gradient: gradient,
+                logDensity: logDensity)
+            let before = hamiltonian(point, inverseMetric)
+            leapfrog(&point, epsilon, inverseMetric)
+            let after = point.logDensity.isFinite ? hamiltonian(point, inverseMetric) : .infinity
+            return before - after
+        }
+        var epsilon = epsilon
+        let direction = energyChange(epsilon) > log(0.8) ? 1.0 : -1.0
+        for _ in 0..<60 {
+            let change = energyChange(epsilon)
+            if direction > 0 && !(change > log(0.8)) { break }
+            if direction < 0 && !(change < log(0.8)) { break }
+            let next = direction > 0 ? 2 * epsilon : 0.5 * epsilon
+            guard next > 1e-300, next < 1e7 else { break }
+            epsilon = next
+        }
+        return epsilon
+    }
+
+    mutating func step(_ state: inout ChainState) {
+        var nuts = state.nuts ?? Self.windows(warmup: settings.warmup)
+        var a = state.adaptation
+        if !nuts.started {
+            nuts.started = true
+            nuts.maxTreeDepth = settings.maxTreeDepth
+            a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: a.shape)
+            a.mu = log(10 * a.stepSize)
+        }
+        let counter = state.iteration
+        let warm = counter < settings.warmup
+        let epsilon = warm ? a.stepSize : exp(a.averagedLogStep)
+        let result = transition(&state, epsilon: epsilon, inverseMetric: a.shape, maxTreeDepth: nuts.maxTreeDepth)
+        state.iteration += 1
+        if warm {
+            if result.divergent { nuts.warmupDivergences += 1 }
+            Self.learnStepSize(&a, acceptance: result.acceptance)
+            if learnMetric(&a, &nuts, z: state.z, counter: counter) {
+                a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: a.shape)
+                a.mu = log(10 * a.stepSize)
+                a.errorSum = 0
+                a.dualIteration = 0
+                a.averagedLogStep = 0
+            }
+        } else {
+            state.proposalsAfterWarmup += 1
+            nuts.acceptanceSum += result.acceptance
+            nuts.leapfrogs += result.leapfrogs
+            nuts.energies.append(result.energy)
+            if result.depth >= nuts.maxTreeDepth { nuts.treeDepthHits += 1 }
+            if result.divergent {
+                nuts.divergences += 1
+                if nuts.divergentPositions.count < Self.maxDivergentPositions * model.dimension {
+                    nuts.divergentPositions.append(contentsOf: model.constrain(state.z))
+                }
+            }
+        }
+        state.adaptation = a
+        state.nuts = nuts
+        MarkovChainSampler.keep(&state, settings: settings, model: model)
+    }
+
+    /// Dual averaging (Hoffman & Gelman 2014: γ = 0.05, t0 = 10, κ = 0.75) towards `targetAcceptance`.
+    static func learnStepSize(_ a: inout ChainState.Adaptation, acceptance: Double) {
+        a.dualIteration += 1
+        let m = a.dualIteration
+        let eta = 1 / (m + 10)
+        a.errorSum = (1 - eta) * a.errorSum + eta * (targetAcceptance - acceptance)
+        let logStep = a.mu - m.squareRoot() / 0.05 * a.errorSum
+        let weight = pow(m, -0.75)
+        a.averagedLogStep = weight * logStep + (1 - weight) * a.averagedLogStep
+        a.stepSize = exp(logStep)
+    }
+
+    /// Stan's `learn_variance`: inside a slow window, adds the draw to the estimate; at the window's end,
+    /// sets the metric to the regularized variances, restarts the estimate and lays out the next window
+    /// (double the size, stretched to the terminal buffer when the one after would not fit). True then.
+    func learnMetric(_ a: inout ChainState.Adaptation, _ nuts: inout NUTSState, z: [Double], counter: Int) -> Bool {
+        let warmup = settings.warmup
+        guard nuts.windowSize > 0 else { return false }
+        let inWindow = counter >= nuts.initialBuffer && counter < warmup - nuts.terminalBuffer && counter != warmup
+        guard inWindow else { return false }
+        welford(&a, z, full: false)
+        guard counter == nuts.nextWindowEnd else { return false }
+        let n = a.count
+        if n > 1 {
+            a.shape = a.comoment.map { ($0 / (n - 1)) * n / (n + 5) + 1e-3 * 5 / (n + 5) }
+        }
+        a.count = 0
+        a.mean = [Double](repeating: 0, count: z.count)
+        a.comoment = [Double](repeating: 0, count: z.count)
+        let lastEnd = warmup - nuts.terminalBuffer - 1
+        if nuts.nextWindowEnd != lastEnd {
+            nuts.windowSize *= 2
+            nuts.nextWindowEnd = counter + nuts.windowSize
+            if nuts.nextWindowEnd != lastEnd && nuts.nextWindowEnd + 2 * nuts.windowSize >= warmup - nuts.terminalBuffer {
+                nuts.nextWindowEnd = lastEnd
+            }
+        }
+        return true
+    }
+}

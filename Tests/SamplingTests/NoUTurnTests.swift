@@ -1,0 +1,62 @@
+import Foundation
+import XCTest
+@testable import Sampling
+
+/// NUTS as Stan runs it: the warm-up windows, divergences on a funnel, exact resume. (Its accuracy on
+/// Gaussians and its honesty on separated modes are checked with every method in MarkovChainTests.)
+final class NoUTurnTests: XCTestCase {
+    /// Stan's layout for 1,000 warm-up iterations: 75 fast, slow windows of 25, 50, 100, 200 and 500
+    /// (the last stretched to the terminal buffer), 50 fast: the metric is updated after iterations
+    /// 99, 149, 249, 449 and 949 (0-based).
+    func testWarmupWindowsAreStans() throws {
+        let model = try Model(logDensity: "normal_lpdf(x, 0, 1)", parameters: [ParameterSpec(name: "x")])
+        let sampler = NoUTurn(model: model, settings: MCMCSettings(method: .noUTurn, warmup: 1000), evaluator: model.makeEvaluator())
+        var windows = NoUTurn.windows(warmup: 1000)
+        var adaptation = ChainState.Adaptation()
+        adaptation.mean = [0]
+        adaptation.comoment = [0]
+        adaptation.shape = [1]
+        var updates: [Int] = []
+        for counter in 0..<1000 where sampler.learnMetric(&adaptation, &windows, z: [Double(counter % 7)], counter: counter) {
+            updates.append(counter)
+        }
+        XCTAssertEqual(updates, [99, 149, 249, 449, 949])
+        // A short warm-up: 15 % / 75 % / 10 %, one window.
+        let short = NoUTurn.windows(warmup: 100)
+        XCTAssertEqual([short.initialBuffer, short.windowSize, short.terminalBuffer, short.nextWindowEnd], [15, 75, 10, 89])
+        XCTAssertEqual(NoUTurn.windows(warmup: 10).windowSize, 0, "under 20 warm-up iterations only the step size adapts")
+    }
+
+    /// The centered eight-schools funnel: Stan reports divergences there; so must we, never a silent answer.
+    func testTheFunnelReportsDivergences() throws {
+        let model = try Model(
+            logDensity: "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, mu, tau)) + sum(normal_lpdf(y, theta, sigma))",
+            parameters: [ParameterSpec(name: "mu"), ParameterSpec(name: "tau", lower: 0), ParameterSpec(name: "theta", size: 8)],
+            data: ["y": .vector([28, 8, -3, 7, -1, 1, 18, 12]), "sigma": .vector([15, 10, 16, 11, 9, 11, 10, 18])])
+        let sampler = MarkovChainSampler(model: model, settings: MCMCSettings(method: .noUTurn, chains: 4, warmup: 1000, draws: 1000, seed: 3))
+        var states = try sampler.initialStates()
+        sampler.advance(&states, to: sampler.settings.totalIterations)
+        let divergences = states.reduce(0) { $0 + ($1.nuts?.divergences ?? 0) }
+        XCTAssertGreaterThan(divergences, 0, "the funnel's neck makes divergent trajectories")
+        XCTAssertEqual(
+            states.reduce(0) { $0 + ($1.nuts?.divergentPositions.count ?? 0) }, divergences * model.dimension, "each one's position is kept")
+        XCTAssertTrue(states.allSatisfy { $0.nuts?.eBFMI.isFinite == true })
+    }
+
+    /// A chain checkpointed mid-warm-up (through JSON, as jobs store it) ends with exactly the draws of
+    /// one that never stopped.
+    func testResumeIsExact() throws {
+        let model = try Model(
+            logDensity: "-0.5 * (x^2 - 2 * 0.9 * x * y + y^2) / (1 - 0.9^2)", parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "y")])
+        let sampler = MarkovChainSampler(model: model, settings: MCMCSettings(method: .noUTurn, chains: 2, warmup: 300, draws: 300, seed: 5))
+        var straight = try sampler.initialStates()
+        sampler.advance(&straight, to: 600)
+        var resumed = try sampler.initialStates()
+        sampler.advance(&resumed, to: 170)
+        let saved = try JSONEncoder().encode(resumed)
+        resumed = try JSONDecoder().decode([ChainState].self, from: saved)
+        sampler.advance(&resumed, to: 600)
+        XCTAssertEqual(resumed.map(\.draws), straight.map(\.draws))
+        XCTAssertEqual(resumed.map { $0.nuts?.energies ?? [] }, straight.map { $0.nuts?.energies ?? [] })
+    }
+}
