@@ -18,6 +18,11 @@ public struct MCMCKind: TypedJobKind {
             "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.")
         var method = MCMCSettings.Method.hamiltonian.rawValue
         @Param(.integer(minimum: 1, maximum: 1000), "Keep every thin-th draw after warm-up.") var thin = 1
+        @Param(
+            .string(maxLength: 8, allowed: ["diag", "dense"]),
+            "nuts: the inverse metric adapted in warm-up: diagonal, or dense (the draws' covariance) for correlated posteriors (at most 100 coordinates)."
+        )
+        var metric = "diag"
         @Param(.array(of: .number(), minItems: 1, maxItems: 100_000), "Starting point (constrained scale) for all chains.") var initial: [Double]? =
             nil
         @Param(ChainRuns.chains) var chains = 4
@@ -52,6 +57,15 @@ public struct MCMCKind: TypedJobKind {
         let model = try self.model(params)
         if let typed = try? Parameters.decode(params) {
             try ChainRuns.checkSize(chains: typed.chains, draws: typed.draws, dimension: model.dimension)
+            if typed.metric == "dense" {
+                guard typed.method == MCMCSettings.Method.noUTurn.rawValue else {
+                    throw ParameterError(.invalidValue, field: "params.metric", reason: "a dense metric is adapted by method nuts only")
+                }
+                guard model.dimension <= 100 else {
+                    throw ParameterError(
+                        .outOfRange, field: "params.metric", reason: "a dense metric takes at most 100 coordinates, got \(model.dimension)")
+                }
+            }
         }
         if model.dimension > 1000 {
             throw ParameterError(.outOfRange, field: "params.parameters", reason: "at most 1000 coordinates in all, got \(model.dimension)")
@@ -81,9 +95,10 @@ public struct MCMCKind: TypedJobKind {
         let model = try self.model(context.params)
         let params = try typedParameters(context.params)
         guard let method = MCMCSettings.Method(rawValue: params.method) else { throw JobFailure("params.method: unknown method \(params.method)") }
-        let settings = MCMCSettings(
+        var settings = MCMCSettings(
             method: method, chains: params.chains, warmup: params.warmup, draws: params.draws, thin: params.thin,
             seed: UInt64(params.seed), initial: params.initial)
+        settings.denseMetric = params.metric == "dense"
         let sampler = MarkovChainSampler(model: model, settings: settings)
         let d = model.dimension
         let states = try ChainRuns.run(

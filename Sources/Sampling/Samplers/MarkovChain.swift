@@ -24,6 +24,9 @@ public struct MCMCSettings: Sendable, Codable, Equatable {
     public var initial: [Double]?
     /// NUTS: the deepest trajectory (2^depth leapfrog steps); reaching it is reported.
     public var maxTreeDepth = 10
+    /// NUTS: adapt a dense inverse metric (the warm-up draws' covariance) instead of a diagonal one, for
+    /// posteriors whose coordinates are strongly correlated or scaled along rotated axes.
+    public var denseMetric = false
 
     public init(
         method: Method = .randomWalk, chains: Int = 4, warmup: Int = 1000, draws: Int = 1000, thin: Int = 1,
@@ -130,8 +133,8 @@ public struct MarkovChainSampler: Sendable {
                 adaptation.mu = log(10 * 0.1)
             case .noUTurn:
                 // Stan's start: a unit metric and step size 1, refined by the step size search.
-                adaptation.comoment = [Double](repeating: 0, count: d)
-                adaptation.shape = [Double](repeating: 1, count: d)
+                adaptation.comoment = [Double](repeating: 0, count: settings.denseMetric ? d * d : d)
+                adaptation.shape = settings.denseMetric ? identity(d) : [Double](repeating: 1, count: d)
                 adaptation.stepSize = 1
                 adaptation.mu = log(10)
             }

@@ -41,28 +41,25 @@ struct NoUTurn {
         z.withUnsafeBufferPointer { position in gradient.withUnsafeMutableBufferPointer { evaluator.logDensityAndGradient(position, into: $0) } }
     }
 
-    private func kinetic(_ p: [Double], _ inverseMetric: [Double]) -> Double {
-        var sum = 0.0
-        for i in p.indices { sum += p[i] * p[i] * inverseMetric[i] }
-        return 0.5 * sum
-    }
+    private func kinetic(_ p: [Double], _ inverseMetric: Metric) -> Double { inverseMetric.kinetic(p) }
 
-    private func hamiltonian(_ point: Point, _ inverseMetric: [Double]) -> Double {
+    private func hamiltonian(_ point: Point, _ inverseMetric: Metric) -> Double {
         let h = -point.logDensity + kinetic(point.p, inverseMetric)
         return h.isNaN ? .infinity : h
     }
 
     /// One leapfrog step of `epsilon` (negative to go backwards).
-    private func leapfrog(_ point: inout Point, _ epsilon: Double, _ inverseMetric: [Double]) {
+    private func leapfrog(_ point: inout Point, _ epsilon: Double, _ inverseMetric: Metric) {
         let d = point.z.count
         for i in 0..<d { point.p[i] += 0.5 * epsilon * point.gradient[i] }
-        for i in 0..<d { point.z[i] += epsilon * inverseMetric[i] * point.p[i] }
+        let velocity = inverseMetric.velocity(point.p)
+        for i in 0..<d { point.z[i] += epsilon * velocity[i] }
         point.logDensity = evaluate(point.z, into: &point.gradient)
         guard point.logDensity.isFinite else { return }
         for i in 0..<d { point.p[i] += 0.5 * epsilon * point.gradient[i] }
     }
 
-    private func sharp(_ p: [Double], _ inverseMetric: [Double]) -> [Double] { zip(p, inverseMetric).map { $0 * $1 } }
+    private func sharp(_ p: [Double], _ inverseMetric: Metric) -> [Double] { inverseMetric.velocity(p) }
 
     private static func dot(_ a: [Double], _ b: [Double]) -> Double {
         var sum = 0.0
@@ -89,7 +86,7 @@ struct NoUTurn {
     private func buildTree(
         depth: Int, point: inout Point, propose: inout Point, sharpBegin: inout [Double], sharpEnd: inout [Double],
         rho: inout [Double], pBegin: inout [Double], pEnd: inout [Double], startEnergy: Double, sign: Double, epsilon: Double,
-        inverseMetric: [Double], logSumWeight: inout Double, tree: inout Tree, rng: inout RandomStream
+        inverseMetric: Metric, logSumWeight: inout Double, tree: inout Tree, rng: inout RandomStream
     ) -> Bool {
         if depth == 0 {
             leapfrog(&point, sign * epsilon, inverseMetric)
@@ -144,7 +141,7 @@ struct NoUTurn {
 
     /// One NUTS transition; returns the mean acceptance statistic, the tree depth, whether it diverged,
     /// and the energy of the chosen point.
-    func transition(_ state: inout ChainState, epsilon: Double, inverseMetric: [Double], maxTreeDepth: Int)
+    func transition(_ state: inout ChainState, epsilon: Double, inverseMetric: Metric, maxTreeDepth: Int)
         -> (acceptance: Double, depth: Int, divergent: Bool, energy: Double, leapfrogs: Int)
     {
         let d = model.dimension
@@ -152,7 +149,7 @@ struct NoUTurn {
         var gradient = [Double](repeating: 0, count: d)
         let logDensity = evaluate(state.z, into: &gradient)
         let start = Point(
-            z: state.z, p: (0..<d).map { i in normal.normal(&state.rng) / inverseMetric[i].squareRoot() }, gradient: gradient,
+            z: state.z, p: inverseMetric.sample(&state.rng), gradient: gradient,
             logDensity: logDensity)
         let startEnergy = hamiltonian(start, inverseMetric)
         guard logDensity.isFinite, startEnergy.isFinite else { return (0, 0, true, startEnergy, 0) }
@@ -276,7 +273,7 @@ extension NoUTurn {
 
     /// A step size from which one leapfrog step's acceptance crosses 0.8 (Stan's `init_stepsize`):
     /// doubled or halved, at most 60 times, never to 0 or beyond 1e7.
-    func initialStepSize(_ state: inout ChainState, from epsilon: Double, inverseMetric: [Double]) -> Double {
+    func initialStepSize(_ state: inout ChainState, from epsilon: Double, inverseMetric: Metric) -> Double {
         let d = model.dimension
         let normal = Ziggurat.normal
         var gradient = [Double](repeating: 0, count: d)
@@ -284,7 +281,7 @@ extension NoUTurn {
         guard logDensity.isFinite else { return epsilon }
         func energyChange(_ epsilon: Double) -> Double {
             var point = Point(
-                z: state.z, p: (0..<d).map { i in normal.normal(&state.rng) / inverseMetric[i].squareRoot() }, gradient: gradient,
+                z: state.z, p: inverseMetric.sample(&state.rng), gradient: gradient,
                 logDensity: logDensity)
             let before = hamiltonian(point, inverseMetric)
             leapfrog(&point, epsilon, inverseMetric)
@@ -310,19 +307,19 @@ extension NoUTurn {
         if !nuts.started {
             nuts.started = true
             nuts.maxTreeDepth = settings.maxTreeDepth
-            a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: a.shape)
+            a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: Metric(a.shape, dimension: model.dimension))
             a.mu = log(10 * a.stepSize)
         }
         let counter = state.iteration
         let warm = counter < settings.warmup
         let epsilon = warm ? a.stepSize : exp(a.averagedLogStep)
-        let result = transition(&state, epsilon: epsilon, inverseMetric: a.shape, maxTreeDepth: nuts.maxTreeDepth)
+        let result = transition(&state, epsilon: epsilon, inverseMetric: Metric(a.shape, dimension: model.dimension), maxTreeDepth: nuts.maxTreeDepth)
         state.iteration += 1
         if warm {
             if result.divergent { nuts.warmupDivergences += 1 }
             Self.learnStepSize(&a, acceptance: result.acceptance)
             if learnMetric(&a, &nuts, z: state.z, counter: counter) {
-                a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: a.shape)
+                a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: Metric(a.shape, dimension: model.dimension))
                 a.mu = log(10 * a.stepSize)
                 a.errorSum = 0
                 a.dualIteration = 0
@@ -366,15 +363,22 @@ extension NoUTurn {
         guard nuts.windowSize > 0 else { return false }
         let inWindow = counter >= nuts.initialBuffer && counter < warmup - nuts.terminalBuffer && counter != warmup
         guard inWindow else { return false }
-        welford(&a, z, full: false)
+        welford(&a, z, full: settings.denseMetric)
         guard counter == nuts.nextWindowEnd else { return false }
         let n = a.count
+        let d = z.count
+        // Regularized towards 1e-3 (times the identity, for the dense metric), as Stan does.
         if n > 1 {
-            a.shape = a.comoment.map { ($0 / (n - 1)) * n / (n + 5) + 1e-3 * 5 / (n + 5) }
+            a.shape = a.comoment.map { ($0 / (n - 1)) * n / (n + 5) }
+            if settings.denseMetric {
+                for i in 0..<d { a.shape[i * d + i] += 1e-3 * 5 / (n + 5) }
+            } else {
+                a.shape = a.shape.map { $0 + 1e-3 * 5 / (n + 5) }
+            }
         }
         a.count = 0
-        a.mean = [Double](repeating: 0, count: z.count)
-        a.comoment = [Double](repeating: 0, count: z.count)
+        a.mean = [Double](repeating: 0, count: d)
+        a.comoment = [Double](repeating: 0, count: settings.denseMetric ? d * d : d)
         let lastEnd = warmup - nuts.terminalBuffer - 1
         if nuts.nextWindowEnd != lastEnd {
             nuts.windowSize *= 2
@@ -384,5 +388,85 @@ extension NoUTurn {
             }
         }
         return true
+    }
+}
+
+/// The inverse metric M⁻¹ of a NUTS chain: diagonal (`d` values) or dense (`d × d`, row-major), with what
+/// the sampler needs of it — momenta p ~ N(0, M), the velocity M⁻¹p and the kinetic energy ½ pᵀM⁻¹p.
+struct Metric {
+    let dimension: Int
+    let inverse: [Double]
+    /// Dense only: U upper triangular with M⁻¹ = UᵀU, so p = U⁻¹u (u standard normal) has covariance M.
+    private let upper: [Double]?
+
+    init(_ inverse: [Double], dimension: Int) {
+        self.dimension = dimension
+        let isSquare = dimension > 1 && inverse.count == dimension * dimension
+        if isSquare, let lower = Self.cholesky(inverse, dimension) {
+            self.inverse = inverse
+            var upper = [Double](repeating: 0, count: dimension * dimension)
+            for i in 0..<dimension { for j in 0...i { upper[j * dimension + i] = lower[i * dimension + j] } }
+            self.upper = upper
+        } else if isSquare {
+            // Not positive definite (regularization prevents it): fall back to its diagonal.
+            self.inverse = (0..<dimension).map { max(inverse[$0 * dimension + $0], 1e-12) }
+            self.upper = nil
+        } else {
+            self.inverse = inverse.count == dimension ? inverse : [Double](repeating: 1, count: dimension)
+            self.upper = nil
+        }
+    }
+
+    var isDense: Bool { upper != nil }
+
+    func velocity(_ p: [Double]) -> [Double] {
+        let d = dimension
+        guard isDense else { return (0..<d).map { p[$0] * inverse[$0] } }
+        var v = [Double](repeating: 0, count: d)
+        for i in 0..<d {
+            var sum = 0.0
+            for j in 0..<d { sum += inverse[i * d + j] * p[j] }
+            v[i] = sum
+        }
+        return v
+    }
+
+    func kinetic(_ p: [Double]) -> Double {
+        let v = velocity(p)
+        var sum = 0.0
+        for i in 0..<dimension { sum += p[i] * v[i] }
+        return 0.5 * sum
+    }
+
+    func sample(_ rng: inout RandomStream) -> [Double] {
+        let d = dimension
+        let normal = Ziggurat.normal
+        guard let upper else { return (0..<d).map { _ in normal.normal(&rng) }.enumerated().map { $0.element / inverse[$0.offset].squareRoot() } }
+        let u = (0..<d).map { _ in normal.normal(&rng) }
+        var p = [Double](repeating: 0, count: d)
+        for i in stride(from: d - 1, through: 0, by: -1) {
+            var sum = u[i]
+            for j in (i + 1)..<d { sum -= upper[i * d + j] * p[j] }
+            p[i] = sum / upper[i * d + i]
+        }
+        return p
+    }
+
+    /// Lower-triangular L with A = LLᵀ, or nil when A is not positive definite.
+    static func cholesky(_ a: [Double], _ d: Int) -> [Double]? {
+        var l = [Double](repeating: 0, count: d * d)
+        for i in 0..<d {
+            for j in 0...i {
+                var sum = a[i * d + j]
+                for k in 0..<j { sum -= l[i * d + k] * l[j * d + k] }
+                if i == j {
+                    guard sum > 0, sum.isFinite else { return nil }
+                    l[i * d + i] = sum.squareRoot()
+                } else {
+                    l[i * d + j] = sum / l[j * d + j]
+                }
+            }
+        }
+        return l
     }
 }
