@@ -43,6 +43,10 @@ final class SamplerKindTests: XCTestCase {
                     "params.method"
                 ),
                 (
+                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "metric": "dense"}"#, "invalid_value",
+                    "params.metric"
+                ),
+                (
                     "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x", "lower": 1, "upper": 0}]}"#, "invalid_value",
                     "params.parameters[0].upper"
                 ),
