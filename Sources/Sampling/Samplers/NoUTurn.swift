@@ -402,7 +402,7 @@ struct Metric {
     init(_ inverse: [Double], dimension: Int) {
         self.dimension = dimension
         let isSquare = dimension > 1 && inverse.count == dimension * dimension
-        if isSquare, let lower = Self.cholesky(inverse, dimension) {
+        if isSquare, let lower = Cholesky.factor(inverse, dimension: dimension) {
             self.inverse = inverse
             var upper = [Double](repeating: 0, count: dimension * dimension)
             for i in 0..<dimension { for j in 0...i { upper[j * dimension + i] = lower[i * dimension + j] } }
@@ -450,23 +450,5 @@ struct Metric {
             p[i] = sum / upper[i * d + i]
         }
         return p
-    }
-
-    /// Lower-triangular L with A = LLᵀ, or nil when A is not positive definite.
-    static func cholesky(_ a: [Double], _ d: Int) -> [Double]? {
-        var l = [Double](repeating: 0, count: d * d)
-        for i in 0..<d {
-            for j in 0...i {
-                var sum = a[i * d + j]
-                for k in 0..<j { sum -= l[i * d + k] * l[j * d + k] }
-                if i == j {
-                    guard sum > 0, sum.isFinite else { return nil }
-                    l[i * d + i] = sum.squareRoot()
-                } else {
-                    l[i * d + j] = sum / l[j * d + j]
-                }
-            }
-        }
-        return l
     }
 }
