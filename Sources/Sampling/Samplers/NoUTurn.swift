@@ -81,62 +81,71 @@ struct NoUTurn {
         return high + log(exp(a - high) + exp(b - high))
     }
 
-    /// Builds a subtree of 2^depth leapfrog steps from `point` in direction `sign`, as Stan's `build_tree`.
-    /// Returns whether it is valid (no divergence, no U-turn inside); `point` ends at its far end.
+    /// A subtree's edges and sums: the velocity (p♯ = M⁻¹p) and momentum at its first and last points, the
+    /// sum of its momenta, and the log of its total weight Σ exp(H₀ − H).
+    private struct Span {
+        var sharpBegin: [Double]
+        var sharpEnd: [Double]
+        var pBegin: [Double]
+        var pEnd: [Double]
+        var rho: [Double]
+        var logSumWeight = -Double.infinity
+
+        init(dimension d: Int) {
+            sharpBegin = [Double](repeating: 0, count: d)
+            (sharpEnd, pBegin, pEnd, rho) = (sharpBegin, sharpBegin, sharpBegin, sharpBegin)
+        }
+    }
+
+    /// Builds a subtree of 2^depth leapfrog steps from `point` in direction `sign`, as Stan's `build_tree`:
+    /// `span` gets its edges and adds its momenta and weight. Returns whether it is valid (no divergence,
+    /// no U-turn inside); `point` ends at its far end and `propose` is the subtree's multinomial draw.
     private func buildTree(
-        depth: Int, point: inout Point, propose: inout Point, sharpBegin: inout [Double], sharpEnd: inout [Double],
-        rho: inout [Double], pBegin: inout [Double], pEnd: inout [Double], startEnergy: Double, sign: Double, epsilon: Double,
-        inverseMetric: Metric, logSumWeight: inout Double, tree: inout Tree, rng: inout RandomStream
+        depth: Int, point: inout Point, propose: inout Point, span: inout Span, startEnergy: Double, sign: Double, epsilon: Double,
+        inverseMetric: Metric, tree: inout Tree, rng: inout RandomStream
     ) -> Bool {
         if depth == 0 {
             leapfrog(&point, sign * epsilon, inverseMetric)
             tree.leapfrogs += 1
             let h = point.logDensity.isFinite ? hamiltonian(point, inverseMetric) : .infinity
             if h - startEnergy > Self.maxEnergyError { tree.divergent = true }
-            logSumWeight = Self.logSumExp(logSumWeight, startEnergy - h)
+            span.logSumWeight = Self.logSumExp(span.logSumWeight, startEnergy - h)
             tree.sumAcceptance += startEnergy - h > 0 ? 1 : exp(startEnergy - h)
             propose = point
-            sharpBegin = sharp(point.p, inverseMetric)
-            sharpEnd = sharpBegin
-            rho = Self.plus(rho, point.p)
-            pBegin = point.p
-            pEnd = point.p
+            span.sharpBegin = sharp(point.p, inverseMetric)
+            span.sharpEnd = span.sharpBegin
+            span.rho = Self.plus(span.rho, point.p)
+            span.pBegin = point.p
+            span.pEnd = point.p
             return !tree.divergent
         }
         let d = point.z.count
-        var logSumWeightInit = -Double.infinity
-        var sharpInitEnd = [Double](repeating: 0, count: d)
-        var pInitEnd = sharpInitEnd
-        var rhoInit = sharpInitEnd
+        var initial = Span(dimension: d)
         guard
             buildTree(
-                depth: depth - 1, point: &point, propose: &propose, sharpBegin: &sharpBegin, sharpEnd: &sharpInitEnd, rho: &rhoInit,
-                pBegin: &pBegin, pEnd: &pInitEnd, startEnergy: startEnergy, sign: sign, epsilon: epsilon, inverseMetric: inverseMetric,
-                logSumWeight: &logSumWeightInit, tree: &tree, rng: &rng)
+                depth: depth - 1, point: &point, propose: &propose, span: &initial, startEnergy: startEnergy, sign: sign,
+                epsilon: epsilon, inverseMetric: inverseMetric, tree: &tree, rng: &rng)
         else { return false }
         var proposeFinal = point
-        var logSumWeightFinal = -Double.infinity
-        var sharpFinalBegin = sharpInitEnd
-        var pFinalBegin = pInitEnd
-        var rhoFinal = [Double](repeating: 0, count: d)
+        var final = Span(dimension: d)
         guard
             buildTree(
-                depth: depth - 1, point: &point, propose: &proposeFinal, sharpBegin: &sharpFinalBegin, sharpEnd: &sharpEnd, rho: &rhoFinal,
-                pBegin: &pFinalBegin, pEnd: &pEnd, startEnergy: startEnergy, sign: sign, epsilon: epsilon, inverseMetric: inverseMetric,
-                logSumWeight: &logSumWeightFinal, tree: &tree, rng: &rng)
+                depth: depth - 1, point: &point, propose: &proposeFinal, span: &final, startEnergy: startEnergy, sign: sign,
+                epsilon: epsilon, inverseMetric: inverseMetric, tree: &tree, rng: &rng)
         else { return false }
         // Multinomial choice between the two halves, by their weights.
-        let logSumWeightSubtree = Self.logSumExp(logSumWeightInit, logSumWeightFinal)
-        logSumWeight = Self.logSumExp(logSumWeight, logSumWeightSubtree)
-        if logSumWeightFinal > logSumWeightSubtree || rng.uniform() < exp(logSumWeightFinal - logSumWeightSubtree) {
+        let logSumWeightSubtree = Self.logSumExp(initial.logSumWeight, final.logSumWeight)
+        span.logSumWeight = Self.logSumExp(span.logSumWeight, logSumWeightSubtree)
+        if final.logSumWeight > logSumWeightSubtree || rng.uniform() < exp(final.logSumWeight - logSumWeightSubtree) {
             propose = proposeFinal
         }
-        let rhoSubtree = Self.plus(rhoInit, rhoFinal)
-        rho = Self.plus(rho, rhoSubtree)
-        var persists = Self.noUTurn(sharpBegin, sharpEnd, rhoSubtree)
-        persists = persists && Self.noUTurn(sharpBegin, sharpFinalBegin, Self.plus(rhoInit, pFinalBegin))
-        persists = persists && Self.noUTurn(sharpInitEnd, sharpEnd, Self.plus(rhoFinal, pInitEnd))
-        return persists
+        let rhoSubtree = Self.plus(initial.rho, final.rho)
+        span.rho = Self.plus(span.rho, rhoSubtree)
+        (span.sharpBegin, span.pBegin, span.sharpEnd, span.pEnd) = (initial.sharpBegin, initial.pBegin, final.sharpEnd, final.pEnd)
+        // The U-turn criterion over the merged subtree, and across the seam between its halves.
+        return Self.noUTurn(initial.sharpBegin, final.sharpEnd, rhoSubtree)
+            && Self.noUTurn(initial.sharpBegin, final.sharpBegin, Self.plus(initial.rho, final.pBegin))
+            && Self.noUTurn(initial.sharpEnd, final.sharpEnd, Self.plus(final.rho, initial.pEnd))
     }
 
     /// One NUTS transition; returns the mean acceptance statistic, the tree depth, whether it diverged,
@@ -165,10 +174,10 @@ struct NoUTurn {
         var pForwardBackward = start.p, pForwardForward = start.p
         var pBackwardForward = start.p, pBackwardBackward = start.p
         var depth = 0
+        var rhoForward = [Double](repeating: 0, count: d)
+        var rhoBackward = rhoForward
         while depth < maxTreeDepth {
-            var rhoForward = [Double](repeating: 0, count: d)
-            var rhoBackward = rhoForward
-            var logSumWeightSubtree = -Double.infinity
+            var span = Span(dimension: d)
             var propose = start
             let valid: Bool
             if state.rng.uniform() > 0.5 {
@@ -176,18 +185,25 @@ struct NoUTurn {
                 pBackwardForward = pForwardBackward
                 sharpBackwardForward = sharpForwardBackward
                 valid = buildTree(
-                    depth: depth, point: &forward, propose: &propose, sharpBegin: &sharpForwardBackward, sharpEnd: &sharpForwardForward,
-                    rho: &rhoForward, pBegin: &pForwardBackward, pEnd: &pForwardForward, startEnergy: startEnergy, sign: 1, epsilon: epsilon,
-                    inverseMetric: inverseMetric, logSumWeight: &logSumWeightSubtree, tree: &tree, rng: &state.rng)
+                    depth: depth, point: &forward, propose: &propose, span: &span, startEnergy: startEnergy, sign: 1, epsilon: epsilon,
+                    inverseMetric: inverseMetric, tree: &tree, rng: &state.rng)
+                (sharpForwardBackward, sharpForwardForward, pForwardBackward, pForwardForward) = (
+                    span.sharpBegin, span.sharpEnd, span.pBegin, span.pEnd
+                )
+                rhoForward = span.rho
             } else {
                 rhoForward = rho
                 pForwardBackward = pBackwardForward
                 sharpForwardBackward = sharpBackwardForward
                 valid = buildTree(
-                    depth: depth, point: &backward, propose: &propose, sharpBegin: &sharpBackwardForward, sharpEnd: &sharpBackwardBackward,
-                    rho: &rhoBackward, pBegin: &pBackwardForward, pEnd: &pBackwardBackward, startEnergy: startEnergy, sign: -1, epsilon: epsilon,
-                    inverseMetric: inverseMetric, logSumWeight: &logSumWeightSubtree, tree: &tree, rng: &state.rng)
+                    depth: depth, point: &backward, propose: &propose, span: &span, startEnergy: startEnergy, sign: -1, epsilon: epsilon,
+                    inverseMetric: inverseMetric, tree: &tree, rng: &state.rng)
+                (sharpBackwardForward, sharpBackwardBackward, pBackwardForward, pBackwardBackward) = (
+                    span.sharpBegin, span.sharpEnd, span.pBegin, span.pEnd
+                )
+                rhoBackward = span.rho
             }
+            let logSumWeightSubtree = span.logSumWeight
             if !valid { break }
             depth += 1
             // Biased progressive sampling: the new subtree wins outright when it outweighs the old tree.
