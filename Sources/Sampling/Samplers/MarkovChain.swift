@@ -2,15 +2,12 @@ import Foundation
 
 /// Settings shared by the MCMC samplers.
 public struct MCMCSettings: Sendable, Codable, Equatable {
+    /// `rwm`: random-walk Metropolis with covariance adapted during warm-up (Haario et al. 2001) and its
+    /// scale tuned towards a 0.234 acceptance rate. `hmc`: Hamiltonian Monte Carlo with a diagonal metric
+    /// and step size adapted in warm-up (dual averaging towards 0.8 acceptance) and jittered path lengths.
+    /// `nuts`: the No-U-Turn sampler with Stan's multinomial trajectories and windowed warm-up.
     public enum Method: String, Sendable, Codable, CaseIterable {
-        /// Random-walk Metropolis with covariance adapted during warm-up (Haario et al. 2001) and
-        /// its scale tuned towards a 0.234 acceptance rate.
-        case randomWalk = "rwm"
-        /// Hamiltonian Monte Carlo with a diagonal metric and step size adapted in warm-up
-        /// (dual averaging towards 0.8 acceptance) and jittered path lengths.
-        case hamiltonian = "hmc"
-        /// The No-U-Turn sampler with Stan's multinomial trajectories and windowed warm-up.
-        case noUTurn = "nuts"
+        case randomWalk = "rwm", hamiltonian = "hmc", noUTurn = "nuts"
     }
 
     public var method: Method

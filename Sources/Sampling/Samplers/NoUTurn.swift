@@ -120,19 +120,17 @@ struct NoUTurn {
             return !tree.divergent
         }
         let d = point.z.count
-        var initial = Span(dimension: d)
-        guard
+        // The two halves, one after the other from the same end: each a subtree of depth − 1.
+        func half(_ propose: inout Point, _ span: inout Span) -> Bool {
             buildTree(
-                depth: depth - 1, point: &point, propose: &propose, span: &initial, startEnergy: startEnergy, sign: sign,
-                epsilon: epsilon, inverseMetric: inverseMetric, tree: &tree, rng: &rng)
-        else { return false }
+                depth: depth - 1, point: &point, propose: &propose, span: &span, startEnergy: startEnergy, sign: sign, epsilon: epsilon,
+                inverseMetric: inverseMetric, tree: &tree, rng: &rng)
+        }
+        var initial = Span(dimension: d)
+        guard half(&propose, &initial) else { return false }
         var proposeFinal = point
         var final = Span(dimension: d)
-        guard
-            buildTree(
-                depth: depth - 1, point: &point, propose: &proposeFinal, span: &final, startEnergy: startEnergy, sign: sign,
-                epsilon: epsilon, inverseMetric: inverseMetric, tree: &tree, rng: &rng)
-        else { return false }
+        guard half(&proposeFinal, &final) else { return false }
         // Multinomial choice between the two halves, by their weights.
         let logSumWeightSubtree = Self.logSumExp(initial.logSumWeight, final.logSumWeight)
         span.logSumWeight = Self.logSumExp(span.logSumWeight, logSumWeightSubtree)
