@@ -23,6 +23,13 @@ public struct MCMCKind: TypedJobKind {
             "nuts: the inverse metric adapted in warm-up: diagonal, or dense (the draws' covariance) for correlated posteriors (at most 100 coordinates)."
         )
         var metric = "diag"
+        @Param(
+            .number(minimum: 0.5, maximum: 0.999),
+            "nuts: the mean acceptance statistic the step size is adapted to (Stan's adapt_delta); raise it towards 0.95–0.99 when there are divergences."
+        )
+        var targetAcceptance = 0.8
+        @Param(.integer(minimum: 1, maximum: 15), "nuts: the deepest trajectory (2^depth leapfrog steps); transitions that reach it are reported.")
+        var maxTreeDepth = 10
         @Param(.array(of: .number(), minItems: 1, maxItems: 100_000), "Starting point (constrained scale) for all chains.") var initial: [Double]? =
             nil
         @Param(ChainRuns.chains) var chains = 4
@@ -99,6 +106,8 @@ public struct MCMCKind: TypedJobKind {
             method: method, chains: params.chains, warmup: params.warmup, draws: params.draws, thin: params.thin,
             seed: UInt64(params.seed), initial: params.initial)
         settings.denseMetric = params.metric == "dense"
+        settings.targetAcceptance = params.targetAcceptance
+        settings.maxTreeDepth = params.maxTreeDepth
         let sampler = MarkovChainSampler(model: model, settings: settings)
         let d = model.dimension
         let states = try ChainRuns.run(

@@ -22,7 +22,7 @@ enum NUTSReport {
             warnings.append(
                 .string(
                     "\(total) divergent transitions after warm-up: the posterior has regions the sampler cannot explore (a funnel?); "
-                        + "reparameterize (non-centered) or raise the target acceptance; estimates may be biased. Their positions are in divergences.csv"
+                        + "reparameterize (non-centered) or raise target_acceptance (0.95–0.99); estimates may be biased. Their positions are in divergences.csv"
                 ))
             result["converged"] = false
         }

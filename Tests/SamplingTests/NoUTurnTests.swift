@@ -55,6 +55,29 @@ final class NoUTurnTests: XCTestCase {
         XCTAssertLessThan(steps(dense) * 2, steps(diagonal), "dense: \(steps(dense)) leapfrogs, diagonal: \(steps(diagonal))")
     }
 
+    /// The step size is adapted towards the requested mean acceptance statistic (Stan's adapt_delta): a
+    /// higher target gives smaller steps and higher acceptance. (Dual averaging's averaged step size lands
+    /// above the target on Gaussians, as in Stan, so the check is a floor and the ordering.)
+    func testStepSizeFollowsTheTargetAcceptance() throws {
+        let model = try Model(
+            logDensity: "sum(normal_lpdf(x, 0, s))", parameters: [ParameterSpec(name: "x", size: 10)],
+            data: ["s": .vector((1...10).map(Double.init))])
+        var acceptance: [Double] = []
+        var stepSize: [Double] = []
+        for target in [0.8, 0.95] {
+            var settings = MCMCSettings(method: .noUTurn, chains: 4, warmup: 1000, draws: 1000, seed: 13)
+            settings.targetAcceptance = target
+            let sampler = MarkovChainSampler(model: model, settings: settings)
+            var states = try sampler.initialStates()
+            sampler.advance(&states, to: settings.totalIterations)
+            acceptance.append(states.map(\.acceptanceRate).reduce(0, +) / Double(states.count))
+            stepSize.append(states.map { exp($0.adaptation.averagedLogStep) }.reduce(0, +) / Double(states.count))
+            XCTAssertGreaterThanOrEqual(acceptance.last!, target - 0.05, "target \(target)")
+        }
+        XCTAssertGreaterThan(acceptance[1], acceptance[0])
+        XCTAssertLessThan(stepSize[1], stepSize[0])
+    }
+
     /// The centered eight-schools funnel: Stan reports divergences there; so must we, never a silent answer.
     func testTheFunnelReportsDivergences() throws {
         let model = try Model(

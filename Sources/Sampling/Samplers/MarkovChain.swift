@@ -24,6 +24,9 @@ public struct MCMCSettings: Sendable, Codable, Equatable {
     /// NUTS: adapt a dense inverse metric (the warm-up draws' covariance) instead of a diagonal one, for
     /// posteriors whose coordinates are strongly correlated or scaled along rotated axes.
     public var denseMetric = false
+    /// NUTS: the mean acceptance statistic the step size is adapted to (Stan's `adapt_delta`); raising it
+    /// towards 0.95–0.99 shortens the steps, the first remedy for divergences.
+    public var targetAcceptance = NoUTurn.defaultTargetAcceptance
 
     public init(
         method: Method = .randomWalk, chains: Int = 4, warmup: Int = 1000, draws: Int = 1000, thin: Int = 1,

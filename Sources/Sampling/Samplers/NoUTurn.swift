@@ -6,12 +6,13 @@ import Foundation
 /// between their halves), at `maxTreeDepth`, or at a divergence (energy error above 1000). Warm-up is
 /// Stan's: a fast window for the step size, doubling slow windows that each end with a regularized
 /// estimate of the diagonal metric (and a restart of the step size search), and a final fast window;
-/// the step size follows dual averaging towards `targetAcceptance`.
+/// the step size follows dual averaging towards `MCMCSettings.targetAcceptance` (Stan's `adapt_delta`).
 struct NoUTurn {
     let model: Model
     let settings: MCMCSettings
     let evaluator: ModelEvaluator
-    static let targetAcceptance = 0.8
+    /// Stan's default `adapt_delta`; `MCMCSettings.targetAcceptance` overrides it.
+    static let defaultTargetAcceptance = 0.8
     static let maxEnergyError = 1000.0
     /// Divergent transitions kept per chain for the positions artifact.
     static let maxDivergentPositions = 1000
@@ -331,7 +332,7 @@ extension NoUTurn {
         state.iteration += 1
         if warm {
             if result.divergent { nuts.warmupDivergences += 1 }
-            Self.learnStepSize(&a, acceptance: result.acceptance)
+            Self.learnStepSize(&a, acceptance: result.acceptance, target: settings.targetAcceptance)
             if learnMetric(&a, &nuts, z: state.z, counter: counter) {
                 a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: Metric(a.shape, dimension: model.dimension))
                 a.mu = log(10 * a.stepSize)
@@ -358,11 +359,11 @@ extension NoUTurn {
     }
 
     /// Dual averaging (Hoffman & Gelman 2014: γ = 0.05, t0 = 10, κ = 0.75) towards `targetAcceptance`.
-    static func learnStepSize(_ a: inout ChainState.Adaptation, acceptance: Double) {
+    static func learnStepSize(_ a: inout ChainState.Adaptation, acceptance: Double, target: Double) {
         a.dualIteration += 1
         let m = a.dualIteration
         let eta = 1 / (m + 10)
-        a.errorSum = (1 - eta) * a.errorSum + eta * (targetAcceptance - acceptance)
+        a.errorSum = (1 - eta) * a.errorSum + eta * (target - acceptance)
         let logStep = a.mu - m.squareRoot() / 0.05 * a.errorSum
         let weight = pow(m, -0.75)
         a.averagedLogStep = weight * logStep + (1 - weight) * a.averagedLogStep
