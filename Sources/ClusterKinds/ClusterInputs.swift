@@ -151,8 +151,7 @@ enum ClusterInputs {
     }
 
     static func scoresJSON(_ scores: ClusteringScores?) -> JSONValue {
-        guard let scores else { return .null }
-        return ["acc": .number(scores.accuracy), "nmi": .number(scores.nmi), "ari": .number(scores.ari)]
+        scores == nil ? .null : .object(scoreFields(scores))
     }
 
     static func layoutJSON(_ layout: Dataset.Layout) -> JSONValue {

@@ -76,7 +76,10 @@ public enum Safetensors {
                 let (product, overflowed) = partial.0.multipliedReportingOverflow(by: side)
                 return (product, partial.1 || overflowed)
             }
-            guard !overflow, start >= 0, start <= end, end <= payload, end - start == count * 4 else {
+            guard !overflow, start >= 0, start <= end, end <= payload,
+                // Compared before multiplying: a declared shape of 2^62 elements must be refused, not overflow.
+                count <= payload / 4, end - start == count * 4
+            else {
                 throw FormatError(
                     description: "tensor \(name.prefix(80)): its byte range [\(start), \(end)) does not fit its shape \(shape) or the file")
             }

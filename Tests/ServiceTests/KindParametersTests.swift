@@ -89,6 +89,10 @@ final class KindParametersTests: XCTestCase {
                 name == TrainedModels.descriptionArtifact ? json : name == TrainedModels.weightsArtifact ? weights : nil
             })
         XCTAssertEqual(try reloaded.predict(dataset).clusters, [0, 1])
+        // A header declaring 2^62 elements is refused before any size arithmetic can overflow.
+        let header = Data(#"{"w": {"dtype": "F32", "shape": [1073741824, 1073741824, 4], "data_offsets": [0, 16]}}"#.utf8)
+        let huge = withUnsafeBytes(of: UInt64(header.count).littleEndian) { Data($0) } + header + Data(count: 16)
+        XCTAssertThrowsError(try Safetensors.decode(huge))
         // A truncated weights file is an error, not a trap.
         XCTAssertThrowsError(
             try TrainedModels.load { name in

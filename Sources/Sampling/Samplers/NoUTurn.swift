@@ -108,13 +108,16 @@ struct NoUTurn {
         if depth == 0 {
             leapfrog(&point, sign * epsilon, inverseMetric)
             tree.leapfrogs += 1
-            let h = point.logDensity.isFinite ? hamiltonian(point, inverseMetric) : .infinity
+            // One M⁻¹p serves both the energy and the subtree's edge velocity (dense: O(d²) each).
+            let (kinetic, velocity) = inverseMetric.kineticAndVelocity(point.p)
+            let energy = -point.logDensity + kinetic
+            let h = point.logDensity.isFinite && !energy.isNaN ? energy : .infinity
             if h - startEnergy > Self.maxEnergyError { tree.divergent = true }
             span.logSumWeight = Self.logSumExp(span.logSumWeight, startEnergy - h)
             tree.sumAcceptance += startEnergy - h > 0 ? 1 : exp(startEnergy - h)
             propose = point
-            span.sharpBegin = sharp(point.p, inverseMetric)
-            span.sharpEnd = span.sharpBegin
+            span.sharpBegin = velocity
+            span.sharpEnd = velocity
             span.rho = Self.plus(span.rho, point.p)
             span.pBegin = point.p
             span.pEnd = point.p
@@ -446,11 +449,14 @@ struct Metric {
         return v
     }
 
-    func kinetic(_ p: [Double]) -> Double {
+    func kinetic(_ p: [Double]) -> Double { kineticAndVelocity(p).kinetic }
+
+    /// ½ pᵀM⁻¹p with M⁻¹p, computed once.
+    func kineticAndVelocity(_ p: [Double]) -> (kinetic: Double, velocity: [Double]) {
         let v = velocity(p)
         var sum = 0.0
         for i in 0..<dimension { sum += p[i] * v[i] }
-        return 0.5 * sum
+        return (0.5 * sum, v)
     }
 
     func sample(_ rng: inout RandomStream) -> [Double] {
