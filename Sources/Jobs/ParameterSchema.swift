@@ -33,6 +33,9 @@ public indirect enum ParameterType: Sendable {
     case dictionary(of: ParameterType, maxEntries: Int)
     /// A finite number or an array of finite numbers (named data for expressions).
     case numberOrArray(maxItems: Int)
+    /// A number or arrays of numbers nested up to `depth` levels (matrices as lists of rows), at most
+    /// `maxItems` numbers in all; whether it is rectangular is the consumer's check.
+    case numericArray(maxItems: Int, depth: Int)
 }
 
 /// One named parameter of a job kind.
@@ -193,6 +196,22 @@ public struct ParameterSchema: Sendable {
                 throw ParameterError(.invalidType, field: field, reason: "must be a number or an array of numbers, got \(describe(value))")
             }
             return try check(value, against: .array(of: .number(), maxItems: maxItems), field: field)
+        case .numericArray(let maxItems, let depth):
+            var count = 0
+            func walk(_ value: JSONValue, _ level: Int, _ path: String) throws(ParameterError) {
+                if value.doubleValue != nil {
+                    count += 1
+                    if count > maxItems { throw ParameterError(.outOfRange, field: field, reason: "more than \(maxItems) numbers") }
+                    return
+                }
+                guard let items = value.arrayValue else {
+                    throw ParameterError(.invalidType, field: path, reason: "must be a number or an array of numbers, got \(describe(value))")
+                }
+                guard level < depth else { throw ParameterError(.invalidType, field: path, reason: "arrays nest at most \(depth) levels") }
+                for (index, item) in items.enumerated() { try walk(item, level + 1, "\(path)[\(index)]") }
+            }
+            try walk(value, 0, field)
+            return value
         }
     }
 
@@ -265,6 +284,10 @@ public struct ParameterSchema: Sendable {
             ]
         case .numberOrArray(let maxItems):
             return ["oneOf": [["type": "number"], ["type": "array", "items": ["type": "number"], "maxItems": .integer(Int64(maxItems))]]]
+        case .numericArray(_, let depth):
+            var schema: JSONValue = ["type": "number"]
+            for _ in 0..<depth { schema = ["oneOf": [["type": "number"], ["type": "array", "items": schema]]] }
+            return schema
         }
     }
 }

@@ -5,18 +5,42 @@ import Sampling
 /// `sample.mcmc`: several chains of random-walk Metropolis (adaptive) or HMC on a user's log
 /// density, in parallel, with rank-normalized R̂, bulk/tail ESS and MCSE for every coordinate.
 public struct MCMCKind: TypedJobKind {
-    public init() {}
+    /// Reads an uploaded dataset for `data_from` (its features as a matrix, or `ID:labels` as ints);
+    /// nil where datasets are not available.
+    public typealias DatasetReader = @Sendable (_ id: String, _ labels: Bool) throws -> ModelData
+
+    let readDataset: DatasetReader?
+
+    public init(readDataset: DatasetReader? = nil) { self.readDataset = readDataset }
     public let name = "sample.mcmc"
-    public let summary = "MCMC on a user log density: adaptive random-walk Metropolis (rwm) or HMC (hmc), several parallel chains, full diagnostics."
+    public let summary =
+        "MCMC on a model program (a Stan subset) or a log-density expression: NUTS (default), static HMC or adaptive random-walk Metropolis, several parallel chains, full diagnostics."
 
     public struct Parameters: KindParameters {
-        @Param(SamplingInputs.logDensity) var logDensity = ""
-        @Param(SamplingInputs.parameterList) var parameters: JSONValue = []
-        @Param(SamplingInputs.data) var data: JSONValue = [:]
+        @Param(
+            .string(maxLength: ExpressionLimits.maxLength),
+            "A model program in Stan's syntax (data, transformed data, parameters, transformed parameters and model blocks; for loops, vectors, matrices, ~ statements). See the README's model language section. Give either model or log_density."
+        )
+        var model: String? = nil
+        @Param(
+            .string(maxLength: ExpressionLimits.maxLength),
+            "A log density (unnormalized) in the expression language over `parameters`, e.g. \"-0.5 * ((x - mu) / sigma)^2\". Give either model or log_density."
+        )
+        var logDensity: String? = nil
+        @Param(SamplingInputs.parameterList.type, "log_density only: the sampled parameters, in order.") var parameters: JSONValue? = nil
+        @Param(
+            .dictionary(of: .numericArray(maxItems: SamplingInputs.maxDataItems, depth: 3), maxEntries: 64),
+            "Named numbers and arrays (nested arrays for matrices and arrays of vectors: a list of rows) the model or expression refers to.")
+        var data: JSONValue = [:]
+        @Param(
+            .dictionary(of: .string(maxLength: 120), maxEntries: 16),
+            "model only: data read from uploaded datasets, by name: \"ID\" gives the dataset's features as a matrix (N × d; a single column also fills a vector), \"ID:labels\" its labels as ints. For data too large for a request body."
+        )
+        var dataFrom: JSONValue = [:]
         @Param(
             .string(maxLength: 8, allowed: MCMCSettings.Method.allCases.map(\.rawValue)),
-            "rwm: random-walk Metropolis with covariance adaptation (Haario); hmc: Hamiltonian Monte Carlo with gradients.")
-        var method = MCMCSettings.Method.hamiltonian.rawValue
+            "nuts: the No-U-Turn sampler with Stan's warm-up; hmc: static Hamiltonian Monte Carlo; rwm: random-walk Metropolis with covariance adaptation (Haario).")
+        var method = MCMCSettings.Method.noUTurn.rawValue
         @Param(.integer(minimum: 1, maximum: 1000), "Keep every thin-th draw after warm-up.") var thin = 1
         @Param(
             .string(maxLength: 8, allowed: ["diag", "dense"]),
@@ -52,18 +76,48 @@ public struct MCMCKind: TypedJobKind {
 
     public var example: JSONValue {
         [
-            "log_density":
-                "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, 0, 1)) + sum(normal_lpdf(y, mu + tau * theta, sigma))",
-            "parameters": [["name": "mu"], ["name": "tau", "lower": 0], ["name": "theta", "size": 8]],
-            "data": ["y": [28, 8, -3, 7, -1, 1, 18, 12], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]],
-            "method": "hmc", "chains": 4, "warmup": 1000, "draws": 1000, "seed": 1,
+            "model": .string(Self.eightSchools),
+            "data": ["J": 8, "y": [28, 8, -3, 7, -1, 1, 18, 12], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]],
+            "chains": 4, "warmup": 1000, "draws": 1000, "seed": 1,
         ]
+    }
+
+    /// The non-centered eight schools (posteriordb's eight_schools_noncentered), the example.
+    static let eightSchools = """
+        data {
+          int<lower=0> J;
+          array[J] real y;
+          array[J] real<lower=0> sigma;
+        }
+        parameters {
+          vector[J] theta_trans;
+          real mu;
+          real<lower=0> tau;
+        }
+        transformed parameters {
+          vector[J] theta = theta_trans * tau + mu;
+        }
+        model {
+          theta_trans ~ normal(0, 1);
+          y ~ normal(theta, sigma);
+          mu ~ normal(0, 5);
+          tau ~ cauchy(0, 5);
+        }
+        """
+
+    public func references(_ params: JSONValue) -> [ResourceReference] {
+        (params["data_from"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.compactMap { name, value in
+            guard let reference = value.stringValue else { return nil }
+            let id = reference.hasSuffix(":labels") ? String(reference.dropLast(7)) : reference
+            return ResourceReference(
+                table: "datasets", id: id, field: "params.data_from.\(name)", missing: "dataset (upload one with POST /v1/datasets)")
+        }
     }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         let model = try self.model(params)
         if let typed = try? Parameters.decode(params) {
-            try ChainRuns.checkSize(chains: typed.chains, draws: typed.draws, dimension: model.dimension)
+            try ChainRuns.checkSize(chains: typed.chains, draws: typed.draws, dimension: model.coordinateNames.count)
             if typed.metric == "dense" {
                 guard typed.method == MCMCSettings.Method.noUTurn.rawValue else {
                     throw ParameterError(.invalidValue, field: "params.metric", reason: "a dense metric is adapted by method nuts only")
@@ -75,9 +129,15 @@ public struct MCMCKind: TypedJobKind {
             }
         }
         if model.dimension > 1000 {
-            throw ParameterError(.outOfRange, field: "params.parameters", reason: "at most 1000 coordinates in all, got \(model.dimension)")
+            throw ParameterError(
+                .outOfRange, field: model.isProgram ? "params.model" : "params.parameters", reason: "at most 1000 coordinates in all, got \(model.dimension)")
         }
-        if let initial = params["initial"] {
+        if let initial = params["initial"], initial != .null {
+            guard !model.isProgram else {
+                throw ParameterError(
+                    .invalidValue, field: "params.initial",
+                    reason: "model programs start each chain at a random point (uniform in (−2, 2) on the unconstrained scale, as Stan); omit initial")
+            }
             let values = SamplingInputs.numbers(initial)
             guard values.count == model.dimension else {
                 throw ParameterError(.invalidValue, field: "params.initial", reason: "must have \(model.dimension) values, one per coordinate")
@@ -92,10 +152,46 @@ public struct MCMCKind: TypedJobKind {
     }
 
     func model(_ params: JSONValue) throws(ParameterError) -> Model {
-        let specs = try SamplingInputs.parameterSpecs(params)
-        let data = SamplingInputs.symbols(params)
-        let source = params["log_density"]?.stringValue ?? ""
-        return try SamplingInputs.expression("params.log_density") { try Model(logDensity: source, parameters: specs, data: data) }
+        let program = params["model"]?.stringValue
+        let expression = params["log_density"]?.stringValue
+        switch (program, expression) {
+        case (nil, nil):
+            throw ParameterError(.missingParameter, field: "params.model", reason: "give a model program (model) or a log-density expression (log_density)")
+        case (.some, .some):
+            throw ParameterError(.invalidValue, field: "params.log_density", reason: "give either model or log_density, not both")
+        case (let source?, nil):
+            if let parameters = params["parameters"], parameters != .null {
+                throw ParameterError(.invalidValue, field: "params.parameters", reason: "a model program declares its parameters in its parameters block")
+            }
+            var data = try SamplingInputs.modelData(params["data"], field: "params.data")
+            for (name, value) in (params["data_from"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let field = "params.data_from.\(name)"
+                guard data[name] == nil else { throw ParameterError(.invalidValue, field: field, reason: "\(name) is also given in data") }
+                guard let readDataset else { throw ParameterError(.invalidValue, field: field, reason: "datasets are not available on this server") }
+                let reference = value.stringValue ?? ""
+                let labels = reference.hasSuffix(":labels")
+                do {
+                    data[name] = try readDataset(labels ? String(reference.dropLast(7)) : reference, labels)
+                } catch {
+                    throw ParameterError(.invalidValue, field: field, reason: "could not read dataset '\(reference.prefix(120))': \(error)")
+                }
+            }
+            return try SamplingInputs.expression("params.model") { try Model(program: source, data: data) }
+        case (nil, let source?):
+            guard params["parameters"]?.arrayValue != nil else {
+                throw ParameterError(.missingParameter, field: "params.parameters", reason: "log_density needs the list of parameters it samples")
+            }
+            if let dataFrom = params["data_from"]?.objectValue, !dataFrom.isEmpty {
+                throw ParameterError(.invalidValue, field: "params.data_from", reason: "data_from is for model programs")
+            }
+            for (name, value) in params["data"]?.objectValue ?? [:] where value.arrayValue?.contains(where: { $0.arrayValue != nil }) == true {
+                throw ParameterError(
+                    .invalidType, field: "params.data.\(name)", reason: "log_density expressions take numbers and flat arrays; nested arrays need a model program")
+            }
+            let specs = try SamplingInputs.parameterSpecs(params)
+            let data = SamplingInputs.symbols(params)
+            return try SamplingInputs.expression("params.log_density") { try Model(logDensity: source, parameters: specs, data: data) }
+        }
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
@@ -109,7 +205,7 @@ public struct MCMCKind: TypedJobKind {
         settings.targetAcceptance = params.targetAcceptance
         settings.maxTreeDepth = params.maxTreeDepth
         let sampler = MarkovChainSampler(model: model, settings: settings)
-        let d = model.dimension
+        let d = model.coordinateNames.count
         let states = try ChainRuns.run(
             context: context, total: settings.totalIterations, warmup: settings.warmup,
             initial: {

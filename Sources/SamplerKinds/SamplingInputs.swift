@@ -51,6 +51,37 @@ enum SamplingInputs {
         return symbols
     }
 
+    /// A model program's data: numbers and rectangular nested arrays, flattened row-major.
+    static func modelData(_ value: JSONValue?, field: String) throws(ParameterError) -> [String: ModelData] {
+        var result: [String: ModelData] = [:]
+        for (name, entry) in value?.objectValue ?? [:] {
+            var shape: [Int] = []
+            var probe = entry
+            while let items = probe.arrayValue {
+                shape.append(items.count)
+                guard let first = items.first else { break }
+                probe = first
+            }
+            var values: [Double] = []
+            func walk(_ value: JSONValue, _ level: Int) throws(ParameterError) {
+                if level == shape.count {
+                    guard let number = value.doubleValue else {
+                        throw ParameterError(.invalidValue, field: "\(field).\(name)", reason: "is not rectangular (every row must have the same length)")
+                    }
+                    values.append(number)
+                    return
+                }
+                guard let items = value.arrayValue, items.count == shape[level] else {
+                    throw ParameterError(.invalidValue, field: "\(field).\(name)", reason: "is not rectangular (every row must have the same length)")
+                }
+                for item in items { try walk(item, level + 1) }
+            }
+            try walk(entry, 0)
+            result[name] = ModelData(shape: shape, values: values)
+        }
+        return result
+    }
+
     static func parameterSpecs(_ params: JSONValue) throws(ParameterError) -> [ParameterSpec] {
         var specs: [ParameterSpec] = []
         var seen = Set<String>()

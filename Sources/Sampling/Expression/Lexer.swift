@@ -8,15 +8,23 @@ enum TokenKind: Equatable {
 struct Token {
     var kind: TokenKind
     var offset: Int
+    /// A number written without a point or exponent (an `int` in model programs).
+    var isInteger = false
 }
 
 /// Splits expression text into numbers, identifiers and operator symbols.
 struct Lexer {
     static let symbols = ["<=", ">=", "==", "!=", "&&", "||", "+", "-", "*", "/", "^", "(", ")", "[", "]", ",", "<", ">", "!", "?", ":"]
 
-    static func tokenize(_ source: String) throws(ExpressionError) -> [Token] {
+    /// Model programs add statements, blocks and Stan's operators, and `//` and `/* */` comments.
+    static let programSymbols = [
+        "<=", ">=", "==", "!=", "&&", "||", "+=", "-=", "*=", "/=", ".*", "./", "+", "-", "*", "/", "^", "(", ")", "[", "]", "{", "}",
+        ",", ";", "<", ">", "!", "?", ":", "~", "|", "=", "'",
+    ]
+
+    static func tokenize(_ source: String, symbols: [String] = symbols, program: Bool = false) throws(ExpressionError) -> [Token] {
         guard source.utf8.count <= ExpressionLimits.maxLength else {
-            throw ExpressionError("the expression is longer than \(ExpressionLimits.maxLength) characters", at: 0, in: source)
+            throw ExpressionError("the \(program ? "program" : "expression") is longer than \(ExpressionLimits.maxLength) characters", at: 0, in: source)
         }
         let characters = Array(source)
         var tokens: [Token] = []
@@ -27,7 +35,14 @@ struct Lexer {
                 index += 1
                 continue
             }
-            if character == "#" {
+            if program && character == "/" && index + 1 < characters.count && characters[index + 1] == "*" {
+                guard let end = (index + 2..<max(index + 2, characters.count - 1)).first(where: { characters[$0] == "*" && characters[$0 + 1] == "/" }) else {
+                    throw ExpressionError("a /* comment is never closed", at: index, in: source)
+                }
+                index = end + 2
+                continue
+            }
+            if character == "#" || (program && character == "/" && index + 1 < characters.count && characters[index + 1] == "/") {
                 // Comment to the end of the line.
                 while index < characters.count && characters[index] != "\n" { index += 1 }
                 continue
@@ -47,7 +62,7 @@ struct Lexer {
                 guard let value = Double(text), value.isFinite else {
                     throw ExpressionError("\"\(text)\" is not a number", at: start, in: source)
                 }
-                tokens.append(Token(kind: .number(value), offset: start))
+                tokens.append(Token(kind: .number(value), offset: start, isInteger: text.allSatisfy(\.isNumber)))
                 continue
             }
             if character.isASCII && (character.isLetter || character == "_") {

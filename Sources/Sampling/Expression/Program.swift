@@ -13,6 +13,10 @@ public struct Program: Sendable {
 
     enum UnaryOp: Sendable {
         case negate, not, exp, log, log1p, expm1, sqrt, abs, sin, cos, tan, tanh, atan, lgamma, logistic, round
+        /// log(1 + eˣ), computed without overflow.
+        case softplus
+        /// log σ(z) + log(1 − σ(z)): the log Jacobian of the logit transform of a bounded parameter.
+        case logitJacobian
     }
 
     enum BinaryOp: Sendable {
@@ -28,6 +32,13 @@ public struct Program: Sendable {
         case sum(out: Int, a: Int)
         case logSumExpReduce(out: Int, a: Int)
         case index(out: Int, a: Int, i: Int)
+        /// Gathers single values (by value-buffer offset) into a vector: `nu[t] = …` assigned element by element.
+        case pack(out: Int, offsets: [Int])
+        /// The summed log density of a family over broadcast arguments (outcome first): one node for a
+        /// whole vectorized likelihood, with analytic partials.
+        case density(DensityFamily, out: Int, arguments: [Int])
+        /// out = M·x for a row-major rows × columns matrix.
+        case matrixVector(out: Int, matrix: Int, vector: Int, rows: Int, columns: Int)
     }
 
     var slots: [Slot]
@@ -36,6 +47,8 @@ public struct Program: Sendable {
     var initialValues: [Double]
     var result: Int
     public let parameterCount: Int
+    /// Value-buffer offsets of the values reported with each draw (model programs; empty for expressions).
+    var outputs: [Int] = []
 }
 
 /// Evaluates one program; holds the value and adjoint buffers, so use one per thread or chain.
@@ -130,9 +143,28 @@ public final class Evaluator {
                     } else {
                         v[slots[out].offset] = .nan
                     }
+                case .pack(let out, let offsets):
+                    let o = slots[out].offset
+                    for (k, source) in offsets.enumerated() { v[o + k] = v[source] }
+                case .density(let family, let out, let arguments):
+                    v[slots[out].offset] = family.logDensity(arguments, slots, UnsafeBufferPointer(v))
+                case .matrixVector(let out, let matrix, let vector, let rows, let columns):
+                    let o = slots[out].offset, m = slots[matrix].offset, x = slots[vector].offset
+                    for row in 0..<rows {
+                        var total = 0.0
+                        let base = m + row * columns
+                        for column in 0..<columns { total += v[base + column] * v[x + column] }
+                        v[o + row] = total
+                    }
                 }
             }
         }
+    }
+
+    /// The values reported with a draw at θ (a model program's parameters and transformed parameters).
+    public func outputs(_ theta: UnsafeBufferPointer<Double>) -> [Double] {
+        forward(theta)
+        return program.outputs.map { values[$0] }
     }
 
     @inline(__always)
@@ -154,6 +186,8 @@ public final class Evaluator {
         case .lgamma: return Special.logGamma(x)
         case .logistic: return 1 / (1 + Foundation.exp(-x))
         case .round: return x.rounded()
+        case .softplus: return x > 0 ? x + Foundation.log1p(Foundation.exp(-x)) : Foundation.log1p(Foundation.exp(x))
+        case .logitJacobian: return -Swift.abs(x) - 2 * Foundation.log1p(Foundation.exp(-Swift.abs(x)))
         }
     }
 
@@ -243,6 +277,22 @@ public final class Evaluator {
                         if position >= 0, position < Double(x.length), position.rounded() == position {
                             d[x.offset + Int(position)] += d[slots[out].offset]
                         }
+                    case .pack(let out, let offsets):
+                        let o = slots[out]
+                        guard o.active else { continue }
+                        for (k, source) in offsets.enumerated() { d[source] += d[o.offset + k] }
+                    case .density(let family, let out, let arguments):
+                        let upstream = d[slots[out].offset]
+                        if upstream != 0 { family.addPartials(arguments, slots, upstream: upstream, values: v, adjoints: d) }
+                    case .matrixVector(let out, let matrix, let vector, let rows, let columns):
+                        let o = slots[out].offset, m = slots[matrix], x = slots[vector]
+                        for row in 0..<rows {
+                            let upstream = d[o + row]
+                            if upstream == 0 { continue }
+                            let base = m.offset + row * columns
+                            if x.active { for column in 0..<columns { d[x.offset + column] += upstream * v[base + column] } }
+                            if m.active { for column in 0..<columns { d[base + column] += upstream * v[x.offset + column] } }
+                        }
                     }
                 }
             }
@@ -267,6 +317,8 @@ public final class Evaluator {
         case .atan: return 1 / (1 + x * x)
         case .lgamma: return Special.digamma(x)
         case .logistic: return y * (1 - y)
+        case .softplus: return 1 / (1 + Foundation.exp(-x))
+        case .logitJacobian: return 1 - 2 / (1 + Foundation.exp(-x))
         }
     }
 

@@ -91,7 +91,7 @@ struct Hamiltonian {
             state.proposalsAfterWarmup += 1
             if accepted { state.acceptedAfterWarmup += 1 }
         }
-        MarkovChainSampler.keep(&state, settings: settings, model: model)
+        MarkovChainSampler.keep(&state, settings: settings, evaluator: evaluator)
     }
 
     private func adapt(_ state: inout ChainState, acceptance: Double) {

@@ -182,11 +182,11 @@ public struct MarkovChainSampler: Sendable {
     }
 
     /// Records the current point if this post-warm-up iteration is kept.
-    static func keep(_ state: inout ChainState, settings: MCMCSettings, model: Model) {
+    static func keep(_ state: inout ChainState, settings: MCMCSettings, evaluator: ModelEvaluator) {
         // `iteration` counts transitions made, so the first kept one is warmup + 1.
         let afterWarmup = state.iteration - settings.warmup - 1
         if afterWarmup >= 0 && afterWarmup % settings.thin == 0 {
-            state.draws.append(contentsOf: model.constrain(state.z))
+            state.draws.append(contentsOf: evaluator.draw(state.z))
         }
     }
 

@@ -27,6 +27,8 @@ public struct Model: Sendable {
     public let dimension: Int
     /// For each coordinate: its bounds, for the transforms.
     let bounds: [(lower: Double?, upper: Double?)]
+    /// A model program's reported names (parameters, then transformed parameters); nil for an expression.
+    let outputNames: [String]?
 
     public init(logDensity source: String, parameters: [ParameterSpec], data: [String: ExpressionSymbols.Value] = [:]) throws(ExpressionError) {
         self.parameters = parameters
@@ -34,11 +36,28 @@ public struct Model: Sendable {
             source, symbols: ExpressionSymbols(parameters: parameters.map { (name: $0.name, size: $0.size) }, data: data))
         self.dimension = parameters.reduce(0) { $0 + $1.length }
         self.bounds = parameters.flatMap { spec in Array(repeating: (spec.lower, spec.upper), count: spec.length) }
+        self.outputNames = nil
     }
 
-    /// Coordinate names as they appear in results: `mu`, `theta[0]`, `theta[1]`, …
+    /// A model program (Stan's blocks) over its data: the program itself transforms the unconstrained
+    /// coordinates and adds the Jacobians, so the bounds here are all open.
+    public init(program source: String, data: [String: ModelData]) throws(ExpressionError) {
+        let compiled = try ModelCompiler.compile(source, data: data)
+        self.parameters = []
+        self.program = compiled.program
+        self.dimension = compiled.dimension
+        self.bounds = Array(repeating: (nil, nil), count: compiled.dimension)
+        self.outputNames = compiled.outputNames
+    }
+
+    /// Whether this is a model program (its draws are computed by the program, not by bounds).
+    public var isProgram: Bool { outputNames != nil }
+
+    /// Coordinate names as they appear in results: `mu`, `theta[0]`, `theta[1]`, … (expressions;
+    /// model programs name them as Stan does, `theta[1]`, `L[2,1]`).
     public var coordinateNames: [String] {
-        parameters.flatMap { spec in
+        if let outputNames { return outputNames }
+        return parameters.flatMap { spec in
             spec.size == nil ? [spec.name] : (0..<spec.length).map { "\(spec.name)[\($0)]" }
         }
     }
@@ -129,6 +148,12 @@ public final class ModelEvaluator {
     }
 
     public func logDensity(_ z: [Double]) -> Double { z.withUnsafeBufferPointer { logDensity($0) } }
+
+    /// What a draw at z reports: the constrained parameters (and a program's transformed parameters).
+    public func draw(_ z: [Double]) -> [Double] {
+        guard model.isProgram else { return model.constrain(z) }
+        return z.withUnsafeBufferPointer { evaluator.outputs($0) }
+    }
 
     public func logDensityAndGradient(_ z: UnsafeBufferPointer<Double>, into gradient: UnsafeMutableBufferPointer<Double>) -> Double {
         var logJacobian = 0.0

@@ -351,14 +351,14 @@ extension NoUTurn {
             if result.depth >= nuts.maxTreeDepth { nuts.treeDepthHits += 1 }
             if result.divergent {
                 nuts.divergences += 1
-                if nuts.divergentPositions.count < Self.maxDivergentPositions * model.dimension {
-                    nuts.divergentPositions.append(contentsOf: model.constrain(state.z))
+                if nuts.divergentPositions.count < Self.maxDivergentPositions * model.coordinateNames.count {
+                    nuts.divergentPositions.append(contentsOf: evaluator.draw(state.z))
                 }
             }
         }
         state.adaptation = a
         state.nuts = nuts
-        MarkovChainSampler.keep(&state, settings: settings, model: model)
+        MarkovChainSampler.keep(&state, settings: settings, evaluator: evaluator)
     }
 
     /// Dual averaging (Hoffman & Gelman 2014: γ = 0.05, t0 = 10, κ = 0.75) towards `targetAcceptance`.

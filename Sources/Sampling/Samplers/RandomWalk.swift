@@ -46,7 +46,7 @@ struct RandomWalk {
             state.proposalsAfterWarmup += 1
             if accepted { state.acceptedAfterWarmup += 1 }
         }
-        MarkovChainSampler.keep(&state, settings: settings, model: model)
+        MarkovChainSampler.keep(&state, settings: settings, evaluator: evaluator)
     }
 
     private func adapt(_ state: inout ChainState, acceptance: Double) {
