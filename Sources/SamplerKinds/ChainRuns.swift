@@ -21,7 +21,7 @@ enum ChainRuns {
     }
 
     /// Advances `states` segment by segment to `total`, reporting progress and metrics and
-    /// checkpointing after each segment, starting from the checkpoint when there is one.
+    /// checkpointing every few seconds of work, starting from the checkpoint when there is one.
     static func run<State: Codable>(
         context: JobContext, total: Int, warmup: Int, initial: () throws -> [State], iteration: (State) -> Int,
         advance: (inout [State], Int) -> Void, monitor: ([State]) -> [(String, Double)]
@@ -33,6 +33,9 @@ enum ChainRuns {
             states = try initial()
         }
         let segment = max(50, total / 20)
+        // Checkpoints hold every chain's draws so far; encoding them after each of the 20 segments cost a
+        // short run more than its sampling, so they are written at most every `checkpointSeconds` of work.
+        var lastCheckpoint = Date()
         while let current = states.map(iteration).min(), current < total {
             try context.checkCancellation()
             let target = min(total, (current / segment + 1) * segment)
@@ -41,7 +44,10 @@ enum ChainRuns {
             let phase = target <= warmup ? "warmup" : "sampling"
             context.progress(Double(target) / Double(total), phase: phase, message: "iteration \(target) of \(total)")
             for (name, value) in monitor(states) { context.metric(name, step: Int64(target), value: value) }
-            try context.checkpoint(step: Int64(target), data: CheckpointJSON.encode(states))
+            if target < total && Date().timeIntervalSince(lastCheckpoint) >= checkpointSeconds {
+                try context.checkpoint(step: Int64(target), data: CheckpointJSON.encode(states))
+                lastCheckpoint = Date()
+            }
         }
         return states
     }
@@ -50,20 +56,26 @@ enum ChainRuns {
     /// The metrics `convergence` records, for a kind's declaration.
     static let convergenceMetrics: [MetricDeclaration] = [
         MetricDeclaration(
-            "max_r_hat", "Largest rank-normalized split R̂ over the first 20 coordinates, on the draws kept so far.",
+            "max_r_hat", "Largest rank-normalized split R̂ over the first 20 coordinates, on the draws kept so far (at most 500 evenly spaced per chain).",
             step: "iteration per chain (warm-up included)"),
         MetricDeclaration(
-            "min_ess_bulk", "Smallest bulk ESS over the first 20 coordinates, on the draws kept so far.", unit: "draws",
+            "min_ess_bulk", "Smallest bulk ESS over the first 20 coordinates, on the draws kept so far (at most 500 evenly spaced per chain, so at most about 500 per chain).", unit: "draws",
             step: "iteration per chain (warm-up included)"),
     ]
+
+    /// Seconds of work between checkpoints of a sampler run.
+    static let checkpointSeconds = 2.0
 
     static func convergence(_ draws: [[Double]], dimension: Int) -> [(String, Double)] {
         let kept = draws.map { $0.count / max(1, dimension) }.min() ?? 0
         guard kept >= 20 else { return [] }
         var worstRHat = 0.0
         var smallestESS = Double.infinity
+        // A running indicator, recomputed every segment: on at most 500 evenly spaced draws per chain
+        // (ranks and normal quantiles over every draw each time cost more than the sampling of small models).
+        let stride = (kept + 499) / 500
         for coordinate in 0..<min(dimension, 20) {
-            let chains = draws.map { values in (0..<kept).map { values[$0 * dimension + coordinate] } }
+            let chains = draws.map { values in Swift.stride(from: 0, to: kept, by: stride).map { values[$0 * dimension + coordinate] } }
             worstRHat = max(worstRHat, Diagnostics.rHat(chains))
             smallestESS = min(smallestESS, Diagnostics.essBulk(chains))
         }

@@ -35,11 +35,22 @@ enum DrawArtifacts {
         while index < names.count {
             let base = names[index].split(separator: "[", maxSplits: 1).first.map(String.init) ?? names[index]
             var end = index + 1
+            var shape: [Int] = []
             if names[index].hasSuffix("]") {
-                while end < names.count, names[end].hasPrefix(base + "["), names[end] == "\(base)[\(end - index)]" { end += 1 }
+                if names[index] == "\(base)[0]" {
+                    // Expression models: theta[0], theta[1], …
+                    while end < names.count, names[end] == "\(base)[\(end - index)]" { end += 1 }
+                    shape = [end - index]
+                } else {
+                    // Model programs, as Stan: theta[1,1], theta[1,2], … row-major; the shape is the last index.
+                    while end < names.count, names[end].hasPrefix(base + "[") { end += 1 }
+                    shape = names[end - 1].dropFirst(base.count + 1).dropLast().split(separator: ",").compactMap { Int($0) }
+                }
             }
-            let shape: JSONValue = names[index].hasSuffix("]") ? [.integer(Int64(end - index))] : []
-            variables.append(["name": .string(base), "shape": shape, "start": .integer(Int64(index)), "end": .integer(Int64(end))])
+            variables.append([
+                "name": .string(base), "shape": .array(shape.map { .integer(Int64($0)) }), "start": .integer(Int64(index)),
+                "end": .integer(Int64(end)),
+            ])
             index = end
         }
         return [

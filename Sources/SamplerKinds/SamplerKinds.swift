@@ -1,4 +1,6 @@
 import Jobs
 
 /// The sampler job kinds, for registration with the service.
-public let samplerKinds: [any JobKind] = [InverseCDFKind(), RejectionKind(), ImportanceKind(), GibbsKind(), MCMCKind()]
+public func samplerKinds(readDataset: MCMCKind.DatasetReader? = nil) -> [any JobKind] {
+    [InverseCDFKind(), RejectionKind(), ImportanceKind(), GibbsKind(), MCMCKind(readDataset: readDataset)]
+}

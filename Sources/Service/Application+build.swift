@@ -5,11 +5,21 @@ import Jobs
 import Logging
 import NIOCore
 import SamplerKinds
+import Sampling
 
 /// The job kinds every server has; the clustering kinds read datasets from `library`.
 public func builtInKinds(library: DatasetLibrary, store: any JobStore) -> JobKindRegistry {
     JobKindRegistry(
-        [CountingJobKind()] + samplerKinds
+        [CountingJobKind()]
+            + samplerKinds(readDataset: { id, labels in
+                // A model program's data_from: features as an N × d matrix, or the labels as ints.
+                let dataset = try library.load(id)
+                if labels {
+                    guard let values = dataset.labels else { throw JobFailure("dataset \(id) has no labels") }
+                    return ModelData(shape: [values.count], values: values.map(Double.init))
+                }
+                return ModelData(shape: [dataset.count, dataset.layout.sampleSize], values: dataset.values.map(Double.init))
+            })
             + clusterKinds(
                 library: library,
                 artifact: { job, name in

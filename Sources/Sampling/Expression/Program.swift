@@ -57,10 +57,27 @@ public final class Evaluator {
     private var values: [Double]
     private var adjoints: [Double]
 
+    /// The value-buffer ranges that can carry an adjoint (slots that depend on parameters): only these
+    /// are cleared before each gradient, not the data, which can be most of the buffer.
+    private let activeRanges: [Range<Int>]
+
     public init(_ program: Program) {
         self.program = program
         self.values = program.initialValues
         self.adjoints = [Double](repeating: 0, count: program.initialValues.count)
+        var active = [Bool](repeating: false, count: program.initialValues.count)
+        for slot in program.slots where slot.active { for k in 0..<slot.length { active[slot.offset + k] = true } }
+        var ranges: [Range<Int>] = []
+        var start: Int?
+        for index in 0...active.count {
+            let isActive = index < active.count && active[index]
+            if isActive && start == nil { start = index }
+            if !isActive, let first = start {
+                ranges.append(first..<index)
+                start = nil
+            }
+        }
+        self.activeRanges = ranges
     }
 
     /// The expression's value at θ; NaN and +∞ become −∞ ("zero density"), never a crash.
@@ -220,7 +237,7 @@ public final class Evaluator {
     private func backward(into gradient: UnsafeMutableBufferPointer<Double>) {
         let slots = program.slots
         adjoints.withUnsafeMutableBufferPointer { d in
-            for index in d.indices { d[index] = 0 }
+            for range in activeRanges { for index in range { d[index] = 0 } }
             d[slots[program.result].offset] = 1
             values.withUnsafeBufferPointer { v in
                 for instruction in program.instructions.reversed() {

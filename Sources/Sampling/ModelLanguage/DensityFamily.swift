@@ -34,6 +34,7 @@ public enum DensityFamily: String, Sendable, CaseIterable {
 
     /// Σ over elements of the log density.
     func logDensity(_ arguments: [Int], _ slots: [Program.Slot], _ v: UnsafeBufferPointer<Double>) -> Double {
+        if self == .normal && slots[arguments[2]].isScalar { return Self.normal(arguments, slots, v, upstream: 0, adjoints: nil) }
         var total = 0.0
         each(arguments, slots) { a, _ in
             total += term(a, partials: false).value
@@ -46,10 +47,43 @@ public enum DensityFamily: String, Sendable, CaseIterable {
         _ arguments: [Int], _ slots: [Program.Slot], upstream: Double, values v: UnsafeBufferPointer<Double>,
         adjoints d: UnsafeMutableBufferPointer<Double>
     ) {
+        if self == .normal && slots[arguments[2]].isScalar {
+            _ = Self.normal(arguments, slots, v, upstream: upstream, adjoints: d)
+            return
+        }
         each(arguments, slots) { a, offsets in
             let partials = term(a, partials: true).partials
             for k in 0..<arity where offsets[k] >= 0 { d[offsets[k]] += upstream * partials[k] }
         } values: { v[$0] }
+    }
+
+    /// The normal density with one scale (the usual regression likelihood): log σ once, a tight loop;
+    /// with `adjoints`, adds the partials instead of returning the value.
+    private static func normal(
+        _ arguments: [Int], _ slots: [Program.Slot], _ v: UnsafeBufferPointer<Double>, upstream: Double,
+        adjoints: UnsafeMutableBufferPointer<Double>?
+    ) -> Double {
+        let x = slots[arguments[0]], mu = slots[arguments[1]], sigmaSlot = slots[arguments[2]]
+        let xs = x.isScalar ? 0 : 1, ms = mu.isScalar ? 0 : 1
+        let n = max(x.isScalar ? 1 : x.length, mu.isScalar ? 1 : mu.length)
+        let sigma = v[sigmaSlot.offset], inverse = 1 / sigma
+        var squares = 0.0
+        guard let d = adjoints else {
+            for k in 0..<n {
+                let z = (v[x.offset + k * xs] - v[mu.offset + k * ms]) * inverse
+                squares += z * z
+            }
+            return -0.5 * squares - Double(n) * (log(sigma) + halfLogTwoPi)
+        }
+        for k in 0..<n {
+            let z = (v[x.offset + k * xs] - v[mu.offset + k * ms]) * inverse
+            squares += z * z
+            let slope = upstream * z * inverse
+            if x.active { d[x.offset + k * xs] -= slope }
+            if mu.active { d[mu.offset + k * ms] += slope }
+        }
+        if sigmaSlot.active { d[sigmaSlot.offset] += upstream * (squares - Double(n)) * inverse }
+        return 0
     }
 
     /// Visits each element: the arguments' values and, for active arguments, their value-buffer offsets (−1 otherwise).

@@ -77,7 +77,7 @@ struct ModelValue {
 /// Limits on a model program's compiled size and compile-time work, checked before anything runs.
 public enum ModelLimits {
     /// Statements, loop iterations and expression nodes executed while compiling (unrolling loops).
-    public static let maxSteps = 4_000_000
+    public static let maxSteps = 1_000_000
     /// Instructions on the tape one log-density evaluation runs.
     public static let maxInstructions = 1_000_000
     /// Unconstrained coordinates.
