@@ -24,7 +24,7 @@ enum ChainRuns {
     /// checkpointing every few seconds of work, starting from the checkpoint when there is one.
     static func run<State: Codable>(
         context: JobContext, total: Int, warmup: Int, initial: () throws -> [State], iteration: (State) -> Int,
-        advance: (inout [State], Int) -> Void, monitor: ([State]) -> [(String, Double)]
+        advance: (inout [State], Int) -> Void, monitor: (_ states: [State], _ diagnosticsDue: Bool) -> [(String, Double)]
     ) throws -> [State] {
         var states: [State]
         if let checkpoint = try context.latestCheckpoint() {
@@ -36,6 +36,7 @@ enum ChainRuns {
         // Checkpoints hold every chain's draws so far; encoding them after each of the 20 segments cost a
         // short run more than its sampling, so they are written at most every `checkpointSeconds` of work.
         var lastCheckpoint = Date()
+        var lastDiagnostics = Date.distantPast
         while let current = states.map(iteration).min(), current < total {
             try context.checkCancellation()
             let target = min(total, (current / segment + 1) * segment)
@@ -43,7 +44,10 @@ enum ChainRuns {
             try context.checkCancellation()
             let phase = target <= warmup ? "warmup" : "sampling"
             context.progress(Double(target) / Double(total), phase: phase, message: "iteration \(target) of \(total)")
-            for (name, value) in monitor(states) { context.metric(name, step: Int64(target), value: value) }
+            // The running R̂/ESS sort every draw: at most once a second, and at the end.
+            let diagnosticsDue = target == total || Date().timeIntervalSince(lastDiagnostics) >= 1
+            if diagnosticsDue { lastDiagnostics = Date() }
+            for (name, value) in monitor(states, diagnosticsDue) { context.metric(name, step: Int64(target), value: value) }
             if target < total && Date().timeIntervalSince(lastCheckpoint) >= checkpointSeconds {
                 try context.checkpoint(step: Int64(target), data: CheckpointJSON.encode(states))
                 lastCheckpoint = Date()

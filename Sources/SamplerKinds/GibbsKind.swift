@@ -119,7 +119,7 @@ public struct GibbsKind: TypedJobKind {
             context: context, total: sampler.totalIterations, warmup: warmup, initial: { sampler.initialStates() },
             iteration: { $0.iteration },
             advance: { states, target in sampler.advance(&states, to: target, shouldStop: { context.isCancelled }) },
-            monitor: { ChainRuns.convergence($0.map(\.draws), dimension: names.count) })
+            monitor: { states, due in due ? ChainRuns.convergence(states.map(\.draws), dimension: names.count) : [] })
         let (summary, warnings) = try ChainRuns.summarize(states.map(\.draws), names: names)
         try DrawArtifacts.write(states.map(\.draws), names: names, context: context)
         var result: [String: JSONValue] = [

@@ -213,7 +213,7 @@ public struct MCMCKind: TypedJobKind {
             },
             iteration: { $0.iteration },
             advance: { states, target in sampler.advance(&states, to: target, shouldStop: { context.isCancelled }) },
-            monitor: { states in
+            monitor: { states, diagnosticsDue in
                 let proposals = states.reduce(0) { $0 + $1.proposalsAfterWarmup }
                 var metrics: [(String, Double)] = []
                 if proposals > 0 {
@@ -223,7 +223,7 @@ public struct MCMCKind: TypedJobKind {
                 if settings.method == .noUTurn {
                     metrics.append(("divergences", Double(states.reduce(0) { $0 + ($1.nuts?.divergences ?? 0) })))
                 }
-                return metrics + ChainRuns.convergence(states.map(\.draws), dimension: d)
+                return metrics + (diagnosticsDue ? ChainRuns.convergence(states.map(\.draws), dimension: d) : [])
             })
         let names = model.coordinateNames
         let (summary, warnings) = try ChainRuns.summarize(states.map(\.draws), names: names)

@@ -234,23 +234,27 @@ public enum Special {
     }
 
     /// Φ⁻¹(p): Acklam's rational approximation (1e-9) refined by two Halley steps against erfc.
+    // Acklam's coefficients, kept out of the function: array literals inside it were allocated on every call,
+    // and R̂/ESS call it once per draw and coordinate.
+    private static let quantileA = [
+        -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+        1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00,
+    ]
+    private static let quantileB = [
+        -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+        6.680131188771972e+01, -1.328068155288572e+01,
+    ]
+    private static let quantileC = [
+        -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+        -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00,
+    ]
+    private static let quantileD = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
+
     public static func normalQuantile(_ p: Double) -> Double {
         guard p > 0 else { return -.infinity }
         guard p < 1 else { return .infinity }
         if p > 0.5 { return -normalQuantile(1 - p) }
-        let a = [
-            -3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-            1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00,
-        ]
-        let b = [
-            -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-            6.680131188771972e+01, -1.328068155288572e+01,
-        ]
-        let c = [
-            -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-            -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00,
-        ]
-        let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00]
+        let (a, b, c, d) = (quantileA, quantileB, quantileC, quantileD)
         var x: Double
         if p < 0.02425 {
             let q = (-2 * log(p)).squareRoot()
