@@ -26,6 +26,7 @@ let fuzzTargets: [Target] =
         .executableTarget(name: "FuzzDatasets", dependencies: ["Clustering", "FuzzDriver"], path: "Fuzz/FuzzDatasets"),
         .executableTarget(name: "FuzzJSON", dependencies: ["Jobs", "FuzzDriver"], path: "Fuzz/FuzzJSON"),
         .executableTarget(name: "FuzzExpression", dependencies: ["Sampling", "FuzzDriver"], path: "Fuzz/FuzzExpression"),
+        .executableTarget(name: "FuzzModel", dependencies: ["Sampling", "FuzzDriver"], path: "Fuzz/FuzzModel"),
         .executableTarget(
             name: "FuzzMultipart", dependencies: ["Service", "FuzzDriver", .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/FuzzMultipart"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libFuzzer on every parser an HTTP client can reach: dataset readers (.npy, IDX, CSV, gzip), the JSON
-# request-body reader, the expression language (compile, then value and gradient), and the multipart
+# request-body reader, the expression language and model programs (compile, then value and gradient), and the multipart
 # receiver. Built with -sanitize=fuzzer,address in .build-fuzz (first build ~2 min).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]    (default 300 s each: the nightly run; CI runs 20 s)
@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(datasets json expression multipart)
-declare -A products=([datasets]=FuzzDatasets [json]=FuzzJSON [expression]=FuzzExpression [multipart]=FuzzMultipart)
+[ ${#targets[@]} -gt 0 ] || targets=(datasets json expression model multipart)
+declare -A products=([datasets]=FuzzDatasets [json]=FuzzJSON [expression]=FuzzExpression [model]=FuzzModel [multipart]=FuzzMultipart)
 
 build=(swift build --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
 for target in "${targets[@]}"; do

@@ -110,4 +110,37 @@ final class NoUTurnTests: XCTestCase {
         XCTAssertEqual(resumed.map(\.draws), straight.map(\.draws))
         XCTAssertEqual(resumed.map { $0.nuts?.energies ?? [] }, straight.map { $0.nuts?.energies ?? [] })
     }
+
+    /// A tree of depth 1 worked by hand: from (z₀, p₀) on a standard normal, one leapfrog step of ε in the
+    /// direction the stream picks; the acceptance statistic is min(1, e^(H₀ − H₁)) and, biased progressive
+    /// sampling, the new point is taken outright when it weighs more than the start, else with probability
+    /// e^(H₀ − H₁). The stream is replayed to know p₀, the direction and the uniform; over 200 starts the
+    /// transition must agree exactly.
+    func testDepthOneTreeMatchesTheHandComputation() throws {
+        let model = try Model(logDensity: "-0.5 * x^2", parameters: [ParameterSpec(name: "x")])
+        let nuts = NoUTurn(model: model, settings: MCMCSettings(method: .noUTurn), evaluator: model.makeEvaluator())
+        let metric = Metric([1], dimension: 1)
+        var moves = 0
+        for trial in 0..<200 {
+            let z0 = Double(trial % 9) * 0.4 - 1.6
+            let epsilon = 0.3 + Double(trial % 5) * 0.35
+            var state = ChainState(
+                z: [z0], logDensity: -0.5 * z0 * z0, rng: RandomStream(seed: 9, stream: trial), iteration: 0, acceptedAfterWarmup: 0,
+                proposalsAfterWarmup: 0, draws: [], adaptation: ChainState.Adaptation())
+            var replay = state.rng
+            let p0 = metric.sample(&replay)[0]
+            let step = replay.uniform() > 0.5 ? epsilon : -epsilon
+            let pHalf = p0 + 0.5 * step * -z0
+            let z1 = z0 + step * pHalf
+            let p1 = pHalf + 0.5 * step * -z1
+            let (h0, h1) = (0.5 * z0 * z0 + 0.5 * p0 * p0, 0.5 * z1 * z1 + 0.5 * p1 * p1)
+            let expectedMove = h1 < h0 || replay.uniform() < exp(h0 - h1)
+            let result = nuts.transition(&state, epsilon: epsilon, inverseMetric: metric, maxTreeDepth: 1)
+            XCTAssertEqual(result.leapfrogs, 1)
+            XCTAssertEqual(result.acceptance, min(1, exp(h0 - h1)), accuracy: 1e-12, "trial \(trial)")
+            XCTAssertEqual(state.z[0], expectedMove ? z1 : z0, accuracy: 1e-12, "trial \(trial)")
+            if expectedMove { moves += 1 }
+        }
+        XCTAssertTrue(moves > 20 && moves < 200, "both outcomes occur (\(moves) moves)")
+    }
 }

@@ -39,6 +39,9 @@ public struct Program: Sendable {
         case density(DensityFamily, out: Int, arguments: [Int])
         /// out = M·x for a row-major rows × columns matrix.
         case matrixVector(out: Int, matrix: Int, vector: Int, rows: Int, columns: Int)
+        /// out = the lower Cholesky factor of the n × n matrix a (its lower triangle is read), NaN where it
+        /// is not positive definite; reverse mode by reversing the factorization's own loops, in place.
+        case cholesky(out: Int, a: Int, n: Int)
     }
 
     var slots: [Slot]
@@ -173,8 +176,53 @@ public final class Evaluator {
                         for column in 0..<columns { total += v[base + column] * v[x + column] }
                         v[o + row] = total
                     }
+                case .cholesky(let out, let a, let n):
+                    Self.choleskyForward(v, a: slots[a].offset, l: slots[out].offset, n: n)
                 }
             }
+        }
+    }
+
+    static func choleskyForward(_ v: UnsafeMutableBufferPointer<Double>, a: Int, l: Int, n: Int) {
+        for index in 0..<(n * n) { v[l + index] = 0 }
+        for j in 0..<n {
+            var s = v[a + j * n + j]
+            for k in 0..<j { s -= v[l + j * n + k] * v[l + j * n + k] }
+            guard s > 0 else {
+                for index in 0..<(n * n) { v[l + index] = .nan }
+                return
+            }
+            let pivot = s.squareRoot()
+            v[l + j * n + j] = pivot
+            for i in (j + 1)..<max(j + 1, n) {
+                var t = v[a + i * n + j]
+                for k in 0..<j { t -= v[l + i * n + k] * v[l + j * n + k] }
+                v[l + i * n + j] = t / pivot
+            }
+        }
+    }
+
+    /// The factorization's loops reversed: column by column from the last, each column's off-diagonal
+    /// entries before its pivot. L̄ (in the adjoint buffer at `l`) is consumed; Ā gets the lower triangle.
+    static func choleskyBackward(
+        _ v: UnsafeBufferPointer<Double>, _ d: UnsafeMutableBufferPointer<Double>, a: Int, aActive: Bool, l: Int, n: Int
+    ) {
+        for j in stride(from: n - 1, through: 0, by: -1) {
+            let pivot = v[l + j * n + j]
+            for i in stride(from: n - 1, to: j, by: -1) {
+                let lBar = d[l + i * n + j]
+                if lBar == 0 { continue }
+                let tBar = lBar / pivot
+                d[l + j * n + j] -= lBar * v[l + i * n + j] / pivot
+                if aActive { d[a + i * n + j] += tBar }
+                for k in 0..<j {
+                    d[l + i * n + k] -= tBar * v[l + j * n + k]
+                    d[l + j * n + k] -= tBar * v[l + i * n + k]
+                }
+            }
+            let sBar = d[l + j * n + j] / (2 * pivot)
+            if aActive { d[a + j * n + j] += sBar }
+            for k in 0..<j { d[l + j * n + k] -= 2 * sBar * v[l + j * n + k] }
         }
     }
 
@@ -310,6 +358,10 @@ public final class Evaluator {
                             if x.active { for column in 0..<columns { d[x.offset + column] += upstream * v[base + column] } }
                             if m.active { for column in 0..<columns { d[base + column] += upstream * v[x.offset + column] } }
                         }
+                    case .cholesky(let out, let a, let n):
+                        let input = slots[a]
+                        guard input.active else { continue }
+                        Self.choleskyBackward(v, d, a: input.offset, aActive: true, l: slots[out].offset, n: n)
                     }
                 }
             }

@@ -393,13 +393,20 @@ extension ModelCompiler {
         return w
     }
 
-    /// The lower Cholesky factor, unrolled into scalar operations (so its gradient is exact); folded
-    /// for data, where a matrix that is not positive definite is an error before anything runs.
+    /// The lower Cholesky factor: one tape node when the matrix depends on parameters; folded for data,
+    /// where a matrix that is not positive definite is an error before anything runs.
     private mutating func cholesky(_ matrix: ModelValue, at: Int) throws(ExpressionError) -> ModelValue {
         guard matrix.form == .matrix, matrix.arrayDimensions.isEmpty, matrix.shape[0] == matrix.shape[1] else {
             throw error("cholesky_decompose takes a square matrix", at: at)
         }
         let n = matrix.shape[0]
+        if try constantValues(matrix) == nil {
+            // One node with its own reverse pass (instead of n³/6 scalar operations on the tape).
+            let input = try materializeValue(matrix, at: at)
+            let out = try tape.newSlot(length: n * n, isScalar: false, active: true, at: at, source: sourceText)
+            tape.instructions.append(.cholesky(out: out, a: input, n: n))
+            return ModelValue(arrayDimensions: [], form: .matrix, shape: [n, n], isInteger: false, storage: .slot(out))
+        }
         let a = try references(matrix)
         var l = [ModelReference](repeating: .constant(0), count: n * n)
         for j in 0..<n {
