@@ -60,10 +60,13 @@ enum ChainRuns {
     /// The metrics `convergence` records, for a kind's declaration.
     static let convergenceMetrics: [MetricDeclaration] = [
         MetricDeclaration(
-            "max_r_hat", "Largest rank-normalized split R̂ over the first 20 coordinates, on the draws kept so far (at most 500 evenly spaced per chain).",
+            "max_r_hat",
+            "Largest rank-normalized split R̂ over the first 20 coordinates, on the draws kept so far (at most 500 evenly spaced per chain).",
             step: "iteration per chain (warm-up included)"),
         MetricDeclaration(
-            "min_ess_bulk", "Smallest bulk ESS over the first 20 coordinates, on the draws kept so far (at most 500 evenly spaced per chain, so at most about 500 per chain).", unit: "draws",
+            "min_ess_bulk",
+            "Smallest bulk ESS over the first 20 coordinates, on the draws kept so far (at most 500 evenly spaced per chain, so at most about 500 per chain).",
+            unit: "draws",
             step: "iteration per chain (warm-up included)"),
     ]
 

@@ -39,7 +39,8 @@ public struct MCMCKind: TypedJobKind {
         var dataFrom: JSONValue = [:]
         @Param(
             .string(maxLength: 8, allowed: MCMCSettings.Method.allCases.map(\.rawValue)),
-            "nuts: the No-U-Turn sampler with Stan's warm-up; hmc: static Hamiltonian Monte Carlo; rwm: random-walk Metropolis with covariance adaptation (Haario).")
+            "nuts: the No-U-Turn sampler with Stan's warm-up; hmc: static Hamiltonian Monte Carlo; rwm: random-walk Metropolis with covariance adaptation (Haario)."
+        )
         var method = MCMCSettings.Method.noUTurn.rawValue
         @Param(.integer(minimum: 1, maximum: 1000), "Keep every thin-th draw after warm-up.") var thin = 1
         @Param(
@@ -130,13 +131,15 @@ public struct MCMCKind: TypedJobKind {
         }
         if model.dimension > 1000 {
             throw ParameterError(
-                .outOfRange, field: model.isProgram ? "params.model" : "params.parameters", reason: "at most 1000 coordinates in all, got \(model.dimension)")
+                .outOfRange, field: model.isProgram ? "params.model" : "params.parameters",
+                reason: "at most 1000 coordinates in all, got \(model.dimension)")
         }
         if let initial = params["initial"], initial != .null {
             guard !model.isProgram else {
                 throw ParameterError(
                     .invalidValue, field: "params.initial",
-                    reason: "model programs start each chain at a random point (uniform in (−2, 2) on the unconstrained scale, as Stan); omit initial")
+                    reason: "model programs start each chain at a random point (uniform in (−2, 2) on the unconstrained scale, as Stan); omit initial"
+                )
             }
             let values = SamplingInputs.numbers(initial)
             guard values.count == model.dimension else {
@@ -156,12 +159,14 @@ public struct MCMCKind: TypedJobKind {
         let expression = params["log_density"]?.stringValue
         switch (program, expression) {
         case (nil, nil):
-            throw ParameterError(.missingParameter, field: "params.model", reason: "give a model program (model) or a log-density expression (log_density)")
+            throw ParameterError(
+                .missingParameter, field: "params.model", reason: "give a model program (model) or a log-density expression (log_density)")
         case (.some, .some):
             throw ParameterError(.invalidValue, field: "params.log_density", reason: "give either model or log_density, not both")
         case (let source?, nil):
             if let parameters = params["parameters"], parameters != .null {
-                throw ParameterError(.invalidValue, field: "params.parameters", reason: "a model program declares its parameters in its parameters block")
+                throw ParameterError(
+                    .invalidValue, field: "params.parameters", reason: "a model program declares its parameters in its parameters block")
             }
             var data = try SamplingInputs.modelData(params["data"], field: "params.data")
             for (name, value) in (params["data_from"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -186,7 +191,8 @@ public struct MCMCKind: TypedJobKind {
             }
             for (name, value) in params["data"]?.objectValue ?? [:] where value.arrayValue?.contains(where: { $0.arrayValue != nil }) == true {
                 throw ParameterError(
-                    .invalidType, field: "params.data.\(name)", reason: "log_density expressions take numbers and flat arrays; nested arrays need a model program")
+                    .invalidType, field: "params.data.\(name)",
+                    reason: "log_density expressions take numbers and flat arrays; nested arrays need a model program")
             }
             let specs = try SamplingInputs.parameterSpecs(params)
             let data = SamplingInputs.symbols(params)

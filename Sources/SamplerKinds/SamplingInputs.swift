@@ -66,7 +66,8 @@ enum SamplingInputs {
             func walk(_ value: JSONValue, _ level: Int) throws(ParameterError) {
                 if level == shape.count {
                     guard let number = value.doubleValue else {
-                        throw ParameterError(.invalidValue, field: "\(field).\(name)", reason: "is not rectangular (every row must have the same length)")
+                        throw ParameterError(
+                            .invalidValue, field: "\(field).\(name)", reason: "is not rectangular (every row must have the same length)")
                     }
                     values.append(number)
                     return

@@ -223,7 +223,10 @@ final class ModelProgramTests: XCTestCase {
         let cases: [(String, [String: ModelData], String, Int)] = [
             ("parameters { real x; }\nmodel { x ~ normal(0, 1) }", [:], "expected \";\"", 2),
             ("data { int N; }\nparameters { real x; }\nmodel { for (i in 1:N) x ~ normal(0, 1); }", ["N": .number(100_000_000)], "steps", 3),
-            ("data { int N; vector[N] y; }\nparameters { real x; }\nmodel { y[N + 1] ~ normal(x, 1); }", ["N": .number(2), "y": vector([1, 2])], "out of range", 3),
+            (
+                "data { int N; vector[N] y; }\nparameters { real x; }\nmodel { y[N + 1] ~ normal(x, 1); }", ["N": .number(2), "y": vector([1, 2])],
+                "out of range", 3
+            ),
             ("parameters { vector[3] a; vector[2] b; }\nmodel { target += sum(a + b); }", [:], "shapes differ", 2),
             ("parameters { real<upper=b> b; }\nmodel { b ~ normal(0, 1); }", [:], "unknown name \"b\"", 1),
             ("parameters { real x; }\nmodel {\n  if (x > 0) target += 1;\n}", [:], "must not depend on parameters", 3),

@@ -43,7 +43,8 @@ final class SamplerKindTests: XCTestCase {
                     "params.method"
                 ),
                 (
-                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "metric": "dense", "method": "hmc"}"#, "invalid_value",
+                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "metric": "dense", "method": "hmc"}"#,
+                    "invalid_value",
                     "params.metric"
                 ),
                 (

@@ -24,7 +24,8 @@ struct Lexer {
 
     static func tokenize(_ source: String, symbols: [String] = symbols, program: Bool = false) throws(ExpressionError) -> [Token] {
         guard source.utf8.count <= ExpressionLimits.maxLength else {
-            throw ExpressionError("the \(program ? "program" : "expression") is longer than \(ExpressionLimits.maxLength) characters", at: 0, in: source)
+            throw ExpressionError(
+                "the \(program ? "program" : "expression") is longer than \(ExpressionLimits.maxLength) characters", at: 0, in: source)
         }
         let characters = Array(source)
         var tokens: [Token] = []
@@ -36,7 +37,9 @@ struct Lexer {
                 continue
             }
             if program && character == "/" && index + 1 < characters.count && characters[index + 1] == "*" {
-                guard let end = (index + 2..<max(index + 2, characters.count - 1)).first(where: { characters[$0] == "*" && characters[$0 + 1] == "/" }) else {
+                guard
+                    let end = (index + 2..<max(index + 2, characters.count - 1)).first(where: { characters[$0] == "*" && characters[$0 + 1] == "/" })
+                else {
                     throw ExpressionError("a /* comment is never closed", at: index, in: source)
                 }
                 index = end + 2

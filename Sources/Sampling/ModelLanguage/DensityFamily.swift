@@ -38,7 +38,9 @@ public enum DensityFamily: String, Sendable, CaseIterable {
         var total = 0.0
         each(arguments, slots) { a, _ in
             total += term(a, partials: false).value
-        } values: { v[$0] }
+        } values: {
+            v[$0]
+        }
         return total
     }
 
@@ -54,7 +56,9 @@ public enum DensityFamily: String, Sendable, CaseIterable {
         each(arguments, slots) { a, offsets in
             let partials = term(a, partials: true).partials
             for k in 0..<arity where offsets[k] >= 0 { d[offsets[k]] += upstream * partials[k] }
-        } values: { v[$0] }
+        } values: {
+            v[$0]
+        }
     }
 
     /// The normal density with one scale (the usual regression likelihood): log σ once, a tight loop;
@@ -133,7 +137,8 @@ public enum DensityFamily: String, Sendable, CaseIterable {
                 let dnu = 0.5 * (Special.digamma((nu + 1) / 2) - Special.digamma(nu / 2) - 1 / nu - log1p(z * z / nu) + (nu + 1) * z * z / (nu * r))
                 g = SIMD4(dx, dnu, -dx, -1 / scale + (nu + 1) * z * z / (scale * r))
             }
-            let value = Special.logGamma((nu + 1) / 2) - Special.logGamma(nu / 2) - 0.5 * log(nu * Double.pi) - log(scale)
+            let value =
+                Special.logGamma((nu + 1) / 2) - Special.logGamma(nu / 2) - 0.5 * log(nu * Double.pi) - log(scale)
                 - (nu + 1) / 2 * log1p(z * z / nu)
             return (value, g)
         case .doubleExponential:

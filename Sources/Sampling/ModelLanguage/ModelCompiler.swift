@@ -181,8 +181,7 @@ public struct ModelCompiler {
         }
     }
 
-    private mutating func declare(_ type: ModelType, _ name: String, _ initial: ModelExpression?, at: Int, topLevel: Bool) throws(ExpressionError)
-    {
+    private mutating func declare(_ type: ModelType, _ name: String, _ initial: ModelExpression?, at: Int, topLevel: Bool) throws(ExpressionError) {
         let arrayDimensions = try type.arrayDimensions.map { (size) throws(ExpressionError) in try self.size(size) }
         let sizes = try type.sizes.map { (size) throws(ExpressionError) in try self.size(size) }
         var value: ModelValue
@@ -191,7 +190,8 @@ public struct ModelCompiler {
         case .real: value = ModelValue(arrayDimensions: arrayDimensions, form: .scalar, shape: [], isInteger: false, storage: .elements([]))
         case .vector, .simplex, .ordered, .positiveOrdered:
             value = ModelValue(arrayDimensions: arrayDimensions, form: .vector, shape: sizes, isInteger: false, storage: .elements([]))
-        case .rowVector: value = ModelValue(arrayDimensions: arrayDimensions, form: .rowVector, shape: sizes, isInteger: false, storage: .elements([]))
+        case .rowVector:
+            value = ModelValue(arrayDimensions: arrayDimensions, form: .rowVector, shape: sizes, isInteger: false, storage: .elements([]))
         case .matrix: value = ModelValue(arrayDimensions: arrayDimensions, form: .matrix, shape: sizes, isInteger: false, storage: .elements([]))
         }
         guard value.count <= ExpressionLimits.maxVectorLength else { throw error("\(name) would have \(value.count) elements; too many", at: at) }

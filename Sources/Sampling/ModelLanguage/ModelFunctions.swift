@@ -38,7 +38,9 @@ extension ModelCompiler {
         for expression in expressions { arguments.append(try evaluate(expression)) }
         func arity(_ counts: Int...) throws(ExpressionError) {
             guard counts.contains(arguments.count) else {
-                throw error("\(name) takes \(counts.map(String.init).joined(separator: " or ")) argument\(counts == [1] ? "" : "s"), got \(arguments.count)", at: at)
+                throw error(
+                    "\(name) takes \(counts.map(String.init).joined(separator: " or ")) argument\(counts == [1] ? "" : "s"), got \(arguments.count)",
+                    at: at)
             }
         }
         if let op = Self.unaryFunctions[name] {
@@ -106,7 +108,9 @@ extension ModelCompiler {
         case "mean", "variance", "sd":
             try arity(1)
             let x = arguments[0]
-            guard x.count > (name == "mean" ? 0 : 1) else { throw error("\(name) needs \(name == "mean" ? "one element" : "two elements") or more", at: at) }
+            guard x.count > (name == "mean" ? 0 : 1) else {
+                throw error("\(name) needs \(name == "mean" ? "one element" : "two elements") or more", at: at)
+            }
             let mean = try scalar(.divide, try sumValue(x, at: at), .constant(Double(x.count)), at: at)
             if name == "mean" { return .scalar(mean) }
             let centered = try elementwise(.subtract, x, .scalar(mean), at: at)
@@ -156,7 +160,8 @@ extension ModelCompiler {
             switch name {
             case "rep_vector", "rep_row_vector":
                 guard element.isScalar else { throw error("\(name) repeats a number", at: at) }
-                result = ModelValue(arrayDimensions: [], form: name == "rep_vector" ? .vector : .rowVector, shape: sizes, isInteger: false, storage: .elements([]))
+                result = ModelValue(
+                    arrayDimensions: [], form: name == "rep_vector" ? .vector : .rowVector, shape: sizes, isInteger: false, storage: .elements([]))
             case "rep_matrix":
                 guard element.isScalar else { throw error("rep_matrix repeats a number", at: at) }
                 result = ModelValue(arrayDimensions: [], form: .matrix, shape: sizes, isInteger: false, storage: .elements([]))
@@ -210,7 +215,9 @@ extension ModelCompiler {
             let n = x.count
             let (first, length): (Int, Int)
             if name == "segment" {
-                (first, length) = (try integerArgument(arguments[1], "segment's start", at: at) - 1, try integerArgument(arguments[2], "segment's length", at: at))
+                (first, length) = (
+                    try integerArgument(arguments[1], "segment's start", at: at) - 1, try integerArgument(arguments[2], "segment's length", at: at)
+                )
             } else {
                 let count = try integerArgument(arguments[1], "\(name)'s length", at: at)
                 (first, length) = (name == "head" ? 0 : n - count, count)
@@ -225,7 +232,9 @@ extension ModelCompiler {
             var result = ModelValue(arrayDimensions: [], form: .vector, shape: [0], isInteger: false, storage: .elements([]))
             var output: [ModelReference] = []
             for x in arguments {
-                guard x.isScalar || (x.form == .vector && x.arrayDimensions.isEmpty) else { throw error("append_row joins vectors and numbers", at: at) }
+                guard x.isScalar || (x.form == .vector && x.arrayDimensions.isEmpty) else {
+                    throw error("append_row joins vectors and numbers", at: at)
+                }
                 output.append(contentsOf: try references(x))
             }
             result.shape = [output.count]
@@ -265,7 +274,9 @@ extension ModelCompiler {
         }
     }
 
-    private mutating func call(_ name: String, _ expressions: [ModelExpression], preEvaluated: [ModelValue], at: Int) throws(ExpressionError) -> ModelValue {
+    private mutating func call(_ name: String, _ expressions: [ModelExpression], preEvaluated: [ModelValue], at: Int) throws(ExpressionError)
+        -> ModelValue
+    {
         // log_sum_exp over an evaluated vector (softmax's normalizer).
         let x = preEvaluated[0]
         if let numbers = try constantValues(x) {
@@ -301,7 +312,9 @@ extension ModelCompiler {
     // MARK: Densities
 
     /// `family_lpdf(outcome | arguments)` summed over broadcast elements: one tape node.
-    mutating func density(_ family: String, outcome: ModelExpression, arguments expressions: [ModelExpression], at: Int) throws(ExpressionError) -> ModelValue {
+    mutating func density(_ family: String, outcome: ModelExpression, arguments expressions: [ModelExpression], at: Int) throws(ExpressionError)
+        -> ModelValue
+    {
         var values = [try evaluate(outcome)]
         for expression in expressions { values.append(try evaluate(expression)) }
         switch family {
@@ -320,7 +333,9 @@ extension ModelCompiler {
         var length = 1
         for (index, value) in values.enumerated() where value.count != 1 {
             if length != 1 && value.count != length {
-                throw error("\(family)'s arguments differ in length (\(length) and \(value.count))", at: index == 0 ? outcome.offset : expressions[index - 1].offset)
+                throw error(
+                    "\(family)'s arguments differ in length (\(length) and \(value.count))",
+                    at: index == 0 ? outcome.offset : expressions[index - 1].offset)
             }
             length = value.count
         }
@@ -361,7 +376,9 @@ extension ModelCompiler {
 
     /// log N(y | μ, LLᵀ) = −½‖L⁻¹(y − μ)‖² − Σ log Lᵢᵢ − (n/2) log 2π.
     private mutating func multiNormal(_ values: [ModelValue], cholesky isFactor: Bool, at: Int) throws(ExpressionError) -> ModelValue {
-        guard values.count == 3 else { throw error("multi_normal takes a mean and a \(isFactor ? "Cholesky factor" : "covariance") after the outcome", at: at) }
+        guard values.count == 3 else {
+            throw error("multi_normal takes a mean and a \(isFactor ? "Cholesky factor" : "covariance") after the outcome", at: at)
+        }
         let y = values[0], mu = values[1]
         let factor = isFactor ? values[2] : try cholesky(values[2], at: at)
         guard factor.form == .matrix, factor.arrayDimensions.isEmpty, factor.shape[0] == factor.shape[1], factor.shape[0] == y.count else {
@@ -374,7 +391,8 @@ extension ModelCompiler {
         let l = try references(factor)
         let logDiagonal = try sum(try (0..<n).map { (i) throws(ExpressionError) in try scalar(.log, l[i * n + i], at: at) }, at: at)
         let quadratic = try scalar(.multiply, squares, .constant(-0.5), at: at)
-        let value = try scalar(.subtract, try scalar(.subtract, quadratic, logDiagonal, at: at), .constant(Double(n) * DensityFamily.halfLogTwoPi), at: at)
+        let value = try scalar(
+            .subtract, try scalar(.subtract, quadratic, logDiagonal, at: at), .constant(Double(n) * DensityFamily.halfLogTwoPi), at: at)
         return .scalar(value)
     }
 
