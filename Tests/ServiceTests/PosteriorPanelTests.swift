@@ -60,4 +60,57 @@ final class PosteriorPanelTests: XCTestCase {
             }
         }
     }
+
+    /// `data_from`: a design matrix uploaded as a dataset (CSV) feeds a model program's `matrix[N, 2] X`;
+    /// with σ known and β ~ N(0, 10²I) the posterior is Gaussian with a closed form, which the draws must
+    /// match within 4 MCSE (mean and sd). A dataset that does not exist is a 422 naming the field.
+    func testDataFromAnUploadedDataset() async throws {
+        let n = 40
+        // Quarter steps are exact in float32, the dataset's storage.
+        let x = (0..<n).map { Double($0 % 13) * 0.25 - 1.5 }
+        let y = (0..<n).map { i in 0.7 + 1.9 * x[i] + 0.5 * sin(Double(i) * 1.7) }
+        let csv = (0..<n).map { "1,\(x[$0])" }.joined(separator: "\n") + "\n"
+        try await withServer(workers: 2) { client in
+            let uploaded = try await client.upload([("data", "design.csv", Data(csv.utf8))])
+            XCTAssertEqual(uploaded.status, .created, uploaded.text)
+            let id = try XCTUnwrap(try uploaded.json["id"]?.stringValue)
+            let model = """
+                data { int N; matrix[N, 2] X; vector[N] y; }
+                parameters { vector[2] beta; }
+                model { beta ~ normal(0, 10); y ~ normal(X * beta, 0.5); }
+                """
+            let params: JSONValue = [
+                "model": .string(model), "data": ["N": .integer(Int64(n)), "y": .array(y.map(JSONValue.number))],
+                "data_from": ["X": .string(id)], "seed": 3,
+            ]
+            let response = try await client.post("/v1/jobs", json: (["kind": "sample.mcmc", "params": params] as JSONValue).canonicalText())
+            XCTAssertEqual(response.status, .created, response.text)
+            let job = try await client.waitUntilTerminal(try XCTUnwrap(try response.json["id"]?.stringValue), timeout: 300)
+            XCTAssertEqual(job["status"], "succeeded", "\(job["reason"] ?? "")")
+            // Posterior precision XᵀX/σ² + I/100, mean = precision⁻¹ Xᵀy/σ².
+            var (a, b, c, u, v) = (0.01, 0.0, 0.01, 0.0, 0.0)
+            for i in 0..<n {
+                a += 4
+                b += 4 * x[i]
+                c += 4 * x[i] * x[i]
+                u += 4 * y[i]
+                v += 4 * x[i] * y[i]
+            }
+            let determinant = a * c - b * b
+            let exactMean = [(c * u - b * v) / determinant, (a * v - b * u) / determinant]
+            let exactSD = [(c / determinant).squareRoot(), (a / determinant).squareRoot()]
+            for k in 0..<2 {
+                let summary = try XCTUnwrap(job["result"]?["parameters"]?["beta[\(k + 1)]"])
+                let mean = summary["mean"]?.doubleValue ?? .nan, sd = summary["sd"]?.doubleValue ?? .nan
+                XCTAssertEqual(mean, exactMean[k], accuracy: 4 * (summary["mcse_mean"]?.doubleValue ?? 0), "beta[\(k + 1)] mean")
+                XCTAssertEqual(sd, exactSD[k], accuracy: 4 * (summary["mcse_sd"]?.doubleValue ?? 0), "beta[\(k + 1)] sd")
+            }
+            let missing = try await client.post(
+                "/v1/jobs",
+                json: (["kind": "sample.mcmc", "params": ["model": .string(model), "data": ["N": 2, "y": [1, 2]], "data_from": ["X": "no-such-dataset"]]]
+                    as JSONValue).canonicalText())
+            XCTAssertEqual(missing.status, .unprocessableContent, missing.text)
+            XCTAssertEqual(try missing.json["field"], "params.data_from.X")
+        }
+    }
 }
