@@ -107,7 +107,10 @@ final class PosteriorPanelTests: XCTestCase {
             }
             let missing = try await client.post(
                 "/v1/jobs",
-                json: (["kind": "sample.mcmc", "params": ["model": .string(model), "data": ["N": 2, "y": [1, 2]], "data_from": ["X": "no-such-dataset"]]]
+                json: ([
+                    "kind": "sample.mcmc",
+                    "params": ["model": .string(model), "data": ["N": 2, "y": [1, 2]], "data_from": ["X": "no-such-dataset"]],
+                ]
                     as JSONValue).canonicalText())
             XCTAssertEqual(missing.status, .unprocessableContent, missing.text)
             XCTAssertEqual(try missing.json["field"], "params.data_from.X")
