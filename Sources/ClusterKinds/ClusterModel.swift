@@ -37,11 +37,19 @@ public enum TrainedModels {
         public var description: String
     }
 
-    public static func save(_ model: some TrainedModel, architecture: JSONValue, datasetSHA256: String?, context: JobContext) throws {
+    /// - Parameter pixelScale: the training data's `Dataset.pixelScale`, applied unchanged at `predict`.
+    public static func save(
+        _ model: some TrainedModel, architecture: JSONValue, datasetSHA256: String?, pixelScale: Float, context: JobContext
+    ) throws {
         let tensors = try model.tensors()
+        var input = ClusterInputs.layoutJSON(model.layout)
+        if model.layout.isImages, case .object(var members) = input {
+            members["pixel_scale"] = .number(Double(pixelScale))
+            input = .object(members)
+        }
         let description: JSONValue = [
             "format": .string(format), "kind": .string(type(of: model).kind), "clusters": .integer(Int64(model.clusters)),
-            "input": ClusterInputs.layoutJSON(model.layout),
+            "input": input,
             "normalization": model.normalization.map {
                 ["mean": .array($0.mean.map { .number(Double($0)) }), "std": .array($0.std.map { .number(Double($0)) })]
             }
@@ -55,6 +63,13 @@ public enum TrainedModels {
             weightsArtifact, mediaType: "application/octet-stream",
             data: Safetensors.encode(tensors, metadata: ["format": "pt", "kind": type(of: model).kind]))
         try context.artifact(descriptionArtifact, mediaType: "application/json", data: Data(description.canonicalText().utf8))
+    }
+
+    /// The pixel scale a job's model was trained with (model.json's `input.pixel_scale`); nil for models
+    /// saved before it was recorded, which then scale a request by its own largest value as they did.
+    public static func pixelScale(_ artifact: (String) throws -> Data?) throws -> Float? {
+        guard let json = try artifact(descriptionArtifact) else { return nil }
+        return try JSONValue.parse(json)["input"]?["pixel_scale"]?.doubleValue.flatMap { $0 >= 1 && $0.isFinite ? Float($0) : nil }
     }
 
     /// The model a job saved, reading its artifacts by name; nil when it saved none.
@@ -81,10 +96,10 @@ public enum TrainedModels {
 
     /// What `POST /v1/jobs/{id}/predict` answers: the clusters (and probabilities) `model` assigns to the
     /// uploaded samples, scored against their labels when they come with some.
-    public static func prediction(_ model: any TrainedModel, jobID: String, data: URL, labels: URL?, labelColumn: String?, limit: Int) throws
-        -> JSONValue
-    {
-        let dataset = try DatasetLibrary.read(data: data, labels: labels, labelColumn: labelColumn, limit: limit)
+    public static func prediction(
+        _ model: any TrainedModel, jobID: String, data: URL, labels: URL?, labelColumn: String?, limit: Int, pixelScale: Float? = nil
+    ) throws -> JSONValue {
+        let dataset = try DatasetLibrary.read(data: data, labels: labels, labelColumn: labelColumn, limit: limit, pixelScale: pixelScale)
         let (clusters, probabilities) = try model.predict(dataset)
         let k = model.clusters
         var body: [String: JSONValue] = [

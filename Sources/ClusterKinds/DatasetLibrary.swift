@@ -50,11 +50,12 @@ public final class DatasetLibrary: @unchecked Sendable {
     }
 
     /// Reads and checks uploaded files (gzip or not) into a dataset, without keeping anything.
-    public static func read(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int) throws -> Dataset {
-        try parse(data: data, labels: labelsFile, labelColumn: labelColumn, limit: limit).dataset
+    /// - Parameter pixelScale: images are divided by this (a model's training scale); nil computes it from the data.
+    public static func read(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int, pixelScale: Float? = nil) throws -> Dataset {
+        try parse(data: data, labels: labelsFile, labelColumn: labelColumn, limit: limit, pixelScale: pixelScale).dataset
     }
 
-    static func parse(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int) throws -> (
+    static func parse(data: URL, labels labelsFile: URL?, labelColumn: String?, limit: Int, pixelScale: Float? = nil) throws -> (
         dataset: Dataset, read: NumericArray.ReadResult
     ) {
         var scratch: [URL] = []
@@ -80,7 +81,7 @@ public final class DatasetLibrary: @unchecked Sendable {
             guard labels == nil else { throw DatasetError(field: "labels", "labels were given both as a CSV column and as a file") }
             labels = try Dataset.labels(try NumericArray.read(try contents(labelsFile, field: "labels"), field: "labels").array)
         }
-        return (try Dataset.from(array, labels: labels), read)
+        return (try Dataset.from(array, labels: labels, pixelScale: pixelScale), read)
     }
 
     /// Checks an upload and keeps it; throws `DatasetError` (a 422 for the caller) when it is not a dataset.

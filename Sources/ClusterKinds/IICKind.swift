@@ -100,7 +100,7 @@ public struct IICKind: TypedJobKind {
                 IICModel(try trainer.model()),
                 architecture: [
                     "backbone": .string(backbone), "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
-                ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
+                ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), pixelScale: dataset.pixelScale, context: context)
             return (clusters, probabilities)
         }
         try ClusterInputs.keepingLastCheckpoint(context, restore: trainer.restore, save: { _ = try saveModel() }) {

@@ -68,7 +68,7 @@ public struct KMeansKind: TypedJobKind {
         try TrainedModels.save(
             KMeansModel(layout: dataset.layout, clusters: k, centroids: result.centroids),
             architecture: ["parameters": .integer(Int64(result.centroids.count)), "macs_per_sample": .integer(Int64(result.centroids.count))],
-            datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
+            datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), pixelScale: dataset.pixelScale, context: context)
         return [
             "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
             "inertia": .number(result.inertia), "iterations": .integer(Int64(result.iterations)), "best_run": .integer(Int64(result.bestRun)),

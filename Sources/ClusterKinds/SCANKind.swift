@@ -140,7 +140,7 @@ public struct SCANKind: TypedJobKind {
                 architecture: [
                     "backbone": .string(dataset.layout.isImages ? "cnn" : "mlp"), "parameters": cost["parameters"]!,
                     "macs_per_sample": cost["macs_per_sample"]!,
-                ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), context: context)
+                ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), pixelScale: dataset.pixelScale, context: context)
             return clusters
         }
         // A stopped job keeps its last checkpoint's assignments and model once the heads have trained

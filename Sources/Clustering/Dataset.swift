@@ -20,6 +20,9 @@ public struct Dataset: Sendable {
     public var count: Int
     public var values: [Float]
     public var labels: [Int]?
+    /// Images: the pixel value that became 1 (the training data's largest value, at least 1). A model saves
+    /// it and `predict` applies it unchanged, so a sample's answer never depends on the others sent with it.
+    public var pixelScale: Float = 1
 
     public init(layout: Layout, count: Int, values: [Float], labels: [Int]?) {
         precondition(values.count == count * layout.sampleSize, "values must hold count × sample size")
@@ -44,9 +47,10 @@ public struct Dataset: Sendable {
 
     /// Interprets an array: uint8 N×H×W or N×H×W×C as images, any N×D (D ≤ 4096) as feature vectors;
     /// checks the limits, finiteness and the labels (one non-negative integer per sample).
-    public static func from(_ array: NumericArray, labels labelArray: [Int]?, field: String = "data", labelsField: String = "labels")
-        throws(DatasetError) -> Dataset
-    {
+    /// - Parameter pixelScale: for images, the value that becomes 1; nil computes it from this data (training).
+    public static func from(
+        _ array: NumericArray, labels labelArray: [Int]?, field: String = "data", labelsField: String = "labels", pixelScale: Float? = nil
+    ) throws(DatasetError) -> Dataset {
         let shape = array.shape
         guard let n = shape.first, shape.count >= 2 else {
             throw DatasetError(field: field, "an array of shape \(shape) is not a dataset: expected N×D features or N×H×W(×C) uint8 images")
@@ -79,8 +83,10 @@ public struct Dataset: Sendable {
             throw DatasetError(field: field, "an array of rank \(shape.count) is not a dataset: expected N×D or N×H×W(×C)")
         }
         var values: [Float]
+        var usedScale: Float = 1
         if case .images(let c, let h, let w) = layout {
-            let scale = Float(1 / max(1, array.maximum()))
+            usedScale = pixelScale ?? Float(max(1, array.maximum()))
+            let scale = 1 / usedScale
             values = [Float](repeating: 0, count: n * c * h * w)
             // N×H×W×C (channels last, as numpy holds images) → N×C×H×W, read in place (no copy of the bytes).
             array.bytes.withUnsafeBytes { raw in
@@ -110,7 +116,9 @@ public struct Dataset: Sendable {
                 throw DatasetError(field: labelsField, "label \(labelArray[bad]) at index \(bad) is outside 0…\(Limits.maxLabel)")
             }
         }
-        return Dataset(layout: layout, count: n, values: values, labels: labelArray)
+        var dataset = Dataset(layout: layout, count: n, values: values, labels: labelArray)
+        dataset.pixelScale = usedScale
+        return dataset
     }
 
     /// The sample and value limits for an array of `shape` (N first), before any of it is read.

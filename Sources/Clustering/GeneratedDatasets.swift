@@ -68,7 +68,10 @@ public enum GeneratedDatasets {
                 values += image.map { min(1, max(0, $0 + 0.1 * normal())) }
                 labels.append(label)
             }
-            return Dataset(layout: .images(channels: 1, height: 8, width: 8), count: count, values: values, labels: labels)
+            var dataset = Dataset(layout: .images(channels: 1, height: 8, width: 8), count: count, values: values, labels: labels)
+            // Values in [0, 1], as uint8 images divided by 255: so predict reads uploaded uint8 images that way.
+            dataset.pixelScale = 255
+            return dataset
         default:
             return nil
         }

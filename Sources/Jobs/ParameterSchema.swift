@@ -76,6 +76,12 @@ public struct ParameterSchema: Sendable {
     }
 
     /// Checks `value` and returns it with defaults filled in. `path` prefixes field names in errors.
+    /// Every parameter's declared default, by name (required parameters have none). Not `validate(nil)`:
+    /// that fails for a kind with a required parameter and would publish no defaults at all.
+    public var defaults: JSONValue {
+        .object(Dictionary(uniqueKeysWithValues: parameters.compactMap { parameter in parameter.defaultValue.map { (parameter.name, $0) } }))
+    }
+
     public func validate(_ value: JSONValue?, path: String = "params") throws(ParameterError) -> JSONValue {
         let members: [String: JSONValue]
         switch value {

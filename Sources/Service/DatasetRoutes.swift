@@ -92,13 +92,17 @@ struct DatasetRoutes: Sendable {
         let store = state.store
         // The model may be megabytes: read off the cooperative pool.
         // model.json names the kind, model.safetensors holds the weights (a 0.2 job's one plist still loads).
-        let loaded = try await offload { () -> (any TrainedModel)? in
-            do { return try TrainedModels.load { try store.artifact(jobID: id, name: $0)?.data } } catch let error as TrainedModels.LoadError {
+        let loaded = try await offload { () -> (model: any TrainedModel, pixelScale: Float?)? in
+            do {
+                let artifact = { (name: String) in try store.artifact(jobID: id, name: name)?.data }
+                guard let model = try TrainedModels.load(artifact) else { return nil }
+                return (model, try TrainedModels.pixelScale(artifact))
+            } catch let error as TrainedModels.LoadError {
                 throw Problem(
                     .conflict, code: .noModel, title: "Unreadable model", detail: "job \(id)'s saved model cannot be read: \(error)", field: "id")
             }
         }
-        guard let model = loaded else {
+        guard let (model, pixelScale) = loaded else {
             throw Problem(
                 .conflict, code: .noModel, title: "No trained model",
                 detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
@@ -112,7 +116,7 @@ struct DatasetRoutes: Sendable {
             try await HeavyWorkPool.shared.run {
                 try TrainedModels.prediction(
                     model, jobID: id, data: data.url, labels: labels, labelColumn: labelColumn,
-                    limit: library.maxDecompressedBytes)
+                    limit: library.maxDecompressedBytes, pixelScale: pixelScale)
             }
         }
         return Self.json(result)

@@ -38,7 +38,7 @@ struct KindRoutes: Sendable {
     static func resource(_ kind: any JobKind) -> KindResource {
         KindResource(
             name: kind.name, summary: kind.summary, parameters: kind.parameters.jsonSchema,
-            defaults: (try? kind.parameters.validate(nil)) ?? .object([:]), example: kind.example,
+            defaults: kind.parameters.defaults, example: kind.example,
             metrics: kind.metrics)
     }
 }

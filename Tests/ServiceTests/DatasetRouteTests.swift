@@ -191,6 +191,40 @@ final class DatasetRouteTests: XCTestCase {
         }
     }
 
+    /// Issue 14: `predict` scaled images by the request's own largest pixel, so an image's cluster changed
+    /// when a brighter one came with it. Now the training data's scale is saved (model.json's
+    /// `input.pixel_scale`) and applied unchanged: dim images get the same answers alone and beside a bright one.
+    func testPredictDoesNotDependOnTheOtherSamplesInTheRequest() async throws {
+        let shapes = GeneratedDatasets.make("shapes", count: 120, seed: 4)!
+        try await withServer(workers: 1) { client in
+            let images = shapes.values.map { UInt8(($0 * 200).rounded()) }
+            let data = NumericArray.npyFile(shape: [120, 8, 8], descr: "|u1", payload: Data(images))
+            let id = try await client.upload([("data", "x.npy", data)]).json["id"]!.stringValue!
+            let job = try await submitKind(client, "cluster.kmeans", #"{"dataset": "\#(id)", "k": 4, "seed": 1}"#).json["id"]!.stringValue!
+            let finished = try await client.waitUntilTerminal(job)
+            XCTAssertEqual(finished["status"], "succeeded", "\(finished)")
+            let description = try await client.get("/v1/jobs/\(job)/artifacts/model.json").json
+            XCTAssertEqual(description["input"]?["pixel_scale"]?.doubleValue, Double(images.max()!))
+            func predict(_ pixels: [UInt8], count: Int) async throws -> [Int] {
+                let (body, headers) = multipart([("data", "p.npy", NumericArray.npyFile(shape: [count, 8, 8], descr: "|u1", payload: Data(pixels)))])
+                let response = try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: headers, body: body)
+                XCTAssertEqual(response.status, .ok, response.text)
+                return try response.json["assignments"]?.arrayValue?.compactMap { $0.integerValue.map(Int.init) } ?? []
+            }
+            // The first 40 images at 40 % brightness, alone, then with one saturated image in front.
+            let dim = images[0..<(40 * 64)].map { UInt8((Double($0) * 0.4).rounded()) }
+            let alone = try await predict(Array(dim), count: 40)
+            let withBright = try await predict([UInt8](repeating: 255, count: 64) + dim, count: 41)
+            XCTAssertEqual(alone.count, 40)
+            XCTAssertEqual(Array(withBright.dropFirst()), alone, "a sample's cluster must not depend on the rest of the request")
+            // The training images themselves get the job's own assignments back.
+            let csv = try await client.get("/v1/jobs/\(job)/artifacts/assignments.csv").text
+            let assigned = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
+            let again = try await predict(images, count: 120)
+            XCTAssertEqual(again, assigned)
+        }
+    }
+
     func testIICJobRunsAndADatasetInUseCannotBeDeleted() async throws {
         let shapes = GeneratedDatasets.make("shapes", count: 120, seed: 3)!
         try await withServer(workers: 1) { client in

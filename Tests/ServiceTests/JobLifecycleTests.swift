@@ -212,6 +212,13 @@ final class JobLifecycleTests: XCTestCase {
             }
             let one = try await client.get("/v1/kinds/demo.count").json
             XCTAssertEqual(one["defaults"]?["steps"], 20)
+            // Kinds with a required parameter publish their other defaults too (issue 14: they showed {}).
+            let scan = try await client.get("/v1/kinds/cluster.scan").json
+            XCTAssertEqual(scan["defaults"]?["k"], 10)
+            XCTAssertEqual(scan["defaults"]?["entropy_weight"], 5)
+            XCTAssertNil(scan["defaults"]?["dataset"], "a required parameter has no default")
+            let mcmc = try await client.get("/v1/kinds/sample.mcmc").json
+            XCTAssertEqual(mcmc["defaults"]?["method"], "nuts")
             try assertProblem(try await client.get("/v1/kinds/nope"), .notFound, code: "unknown_kind")
         }
     }
