@@ -173,6 +173,17 @@ public final class DatasetLibrary: @unchecked Sendable {
         return dataset
     }
 
+    /// Samples and whether they are images, from the stored description (uploads) or the generator's
+    /// settings (generated data), without reading the data: for checks at submission. Nil when unknown.
+    public func outline(_ reference: String, generatedSamples: Int) throws -> (samples: Int, isImages: Bool)? {
+        if reference.hasPrefix("generated:") {
+            let name = reference.dropFirst("generated:".count)
+            return GeneratedDatasets.names.contains(String(name)) ? (generatedSamples, name == "shapes") : nil
+        }
+        guard let record = try store.dataset(id: reference), let samples = record.meta["samples"]?.integerValue else { return nil }
+        return (Int(samples), record.meta["kind"]?.stringValue == "images")
+    }
+
     /// Whether a reference names something loadable, for checking job parameters at submission.
     public func exists(_ reference: String) throws -> Bool {
         if reference.hasPrefix("generated:") { return GeneratedDatasets.names.contains(String(reference.dropFirst("generated:".count))) }

@@ -73,7 +73,7 @@ public struct IICKind: TypedJobKind {
         if let over = typed.overclusters, over < typed.k {
             throw ParameterError(.outOfRange, field: "params.overclusters", reason: "must be at least k (\(typed.k))")
         }
-        if typed.backbone == "cnn", typed.dataset.hasPrefix("generated:"), typed.dataset != "generated:shapes" {
+        if typed.backbone == "cnn", let outline = try? library.outline(typed.dataset, generatedSamples: typed.generatedSamples), !outline.isImages {
             throw ParameterError(.invalidValue, field: "params.backbone", reason: "a CNN needs images; \(typed.dataset) holds feature vectors")
         }
     }

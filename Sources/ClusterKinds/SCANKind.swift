@@ -89,6 +89,13 @@ public struct SCANKind: TypedJobKind {
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
+        if let typed = try? Parameters.decode(params),
+            let outline = try? library.outline(typed.dataset, generatedSamples: typed.generatedSamples), typed.neighbours >= outline.samples
+        {
+            throw ParameterError(
+                .outOfRange, field: "params.neighbours",
+                reason: "\(typed.neighbours) neighbours need more samples; the dataset has \(outline.samples)")
+        }
         if let job = params["backbone_job"]?.stringValue {
             let model: Data?
             // model.json alone says the kind (a few hundred bytes); the weights are read by the run.

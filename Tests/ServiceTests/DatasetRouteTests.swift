@@ -225,6 +225,25 @@ final class DatasetRouteTests: XCTestCase {
         }
     }
 
+    /// Issue 14: what the run used to find out (too few samples for the neighbours, a CNN on feature
+    /// vectors) is a 422 at submission, from the dataset's stored description.
+    func testSubmissionKnowsTheDatasetsSizeAndLayout() async throws {
+        try await withServer { client in
+            let id = try await client.upload([("data", "x.csv", Data("1,2\n3,4\n5,6\n7,8\n9,10\n".utf8))]).json["id"]!.stringValue!
+            try assertProblem(
+                try await submitKind(client, "cluster.scan", #"{"dataset": "\#(id)", "k": 2, "neighbours": 5}"#), .unprocessableContent,
+                code: "out_of_range", field: "params.neighbours")
+            try assertProblem(
+                try await submitKind(client, "cluster.scan", #"{"dataset": "generated:blobs", "generated_samples": 30, "neighbours": 40}"#),
+                .unprocessableContent, code: "out_of_range", field: "params.neighbours")
+            try assertProblem(
+                try await submitKind(client, "cluster.iic", #"{"dataset": "\#(id)", "k": 2, "backbone": "cnn"}"#), .unprocessableContent,
+                code: "invalid_value", field: "params.backbone")
+            let fits = try await submitKind(client, "cluster.scan", #"{"dataset": "\#(id)", "k": 2, "neighbours": 4, "scan_epochs": 1, "self_label_epochs": 0}"#)
+            XCTAssertEqual(fits.status, .created, fits.text)
+        }
+    }
+
     func testIICJobRunsAndADatasetInUseCannotBeDeleted() async throws {
         let shapes = GeneratedDatasets.make("shapes", count: 120, seed: 3)!
         try await withServer(workers: 1) { client in
