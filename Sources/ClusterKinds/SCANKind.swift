@@ -161,10 +161,18 @@ public struct SCANKind: TypedJobKind {
             while !trainer.isFinished {
                 try context.checkCancellation()
                 let done = Double(trainer.history.count)
-                context.progress(
-                    done / totalEpochs, phase: trainer.phase.rawValue,
-                    message: trainer.phase == .mining ? "mining \(configuration.neighbours) neighbours" : "epoch \(trainer.epoch + 1)")
-                let record = try trainer.runEpoch(shouldStop: { try context.checkCancellation() })
+                let (phase, epoch, epochs, steps) = (trainer.phase, trainer.epoch, trainer.epochsInPhase, trainer.stepsInEpoch)
+                var batch = 0
+                let record = try trainer.runEpoch(shouldStop: {
+                    try context.checkCancellation()
+                    // Before each batch: the phase, its epoch of how many, and the step within it (coalesced by the context).
+                    context.progress(
+                        (done + Double(batch) / Double(max(1, steps))) / totalEpochs, phase: phase.rawValue,
+                        message: phase == .mining
+                            ? "mining \(configuration.neighbours) neighbours"
+                            : "\(phase.rawValue) epoch \(epoch + 1) of \(epochs), step \(min(batch + 1, steps)) of \(steps)")
+                    batch += 1
+                })
                 step += 1
                 let prefix = record.phase.rawValue
                 if record.phase != .mining { context.metric("\(prefix)_loss", step: step, value: record.loss) }

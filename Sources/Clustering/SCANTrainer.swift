@@ -151,6 +151,29 @@ public final class SCANTrainer: @unchecked Sendable {
         return (parameters, made)
     }
 
+    /// Epochs of the current phase (mining is one), for progress messages.
+    public var epochsInPhase: Int {
+        switch phase {
+        case .pretext: configuration.pretextEpochs
+        case .mining: 1
+        case .scan: configuration.scanEpochs
+        case .selfLabel: configuration.selfLabelEpochs
+        case .done: 0
+        }
+    }
+
+    /// Batches in an epoch of the current phase (the last one may be partial).
+    public var stepsInEpoch: Int {
+        let batch: Int
+        switch phase {
+        case .pretext: batch = configuration.pretextBatchSize
+        case .scan: batch = configuration.scanBatchSize
+        case .selfLabel: batch = configuration.selfLabelBatchSize
+        case .mining, .done: return 1
+        }
+        return (count + batch - 1) / max(1, batch)
+    }
+
     /// Runs the next epoch of the current phase (mining is one step), moving to the next phase when one ends.
     @discardableResult
     public func runEpoch(shouldStop: () throws -> Void = {}) throws -> EpochRecord {

@@ -239,8 +239,25 @@ final class DatasetRouteTests: XCTestCase {
             try assertProblem(
                 try await submitKind(client, "cluster.iic", #"{"dataset": "\#(id)", "k": 2, "backbone": "cnn"}"#), .unprocessableContent,
                 code: "invalid_value", field: "params.backbone")
-            let fits = try await submitKind(client, "cluster.scan", #"{"dataset": "\#(id)", "k": 2, "neighbours": 4, "scan_epochs": 1, "self_label_epochs": 0}"#)
+            let fits = try await submitKind(
+                client, "cluster.scan", #"{"dataset": "\#(id)", "k": 2, "neighbours": 4, "scan_epochs": 1, "self_label_epochs": 0}"#)
             XCTAssertEqual(fits.status, .created, fits.text)
+        }
+    }
+
+    /// Issue 14: SCAN's progress said only "epoch N"; it now names the phase, its epoch of how many and the
+    /// step within the epoch, as IIC's does (read back from the job's event stream).
+    func testSCANProgressNamesPhaseEpochsAndSteps() async throws {
+        try await withServer(workers: 1) { client in
+            let id = try await submitKind(
+                client, "cluster.scan",
+                #"{"dataset": "generated:blobs", "generated_samples": 90, "k": 3, "neighbours": 5, "scan_epochs": 2, "scan_batch_size": 32, "self_label_epochs": 1, "seed": 1}"#
+            ).json["id"]!.stringValue!
+            let finished = try await client.waitUntilTerminal(id)
+            XCTAssertEqual(finished["status"], "succeeded", "\(finished)")
+            let events = try await client.get("/v1/jobs/\(id)/events").text
+            XCTAssertTrue(events.contains("mining 5 neighbours"), events)
+            XCTAssertTrue(events.contains("scan epoch 1 of 2, step 1 of 3"), events)
         }
     }
 
