@@ -371,7 +371,23 @@ public final class SCANTrainer: @unchecked Sendable {
         return ClusteringMetrics.scores(ClusteringNetworks.argmax(p, classes: configuration.clusters), Array(labels[0..<limit]))
     }
 
+    /// The resumable state; neighbour lists and EMA weights as raw bytes (plist arrays of numbers made
+    /// checkpoints of embedding runs cost more than their epochs). `LegacyState` is the 0.3 layout.
     struct State: Codable {
+        var phase: Phase
+        var epoch: Int
+        /// Int32 little-endian, `neighboursPerSample` per sample.
+        var neighbours: Data
+        var neighboursPerSample: Int
+        var agreement: Double?
+        var history: [EpochRecord]
+        var bestHead: Int
+        var warnings: [String]
+        var model: Data
+        var ema: [Data]?
+    }
+
+    struct LegacyState: Codable {
         var phase: Phase
         var epoch: Int
         var neighbours: [[Int]]
@@ -384,15 +400,31 @@ public final class SCANTrainer: @unchecked Sendable {
     }
 
     public func checkpoint() throws -> Data {
-        try PropertyListEncoder().encode(
+        let perSample = neighbourLists.first?.count ?? 0
+        let flat = neighbourLists.flatMap { $0.map { Int32(truncatingIfNeeded: $0).littleEndian } }
+        return try PropertyListEncoder().encode(
             State(
-                phase: phase, epoch: epoch, neighbours: neighbourLists, agreement: neighbourAgreement, history: history,
-                bestHead: bestHead, warnings: warnings, model: TensorCheckpoint.save(whole, optimizer: optimizer),
-                ema: ema?.shadow))
+                phase: phase, epoch: epoch, neighbours: flat.withUnsafeBufferPointer { Data(buffer: $0) }, neighboursPerSample: perSample,
+                agreement: neighbourAgreement, history: history, bestHead: bestHead, warnings: warnings,
+                model: TensorCheckpoint.save(whole, optimizer: optimizer), ema: ema?.shadow.map(TensorCheckpoint.bytes)))
     }
 
     public func restore(_ data: Data) throws {
-        let state = try PropertyListDecoder().decode(State.self, from: data)
+        let state: LegacyState
+        if let current = try? PropertyListDecoder().decode(State.self, from: data) {
+            let flat: [Int] = current.neighbours.withUnsafeBytes { raw in
+                (0..<(raw.count / 4)).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) }
+            }
+            let k = max(1, current.neighboursPerSample)
+            state = LegacyState(
+                phase: current.phase, epoch: current.epoch,
+                neighbours: current.neighboursPerSample == 0
+                    ? [] : stride(from: 0, to: flat.count, by: k).map { Array(flat[$0..<min($0 + k, flat.count)]) },
+                agreement: current.agreement, history: current.history, bestHead: current.bestHead, warnings: current.warnings,
+                model: current.model, ema: current.ema?.map(TensorCheckpoint.floats))
+        } else {
+            state = try PropertyListDecoder().decode(LegacyState.self, from: data)
+        }
         phase = state.phase
         epoch = state.epoch
         neighbourLists = state.neighbours

@@ -147,6 +147,28 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// Issue 14: checkpoints hold each tensor as raw float32 bytes (about 4 bytes a value; the 0.3 layout
+    /// spent a plist integer on each float and cost SCAN more than its epochs), and a checkpoint written in
+    /// the 0.3 layout — by a job in flight across an upgrade — still restores bit for bit.
+    func testCheckpointsAreCompactAndTheOldLayoutStillRestores() throws {
+        let model = makeModel(seed: 3)
+        let optimizer = Adam(model.parameters.map(\.variable), learningRate: 0.01)
+        let values = model.parameters.reduce(0) { $0 + $1.variable.value.count }
+        let saved = try TensorCheckpoint.save(model, optimizer: optimizer)
+        XCTAssertLessThanOrEqual(saved.count, 3 * 4 * values + 4096, "parameters and two Adam moments at 4 bytes a value, plus names")
+
+        let legacy = try PropertyListEncoder.binary.encode(
+            TensorCheckpoint.LegacyPayload(
+                parameters: Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.name, $0.variable.value.storage.map(\.bitPattern)) }),
+                buffers: Dictionary(uniqueKeysWithValues: model.buffers.map { ($0.name, $0.values.map(\.bitPattern)) }), optimizer: [:],
+                optimizerSteps: 0))
+        let restored = makeModel(seed: 4)
+        try TensorCheckpoint.restore(legacy, into: restored, optimizer: nil)
+        for ((name, a), (_, b)) in zip(model.parameters, restored.parameters) {
+            XCTAssertEqual(a.value.storage.map(\.bitPattern), b.value.storage.map(\.bitPattern), name)
+        }
+    }
+
     func testSchedules() {
         let cosine = LearningRateSchedule.cosine(total: 100, minimum: 0)
         XCTAssertEqual(cosine.rate(base: 1, step: 0), 1, accuracy: 1e-6)
