@@ -45,6 +45,30 @@ enum ClusterInputs {
         ]
     }
 
+    /// The echo of a clustering job's parameters: without those that do not apply — the generated-data
+    /// settings for an uploaded dataset, and `notForVectors` (a pretext's settings) for feature vectors —
+    /// and a 422 when one of them was given explicitly.
+    static func echo(_ normalized: JSONValue, given: JSONValue?, library: DatasetLibrary, notForVectors: [String] = []) throws(ParameterError)
+        -> JSONValue
+    {
+        guard case .object(var members) = normalized, let dataset = members["dataset"]?.stringValue else { return normalized }
+        var irrelevant: [(String, String)] = []
+        if !dataset.hasPrefix("generated:") {
+            irrelevant += ["generated_samples", "generated_classes"].map {
+                ($0, "applies to generated datasets only; \(dataset.prefix(100)) is uploaded")
+            }
+        }
+        let samples = members["generated_samples"]?.integerValue.map(Int.init) ?? 600
+        if !notForVectors.isEmpty, let outline = try? library.outline(dataset, generatedSamples: samples), !outline.isImages {
+            irrelevant += notForVectors.map { ($0, "applies to images only; feature vectors skip the pretext") }
+        }
+        for (name, reason) in irrelevant {
+            if let value = given?[name], value != .null { throw ParameterError(.invalidValue, field: "params.\(name)", reason: reason) }
+            members[name] = nil
+        }
+        return .object(members)
+    }
+
     static func checkDataset(_ params: JSONValue, library: DatasetLibrary) throws(ParameterError) {
         guard let reference = params["dataset"]?.stringValue else {
             throw ParameterError(.missingParameter, field: "params.dataset", reason: "is required")
@@ -114,6 +138,16 @@ enum ClusterInputs {
             }
             throw error
         }
+    }
+
+    /// Warnings for a degenerate result a user must not take at face value: clusters left empty.
+    static func resultWarnings(sizes: [Int]) -> [String] {
+        let empty = sizes.filter { $0 == 0 }.count
+        guard empty > 0 else { return [] }
+        return [
+            "\(empty) of \(sizes.count) clusters are empty: the data may hold fewer groups than k, or training collapsed them; "
+                + "try a smaller k (or, for SCAN, check entropy_weight)"
+        ]
     }
 
     /// Records `acc`, `nmi` and `ari` at `step` when the dataset has labels (the kind declares them with `scoreMetrics`).

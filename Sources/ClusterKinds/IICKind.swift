@@ -67,6 +67,10 @@ public struct IICKind: TypedJobKind {
 
     public func references(_ params: JSONValue) -> [ResourceReference] { ClusterInputs.datasetReference(params) }
 
+    public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
+        try ClusterInputs.echo(normalized, given: given, library: library)
+    }
+
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
         guard let typed = try? Parameters.decode(params) else { return }
@@ -146,6 +150,8 @@ public struct IICKind: TypedJobKind {
             "loss_main": .array(last.mainLosses.map(JSONValue.number)), "loss_over": .array(last.overLosses.map(JSONValue.number)),
             "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(clusters, k: configuration.clusters)),
             "scores": ClusterInputs.scoresJSON(scores),
+            "warnings": .array(
+                ClusterInputs.resultWarnings(sizes: ClusteringMetrics.sizes(clusters, k: configuration.clusters)).map(JSONValue.string)),
             "model": [
                 "backbone": .string(backbone),
                 "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),

@@ -35,6 +35,10 @@ public struct KMeansKind: TypedJobKind {
 
     public func references(_ params: JSONValue) -> [ResourceReference] { ClusterInputs.datasetReference(params) }
 
+    public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
+        try ClusterInputs.echo(normalized, given: given, library: library)
+    }
+
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
     }
@@ -73,6 +77,7 @@ public struct KMeansKind: TypedJobKind {
             "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
             "inertia": .number(result.inertia), "iterations": .integer(Int64(result.iterations)), "best_run": .integer(Int64(result.bestRun)),
             "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(result.assignments, k: k)),
+            "warnings": .array(ClusterInputs.resultWarnings(sizes: ClusteringMetrics.sizes(result.assignments, k: k)).map(JSONValue.string)),
             "scores": ClusterInputs.scoresJSON(scores), "seconds": .number(Date().timeIntervalSince(start)),
         ]
     }

@@ -87,6 +87,10 @@ public struct SCANKind: TypedJobKind {
         return references
     }
 
+    public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
+        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["pretext_epochs", "pretext_batch_size", "temperature"])
+    }
+
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
         if let typed = try? Parameters.decode(params),
@@ -215,14 +219,19 @@ public struct SCANKind: TypedJobKind {
                 return row.merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
             }, context: context)
         let confident = trainer.history.last { $0.phase == .selfLabel }?.confidentFraction
+        let sizes = ClusteringMetrics.sizes(clusters, k: configuration.clusters)
+        var warnings = trainer.warnings + ClusterInputs.resultWarnings(sizes: sizes)
+        if !trainer.history.contains(where: { $0.phase == .scan || $0.phase == .selfLabel }) {
+            warnings.append("scan_epochs and self_label_epochs are 0: the clustering heads were never trained, so the assignments are arbitrary")
+        }
         return [
             "k": .integer(Int64(configuration.clusters)), "samples": .integer(Int64(dataset.count)),
             "layout": ClusterInputs.layoutJSON(dataset.layout),
             "best_head": .integer(Int64(trainer.bestHead)), "pretext_ran": .bool(pretext > 0),
             "neighbour_agreement": trainer.neighbourAgreement.map(JSONValue.number) ?? .null,
             "confident_fraction": confident.map(JSONValue.number) ?? .null,
-            "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(clusters, k: configuration.clusters)),
-            "scores": ClusterInputs.scoresJSON(scores), "warnings": .array(trainer.warnings.map(JSONValue.string)),
+            "cluster_sizes": ClusterInputs.integers(sizes),
+            "scores": ClusterInputs.scoresJSON(scores), "warnings": .array(warnings.map(JSONValue.string)),
             "model": cost,
             "seconds": .number(Date().timeIntervalSince(start)),
         ]

@@ -15,6 +15,9 @@ public protocol JobKind: Sendable {
     func references(_ params: JSONValue) -> [ResourceReference]
     /// Checks that span several fields, run after the schema has filled in defaults.
     func validate(_ params: JSONValue) throws(ParameterError)
+    /// The parameters as the job keeps and echoes them: a kind leaves out those that do not apply to this
+    /// submission (`generated_samples` with an uploaded dataset) and refuses them when they were given.
+    func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue
     /// Runs the job. Throws `JobFailure` for a failure the user should read, and lets
     /// `context.checkCancellation()` throw to stop early.
     func run(_ context: JobContext) throws -> JSONValue
@@ -22,6 +25,7 @@ public protocol JobKind: Sendable {
 
 extension JobKind {
     public func validate(_ params: JSONValue) throws(ParameterError) {}
+    public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue { normalized }
     public var metrics: [MetricDeclaration] { [] }
     public func references(_ params: JSONValue) -> [ResourceReference] { [] }
 
@@ -29,7 +33,7 @@ extension JobKind {
     public func normalize(_ params: JSONValue?) throws(ParameterError) -> JSONValue {
         let normalized = try parameters.validate(params)
         try validate(normalized)
-        return normalized
+        return try echo(normalized, given: params)
     }
 }
 

@@ -29,8 +29,12 @@ extension KindParameters {
     /// The typed value of parameters the schema has validated (defaults filled in). Only the top-level
     /// names are converted (`learning_rate` → `learningRate`): JSONDecoder's key strategy would also
     /// rename the keys of user dictionaries inside (`functions.p_above_2`, `data.sigma_y`).
+    /// A parameter a kind leaves out of its echo (one that does not apply, see `JobKind.echo`) decodes as
+    /// its declared default.
     public static func decode(_ params: JSONValue) throws -> Self {
-        let renamed = JSONValue.object(Dictionary(uniqueKeysWithValues: (params.objectValue ?? [:]).map { (camelCase($0.key), $0.value) }))
+        var members = (try? Self().jsonValue().objectValue) ?? [:]
+        for (key, value) in params.objectValue ?? [:] { members[key] = value }
+        let renamed = JSONValue.object(Dictionary(uniqueKeysWithValues: members.map { (camelCase($0.key), $0.value) }))
         return try JSONDecoder().decode(Self.self, from: Data(renamed.canonicalText().utf8))
     }
 

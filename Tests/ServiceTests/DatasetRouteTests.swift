@@ -261,6 +261,34 @@ final class DatasetRouteTests: XCTestCase {
         }
     }
 
+    /// Issue 14: parameters that do not apply are left out of the echo (generated-data settings with an
+    /// uploaded dataset; SCAN's pretext settings on feature vectors) and refused when given; a SCAN run whose
+    /// heads never trained says so.
+    func testIrrelevantParametersAreNotEchoedAndUntrainedHeadsWarn() async throws {
+        try await withServer(workers: 1) { client in
+            let id = try await client.upload([("data", "x.csv", Data((0..<30).map { "\($0 % 3).0,\($0 % 5).0\n" }.joined().utf8))]).json["id"]!
+                .stringValue!
+            let kmeans = try await submitKind(client, "cluster.kmeans", #"{"dataset": "\#(id)", "k": 3}"#)
+            XCTAssertEqual(kmeans.status, .created, kmeans.text)
+            XCTAssertNil(try kmeans.json["params"]?["generated_samples"], "an uploaded dataset has no generated_samples")
+            XCTAssertEqual(try kmeans.json["params"]?["k"], 3)
+            try assertProblem(
+                try await submitKind(client, "cluster.kmeans", #"{"dataset": "\#(id)", "generated_samples": 50}"#), .unprocessableContent,
+                code: "invalid_value", field: "params.generated_samples")
+            try assertProblem(
+                try await submitKind(client, "cluster.scan", #"{"dataset": "\#(id)", "k": 3, "neighbours": 4, "pretext_epochs": 5}"#),
+                .unprocessableContent, code: "invalid_value", field: "params.pretext_epochs")
+            let untrained = try await submitKind(
+                client, "cluster.scan", #"{"dataset": "\#(id)", "k": 3, "neighbours": 4, "scan_epochs": 0, "self_label_epochs": 0}"#)
+            XCTAssertEqual(untrained.status, .created, untrained.text)
+            XCTAssertNil(try untrained.json["params"]?["pretext_epochs"], "feature vectors skip the pretext")
+            let job = try await client.waitUntilTerminal(try untrained.json["id"]!.stringValue!)
+            XCTAssertEqual(job["status"], "succeeded", "\(job)")
+            let warnings = job["result"]?["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            XCTAssertTrue(warnings.contains { $0.contains("never trained") }, "\(warnings)")
+        }
+    }
+
     func testIICJobRunsAndADatasetInUseCannotBeDeleted() async throws {
         let shapes = GeneratedDatasets.make("shapes", count: 120, seed: 3)!
         try await withServer(workers: 1) { client in
