@@ -81,11 +81,14 @@ let package = Package(
             dependencies: ["Jobs", "Clustering", "Tensor", .product(name: "GRDB", package: "GRDB.swift")]),
         // The signal handler that records which jobs were running when the process died of a trap.
         .target(name: "CTrapMarker"),
+        // glibc's malloc_trim, to give a finished job's freed memory back (Swift's Glibc module does not export it).
+        .target(name: "CMemory"),
         // Job model, state machine, storage and worker pool: no HTTP in here.
         .target(
             name: "Jobs",
             dependencies: [
                 "CTrapMarker",
+                "CMemory",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // sqlite3_blob_* for streaming artifacts in chunks (GRDB has no incremental BLOB API).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -130,7 +133,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "RandomStreams"]),
     ] + fuzzTargets + [
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "RandomStreams"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs"]),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "CMemory"]),
         .testTarget(name: "SamplerKindsTests", dependencies: ["SamplerKinds", "Jobs", "Sampling"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], resources: [.copy("Fixtures")]),
         .testTarget(
