@@ -237,6 +237,9 @@ final class ModelProgramTests: XCTestCase {
             ("parameters { real x; }\nmodel { x ~ wobbly(0, 1); }", [:], "unknown distribution", 2),
             ("parameters { real x; }\nmodel { x ~ poisson(3); }", [:], "must be ints", 2),
             ("data { int N; }\nparameters { vector[N] x; }\nmodel { x ~ normal(0, 1); }", ["N": .number(20_000)], "unconstrained parameters", 2),
+            // Sizes whose product overflows Int must be refused, not trap; repeated values are bounded before allocation.
+            ("parameters { real mu; }\nmodel {\n  array[10000000, 10000000, 10000000] real x;\n}", [:], "more than 10000000 elements", 3),
+            ("parameters { vector[1000] v; }\nmodel { target += sum(to_vector(rep_array(v, 100000))); }", [:], "more than 10000000 values", 2),
         ]
         for (source, data, message, line) in cases {
             guard let error = refusal(source, data) else {

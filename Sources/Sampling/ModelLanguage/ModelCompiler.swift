@@ -194,7 +194,13 @@ public struct ModelCompiler {
             value = ModelValue(arrayDimensions: arrayDimensions, form: .rowVector, shape: sizes, isInteger: false, storage: .elements([]))
         case .matrix: value = ModelValue(arrayDimensions: arrayDimensions, form: .matrix, shape: sizes, isInteger: false, storage: .elements([]))
         }
-        guard value.count <= ExpressionLimits.maxVectorLength else { throw error("\(name) would have \(value.count) elements; too many", at: at) }
+        guard value.count <= ExpressionLimits.maxVectorLength else {
+            throw error("\(name) would have more than \(ExpressionLimits.maxVectorLength) elements", at: at)
+        }
+        // Every element is tracked while compiling: large declarations count against the step budget
+        // (at most about 2,000,000 declared elements in all), so memory stays bounded.
+        steps += value.count / 2
+        try stepWork(at)
         switch block {
         case .data:
             guard topLevel, initial == nil else { throw error("data declarations take their values from the job's data", at: at) }
@@ -222,27 +228,51 @@ public struct ModelCompiler {
     private mutating func assign(_ name: String, _ indices: [[ModelExpression.IndexItem]], _ op: String, _ expression: ModelExpression, at: Int)
         throws(ExpressionError)
     {
-        guard let variable = lookup(name) else { throw error("unknown variable \"\(name)\"", at: at) }
-        guard !variable.isLoopVariable else { throw error("the loop variable \(name) cannot be assigned", at: at) }
-        guard variable.block == block else {
-            throw error("\(name) is declared in the \(variable.block.rawValue) block and cannot be changed in the \(block.rawValue) block", at: at)
+        // The variable's type only: holding its elements here would make the update below copy them all,
+        // and a loop assigning N elements one by one would cost N² (a freeze for N = 10⁶).
+        guard let (isLoopVariable, declaredIn, type) = typeOf(name) else { throw error("unknown variable \"\(name)\"", at: at) }
+        guard !isLoopVariable else { throw error("the loop variable \(name) cannot be assigned", at: at) }
+        guard declaredIn == block else {
+            throw error("\(name) is declared in the \(declaredIn.rawValue) block and cannot be changed in the \(block.rawValue) block", at: at)
         }
-        let items = indices.flatMap { $0 }
-        let selection = try select(variable.value, items, at: at)
+        let selection = try select(type, indices.flatMap { $0 }, at: at)
         var right = try evaluate(expression)
+        var references = try takeReferences(name)
+        var target = selection.result
+        target.storage = .elements(selection.positions.map { references[$0] })
         if op != "=" {
-            let current = try gather(variable.value, selection)
             let binary: Program.BinaryOp = op == "+=" ? .add : op == "-=" ? .subtract : op == "*=" ? .multiply : .divide
-            right = try elementwise(binary, current, right, at: at)
+            right = try elementwise(binary, target, right, at: at)
         }
-        let target = try gather(variable.value, selection)
         right = try converted(right, to: target, at: expression.offset)
-        var references = try self.references(variable.value)
         let assigned = try self.references(right)
         for (position, reference) in zip(selection.positions, assigned) { references[position] = reference }
-        var value = variable.value
+        var value = type
         value.storage = .elements(references)
         update(name, value)
+    }
+
+    /// A variable's flags and type, without its elements.
+    private func typeOf(_ name: String) -> (Bool, ModelSyntax.Block, ModelValue)? {
+        guard let variable = lookup(name) else { return nil }
+        var type = variable.value
+        type.storage = .elements([])
+        return (variable.isLoopVariable, variable.block, type)
+    }
+
+    /// A variable's elements, taken out of its scope (left empty until the caller stores them back), so
+    /// that changing one element does not copy the others.
+    private mutating func takeReferences(_ name: String) throws(ExpressionError) -> [ModelReference] {
+        for level in stride(from: scopes.count - 1, through: 0, by: -1) {
+            guard var variable = scopes[level][name] else { continue }
+            scopes[level][name]!.value.storage = .elements([])
+            if case .elements(let references) = variable.value.storage {
+                variable.value.storage = .elements([])
+                return references
+            }
+            return try references(variable.value)
+        }
+        return []
     }
 
     /// Checks an assigned value against the variable's type (same dimensions; no real into an int).
@@ -267,6 +297,9 @@ public struct ModelCompiler {
 
     private mutating func dataValue(_ name: String, _ type: ModelType, _ declared: ModelValue, at: Int) throws(ExpressionError) -> ModelValue {
         guard let given = data[name] else { throw error("the data \"\(name)\" is declared but not given in data", at: at) }
+        guard given.values.count <= ExpressionLimits.maxWorkingValues else {
+            throw error("the data \(name) has \(given.values.count) values; a model takes at most \(ExpressionLimits.maxWorkingValues)", at: at)
+        }
         var dimensions = given.shape
         // A column of an uploaded dataset arrives as an N × 1 matrix.
         if dimensions.count == declared.dimensions.count + 1 && dimensions.last == 1 { dimensions.removeLast() }
@@ -633,6 +666,10 @@ public struct ModelCompiler {
                 kept.append(true)
             }
         }
+        guard let selected = ModelValue.product(chosen.map(\.count)), selected <= ExpressionLimits.maxVectorLength else {
+            throw error("the index selects more than \(ExpressionLimits.maxVectorLength) values", at: at)
+        }
+        steps += selected / 64
         var strides = [Int](repeating: 1, count: dimensions.count)
         for axis in stride(from: dimensions.count - 2, through: 0, by: -1) { strides[axis] = strides[axis + 1] * dimensions[axis + 1] }
         var positions: [Int] = [0]

@@ -152,8 +152,11 @@ extension ModelCompiler {
                 else { throw error("\(name)'s sizes must be ints from the data", at: expression.offset) }
                 sizes.append(size)
             }
-            let total = sizes.reduce(1, *)
-            guard total <= ExpressionLimits.maxVectorLength else { throw error("\(name) would make \(total) elements; too many", at: at) }
+            // The result holds sizes × the element's values: bounded before anything is allocated.
+            guard let all = ModelValue.product(sizes + [max(1, arguments[0].count)]), all <= ExpressionLimits.maxVectorLength else {
+                throw error("\(name) would make more than \(ExpressionLimits.maxVectorLength) values", at: at)
+            }
+            let total = all / max(1, arguments[0].count)
             let element = arguments[0]
             let references = try self.references(element)
             var result = element

@@ -47,7 +47,19 @@ struct ModelValue {
     }
 
     var dimensions: [Int] { arrayDimensions + shape }
-    var count: Int { dimensions.reduce(1, *) }
+    var count: Int { Self.product(dimensions) ?? Int.max }
+
+    /// The product of sizes, or nil when it would overflow (sizes are each at most 10⁷, but
+    /// `array[10000000, 10000000, 10000000] real` must be refused, not trap).
+    static func product(_ sizes: [Int]) -> Int? {
+        var total = 1
+        for size in sizes {
+            let (next, overflow) = total.multipliedReportingOverflow(by: size)
+            if overflow { return nil }
+            total = next
+        }
+        return total
+    }
     var isScalar: Bool { arrayDimensions.isEmpty && form == .scalar }
 
     static func scalar(_ reference: ModelReference, isInteger: Bool = false) -> ModelValue {
