@@ -1,4 +1,4 @@
 /// The version `montecluster --version` prints, `/metrics` reports and saved models record.
 public enum MonteClusterVersion {
-    public static let current = "0.3.0"
+    public static let current = "0.4.0"
 }

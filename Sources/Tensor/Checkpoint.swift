@@ -4,7 +4,7 @@ import Foundation
 /// a resumed training run takes exactly the step the uninterrupted one would have taken.
 public enum TensorCheckpoint {
     /// Each tensor as its raw little-endian float32 bytes: a binary plist then holds one data blob per
-    /// tensor. (Until 0.3 each float was its own plist integer — `LegacyPayload` — which made a SCAN
+    /// tensor. (Through 0.3 each float was its own plist integer — `LegacyPayload` — which made a SCAN
     /// checkpoint 12 MB and its encoding cost more than a feature-vector epoch; those still restore.)
     struct Payload: Codable {
         var parameters: [String: Data]
