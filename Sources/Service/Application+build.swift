@@ -14,6 +14,10 @@ public func builtInKinds(library: DatasetLibrary, store: any JobStore) -> JobKin
             + samplerKinds(readDataset: { id, labels in
                 // A model program's data_from: features as an N × d matrix, or the labels as ints.
                 let dataset = try library.load(id)
+                // Refused before the float64 copy: a model takes at most this many values per data item.
+                guard dataset.values.count <= ExpressionLimits.maxWorkingValues else {
+                    throw JobFailure("dataset \(id) has \(dataset.values.count) values; a model takes at most \(ExpressionLimits.maxWorkingValues)")
+                }
                 if labels {
                     guard let values = dataset.labels else { throw JobFailure("dataset \(id) has no labels") }
                     return ModelData(shape: [values.count], values: values.map(Double.init))

@@ -240,6 +240,8 @@ final class ModelProgramTests: XCTestCase {
             // Sizes whose product overflows Int must be refused, not trap; repeated values are bounded before allocation.
             ("parameters { real mu; }\nmodel {\n  array[10000000, 10000000, 10000000] real x;\n}", [:], "more than 10000000 elements", 3),
             ("parameters { vector[1000] v; }\nmodel { target += sum(to_vector(rep_array(v, 100000))); }", [:], "more than 10000000 values", 2),
+            // −2⁶³ is an Int (Int.min), whose magnitude is not: refused, not a trap.
+            ("parameters { real x; }\nmodel {\n  for (i in 1:-9223372036854775808) x ~ normal(0, 1);\n}", [:], "out of range", 3),
         ]
         for (source, data, message, line) in cases {
             guard let error = refusal(source, data) else {

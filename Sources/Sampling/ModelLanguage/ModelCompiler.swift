@@ -433,7 +433,8 @@ public struct ModelCompiler {
         guard value.isScalar, value.isInteger, let number = try references(value)[0].constant else {
             throw error("\(what) must be an int known from the data", at: expression.offset)
         }
-        guard let result = Int(exactly: number), abs(result) <= ExpressionLimits.maxVectorLength * 100 else {
+        guard let result = Int(exactly: number), (-ExpressionLimits.maxVectorLength * 100...ExpressionLimits.maxVectorLength * 100).contains(result)
+        else {
             throw error("\(what) is out of range (\(number))", at: expression.offset)
         }
         return result
@@ -708,6 +709,13 @@ public struct ModelCompiler {
             first == 0, selection.positions.enumerated().allSatisfy({ $0 == $1 })
         {
             result.storage = .slot(slot)
+            return result
+        }
+        // Only the selected elements: `mu[n]` in a loop over n must not list all of mu each time (N²).
+        if case .slot(let slot) = value.storage {
+            let s = tape.slots[slot]
+            result.storage = .elements(
+                selection.positions.map { s.active ? .element(slot: slot, index: $0) : .constant(tape.initialValues[s.offset + $0]) })
             return result
         }
         let references = try self.references(value)

@@ -297,7 +297,7 @@ extension ModelCompiler {
 
     private mutating func integerArgument(_ value: ModelValue, _ what: String, at: Int) throws(ExpressionError) -> Int {
         guard value.isScalar, value.isInteger, let number = try constantValues(value)?.first, let result = Int(exactly: number),
-            abs(result) <= ExpressionLimits.maxVectorLength
+            (-ExpressionLimits.maxVectorLength...ExpressionLimits.maxVectorLength).contains(result)
         else { throw error("\(what) must be an int from the data", at: at) }
         return result
     }
