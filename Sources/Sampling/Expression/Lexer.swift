@@ -91,3 +91,38 @@ struct Lexer {
         return tokens
     }
 }
+
+/// A position in a token list and what both parsers (expressions and model programs) do with it: read
+/// the current token, take an expected symbol, and report a problem at a position.
+struct TokenCursor {
+    let source: String
+    let tokens: [Token]
+    /// How the end of the input reads in messages ("end of expression", "the end of the program").
+    let endDescription: String
+    var position = 0
+
+    var current: Token { tokens[position] }
+
+    func error(_ message: String, at offset: Int? = nil) -> ExpressionError {
+        ExpressionError(message, at: offset ?? current.offset, in: source)
+    }
+
+    func describe(_ token: Token) -> String {
+        switch token.kind {
+        case .number(let value): return "number \(value)"
+        case .identifier(let name): return "name \"\(name)\""
+        case .symbol(let symbol): return "\"\(symbol)\""
+        case .end: return endDescription
+        }
+    }
+
+    mutating func accept(_ symbol: String) -> Bool {
+        guard case .symbol(symbol) = current.kind else { return false }
+        position += 1
+        return true
+    }
+
+    mutating func expect(_ symbol: String, _ context: String) throws(ExpressionError) {
+        guard accept(symbol) else { throw error("expected \"\(symbol)\" \(context), found \(describe(current))") }
+    }
+}

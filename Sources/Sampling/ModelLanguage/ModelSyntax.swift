@@ -68,9 +68,7 @@ struct ModelSyntax {
 
 /// Recursive-descent parser for model programs; positions are character offsets for `ExpressionError`.
 struct ModelParser {
-    private let source: String
-    private let tokens: [Token]
-    private var position = 0
+    private var cursor: TokenCursor
     private var depth = 0
     private var nodes = 0
 
@@ -80,62 +78,38 @@ struct ModelParser {
     }
 
     private init(source: String, tokens: [Token]) {
-        self.source = source
-        self.tokens = tokens
-    }
-
-    private var current: Token { tokens[position] }
-
-    private func error(_ message: String, at offset: Int? = nil) -> ExpressionError {
-        ExpressionError(message, at: offset ?? current.offset, in: source)
-    }
-
-    private func describe(_ token: Token) -> String {
-        switch token.kind {
-        case .number(let value): return "number \(value)"
-        case .identifier(let name): return "\"\(name)\""
-        case .symbol(let symbol): return "\"\(symbol)\""
-        case .end: return "the end of the program"
-        }
+        cursor = TokenCursor(source: source, tokens: tokens, endDescription: "the end of the program")
     }
 
     private func isSymbol(_ symbol: String) -> Bool {
-        if case .symbol(symbol) = current.kind { return true }
+        if case .symbol(symbol) = cursor.current.kind { return true }
         return false
     }
 
     private func isWord(_ word: String) -> Bool {
-        if case .identifier(word) = current.kind { return true }
+        if case .identifier(word) = cursor.current.kind { return true }
         return false
-    }
-
-    private mutating func accept(_ symbol: String) -> Bool {
-        guard isSymbol(symbol) else { return false }
-        position += 1
-        return true
     }
 
     private mutating func acceptWord(_ word: String) -> Bool {
         guard isWord(word) else { return false }
-        position += 1
+        cursor.position += 1
         return true
     }
 
-    private mutating func expect(_ symbol: String, _ context: String) throws(ExpressionError) {
-        guard accept(symbol) else { throw error("expected \"\(symbol)\" \(context), found \(describe(current))") }
-    }
-
     private mutating func identifier(_ context: String) throws(ExpressionError) -> String {
-        guard case .identifier(let name) = current.kind else { throw error("expected a name \(context), found \(describe(current))") }
-        position += 1
+        guard case .identifier(let name) = cursor.current.kind else {
+            throw cursor.error("expected a name \(context), found \(cursor.describe(cursor.current))")
+        }
+        cursor.position += 1
         return name
     }
 
     private mutating func enter() throws(ExpressionError) {
         depth += 1
         nodes += 1
-        if depth > ExpressionLimits.maxDepth * 12 { throw error("the program nests deeper than \(ExpressionLimits.maxDepth) levels") }
-        if nodes > ExpressionLimits.maxNodes * 4 { throw error("the program has more than \(ExpressionLimits.maxNodes * 4) parts") }
+        if depth > ExpressionLimits.maxDepth * 12 { throw cursor.error("the program nests deeper than \(ExpressionLimits.maxDepth) levels") }
+        if nodes > ExpressionLimits.maxNodes * 4 { throw cursor.error("the program has more than \(ExpressionLimits.maxNodes * 4) parts") }
     }
 
     // MARK: Blocks and statements
@@ -143,21 +117,22 @@ struct ModelParser {
     private mutating func program() throws(ExpressionError) -> ModelSyntax {
         var syntax = ModelSyntax()
         var last = -1
-        while !(current.kind == .end) {
-            let start = current.offset
+        while !(cursor.current.kind == .end) {
+            let start = cursor.current.offset
             let first = try identifier("to begin a block (data, transformed data, parameters, transformed parameters, model)")
             var name = first
             if first == "transformed" || first == "generated" { name += " " + (try identifier("after \"\(first)\"")) }
             guard let block = ModelSyntax.Block(rawValue: name) else {
-                throw error("unknown block \"\(name)\"; blocks are \(ModelSyntax.Block.allCases.map(\.rawValue).joined(separator: ", "))", at: start)
+                throw cursor.error(
+                    "unknown block \"\(name)\"; blocks are \(ModelSyntax.Block.allCases.map(\.rawValue).joined(separator: ", "))", at: start)
             }
             let order = ModelSyntax.Block.allCases.firstIndex(of: block)!
-            guard order > last else { throw error("the \(name) block is repeated or out of order", at: start) }
+            guard order > last else { throw cursor.error("the \(name) block is repeated or out of order", at: start) }
             last = order
-            try expect("{", "to open the \(name) block")
+            try cursor.expect("{", "to open the \(name) block")
             var statements: [ModelStatement] = []
-            while !accept("}") {
-                guard current.kind != .end else { throw error("the \(name) block is never closed with \"}\"") }
+            while !cursor.accept("}") {
+                guard cursor.current.kind != .end else { throw cursor.error("the \(name) block is never closed with \"}\"") }
                 statements.append(try statement())
             }
             syntax.blocks[block] = statements
@@ -170,120 +145,125 @@ struct ModelParser {
     private mutating func statement() throws(ExpressionError) -> ModelStatement {
         try enter()
         defer { depth -= 1 }
-        let start = current.offset
-        if accept("{") {
+        let start = cursor.current.offset
+        if cursor.accept("{") {
             var statements: [ModelStatement] = []
-            while !accept("}") {
-                guard current.kind != .end else { throw error("a \"{\" is never closed", at: start) }
+            while !cursor.accept("}") {
+                guard cursor.current.kind != .end else { throw cursor.error("a \"{\" is never closed", at: start) }
                 statements.append(try statement())
             }
             return .block(statements)
         }
-        if accept(";") { return .block([]) }
-        if case .identifier(let word) = current.kind {
+        if cursor.accept(";") { return .block([]) }
+        if case .identifier(let word) = cursor.current.kind {
             if Self.typeWords.contains(word) {
                 let type = try self.type()
                 let name = try identifier("for the declared variable")
                 var initial: ModelExpression?
-                if accept("=") { initial = try expression() }
-                try expect(";", "after the declaration of \(name)")
+                if cursor.accept("=") { initial = try expression() }
+                try cursor.expect(";", "after the declaration of \(name)")
                 return .declare(type, name, initial, at: start)
             }
             switch word {
             case "for":
-                position += 1
-                try expect("(", "after for")
+                cursor.position += 1
+                try cursor.expect("(", "after for")
                 let variable = try identifier("for the loop variable")
-                guard acceptWord("in") else { throw error("expected \"in\" after the loop variable, found \(describe(current))") }
+                guard acceptWord("in") else {
+                    throw cursor.error("expected \"in\" after the loop variable, found \(cursor.describe(cursor.current))")
+                }
                 let from = try expression()
-                try expect(":", "between the loop's bounds (for (i in 1:N))")
+                try cursor.expect(":", "between the loop's bounds (for (i in 1:N))")
                 let to = try expression()
-                try expect(")", "to close the for loop's range")
+                try cursor.expect(")", "to close the for loop's range")
                 return .forLoop(variable, from, to, try statement(), at: start)
             case "if":
-                position += 1
-                try expect("(", "after if")
+                cursor.position += 1
+                try cursor.expect("(", "after if")
                 let condition = try expression()
-                try expect(")", "to close the if condition")
+                try cursor.expect(")", "to close the if condition")
                 let then = try statement()
                 return .ifElse(condition, then, acceptWord("else") ? try statement() : nil, at: start)
             case "while":
-                throw error("while loops are not available (their work has no bound); use a for loop over a range")
+                throw cursor.error("while loops are not available (their work has no bound); use a for loop over a range")
             case "target":
-                position += 1
-                try expect("+=", "after target")
+                cursor.position += 1
+                try cursor.expect("+=", "after target")
                 let value = try expression()
-                try expect(";", "after the target += statement")
+                try cursor.expect(";", "after the target += statement")
                 return .target(value, at: start)
             default: break
             }
         }
         let left = try expression()
-        if accept("~") {
+        if cursor.accept("~") {
             let distribution = try identifier("naming a distribution after \"~\"")
-            try expect("(", "after the distribution's name")
+            try cursor.expect("(", "after the distribution's name")
             var arguments: [ModelExpression] = []
-            if !accept(")") {
-                repeat { arguments.append(try expression()) } while accept(",")
-                try expect(")", "to close the distribution's arguments")
+            if !cursor.accept(")") {
+                repeat { arguments.append(try expression()) } while cursor.accept(",")
+                try cursor.expect(")", "to close the distribution's arguments")
             }
-            if isWord("T") { throw error("truncation (T[,]) is not available") }
-            try expect(";", "after the ~ statement")
+            if isWord("T") { throw cursor.error("truncation (T[,]) is not available") }
+            try cursor.expect(";", "after the ~ statement")
             return .tilde(left, distribution, arguments, at: start)
         }
-        for op in ["=", "+=", "-=", "*=", "/="] where accept(op) {
+        for op in ["=", "+=", "-=", "*=", "/="] where cursor.accept(op) {
             var indices: [[ModelExpression.IndexItem]] = []
             var target = left
             while case .index(let inner, let items, _) = target {
                 indices.insert(items, at: 0)
                 target = inner
             }
-            guard case .name(let name, _) = target else { throw error("only a variable or its elements can be assigned to", at: start) }
+            guard case .name(let name, _) = target else { throw cursor.error("only a variable or its elements can be assigned to", at: start) }
             let value = try expression()
-            try expect(";", "after the assignment")
+            try cursor.expect(";", "after the assignment")
             return .assign(name, indices, op, value, at: start)
         }
-        throw error("expected \"=\", \"~\" or \";\" after an expression, found \(describe(current))")
+        throw cursor.error("expected \"=\", \"~\" or \";\" after an expression, found \(cursor.describe(cursor.current))")
     }
 
     private mutating func type() throws(ExpressionError) -> ModelType {
-        let start = current.offset
+        let start = cursor.current.offset
         var dimensions: [ModelExpression] = []
         if acceptWord("array") {
-            try expect("[", "after array")
-            repeat { dimensions.append(try expression()) } while accept(",")
-            try expect("]", "to close the array's dimensions")
+            try cursor.expect("[", "after array")
+            repeat { dimensions.append(try expression()) } while cursor.accept(",")
+            try cursor.expect("]", "to close the array's dimensions")
         }
         let word = try identifier("for a type")
         guard let base = ModelType.Base(rawValue: word) else {
-            throw error("unknown type \"\(word)\"; types are int, real, vector, row_vector, matrix, simplex, ordered, positive_ordered", at: start)
+            throw cursor.error(
+                "unknown type \"\(word)\"; types are int, real, vector, row_vector, matrix, simplex, ordered, positive_ordered", at: start)
         }
         var lower: ModelExpression?
         var upper: ModelExpression?
-        if accept("<") {
+        if cursor.accept("<") {
             repeat {
                 let which = try identifier("(lower or upper) in the constraint")
-                try expect("=", "after \(which)")
+                try cursor.expect("=", "after \(which)")
                 // A bound stops before ">" and ",": it is an additive expression, as in Stan.
                 let bound = try binary(level: 3)
                 switch which {
                 case "lower": lower = bound
                 case "upper": upper = bound
-                default: throw error("unknown constraint \"\(which)\"; use lower= and upper=")
+                default: throw cursor.error("unknown constraint \"\(which)\"; use lower= and upper=")
                 }
-            } while accept(",")
-            try expect(">", "to close the constraint")
+            } while cursor.accept(",")
+            try cursor.expect(">", "to close the constraint")
         }
         var sizes: [ModelExpression] = []
         if base != .int && base != .real {
-            try expect("[", "after \(word) for its size")
-            repeat { sizes.append(try expression()) } while accept(",")
-            try expect("]", "to close \(word)'s size")
+            try cursor.expect("[", "after \(word) for its size")
+            repeat { sizes.append(try expression()) } while cursor.accept(",")
+            try cursor.expect("]", "to close \(word)'s size")
             let wanted = base == .matrix ? 2 : 1
-            guard sizes.count == wanted else { throw error("\(word) takes \(wanted) size\(wanted == 1 ? "" : "s"), got \(sizes.count)", at: start) }
+            guard sizes.count == wanted else {
+                throw cursor.error("\(word) takes \(wanted) size\(wanted == 1 ? "" : "s"), got \(sizes.count)", at: start)
+            }
         }
         if (base == .simplex || base == .ordered || base == .positiveOrdered) && (lower != nil || upper != nil) {
-            throw error("\(word) takes no lower or upper bound", at: start)
+            throw cursor.error("\(word) takes no lower or upper bound", at: start)
         }
         return ModelType(base: base, sizes: sizes, arrayDimensions: dimensions, lower: lower, upper: upper, offset: start)
     }
@@ -296,10 +276,10 @@ extension ModelParser {
         try enter()
         defer { depth -= 1 }
         let condition = try binary(level: 0)
-        let offset = current.offset
-        guard accept("?") else { return condition }
+        let offset = cursor.current.offset
+        guard cursor.accept("?") else { return condition }
         let whenTrue = try conditional()
-        try expect(":", "between the branches of \"? :\"")
+        try cursor.expect(":", "between the branches of \"? :\"")
         return .conditional(condition, whenTrue, try conditional(), at: offset)
     }
 
@@ -310,9 +290,9 @@ extension ModelParser {
         try enter()
         defer { depth -= 1 }
         var left = try binary(level: level + 1)
-        while case .symbol(let symbol) = current.kind, Self.levels[level].contains(symbol) {
-            let offset = current.offset
-            position += 1
+        while case .symbol(let symbol) = cursor.current.kind, Self.levels[level].contains(symbol) {
+            let offset = cursor.current.offset
+            cursor.position += 1
             left = .binary(symbol, left, try binary(level: level + 1), at: offset)
         }
         return left
@@ -321,26 +301,26 @@ extension ModelParser {
     private mutating func unary() throws(ExpressionError) -> ModelExpression {
         try enter()
         defer { depth -= 1 }
-        let offset = current.offset
-        if accept("-") { return .unary("-", try unary(), at: offset) }
-        if accept("+") { return try unary() }
-        if accept("!") { return .unary("!", try unary(), at: offset) }
+        let offset = cursor.current.offset
+        if cursor.accept("-") { return .unary("-", try unary(), at: offset) }
+        if cursor.accept("+") { return try unary() }
+        if cursor.accept("!") { return .unary("!", try unary(), at: offset) }
         let base = try postfix()
-        let powerOffset = current.offset
-        if accept("^") { return .binary("^", base, try unary(), at: powerOffset) }
+        let powerOffset = cursor.current.offset
+        if cursor.accept("^") { return .binary("^", base, try unary(), at: powerOffset) }
         return base
     }
 
     private mutating func postfix() throws(ExpressionError) -> ModelExpression {
         var node = try primary()
         while true {
-            let offset = current.offset
-            if accept("[") {
+            let offset = cursor.current.offset
+            if cursor.accept("[") {
                 var items: [ModelExpression.IndexItem] = []
-                repeat { items.append(try indexItem()) } while accept(",")
-                try expect("]", "to close the index")
+                repeat { items.append(try indexItem()) } while cursor.accept(",")
+                try cursor.expect("]", "to close the index")
                 node = .index(node, items, at: offset)
-            } else if accept("'") {
+            } else if cursor.accept("'") {
                 node = .transpose(node, at: offset)
             } else {
                 return node
@@ -349,40 +329,40 @@ extension ModelParser {
     }
 
     private mutating func indexItem() throws(ExpressionError) -> ModelExpression.IndexItem {
-        if accept(":") { return .range(nil, isSymbol(",") || isSymbol("]") ? nil : try binary(level: 0)) }
+        if cursor.accept(":") { return .range(nil, isSymbol(",") || isSymbol("]") ? nil : try binary(level: 0)) }
         let first = try binary(level: 0)
-        guard accept(":") else { return .single(first) }
+        guard cursor.accept(":") else { return .single(first) }
         return .range(first, isSymbol(",") || isSymbol("]") ? nil : try binary(level: 0))
     }
 
     private mutating func primary() throws(ExpressionError) -> ModelExpression {
         try enter()
         defer { depth -= 1 }
-        let token = current
+        let token = cursor.current
         switch token.kind {
         case .number(let value):
-            position += 1
+            cursor.position += 1
             return .number(value, isInteger: token.isInteger, at: token.offset)
         case .identifier(let name):
-            position += 1
-            guard accept("(") else { return .name(name, at: token.offset) }
+            cursor.position += 1
+            guard cursor.accept("(") else { return .name(name, at: token.offset) }
             var arguments: [ModelExpression] = []
-            if !accept(")") {
+            if !cursor.accept(")") {
                 // `normal_lpdf(y | mu, sigma)`: the bar separates the outcome like a comma.
-                repeat { arguments.append(try expression()) } while accept(",") || accept("|")
-                try expect(")", "to close the arguments of \(name)(")
+                repeat { arguments.append(try expression()) } while cursor.accept(",") || cursor.accept("|")
+                try cursor.expect(")", "to close the arguments of \(name)(")
             }
             return .call(name, arguments, at: token.offset)
         case .symbol("("):
-            position += 1
+            cursor.position += 1
             let inner = try expression()
-            try expect(")", "to close \"(\"")
+            try cursor.expect(")", "to close \"(\"")
             return inner
         case .symbol("["):
             // An array expression `[a, b]` would need shapes inferred from elements; not yet.
-            throw error("array expressions [ ... ] are not available; declare the variable and assign its elements")
+            throw cursor.error("array expressions [ ... ] are not available; declare the variable and assign its elements")
         default:
-            throw error("expected a number, a name or \"(\", found \(describe(token))")
+            throw cursor.error("expected a number, a name or \"(\", found \(cursor.describe(token))")
         }
     }
 }
