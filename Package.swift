@@ -63,7 +63,7 @@ let package = Package(
         // Float32 tensors and their matrix products; the engine the clustering methods train on.
         .target(name: "Tensor", dependencies: ["COpenBLAS", "RandomStreams"], swiftSettings: tensorFlags),
         // Clustering algorithms (k-means, IIC), their metrics and dataset formats, on the tensor library.
-        .target(name: "Clustering", dependencies: ["Tensor", "RandomStreams", "CZlib"], swiftSettings: numericFlags + optimizedInDebug),
+        .target(name: "Clustering", dependencies: ["Tensor", "RandomStreams", "CZlib", "COpenBLAS"], swiftSettings: numericFlags + optimizedInDebug),
         // zlib (Debian zlib1g-dev) for gzip-compressed uploads.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Random streams, distributions, samplers, diagnostics and the target expression language.

@@ -165,5 +165,8 @@ public struct IICKind: TypedJobKind {
 
 /// The clustering job kinds, reading datasets from `library` and earlier jobs' models through `artifact`.
 public func clusterKinds(library: DatasetLibrary, artifact: @escaping @Sendable (String, String) throws -> Data? = { _, _ in nil }) -> [any JobKind] {
-    [KMeansKind(library: library), IICKind(library: library), SCANKind(library: library, artifact: artifact)]
+    [
+        KMeansKind(library: library), IICKind(library: library), SCANKind(library: library, artifact: artifact), SpectralKind(library: library),
+        GMMKind(library: library), AgglomerativeKind(library: library), HDBSCANKind(library: library),
+    ]
 }

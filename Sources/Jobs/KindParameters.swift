@@ -176,3 +176,35 @@ extension TypedJobKind {
         }
     }
 }
+
+/// A number of clusters: fixed, or `"auto"` — chosen by the method's documented criterion.
+public enum ClusterCount: ParameterValue, Equatable {
+    case fixed(Int)
+    case auto
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self), text == "auto" {
+            self = .auto
+        } else {
+            self = .fixed(try container.decode(Int.self))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .fixed(let k): try container.encode(k)
+        case .auto: try container.encode("auto")
+        }
+    }
+
+    public var jsonValue: JSONValue {
+        switch self {
+        case .fixed(let k): .integer(Int64(k))
+        case .auto: "auto"
+        }
+    }
+
+    public var fixed: Int? { if case .fixed(let k) = self { k } else { nil } }
+}

@@ -36,6 +36,8 @@ public indirect enum ParameterType: Sendable {
     /// A number or arrays of numbers nested up to `depth` levels (matrices as lists of rows), at most
     /// `maxItems` numbers in all; whether it is rectangular is the consumer's check.
     case numericArray(maxItems: Int, depth: Int)
+    /// An integer in the bounds, or the string "auto" (a number of clusters the method may choose itself).
+    case integerOrAuto(minimum: Int64, maximum: Int64)
 }
 
 /// One named parameter of a job kind.
@@ -202,6 +204,12 @@ public struct ParameterSchema: Sendable {
                 throw ParameterError(.invalidType, field: field, reason: "must be a number or an array of numbers, got \(describe(value))")
             }
             return try check(value, against: .array(of: .number(), maxItems: maxItems), field: field)
+        case .integerOrAuto(let minimum, let maximum):
+            if value.stringValue == "auto" { return value }
+            guard value.integerValue != nil else {
+                throw ParameterError(.invalidType, field: field, reason: "must be an integer or \"auto\", got \(describe(value))")
+            }
+            return try check(value, against: .integer(minimum: minimum, maximum: maximum), field: field)
         case .numericArray(let maxItems, let depth):
             var count = 0
             func walk(_ value: JSONValue, _ level: Int, _ path: String) throws(ParameterError) {
@@ -290,6 +298,12 @@ public struct ParameterSchema: Sendable {
             ]
         case .numberOrArray(let maxItems):
             return ["oneOf": [["type": "number"], ["type": "array", "items": ["type": "number"], "maxItems": .integer(Int64(maxItems))]]]
+        case .integerOrAuto(let minimum, let maximum):
+            return [
+                "oneOf": [
+                    ["type": "integer", "minimum": .integer(minimum), "maximum": .integer(maximum)], ["type": "string", "enum": ["auto"]],
+                ]
+            ]
         case .numericArray(_, let depth):
             var schema: JSONValue = ["type": "number"]
             for _ in 0..<depth { schema = ["oneOf": [["type": "number"], ["type": "array", "items": schema]]] }

@@ -45,6 +45,54 @@ func load(_ directory: String, _ name: String) throws -> Dataset {
 }
 
 let arguments = CommandLine.arguments
+if arguments[1] == "classical" {
+    // cluster-bench classical FEATURES.npy LABELS.npy METHOD [k] [seed]
+    let features = try NumericArray.read(try read(arguments[2]), field: "data").array
+    let labelArray = try NumericArray.read(try read(arguments[3]), field: "labels").array
+    let dataset = try Dataset.from(features, labels: labelArray.doubles().map { Int($0) })
+    let k = arguments.count > 5 && Int(arguments[5])! > 0 ? Int(arguments[5])! : Set(dataset.labels!).count
+    let seed = arguments.count > 6 ? UInt64(arguments[6])! : 0
+    let begin = Date()
+    let environment = ProcessInfo.processInfo.environment
+    let (values, d) = dataset.flattened
+    let (_, x) = FeaturePreprocessing.fit(values, count: dataset.count, dimension: d, scaling: .l2, pcaComponents: 0)
+    var clusters: [Int] = []
+    var extra: [String: Any] = [:]
+    switch arguments[4] {
+    case "spectral":
+        let neighbours = environment["NEIGHBOURS"].flatMap(Int.init) ?? 10
+        let graph = try NeighbourGraph.build(x, count: dataset.count, dimension: d, k: neighbours)
+        let t1 = Date().timeIntervalSince(begin)
+        let spectral = SpectralClustering(neighbours: neighbours, seed: seed)
+        let spectrum = try spectral.spectrum(SparseSymmetric.connectivity(graph), wanted: k + 1)
+        let t2 = Date().timeIntervalSince(begin)
+        let embedding = SpectralClustering.embedding(spectrum, k: k)
+        clusters = try KMeans(k: k, runs: 10, seed: seed).fit(embedding, count: dataset.count, dimension: k).assignments
+        extra = ["knn_s": t1, "eigen_s": t2 - t1, "restarts": spectrum.restarts, "converged": spectrum.converged,
+                 "eigenvalues": spectrum.laplacianEigenvalues]
+    case "gmm":
+        let covariance = GaussianMixture.Covariance(rawValue: environment["COVARIANCE"] ?? "diag")!
+        var mixture = GaussianMixture(k: k, covariance: covariance, seed: seed)
+        mixture.initRuns = environment["INIT_RUNS"].flatMap(Int.init) ?? 1
+        let result = try mixture.fit(x.map(Double.init), count: dataset.count, dimension: d)
+        clusters = result.assignments
+        extra = ["iterations": result.iterations, "bic": result.bic, "loglik": result.meanLogLikelihood]
+    case "hdbscan":
+        let size = environment["MIN_CLUSTER_SIZE"].flatMap(Int.init) ?? 15
+        let result = try HDBSCAN(minClusterSize: size).fit(x, count: dataset.count, dimension: d)
+        clusters = result.labels
+        extra = ["clusters": result.clusterCount, "noise": result.labels.filter { $0 < 0 }.count]
+    case "ward":
+        let linkage = try WardClustering(neighbours: environment["NEIGHBOURS"].flatMap(Int.init) ?? 10).fit(x, count: dataset.count, dimension: d)
+        clusters = linkage.cut(k)
+        extra = ["bridging": linkage.bridgingMerges]
+    default:
+        clusters = try KMeans(k: k, runs: 10, seed: seed).fit(x, count: dataset.count, dimension: d).assignments
+    }
+    let scores = ClusteringMetrics.scores(clusters, dataset.labels!)
+    emit(["method": arguments[4], "seconds": Date().timeIntervalSince(begin), "nmi": scores.nmi, "acc": scores.accuracy].merging(extra) { a, _ in a })
+    exit(0)
+}
 let mode = arguments[1], directory = arguments[2], name = arguments[3]
 let amount = arguments.count > 4 ? Int(arguments[4])! : 50
 let seed = arguments.count > 5 ? UInt64(arguments[5])! : 0

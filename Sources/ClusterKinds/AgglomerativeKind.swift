@@ -1,0 +1,67 @@
+import Clustering
+import Foundation
+import Jobs
+
+/// `cluster.agglomerative`: Ward linkage under kNN connectivity; the dendrogram as an artifact.
+public struct AgglomerativeKind: TypedJobKind {
+    let library: DatasetLibrary
+    public init(library: DatasetLibrary) { self.library = library }
+    public let name = "cluster.agglomerative"
+    public let summary =
+        "Agglomerative clustering with Ward linkage, merges restricted to a kNN connectivity graph (memory O(N·K), not O(N²)); the full "
+        + "dendrogram as linkage.npy in scipy's format."
+
+    public struct Parameters: ClusterParameters {
+        @Param(ClusterInputs.dataset) var dataset = ""
+        @Param(.integer(minimum: 1, maximum: 10_000), "Clusters: the dendrogram cut into k.") var k = 10
+        @Param(.integer(minimum: 1, maximum: 100), "Nearest neighbours per sample in the connectivity graph (only neighbours merge).") var neighbours = 10
+        @Param(ClassicalInputs.normalize) var normalize = "auto"
+        @Param(ClassicalInputs.pcaComponents) var pcaComponents = 0
+        @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
+        @Param(ClusterInputs.generatedClasses) var generatedClasses = 3
+        @Param(ClusterInputs.seed) var seed: Int64 = 0
+        public init() {}
+    }
+
+    public var example: JSONValue { ["dataset": "generated:blobs", "k": 3, "seed": 1] }
+    public var metrics: [MetricDeclaration] { ClusterInputs.scoreMetrics(step: "1 (the final assignment)") }
+    public func references(_ params: JSONValue) -> [ResourceReference] { ClusterInputs.datasetReference(params) }
+
+    public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
+        try ClusterInputs.echo(normalized, given: given, library: library)
+    }
+
+    public func validate(_ params: JSONValue) throws(ParameterError) {
+        try ClassicalInputs.validate(params, library: library, k: params["k"]?.integerValue.map(Int.init))
+    }
+
+    public func run(_ context: JobContext) throws -> JSONValue {
+        let (params, dataset) = try ClusterInputs.start(self, context, library: library)
+        let start = Date()
+        let prepared = try ClassicalInputs.prepare(dataset, normalize: params.normalize, pcaComponents: params.pcaComponents)
+        let n = dataset.count
+        guard params.k <= n, n >= 2 else { throw JobFailure("params.k: \(params.k) clusters need at least \(max(params.k, 2)) samples; the dataset has \(n)") }
+        context.progress(0.1, phase: "merging", message: "Ward merges over the \(params.neighbours)-nearest-neighbour graph of \(n) samples")
+        let linkage = try WardClustering(neighbours: params.neighbours).fit(prepared.values, count: n, dimension: prepared.dimension) {
+            try context.checkCancellation()
+        }
+        let assignments = linkage.cut(params.k)
+        try ClusterInputs.writeAssignments(assignments, probabilities: nil, classes: params.k, context: context)
+        let matrix = linkage.matrix
+        try context.artifact(
+            "linkage.npy", mediaType: "application/octet-stream",
+            data: NumericArray.npyFile(shape: [n - 1, 4], descr: "<f8", payload: matrix.withUnsafeBufferPointer { Data(buffer: $0) }))
+        var warnings: [String] = []
+        if linkage.bridgingMerges > 0 {
+            warnings.append(
+                "the connectivity graph had \(linkage.bridgingMerges + 1) components; they were joined by Ward merges between nearest centroids "
+                    + "(raise neighbours to keep merges local)")
+        }
+        var result = ClassicalInputs.resultFields(
+            assignments, k: params.k, dataset: dataset, prepared: prepared, start: start, context: context, extraWarnings: warnings)
+        result["linkage"] = "ward"
+        result["neighbours"] = .integer(Int64(params.neighbours))
+        result["cut_height"] = params.k < n ? .number(linkage.height[n - params.k]) : .null
+        return .object(result)
+    }
+}

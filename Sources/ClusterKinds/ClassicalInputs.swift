@@ -1,0 +1,82 @@
+import Clustering
+import Foundation
+import Jobs
+
+/// What the classical kinds (spectral, GMM, agglomerative, HDBSCAN) share: feature vectors only, the
+/// preprocessing options, and checks of k against the dataset at submission.
+enum ClassicalInputs {
+    static let normalize = Parameter(
+        "normalize", .string(maxLength: 20, allowed: ["auto", "l2", "standardize", "none"]),
+        "Scaling before clustering: l2 (each row to unit length: embeddings are compared by cosine), standardize (each feature to mean 0, "
+            + "variance 1), none; auto is l2 for feature vectors of 32 or more dimensions (embeddings) and none for fewer (tabular data, points).",
+        default: "auto")
+    static let pcaComponents = Parameter(
+        "pca_components", .integer(minimum: 0, maximum: 1024),
+        "Project onto this many principal components after scaling (0 keeps every dimension).", default: 0)
+    /// Feature vectors of at least this many dimensions count as embeddings for `normalize: auto`.
+    static let embeddingDimension = 32
+
+    /// A 422 for images (these methods take feature vectors) and for a fixed k above the number of samples.
+    static func validate(_ params: JSONValue, library: DatasetLibrary, k: Int?, kField: String = "params.k") throws(ParameterError) {
+        try ClusterInputs.checkDataset(params, library: library)
+        guard let dataset = params["dataset"]?.stringValue else { return }
+        let samples = params["generated_samples"]?.integerValue.map(Int.init) ?? 600
+        guard let outline = try? library.outline(dataset, generatedSamples: samples) else { return }
+        if outline.isImages {
+            throw ParameterError(
+                .invalidValue, field: "params.dataset",
+                reason: "is images; this method clusters feature vectors: use cluster.kmeans, cluster.iic or cluster.scan, or upload embeddings")
+        }
+        if let k, k > outline.samples {
+            throw ParameterError(.outOfRange, field: kField, reason: "\(k) clusters need at least \(k) samples; the dataset has \(outline.samples)")
+        }
+    }
+
+    struct Prepared {
+        var map: FeaturePreprocessing
+        var values: [Float]
+        var dimension: Int
+        var description: JSONValue
+    }
+
+    /// The dataset's vectors after the requested scaling and PCA.
+    static func prepare(_ dataset: Dataset, normalize: String, pcaComponents: Int) throws -> Prepared {
+        guard case .features(let d) = dataset.layout else {
+            throw JobFailure("params.dataset: is images; this method clusters feature vectors")
+        }
+        guard pcaComponents < d || pcaComponents == 0 else {
+            throw JobFailure("params.pca_components: \(pcaComponents) components need more than \(pcaComponents) dimensions; the data has \(d)")
+        }
+        let scaling: FeaturePreprocessing.Scaling =
+            switch normalize {
+            case "l2": .l2
+            case "standardize": .standardize
+            case "none": .none
+            default: d >= embeddingDimension ? .l2 : .none
+            }
+        let (map, values) = FeaturePreprocessing.fit(dataset.values, count: dataset.count, dimension: d, scaling: scaling, pcaComponents: pcaComponents)
+        var description: [String: JSONValue] = ["normalize": .string(scaling.rawValue), "input_dimension": .integer(Int64(d))]
+        description["dimension"] = .integer(Int64(map.outputDimension))
+        if let explained = map.explainedVariance {
+            description["pca_explained_variance"] = .array(explained.map { .number($0) })
+        }
+        return Prepared(map: map, values: values, dimension: map.outputDimension, description: .object(description))
+    }
+
+    /// The fields every classical result has.
+    static func resultFields(
+        _ assignments: [Int], k: Int, dataset: Dataset, prepared: Prepared, start: Date, context: JobContext, extraWarnings: [String] = []
+    ) -> [String: JSONValue] {
+        let scores = dataset.labels.map { ClusteringMetrics.scores(assignments, $0) }
+        ClusterInputs.recordScores(scores, step: 1, context: context)
+        let sizes = (0..<k).map { c in assignments.lazy.filter { $0 == c }.count }
+        return [
+            "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "cluster_sizes": ClusterInputs.integers(sizes),
+            "preprocessing": prepared.description, "scores": ClusterInputs.scoresJSON(scores),
+            "warnings": .array((ClusterInputs.resultWarnings(sizes: sizes) + extraWarnings).map(JSONValue.string)),
+            "seconds": .number(Date().timeIntervalSince(start)),
+        ]
+    }
+
+    static func numbers(_ values: [Double]) -> JSONValue { .array(values.map { $0.isFinite ? .number($0) : .null }) }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import RandomStreams
+
+/// The leading eigenpairs of a symmetric sparse matrix by restarted block Krylov iteration with
+/// Rayleigh–Ritz: a block of b vectors, its images under A, A², … orthonormalised into a basis, the small
+/// projected matrix diagonalised by LAPACK, and the best b Ritz vectors the next start. A block (rather than
+/// one Lanczos vector) finds repeated eigenvalues — a graph with c components has eigenvalue 1 c times.
+public struct BlockKrylovEigensolver: Sendable {
+    public var wanted: Int
+    public var blockSize: Int
+    /// Blocks in the basis (the start and its images A X … A^(depth−1) X).
+    public var depth = 6
+    public var maxRestarts = 300
+    /// A Ritz pair (θ, u) has converged when ‖A u − θ u‖ ≤ tolerance.
+    public var tolerance = 1e-4
+    public var seed: UInt64
+
+    public init(wanted: Int, seed: UInt64) {
+        self.wanted = wanted
+        self.blockSize = wanted + max(8, wanted / 2)
+        self.seed = seed
+    }
+
+    public struct Result: Sendable {
+        /// Largest first.
+        public var values: [Double]
+        /// n × wanted, row-major: column j is the eigenvector of values[j].
+        public var vectors: [Double]
+        public var restarts: Int
+        public var converged: Bool
+        public var largestResidual: Double
+    }
+
+    /// The `wanted` largest (algebraic) eigenpairs of `matrix`; `shouldStop` is called once per restart.
+    public func largest(_ matrix: SparseSymmetric, shouldStop: () throws -> Void = {}) rethrows -> Result {
+        let n = matrix.count
+        let b = min(blockSize, n)
+        let wanted = min(self.wanted, b)
+        let depth = max(2, min(self.depth, n / max(b, 1)))
+        var rng = RandomStream(seed: seed, stream: 7)
+        var start = (0..<(n * b)).map { _ in Ziggurat.normal.normal(&rng) }
+        var basis: [[Double]] = []
+        var images: [[Double]] = []
+        orthonormalize(&start, against: basis, n: n, b: b, rng: &rng)
+        var startImage = [Double](repeating: 0, count: n * b)
+        start.withUnsafeBufferPointer { x in startImage.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) } }
+        var result = Result(values: [], vectors: [], restarts: 0, converged: false, largestResidual: .infinity)
+        for restart in 0..<maxRestarts {
+            try shouldStop()
+            basis = [start]
+            images = [startImage]
+            while basis.count < depth {
+                var next = images[images.count - 1]
+                orthonormalize(&next, against: basis, n: n, b: b, rng: &rng)
+                var image = [Double](repeating: 0, count: n * b)
+                next.withUnsafeBufferPointer { x in image.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) } }
+                basis.append(next)
+                images.append(image)
+            }
+            // T = Qᵀ A Q, block by block; symmetrised against rounding.
+            let m = basis.count * b
+            var projected = [Double](repeating: 0, count: m * m)
+            var tile = [Double](repeating: 0, count: b * b)
+            for i in 0..<basis.count {
+                for j in 0..<basis.count {
+                    basis[i].withUnsafeBufferPointer { q in
+                        images[j].withUnsafeBufferPointer { w in
+                            tile.withUnsafeMutableBufferPointer { t in
+                                LinearAlgebra.gemm(q.baseAddress!, w.baseAddress!, t.baseAddress!, m: b, n: b, k: n, transposeA: true)
+                            }
+                        }
+                    }
+                    for r in 0..<b { for c in 0..<b { projected[(i * b + r) * m + j * b + c] = tile[r * b + c] } }
+                }
+            }
+            for r in 0..<m { for c in (r + 1)..<max(r + 1, m) { let mean = (projected[r * m + c] + projected[c * m + r]) / 2; projected[r * m + c] = mean; projected[c * m + r] = mean } }
+            guard let (values, vectors) = LinearAlgebra.symmetricEigen(projected, n: m) else { break }
+            // The b largest Ritz pairs: U = Q Y, A U = W Y (no further product with A).
+            var selection = [Double](repeating: 0, count: m * b)
+            for r in 0..<m { for c in 0..<b { selection[r * b + c] = vectors[r * m + (m - 1 - c)] } }
+            var ritz = [Double](repeating: 0, count: n * b), ritzImage = [Double](repeating: 0, count: n * b)
+            for j in 0..<basis.count {
+                selection.withUnsafeBufferPointer { y in
+                    basis[j].withUnsafeBufferPointer { q in
+                        ritz.withUnsafeMutableBufferPointer { u in
+                            LinearAlgebra.gemm(q.baseAddress!, y.baseAddress! + j * b * b, u.baseAddress!, m: n, n: b, k: b, beta: 1)
+                        }
+                    }
+                    images[j].withUnsafeBufferPointer { w in
+                        ritzImage.withUnsafeMutableBufferPointer { u in
+                            LinearAlgebra.gemm(w.baseAddress!, y.baseAddress! + j * b * b, u.baseAddress!, m: n, n: b, k: b, beta: 1)
+                        }
+                    }
+                }
+            }
+            let ritzValues = (0..<b).map { values[m - 1 - $0] }
+            var residuals = [Double](repeating: 0, count: wanted)
+            for i in 0..<n {
+                for c in 0..<wanted {
+                    let r = ritzImage[i * b + c] - ritzValues[c] * ritz[i * b + c]
+                    residuals[c] += r * r
+                }
+            }
+            let largestResidual = residuals.map { $0.squareRoot() }.max() ?? 0
+            var vectorsOut = [Double](repeating: 0, count: n * wanted)
+            for i in 0..<n { for c in 0..<wanted { vectorsOut[i * wanted + c] = ritz[i * b + c] } }
+            result = Result(
+                values: Array(ritzValues.prefix(wanted)), vectors: vectorsOut, restarts: restart + 1,
+                converged: largestResidual <= tolerance, largestResidual: largestResidual)
+            if result.converged || m >= n { break }
+            start = ritz
+            startImage = ritzImage
+        }
+        return result
+    }
+
+    /// Orthonormalises the columns of `block` (n × b) against the blocks of `basis` (twice: classical Gram–
+    /// Schmidt twice is enough in floating point) and among themselves (modified Gram–Schmidt); a column that
+    /// vanishes — the space is invariant — is replaced by a random one.
+    func orthonormalize(_ block: inout [Double], against basis: [[Double]], n: Int, b: Int, rng: inout RandomStream) {
+        var coefficients = [Double](repeating: 0, count: b * b)
+        for _ in 0..<2 {
+            for q in basis {
+                q.withUnsafeBufferPointer { qp in
+                    block.withUnsafeMutableBufferPointer { z in
+                        coefficients.withUnsafeMutableBufferPointer { c in
+                            LinearAlgebra.gemm(qp.baseAddress!, z.baseAddress!, c.baseAddress!, m: b, n: b, k: n, transposeA: true)
+                            LinearAlgebra.gemm(qp.baseAddress!, c.baseAddress!, z.baseAddress!, m: n, n: b, k: b, alpha: -1, beta: 1)
+                        }
+                    }
+                }
+            }
+        }
+        // Among themselves: Cholesky QR twice (two BLAS-3 passes; the second repairs the first's loss of
+        // orthogonality), or column by column when the block is too close to rank-deficient for it.
+        if LinearAlgebra.choleskyOrthonormalize(&block, rows: n, columns: b) && LinearAlgebra.choleskyOrthonormalize(&block, rows: n, columns: b) {
+            return
+        }
+        for column in 0..<b {
+            var attempts = 0
+            while true {
+                var before = 0.0
+                for i in 0..<n { before += block[i * b + column] * block[i * b + column] }
+                for _ in 0..<2 {
+                    for previous in 0..<column {
+                        var projection = 0.0
+                        for i in 0..<n { projection += block[i * b + previous] * block[i * b + column] }
+                        for i in 0..<n { block[i * b + column] -= projection * block[i * b + previous] }
+                    }
+                }
+                var norm = 0.0
+                for i in 0..<n { norm += block[i * b + column] * block[i * b + column] }
+                if norm > 1e-20 * max(before, 1e-300) && norm > 0 || attempts >= 3 {
+                    let inverse = norm > 0 ? 1 / norm.squareRoot() : 0
+                    for i in 0..<n { block[i * b + column] *= inverse }
+                    break
+                }
+                // A vanished column: a fresh random direction, made orthogonal to the basis and the earlier columns.
+                attempts += 1
+                var fresh = [Double](repeating: 0, count: n)
+                for i in 0..<n { fresh[i] = Ziggurat.normal.normal(&rng) }
+                for q in basis {
+                    for c in 0..<b {
+                        var projection = 0.0
+                        for i in 0..<n { projection += q[i * b + c] * fresh[i] }
+                        for i in 0..<n { fresh[i] -= projection * q[i * b + c] }
+                    }
+                }
+                for i in 0..<n { block[i * b + column] = fresh[i] }
+            }
+        }
+    }
+}
+
+/// Spectral clustering (Ng, Jordan and Weiss): the symmetric kNN connectivity graph A, its normalized
+/// adjacency D^-½ A D^-½ (whose largest eigenvalues are 1 − the smallest of the normalized Laplacian), the
+/// leading k eigenvectors as an n × k embedding, each row scaled to unit length, and k-means on the rows.
+public struct SpectralClustering: Sendable {
+    public var neighbours: Int
+    public var seed: UInt64
+    public var kMeansRuns: Int
+
+    public init(neighbours: Int = 10, kMeansRuns: Int = 10, seed: UInt64 = 0) {
+        self.neighbours = neighbours
+        self.kMeansRuns = kMeansRuns
+        self.seed = seed
+    }
+
+    public struct Spectrum: Sendable {
+        /// The normalized Laplacian's smallest eigenvalues, ascending (λ₁ = 0 for a connected graph).
+        public var laplacianEigenvalues: [Double]
+        /// n × count eigenvectors of D^-½ A D^-½ for those eigenvalues, row-major.
+        public var vectors: [Double]
+        public var count: Int
+        public var components: Int
+        public var converged: Bool
+        public var restarts: Int
+    }
+
+    /// The graph's spectrum: the `wanted` smallest normalized-Laplacian eigenvalues and their vectors.
+    public func spectrum(_ graph: SparseSymmetric, wanted: Int, shouldStop: () throws -> Void = {}) rethrows -> Spectrum {
+        let n = graph.count
+        let inverseRoot = graph.degrees.map { $0 > 0 ? 1 / $0.squareRoot() : 0 }
+        var normalized = graph
+        for i in 0..<n {
+            for e in graph.rowStarts[i]..<graph.rowStarts[i + 1] {
+                normalized.values[e] = graph.values[e] * inverseRoot[i] * inverseRoot[Int(graph.columns[e])]
+            }
+        }
+        let wanted = min(wanted, n)
+        let eigen: (values: [Double], vectors: [Double], converged: Bool, restarts: Int)
+        if n <= 600 {
+            // Small graphs: the dense matrix and LAPACK directly.
+            var dense = [Double](repeating: 0, count: n * n)
+            for i in 0..<n { for e in normalized.rowStarts[i]..<normalized.rowStarts[i + 1] { dense[i * n + Int(normalized.columns[e])] = normalized.values[e] } }
+            let (values, vectors) = LinearAlgebra.symmetricEigen(dense, n: n) ?? ([Double](repeating: 0, count: n), [Double](repeating: 0, count: n * n))
+            var selected = [Double](repeating: 0, count: n * wanted)
+            for i in 0..<n { for c in 0..<wanted { selected[i * wanted + c] = vectors[i * n + (n - 1 - c)] } }
+            eigen = ((0..<wanted).map { values[n - 1 - $0] }, selected, true, 0)
+        } else {
+            let solved = try BlockKrylovEigensolver(wanted: wanted, seed: seed).largest(normalized, shouldStop: shouldStop)
+            eigen = (solved.values, solved.vectors, solved.converged, solved.restarts)
+        }
+        return Spectrum(
+            laplacianEigenvalues: eigen.values.map { max(0, 1 - $0) }, vectors: eigen.vectors, count: wanted,
+            components: graph.components().count, converged: eigen.converged, restarts: eigen.restarts)
+    }
+
+    /// The number of clusters the eigengap suggests among `candidates`: the k with the largest λ(k+1) − λ(k).
+    public static func eigengapChoice(_ eigenvalues: [Double], candidates: ClosedRange<Int>) -> (k: Int, gaps: [Int: Double]) {
+        var gaps: [Int: Double] = [:]
+        for k in candidates where k < eigenvalues.count { gaps[k] = eigenvalues[k] - eigenvalues[k - 1] }
+        let best = gaps.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? candidates.lowerBound
+        return (best, gaps)
+    }
+
+    /// The NJW embedding of the first k eigenvectors (rows scaled to unit length) as floats, n × k.
+    public static func embedding(_ spectrum: Spectrum, k: Int) -> [Float] {
+        let n = spectrum.vectors.count / max(spectrum.count, 1)
+        var rows = [Float](repeating: 0, count: n * k)
+        for i in 0..<n {
+            var norm = 0.0
+            for c in 0..<k { norm += spectrum.vectors[i * spectrum.count + c] * spectrum.vectors[i * spectrum.count + c] }
+            let inverse = norm > 0 ? 1 / norm.squareRoot() : 0
+            for c in 0..<k { rows[i * k + c] = Float(spectrum.vectors[i * spectrum.count + c] * inverse) }
+        }
+        return rows
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+
+/// Agglomerative clustering with Ward's linkage under kNN connectivity (scikit-learn's
+/// `AgglomerativeClustering(linkage="ward", connectivity=kneighbors_graph(...))`): only clusters joined by
+/// a graph edge may merge, so the candidate merges are O(N·K), never the N² pairs of unconstrained Ward.
+/// The merge cost is the rise in within-cluster variance, nₐn_b/(nₐ+n_b)·‖μₐ − μ_b‖²; the reported height is
+/// scipy's Ward distance √(2·cost). Components the graph leaves apart are joined last, by the same cost
+/// over kNN edges between their centroids.
+public struct WardClustering: Sendable {
+    public var neighbours: Int
+
+    public init(neighbours: Int = 10) { self.neighbours = neighbours }
+
+    /// The full hierarchy in scipy's linkage format: row m merges clusters a and b (ids < N are samples,
+    /// N + i the cluster of row i) at `height`, giving `size` samples.
+    public struct Linkage: Sendable {
+        public var a: [Int]
+        public var b: [Int]
+        public var height: [Double]
+        public var size: [Int]
+        public var count: Int
+        /// Merges made across components of the connectivity graph.
+        public var bridgingMerges: Int
+
+        /// The flat clustering of the first N − k merges, numbered by first sample (0 … k−1).
+        public func cut(_ k: Int) -> [Int] {
+            var sets = UnionFind(2 * count - 1)
+            for m in 0..<max(0, count - k) {
+                _ = sets.union(count + m, a[m])
+                _ = sets.union(count + m, b[m])
+            }
+            var numbers: [Int: Int] = [:]
+            return (0..<count).map { i in
+                let root = sets.find(i)
+                if let number = numbers[root] { return number }
+                numbers[root] = numbers.count
+                return numbers.count - 1
+            }
+        }
+
+        /// (N − 1) × 4 float64, scipy.cluster.hierarchy's layout.
+        public var matrix: [Double] {
+            (0..<(count - 1)).flatMap { [Double(a[$0]), Double(b[$0]), height[$0], Double(size[$0])] }
+        }
+    }
+
+    struct Candidate: Comparable {
+        var cost: Double
+        var a: Int32
+        var b: Int32
+        static func < (x: Candidate, y: Candidate) -> Bool { x.cost < y.cost || (x.cost == y.cost && (x.a, x.b) < (y.a, y.b)) }
+    }
+
+    public func fit(_ x: [Float], count n: Int, dimension d: Int, shouldStop: () throws -> Void = {}) throws -> Linkage {
+        precondition(n >= 2, "needs at least two samples")
+        let graph = try NeighbourGraph.build(x, count: n, dimension: d, k: min(neighbours, n - 1), shouldStop: shouldStop)
+        let total = 2 * n - 1
+        var sums = [Double](repeating: 0, count: total * d)
+        for i in 0..<(n * d) { sums[i] = Double(x[i]) }
+        var sizes = [Int](repeating: 1, count: n) + [Int](repeating: 0, count: n - 1)
+        var alive = [Bool](repeating: true, count: n) + [Bool](repeating: false, count: n - 1)
+        var adjacency = [Set<Int32>](repeating: [], count: total)
+        for i in 0..<n {
+            for j in graph.neighbours(of: i) {
+                adjacency[i].insert(j)
+                adjacency[Int(j)].insert(Int32(i))
+            }
+        }
+        func cost(_ p: Int, _ q: Int) -> Double {
+            let (np, nq) = (Double(sizes[p]), Double(sizes[q]))
+            var squared = 0.0
+            for j in 0..<d {
+                let delta = sums[p * d + j] / np - sums[q * d + j] / nq
+                squared += delta * delta
+            }
+            return np * nq / (np + nq) * squared
+        }
+        var heap = MinHeap<Candidate>()
+        for i in 0..<n { for j in adjacency[i] where Int(j) > i { heap.push(Candidate(cost: cost(i, Int(j)), a: Int32(i), b: j)) } }
+        var linkage = Linkage(a: [], b: [], height: [], size: [], count: n, bridgingMerges: 0)
+        var next = n
+        func merge(_ p: Int, _ q: Int, _ mergeCost: Double) {
+            let m = next
+            next += 1
+            for j in 0..<d { sums[m * d + j] = sums[p * d + j] + sums[q * d + j] }
+            sizes[m] = sizes[p] + sizes[q]
+            alive[p] = false
+            alive[q] = false
+            alive[m] = true
+            var joined = adjacency[p].union(adjacency[q])
+            joined.remove(Int32(p))
+            joined.remove(Int32(q))
+            adjacency[p] = []
+            adjacency[q] = []
+            for c in joined {
+                adjacency[Int(c)].remove(Int32(p))
+                adjacency[Int(c)].remove(Int32(q))
+                adjacency[Int(c)].insert(Int32(m))
+                heap.push(Candidate(cost: cost(Int(c), m), a: c, b: Int32(m)))
+            }
+            adjacency[m] = joined
+            linkage.a.append(min(p, q))
+            linkage.b.append(max(p, q))
+            linkage.height.append((2 * max(mergeCost, 0)).squareRoot())
+            linkage.size.append(sizes[m])
+        }
+        var steps = 0
+        while next < total {
+            while let top = heap.pop() {
+                guard alive[Int(top.a)] && alive[Int(top.b)] else { continue }
+                merge(Int(top.a), Int(top.b), top.cost)
+                steps += 1
+                if steps % 4096 == 0 { try shouldStop() }
+            }
+            guard next < total else { break }
+            // Components the graph left apart: connect each remaining cluster to its nearest centroids.
+            let remaining = (0..<next).filter { alive[$0] }
+            let centroids = remaining.flatMap { c in (0..<d).map { Float(sums[c * d + $0] / Double(sizes[c])) } }
+            let links = try NeighbourGraph.build(centroids, count: remaining.count, dimension: d, k: min(5, remaining.count - 1), shouldStop: shouldStop)
+            for (r, c) in remaining.enumerated() {
+                for other in links.neighbours(of: r) {
+                    let o = remaining[Int(other)]
+                    heap.push(Candidate(cost: cost(c, o), a: Int32(c), b: Int32(o)))
+                    adjacency[c].insert(Int32(o))
+                    adjacency[o].insert(Int32(c))
+                }
+            }
+            linkage.bridgingMerges += remaining.count - 1
+        }
+        return linkage
+    }
+}
+
+/// A binary min-heap.
+struct MinHeap<Element: Comparable> {
+    private var items: [Element] = []
+
+    var isEmpty: Bool { items.isEmpty }
+
+    mutating func push(_ item: Element) {
+        items.append(item)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child] < items[parent] else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Element? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var parent = 0
+        while true {
+            let (left, right) = (2 * parent + 1, 2 * parent + 2)
+            var smallest = parent
+            if left < items.count && items[left] < items[smallest] { smallest = left }
+            if right < items.count && items[right] < items[smallest] { smallest = right }
+            guard smallest != parent else { break }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
+    }
+}
