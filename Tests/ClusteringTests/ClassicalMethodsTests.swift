@@ -1,0 +1,186 @@
+import Foundation
+import RandomStreams
+import XCTest
+
+@testable import Clustering
+
+/// The classical methods against what scikit-learn computes on the same data (Fixtures/classical.json,
+/// written by scripts/make-classical-fixtures.py).
+final class ClassicalMethodsTests: XCTestCase {
+    struct Fixture: Decodable {
+        struct Mixture: Decodable {
+            var weights: [Double]
+            var means: [Double]
+            var covariances: [Double]
+            var score: Double
+            var bic: Double
+            var labels: [Int]
+        }
+        struct Density: Decodable {
+            var labels: [Int]
+            var probabilities: [Double]
+        }
+        struct Components: Decodable {
+            var components: [[Double]]
+            var explained_variance: [Double]
+        }
+        var blobs: [[Double]]
+        var truth: [Int]
+        var dense: [[Double]]
+        var spectral: [Int]
+        var ward: [Int]
+        var hdbscan: Density
+        var pca: Components
+        var gmm: [String: Mixture]
+    }
+
+    lazy var fixture: Fixture = {
+        let url = Bundle.module.url(forResource: "classical", withExtension: "json", subdirectory: "Fixtures")!
+        return try! JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }()
+
+    var blobs: [Float] { fixture.blobs.flatMap { $0.map(Float.init) } }
+
+    func testSpectralClusteringFindsScikitLearnsPartition() throws {
+        let x = blobs
+        let graph = try NeighbourGraph.build(x, count: 200, dimension: 3, k: 10)
+        let spectral = SpectralClustering(neighbours: 10, seed: 1)
+        let spectrum = try spectral.spectrum(SparseSymmetric.connectivity(graph), wanted: 4)
+        // Three components: eigenvalue 0 three times, and "auto" reads k = 3 off the gap after them.
+        XCTAssertEqual(spectrum.components, 3)
+        for value in spectrum.laplacianEigenvalues.prefix(3) { XCTAssertEqual(value, 0, accuracy: 1e-9) }
+        XCTAssertEqual(SpectralClustering.eigengapChoice(spectrum.laplacianEigenvalues, candidates: 2...3).k, 3)
+        let labels = try KMeans(k: 3, seed: 1).fit(SpectralClustering.embedding(spectrum, k: 3), count: 200, dimension: 3).assignments
+        XCTAssertEqual(ClusteringMetrics.ari(labels, fixture.spectral), 1, accuracy: 1e-12)
+    }
+
+    /// The block Krylov solver (used above 600 nodes) against LAPACK on the dense matrix of the same graph.
+    func testBlockKrylovEigenvaluesMatchTheDenseSolver() throws {
+        var rng = RandomStream(seed: 3)
+        let n = 900, d = 5
+        let x = (0..<(n * d)).map { i in Float(Ziggurat.normal.normal(&rng)) + Float((i / d) % 4) * 3 }
+        let graph = SparseSymmetric.connectivity(try NeighbourGraph.build(x, count: n, dimension: d, k: 8))
+        let inverseRoot = graph.degrees.map { 1 / $0.squareRoot() }
+        var normalized = graph
+        var dense = [Double](repeating: 0, count: n * n)
+        for i in 0..<n {
+            for e in graph.rowStarts[i]..<graph.rowStarts[i + 1] {
+                normalized.values[e] = graph.values[e] * inverseRoot[i] * inverseRoot[Int(graph.columns[e])]
+                dense[i * n + Int(graph.columns[e])] = normalized.values[e]
+            }
+        }
+        var solver = BlockKrylovEigensolver(wanted: 6, seed: 2)
+        solver.tolerance = 1e-8
+        let krylov = try solver.largest(normalized)
+        XCTAssertTrue(krylov.converged)
+        let exact = try XCTUnwrap(LinearAlgebra.symmetricEigen(dense, n: n)).values.reversed().prefix(6)
+        for (a, b) in zip(krylov.values, exact) { XCTAssertEqual(a, b, accuracy: 1e-7) }
+        // Each returned vector satisfies A v = λ v.
+        for c in 0..<6 {
+            var residual = 0.0
+            for i in 0..<n {
+                var product = 0.0
+                for j in 0..<n { product += dense[i * n + j] * krylov.vectors[j * 6 + c] }
+                residual += pow(product - krylov.values[c] * krylov.vectors[i * 6 + c], 2)
+            }
+            XCTAssertLessThan(residual.squareRoot(), 1e-7)
+        }
+    }
+
+    func testGaussianMixtureDensityAndFitMatchScikitLearn() throws {
+        let x = fixture.blobs.flatMap { $0 }
+        for covariance in GaussianMixture.Covariance.allCases {
+            let reference = try XCTUnwrap(fixture.gmm[covariance.rawValue])
+            // scikit-learn's parameters in our density: the same mean log-likelihood (score) and BIC.
+            let model = GaussianMixture.Model(
+                covariance: covariance, dimension: 3, weights: reference.weights, means: reference.means, covariances: reference.covariances)
+            let (probabilities, meanLogLikelihood) = try XCTUnwrap(model.responsibilities(x, count: 200))
+            // diag and spherical form the quadratic terms by single-precision products (as scikit-learn does for
+            // float32 input): a relative error of a few float32 ulps × d on terms of order 10 allows 1e-5 here.
+            let tolerance = covariance == .full ? 1e-9 : 1e-5
+            XCTAssertEqual(meanLogLikelihood, reference.score, accuracy: tolerance, covariance.rawValue)
+            let bic = -2 * meanLogLikelihood * 200 + Double(model.parameterCount) * log(200)
+            XCTAssertEqual(bic, reference.bic, accuracy: 400 * tolerance + 1e-6, covariance.rawValue)
+            for i in 0..<200 { XCTAssertEqual((0..<3).reduce(0) { $0 + probabilities[i * 3 + $1] }, 1, accuracy: 1e-12) }
+            // Our EM from its own k-means start reaches the same optimum on well-separated data.
+            let fit = try GaussianMixture(k: 3, covariance: covariance, tolerance: 1e-6, seed: 1).fit(x, count: 200, dimension: 3)
+            XCTAssertEqual(fit.meanLogLikelihood, reference.score, accuracy: 1e-4, covariance.rawValue)
+            XCTAssertEqual(ClusteringMetrics.ari(fit.assignments, reference.labels), 1, accuracy: 1e-12)
+        }
+    }
+
+    /// k "auto" by BIC and by the eigengap recover k on blobs of different sizes and spreads.
+    func testAutomaticKRecoversTheNumberOfBlobs() throws {
+        var rng = RandomStream(seed: 11)
+        let centres: [[Double]] = [[0, 0], [10, 0], [0, 10], [10, 10]]
+        let sizes = [30, 60, 120, 90], spreads = [0.5, 1.0, 1.5, 0.8]
+        var x: [Double] = []
+        for (c, (size, spread)) in zip(centres, zip(sizes, spreads)) {
+            for _ in 0..<size { x += [c[0] + spread * Ziggurat.normal.normal(&rng), c[1] + spread * Ziggurat.normal.normal(&rng)] }
+        }
+        let n = sizes.reduce(0, +)
+        let bics = try (1...7).map { k in try GaussianMixture(k: k, covariance: .full, seed: 1).fit(x, count: n, dimension: 2).bic }
+        XCTAssertEqual(bics.indices.min { bics[$0] < bics[$1] }! + 1, 4, "BIC \(bics)")
+        let graph = SparseSymmetric.connectivity(try NeighbourGraph.build(x.map(Float.init), count: n, dimension: 2, k: 10))
+        let spectrum = try SpectralClustering(seed: 1).spectrum(graph, wanted: 9)
+        XCTAssertEqual(SpectralClustering.eigengapChoice(spectrum.laplacianEigenvalues, candidates: 2...8).k, 4, "\(spectrum.laplacianEigenvalues)")
+    }
+
+    func testWardUnderConnectivityMatchesScikitLearn() throws {
+        let linkage = try WardClustering(neighbours: 10).fit(blobs, count: 200, dimension: 3)
+        XCTAssertEqual(ClusteringMetrics.ari(linkage.cut(3), fixture.ward), 1, accuracy: 1e-12)
+        // Three graph components, joined by two bridging merges at the top of the tree.
+        XCTAssertEqual(linkage.bridgingMerges, 2)
+        XCTAssertEqual(linkage.size.last, 200)
+        XCTAssertEqual(linkage.matrix.count, 199 * 4)
+        // A merge's height is √(2·Δ) with Δ the rise in within-cluster variance: check the first against the two samples.
+        let (a, b) = (linkage.a[0], linkage.b[0])
+        let squared = (0..<3).reduce(0.0) { $0 + pow(Double(blobs[a * 3 + $1] - blobs[b * 3 + $1]), 2) }
+        XCTAssertEqual(linkage.height[0], (2 * 0.5 * squared).squareRoot(), accuracy: 1e-5)
+    }
+
+    func testHDBSCANLabelsNoiseAsScikitLearnDoes() throws {
+        let x = fixture.dense.flatMap { $0.map(Float.init) }
+        let result = try HDBSCAN(minClusterSize: 10).fit(x, count: 160, dimension: 2)
+        XCTAssertEqual(result.labels.map { $0 < 0 }, fixture.hdbscan.labels.map { $0 < 0 }, "the same points are noise")
+        XCTAssertEqual(ClusteringMetrics.ari(result.labels, fixture.hdbscan.labels), 1, accuracy: 1e-12)
+        XCTAssertEqual(result.clusterCount, 2)
+        // Distances come from float32 products (‖x‖² + ‖y‖² − 2x·y): for points 0.1 apart with ‖x‖² ≈ 30 the
+        // cancellation leaves a relative error near 4e-4 in a distance, and a strength is a ratio of two of them.
+        for (ours, theirs) in zip(result.probabilities, fixture.hdbscan.probabilities) { XCTAssertEqual(ours, theirs, accuracy: 1e-3) }
+        // The approximate tree used beyond HDBSCAN.exactLimit (the kNN graph's spanning forest, joined by nearest pairs)
+        // finds the same two clusters with the same members among the 140 blob points; scattered points may differ
+        // (their exact tree edges need not be kNN edges).
+        let approximate = HDBSCAN(minClusterSize: 10)
+        var rows: [Float] = []
+        for row in fixture.dense { rows += row.map(Float.init) }
+        let edges = try approximate.graphTree(
+            rows, n: 160, d: 2, graph: try NeighbourGraph.build(rows, count: 160, dimension: 2, k: 15),
+            core: try (0..<160).map { i in try NeighbourGraph.build(rows, count: 160, dimension: 2, k: 9).squaredDistances[i * 9 + 8].squareRoot() },
+            shouldStop: {})
+        let approximateLabels = approximate.condense(edges, n: 160, exact: false).labels
+        XCTAssertEqual(Array(approximateLabels.prefix(140)), Array(result.labels.prefix(140)))
+    }
+
+    func testPreprocessingIsWhatItSays() throws {
+        let x = blobs
+        let (pca, projected) = FeaturePreprocessing.fit(x, count: 200, dimension: 3, scaling: .none, pcaComponents: 2)
+        XCTAssertEqual(pca.outputDimension, 2)
+        for c in 0..<2 {
+            XCTAssertEqual(pca.explainedVariance![c], fixture.pca.explained_variance[c], accuracy: 1e-4 * fixture.pca.explained_variance[c])
+            for j in 0..<3 { XCTAssertEqual(Double(pca.components![c * 3 + j]), fixture.pca.components[c][j], accuracy: 1e-5) }
+        }
+        XCTAssertEqual(pca.apply(x, count: 200), projected)
+        let (l2, unit) = FeaturePreprocessing.fit(x, count: 200, dimension: 3, scaling: .l2, pcaComponents: 0)
+        for i in 0..<200 { XCTAssertEqual((0..<3).reduce(Float(0)) { $0 + unit[i * 3 + $1] * unit[i * 3 + $1] }, 1, accuracy: 1e-5) }
+        XCTAssertNil(l2.components)
+        let (standard, standardized) = FeaturePreprocessing.fit(x, count: 200, dimension: 3, scaling: .standardize, pcaComponents: 0)
+        for j in 0..<3 {
+            let column = (0..<200).map { Double(standardized[$0 * 3 + j]) }
+            let mean = column.reduce(0, +) / 200
+            XCTAssertEqual(mean, 0, accuracy: 1e-5)
+            XCTAssertEqual(column.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 200, 1, accuracy: 1e-4)
+        }
+        XCTAssertEqual(standard.apply(x, count: 200), standardized)
+    }
+}
