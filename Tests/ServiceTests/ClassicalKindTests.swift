@@ -1,0 +1,138 @@
+import Clustering
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Jobs
+import RandomStreams
+import XCTest
+
+@testable import Service
+
+private func jobResult(_ client: any TestClientProtocol, _ kind: String, _ params: String) async throws -> JSONValue {
+    let submitted = try await submitKind(client, kind, params)
+    XCTAssertEqual(submitted.status, .created, submitted.text)
+    let job = try submitted.json["id"]!.stringValue!
+    let finished = try await client.waitUntilTerminal(job, timeout: 60)
+    XCTAssertEqual(finished["status"], "succeeded", "\(kind): \(finished)")
+    var result = try await client.get("/v1/jobs/\(job)/result").json["result"] ?? .null
+    if case .object(var members) = result {
+        members["job"] = .string(job)
+        let names = try await client.get("/v1/jobs/\(job)/artifacts").json["artifacts"]?.arrayValue ?? []
+        members["artifact_names"] = .array(names.compactMap { $0["name"] })
+        result = .object(members)
+    }
+    return result
+}
+
+private func artifactNames(_ result: JSONValue) -> Set<String> { Set(result["artifact_names"]?.arrayValue?.compactMap(\.stringValue) ?? []) }
+
+
+/// Issue 14: cluster.spectral, cluster.gmm, cluster.agglomerative and cluster.hdbscan end to end over HTTP.
+final class ClassicalKindTests: XCTestCase {
+    func testEachKindClustersBlobsAndChoosesKItself() async throws {
+        try await withServer(workers: 2) { client in
+            let blobs = #""dataset": "generated:blobs", "generated_samples": 300, "generated_classes": 3, "seed": 5"#
+            // Fixed k: the blobs are found (σ 0.6, centres in [−10, 10]²: separated for this seed).
+            for (kind, extra, artifact) in [
+                ("cluster.spectral", #""k": 3"#, "spectral_embedding.npy"), ("cluster.gmm", #""k": 3, "covariance": "full""#, "probabilities.npy"),
+                ("cluster.agglomerative", #""k": 3"#, "linkage.npy"), ("cluster.hdbscan", #""min_cluster_size": 20"#, "membership.npy"),
+            ] {
+                let result = try await jobResult(client, kind, "{\(blobs), \(extra)}")
+                XCTAssertGreaterThan(result["scores"]?["ari"]?.doubleValue ?? 0, 0.95, "\(kind): \(result)")
+                XCTAssertEqual(result["preprocessing"]?["normalize"], "none", "2-D points are not embeddings")
+                XCTAssertTrue(artifactNames(result).isSuperset(of: ["assignments.npy", "assignments.csv", artifact]), "\(kind)")
+            }
+            // k "auto" (the default for spectral and GMM): the eigengap and BIC choose 3, with every candidate's score.
+            let spectral = try await jobResult(client, "cluster.spectral", "{\(blobs), \"k_max\": 8}")
+            XCTAssertEqual(spectral["k"], 3, "\(spectral)")
+            XCTAssertEqual(spectral["k_choice"]?["criterion"], "eigengap")
+            XCTAssertEqual(spectral["k_choice"]?["scores"]?.objectValue?.count, 7)
+            let gmm = try await jobResult(client, "cluster.gmm", "{\(blobs), \"k_max\": 6}")
+            XCTAssertEqual(gmm["k"], 3, "\(gmm)")
+            XCTAssertEqual(gmm["k_choice"]?["criterion"], "bic")
+            let bics = gmm["k_choice"]?["scores"]?.objectValue?.mapValues { $0.doubleValue! } ?? [:]
+            XCTAssertEqual(bics.min { $0.value < $1.value }?.key, "3")
+            // The dendrogram in scipy's linkage layout: N − 1 rows of 4.
+            let ward = try await jobResult(client, "cluster.agglomerative", "{\(blobs), \"k\": 3}")
+            let linkage = try await client.get("/v1/jobs/\(ward["job"]!.stringValue!)/artifacts/linkage.npy")
+            XCTAssertEqual(NumericArray.declaredShape(Data(linkage.body.readableBytesView)), [299, 4])
+        }
+    }
+
+    /// HDBSCAN labels scattered points −1 and says how many there are.
+    func testHDBSCANLabelsNoise() async throws {
+        var rng = RandomStream(seed: 9)
+        var values: [Float] = []
+        for i in 0..<200 {
+            let centre: Float = i % 2 == 0 ? 0 : 8
+            values += [centre + 0.3 * Float(Ziggurat.normal.normal(&rng)), centre + 0.3 * Float(Ziggurat.normal.normal(&rng))]
+        }
+        for _ in 0..<10 { values += [Float(rng.uniform() * 40 - 20), Float(rng.uniform() * 40 + 20)] }
+        let points = values
+        try await withServer { client in
+            let id = try await client.upload([("data", "x.npy", npy(points, shape: [210, 2]))]).json["id"]!.stringValue!
+            let result = try await jobResult(client, "cluster.hdbscan", #"{"dataset": "\#(id)", "min_cluster_size": 15}"#)
+            XCTAssertEqual(result["k"], 2, "\(result)")
+            XCTAssertEqual(result["noise"], 10, "\(result)")
+            let csv = try await client.get("/v1/jobs/\(result["job"]!.stringValue!)/artifacts/assignments.csv").text
+            let labels = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
+            XCTAssertEqual(Array(labels.suffix(10)), [Int](repeating: -1, count: 10))
+        }
+    }
+
+    /// A GMM saves its preprocessing with the model: predict on the training embeddings gives the training
+    /// assignments (L2 normalisation, chosen automatically for 40-dimensional vectors, is applied again).
+    func testGMMPredictAppliesTheSavedPreprocessing() async throws {
+        var rng = RandomStream(seed: 2)
+        let d = 40
+        let centres = (0..<(3 * d)).map { _ in Float(Ziggurat.normal.normal(&rng)) }
+        var values: [Float] = [], labels: [Int] = []
+        for i in 0..<150 {
+            let scale = Float(1 + rng.uniform() * 4)  // lengths vary: only the direction carries the cluster
+            values += (0..<d).map { j in scale * (centres[(i % 3) * d + j] + 0.2 * Float(Ziggurat.normal.normal(&rng))) }
+            labels.append(i % 3)
+        }
+        let (vectors, classes) = (values, labels)
+        try await withServer { client in
+            let id = try await client.upload([("data", "x.npy", npy(vectors, shape: [150, d])), ("labels", "y.npy", npyLabels(classes))]).json["id"]!
+                .stringValue!
+            let result = try await jobResult(client, "cluster.gmm", #"{"dataset": "\#(id)", "k": 3, "pca_components": 5}"#)
+            XCTAssertEqual(result["preprocessing"]?["normalize"], "l2")
+            XCTAssertEqual(result["preprocessing"]?["dimension"], 5)
+            XCTAssertEqual(result["scores"]?["ari"], 1, "\(result)")
+            let job = result["job"]!.stringValue!
+            let (body, headers) = multipart([("data", "x.npy", npy(vectors, shape: [150, d]))])
+            let predicted = try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: headers, body: body)
+            XCTAssertEqual(predicted.status, .ok, predicted.text)
+            let csv = try await client.get("/v1/jobs/\(job)/artifacts/assignments.csv").text
+            let assigned = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
+            XCTAssertEqual(try predicted.json["assignments"]?.arrayValue?.map { Int($0.integerValue!) }, assigned)
+        }
+    }
+
+    func testBadInputsAreRefusedAtSubmissionWithTheField() async throws {
+        try await withServer { client in
+            let small = #""dataset": "generated:blobs", "generated_samples": 20"#
+            for (kind, params, code, field) in [
+                ("cluster.spectral", "{\(small), \"k\": 50}", "out_of_range", "params.k"),
+                ("cluster.gmm", "{\(small), \"k\": 21}", "out_of_range", "params.k"),
+                ("cluster.agglomerative", "{\(small), \"k\": 30}", "out_of_range", "params.k"),
+                ("cluster.spectral", "{\(small), \"neighbours\": 20}", "out_of_range", "params.neighbours"),
+                ("cluster.hdbscan", "{\(small), \"min_cluster_size\": 1}", "out_of_range", "params.min_cluster_size"),
+                ("cluster.hdbscan", "{\(small), \"min_cluster_size\": 25}", "out_of_range", "params.min_cluster_size"),
+                ("cluster.gmm", #"{"dataset": "generated:shapes"}"#, "invalid_value", "params.dataset"),
+                ("cluster.spectral", #"{"dataset": "generated:shapes"}"#, "invalid_value", "params.dataset"),
+                ("cluster.gmm", "{\(small), \"k\": \"many\"}", "invalid_type", "params.k"),
+                ("cluster.gmm", "{\(small), \"covariance\": \"tied\"}", "invalid_value", "params.covariance"),
+                ("cluster.spectral", "{\(small), \"normalize\": \"max\"}", "invalid_value", "params.normalize"),
+            ] {
+                try assertProblem(try await submitKind(client, kind, params), .unprocessableContent, code: code, field: field)
+            }
+            // "auto" is the published default; the schema says integer or "auto".
+            let kinds = try await client.get("/v1/kinds").json["kinds"]?.arrayValue ?? []
+            let spectral = kinds.first { $0["name"] == "cluster.spectral" }
+            XCTAssertEqual(spectral?["defaults"]?["k"], "auto")
+            XCTAssertNotNil(spectral?["parameters"]?["properties"]?["k"]?["oneOf"])
+        }
+    }
+}
