@@ -27,7 +27,12 @@ public struct SCANKind: TypedJobKind {
         @Param(.integer(minimum: 0, maximum: 1000), "SCAN-loss epochs.") var scanEpochs = 30
         @Param(.integer(minimum: 4, maximum: 2048), "SCAN batch.") var scanBatchSize = 128
         @Param(.number(minimum: 0, maximum: 1, exclusiveMinimum: true), "Adam's rate for the pretext and SCAN phases.") var learningRate = 1e-3
-        @Param(.number(minimum: 0, maximum: 100), "Weight of the entropy term against collapse.") var entropyWeight = 5.0
+        @Param(.number(minimum: 0, maximum: 100), "Weight of the cluster-size term against collapse.") var entropyWeight = 5.0
+        @Param(
+            .string(maxLength: 20, allowed: SCANTrainer.SizePrior.allCases.map(\.rawValue)),
+            "What the size term pulls the clusters toward: estimated (the shares of a k-means pass over the mined features, by size rank: "
+                + "long-tailed data keeps its long tail) or uniform (equal sizes, the paper's entropy term).")
+        var sizePrior = "estimated"
         @Param(.boolean, "Train the whole network in the SCAN phase (false: the heads only).") var updateBackbone = true
         @Param(.integer(minimum: 0, maximum: 1000), "Self-labeling epochs (0 skips it).") var selfLabelEpochs = 20
         @Param(.number(minimum: 0, maximum: 1), "Confidence above which a prediction becomes a pseudo-label.") var confidenceThreshold = 0.99
@@ -52,6 +57,7 @@ public struct SCANKind: TypedJobKind {
             configuration.pretextLearningRate = Float(learningRate)
             configuration.scanLearningRate = Float(learningRate)
             configuration.entropyWeight = Float(entropyWeight)
+            configuration.sizePrior = SCANTrainer.SizePrior(rawValue: sizePrior) ?? .estimated
             configuration.updateBackbone = updateBackbone
             configuration.selfLabelEpochs = selfLabelEpochs
             configuration.confidenceThreshold = Float(confidenceThreshold)
@@ -221,6 +227,7 @@ public struct SCANKind: TypedJobKind {
         let confident = trainer.history.last { $0.phase == .selfLabel }?.confidentFraction
         let sizes = ClusteringMetrics.sizes(clusters, k: configuration.clusters)
         var warnings = trainer.warnings + ClusterInputs.resultWarnings(sizes: sizes)
+        if let uneven = trainer.balanceWarning(clusters) { warnings.append(uneven) }
         if !trainer.history.contains(where: { $0.phase == .scan || $0.phase == .selfLabel }) {
             warnings.append("scan_epochs and self_label_epochs are 0: the clustering heads were never trained, so the assignments are arbitrary")
         }
@@ -231,6 +238,10 @@ public struct SCANKind: TypedJobKind {
             "neighbour_agreement": trainer.neighbourAgreement.map(JSONValue.number) ?? .null,
             "confident_fraction": confident.map(JSONValue.number) ?? .null,
             "cluster_sizes": ClusterInputs.integers(sizes),
+            "size_prior": [
+                "kind": .string(configuration.sizePrior.rawValue),
+                "estimated_shares": trainer.estimatedSizes.map { .array($0.map { .number(Double($0)) }) } ?? .null,
+            ],
             "scores": ClusterInputs.scoresJSON(scores), "warnings": .array(warnings.map(JSONValue.string)),
             "model": cost,
             "seconds": .number(Date().timeIntervalSince(start)),

@@ -21,8 +21,11 @@ public enum SCAN {
 
     /// −(1/B) Σ log⟨p_i, q_i⟩ − w·H(p̄): anchors p and their neighbours q (rows of probabilities) should
     /// agree, while the mean assignment p̄ stays spread out (entropy weight w against collapse).
+    /// With a size prior π (shares, largest first) the spread term becomes w·KL(p̄ ‖ π∘rank): each cluster is
+    /// pulled toward the prior's share at its own size rank (the largest cluster toward the largest share), so
+    /// long-tailed data is not forced into equal sizes. A uniform π gives back −w·H(p̄) up to a constant.
     /// Returns (total, consistency, entropy) values; the Variable is the total.
-    public static func loss(anchors p: Variable, neighbours q: Variable, entropyWeight w: Float, epsilon: Float = 1e-8)
+    public static func loss(anchors p: Variable, neighbours q: Variable, entropyWeight w: Float, sizePrior: [Float]? = nil, epsilon: Float = 1e-8)
         -> (total: Variable, consistency: Float, entropy: Float)
     {
         let (b, k) = (p.shape[0], p.shape[1])
@@ -37,14 +40,22 @@ public enum SCAN {
         }
         let consistency = -dots.reduce(0) { $0 + log(max($1, epsilon)) } / Float(b)
         let entropy = -mean.reduce(0) { $0 + $1 * log(max($1, epsilon)) }
-        let total = Variable(Tensor(shape: [1], storage: [consistency - w * entropy]), inputs: [p, q]) { upstream in
+        // −log π at each cluster's rank (0 for no prior: the plain entropy term).
+        var logPrior = [Float](repeating: 0, count: k)
+        if let sizePrior, sizePrior.count == k {
+            let ranked = (0..<k).sorted { mean[$0] > mean[$1] || (mean[$0] == mean[$1] && $0 < $1) }
+            for (rank, c) in ranked.enumerated() { logPrior[c] = log(max(sizePrior[rank], epsilon)) }
+        }
+        let crossTerm = (0..<k).reduce(Float(0)) { $0 + mean[$1] * logPrior[$1] }
+        let total = Variable(Tensor(shape: [1], storage: [consistency - w * entropy - w * crossTerm]), inputs: [p, q]) { upstream in
             let g = upstream.storage[0] / Float(b)
             var dp = Tensor(zeros: [b, k]), dq = Tensor(zeros: [b, k])
             for i in 0..<b {
                 let d = max(dots[i], epsilon)
                 for c in 0..<k {
                     // ∂/∂p_ic: −q_ic/⟨p_i,q_i⟩ from the consistency, + w(ln p̄_c + 1) from −w·H(p̄).
-                    dp.storage[i * k + c] = g * (-q.value.storage[i * k + c] / d + w * (log(max(mean[c], epsilon)) + 1))
+                    // With a prior, −w Σ p̄_c log π_c adds −w log π_c.
+                    dp.storage[i * k + c] = g * (-q.value.storage[i * k + c] / d + w * (log(max(mean[c], epsilon)) + 1 - logPrior[c]))
                     dq.storage[i * k + c] = g * (-p.value.storage[i * k + c] / d)
                 }
             }

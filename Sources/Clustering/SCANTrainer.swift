@@ -7,6 +7,10 @@ import Tensor
 /// vectors (e.g. a notebook user's embeddings) skip the pretext: their neighbours are mined on the
 /// vectors themselves and an MLP learns the clustering.
 public final class SCANTrainer: @unchecked Sendable {
+    public enum SizePrior: String, Sendable, Codable, CaseIterable {
+        case uniform, estimated
+    }
+
     public struct Configuration: Sendable, Codable, Equatable {
         public var clusters: Int
         public var heads = 5
@@ -20,6 +24,9 @@ public final class SCANTrainer: @unchecked Sendable {
         public var scanBatchSize = 128
         public var scanLearningRate: Float = 1e-3
         public var entropyWeight: Float = 5
+        /// Whether the spread term pulls toward equal cluster sizes or toward sizes estimated from the data
+        /// (k-means on the mined features), for long-tailed data.
+        public var sizePrior: SizePrior = .estimated
         /// Train the whole network in the SCAN phase (true) or only the heads on frozen features.
         public var updateBackbone = true
         public var selfLabelEpochs = 20
@@ -72,6 +79,9 @@ public final class SCANTrainer: @unchecked Sendable {
     public private(set) var epoch = 0
     public private(set) var neighbourLists: [[Int]] = []
     public private(set) var neighbourAgreement: Double?
+    /// Cluster shares (largest first) of a k-means pass over the mined features: the size prior, and what
+    /// the final sizes are compared with to warn of forced balance.
+    public private(set) var estimatedSizes: [Float]?
     public private(set) var history: [EpochRecord] = []
     public private(set) var bestHead = 0
     /// Why self-labeling had nothing to learn from, when no sample cleared the threshold.
@@ -247,6 +257,7 @@ public final class SCANTrainer: @unchecked Sendable {
         let k = min(configuration.neighbours, count - 1)
         neighbourLists = try NeighbourMining.mine(features, count: count, dimension: d, k: k, shouldStop: shouldStop)
         neighbourAgreement = labels.map { NeighbourMining.agreement(neighbourLists, labels: $0) }
+        estimatedSizes = try Self.estimateSizes(features, count: count, dimension: d, clusters: configuration.clusters, seed: configuration.seed)
         return EpochRecord(phase: .mining, epoch: 1, loss: 0, scores: nil, seconds: 0)
     }
 
@@ -289,7 +300,7 @@ public final class SCANTrainer: @unchecked Sendable {
                 let p = Ops.softmax(head.forward(features, training: true))
                 let (loss, c, e) = SCAN.loss(
                     anchors: Ops.gather(p, rows: anchorRows), neighbours: Ops.gather(p, rows: neighbourRows),
-                    entropyWeight: configuration.entropyWeight)
+                    entropyWeight: configuration.entropyWeight, sizePrior: configuration.sizePrior == .estimated ? estimatedSizes : nil)
                 sums[h] += Double(loss.value.storage[0])
                 if h == 0 { consistency += Double(c); entropy += Double(e) }
                 total = total.map { Ops.add($0, loss) } ?? loss
@@ -351,6 +362,34 @@ public final class SCANTrainer: @unchecked Sendable {
             bestHead: bestHead, scores: scores(), seconds: 0)
     }
 
+    /// Shares of the clusters of a k-means pass (3 seedings) over the features, largest first. k-means itself leans
+    /// toward equal sizes, so this is a conservative estimate of how uneven the groups are.
+    static func estimateSizes(_ features: [Float], count n: Int, dimension d: Int, clusters k: Int, seed: UInt64) throws -> [Float]? {
+        guard n >= k, k >= 2 else { return nil }
+        let result = try KMeans(k: k, runs: 3, maxIterations: 100, seed: seed ^ 0x512E).fit(features, count: n, dimension: d)
+        // A floor keeps every cluster's target positive (an empty k-means cluster must not forbid a SCAN cluster).
+        let floor = 0.1 / Float(k)
+        let shares = ClusteringMetrics.sizes(result.assignments, k: k).map { max(Float($0) / Float(n), floor) }
+        let total = shares.reduce(0, +)
+        return shares.map { $0 / total }.sorted(by: >)
+    }
+
+    /// A warning when the clusters came out much more even than the data's own grouping suggests: the
+    /// entropy of the final sizes exceeds that of the estimated sizes by more than 0.25 nats.
+    public func balanceWarning(_ clusters: [Int]) -> String? {
+        guard let estimatedSizes else { return nil }
+        let k = configuration.clusters
+        let sizes = ClusteringMetrics.sizes(clusters, k: k).map { Float($0) / Float(max(clusters.count, 1)) }
+        func entropy(_ shares: [Float]) -> Float { -shares.reduce(0) { $0 + ($1 > 0 ? $1 * log($1) : 0) } }
+        let (final, estimated) = (entropy(sizes), entropy(estimatedSizes))
+        guard final - estimated > 0.25 else { return nil }
+        let largest = (sizes.max() ?? 0) * 100, expected = (estimatedSizes.first ?? 0) * 100
+        return String(
+            format: "the clusters are much more even than the data's grouping suggests (largest %.0f %% of samples; a k-means pass found %.0f %%)%@",
+            largest, expected,
+            configuration.sizePrior == .uniform ? ": size_prior \"uniform\" forces equal sizes; try \"estimated\"" : "; try a lower entropy_weight")
+    }
+
     /// Probabilities of head `head` for samples laid out like the inputs.
     public func probabilities(_ values: [Float], count n: Int, head: Int? = nil) -> [Float] {
         inferInBatches(values, count: n, inputShape: inputShape) { x in
@@ -385,6 +424,7 @@ public final class SCANTrainer: @unchecked Sendable {
         var warnings: [String]
         var model: Data
         var ema: [Data]?
+        var estimatedSizes: [Float]?
     }
 
     struct LegacyState: Codable {
@@ -406,12 +446,13 @@ public final class SCANTrainer: @unchecked Sendable {
             State(
                 phase: phase, epoch: epoch, neighbours: flat.withUnsafeBufferPointer { Data(buffer: $0) }, neighboursPerSample: perSample,
                 agreement: neighbourAgreement, history: history, bestHead: bestHead, warnings: warnings,
-                model: TensorCheckpoint.save(whole, optimizer: optimizer), ema: ema?.shadow.map(TensorCheckpoint.bytes)))
+                model: TensorCheckpoint.save(whole, optimizer: optimizer), ema: ema?.shadow.map(TensorCheckpoint.bytes), estimatedSizes: estimatedSizes))
     }
 
     public func restore(_ data: Data) throws {
         let state: LegacyState
         if let current = try? PropertyListDecoder().decode(State.self, from: data) {
+            estimatedSizes = current.estimatedSizes
             let flat: [Int] = current.neighbours.withUnsafeBytes { raw in
                 (0..<(raw.count / 4)).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) }
             }
