@@ -66,6 +66,79 @@ final class SCANTests: XCTestCase {
         }
     }
 
+    /// Issue 14: the size prior. With shares π (largest first) the spread term is w·KL(p̄ ‖ π at each cluster's
+    /// size rank); a uniform π is the entropy term plus the constant w·log k, and the gradient is checked by
+    /// finite differences (the ranking is fixed under the small perturbations used).
+    func testSizePriorLossValueAndGradient() {
+        // p̄ = (0.75, 0.25) against π = (0.75, 0.25): KL 0, so the total is the consistency alone.
+        let p = Variable(Tensor(shape: [4, 2], storage: [1, 0, 1, 0, 1, 0, 0, 1]))
+        let matched = SCAN.loss(anchors: p, neighbours: p, entropyWeight: 5, sizePrior: [0.75, 0.25])
+        XCTAssertEqual(matched.total.value.storage[0], 0, accuracy: 1e-5)
+        // The same sizes against a uniform prior: KL = log 2 − H(0.75, 0.25).
+        let uniform = SCAN.loss(anchors: p, neighbours: p, entropyWeight: 5, sizePrior: [0.5, 0.5])
+        let entropy = -(0.75 * log(0.75) + 0.25 * log(0.25))
+        XCTAssertEqual(Double(uniform.total.value.storage[0]), 5 * (log(2) - entropy), accuracy: 1e-5)
+        // The rank, not the index, picks the share: the larger cluster in column 1 gets 0.75 too.
+        let swapped = Variable(Tensor(shape: [4, 2], storage: [0, 1, 0, 1, 0, 1, 1, 0]))
+        XCTAssertEqual(SCAN.loss(anchors: swapped, neighbours: swapped, entropyWeight: 5, sizePrior: [0.75, 0.25]).total.value.storage[0], 0, accuracy: 1e-5)
+        let (b, k) = (6, 3)
+        let prior: [Float] = [0.6, 0.3, 0.1]
+        let a = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)
+        let c = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)
+        func value() -> Double {
+            Double(
+                GradientMode.withoutGradients {
+                    SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2, sizePrior: prior).total.value.storage[0]
+                })
+        }
+        SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2, sizePrior: prior).total.backward()
+        for variable in [a, c] {
+            for i in 0..<(b * k) {
+                let saved = variable.value.storage[i]
+                variable.value.storage[i] = saved + 1e-2
+                let up = value()
+                variable.value.storage[i] = saved - 1e-2
+                let down = value()
+                variable.value.storage[i] = saved
+                XCTAssertEqual(Double(variable.grad!.storage[i]), (up - down) / 2e-2, accuracy: 2e-3)
+            }
+        }
+    }
+
+    /// On long-tailed feature vectors (shares 70/20/10 %), the estimated prior keeps the tail and the uniform
+    /// prior is reported as forcing balance.
+    func testEstimatedPriorFollowsLongTailedData() throws {
+        var rng = RandomStream(seed: 4)
+        let sizes = [280, 80, 40]
+        var values: [Float] = [], labels: [Int] = []
+        for (c, size) in sizes.enumerated() {
+            for _ in 0..<size {
+                values += (0..<8).map { j in (j == c ? 4 : 0) + Float(Ziggurat.normal.normal(&rng)) * 0.5 }
+                labels.append(c)
+            }
+        }
+        let dataset = Dataset(layout: .features(dimension: 8), count: 400, values: values, labels: labels)
+        var shares: [[Float]] = []
+        var warnings: [String?] = []
+        for prior in [SCANTrainer.SizePrior.estimated, .uniform] {
+            var configuration = SCANTrainer.Configuration(clusters: 3)
+            configuration.scanEpochs = 15
+            configuration.selfLabelEpochs = 0
+            configuration.sizePrior = prior
+            configuration.seed = 1
+            let trainer = SCANTrainer(dataset: dataset, configuration: configuration)
+            while !trainer.isFinished { try trainer.runEpoch() }
+            let clusters = trainer.assign().clusters
+            shares.append(ClusteringMetrics.sizes(clusters, k: 3).map { Float($0) / 400 }.sorted(by: >))
+            warnings.append(trainer.balanceWarning(clusters))
+            let estimate = try XCTUnwrap(trainer.estimatedSizes)
+            XCTAssertEqual(estimate[0], 0.7, accuracy: 0.05, "k-means finds the large group")
+        }
+        XCTAssertGreaterThan(shares[0][0], 0.6, "estimated prior: the large cluster stays large \(shares[0])")
+        XCTAssertNil(warnings[0])
+        XCTAssertLessThan(shares[1][0], shares[0][0], "uniform prior pulls toward equal sizes \(shares[1])")
+    }
+
     func testMiningEqualsBruteForce() throws {
         let (n, d, k) = (300, 5, 7)
         let features = random(n * d)
