@@ -8,6 +8,7 @@ import sklearn
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering, SpectralClustering
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
+from sklearn.metrics import silhouette_score
 from sklearn.neighbors import kneighbors_graph
 
 rng = np.random.default_rng(7)
@@ -25,6 +26,7 @@ hd = HDBSCAN(min_cluster_size=10, copy=True).fit(dense)
 out["hdbscan"] = {"labels": hd.labels_.tolist(), "probabilities": hd.probabilities_.tolist()}
 pca = PCA(2).fit(blobs)
 out["pca"] = {"components": pca.components_.tolist(), "explained_variance": pca.explained_variance_.tolist()}
+out["silhouette"] = silhouette_score(blobs, truth)
 out["gmm"] = {}
 for kind in ["full", "diag", "spherical"]:
     g = GaussianMixture(3, covariance_type=kind, random_state=0).fit(blobs)

@@ -48,9 +48,9 @@ enum ClusterInputs {
     /// The echo of a clustering job's parameters: without those that do not apply — the generated-data
     /// settings for an uploaded dataset, and `notForVectors` (a pretext's settings) for feature vectors —
     /// and a 422 when one of them was given explicitly.
-    static func echo(_ normalized: JSONValue, given: JSONValue?, library: DatasetLibrary, notForVectors: [String] = []) throws(ParameterError)
-        -> JSONValue
-    {
+    static func echo(
+        _ normalized: JSONValue, given: JSONValue?, library: DatasetLibrary, notForVectors: [String] = [], notForImages: [String] = []
+    ) throws(ParameterError) -> JSONValue {
         guard case .object(var members) = normalized, let dataset = members["dataset"]?.stringValue else { return normalized }
         var irrelevant: [(String, String)] = []
         if !dataset.hasPrefix("generated:") {
@@ -59,8 +59,12 @@ enum ClusterInputs {
             }
         }
         let samples = members["generated_samples"]?.integerValue.map(Int.init) ?? 600
-        if !notForVectors.isEmpty, let outline = try? library.outline(dataset, generatedSamples: samples), !outline.isImages {
-            irrelevant += notForVectors.map { ($0, "applies to images only; feature vectors skip the pretext") }
+        if !notForVectors.isEmpty || !notForImages.isEmpty, let outline = try? library.outline(dataset, generatedSamples: samples) {
+            if outline.isImages {
+                irrelevant += notForImages.map { ($0, "applies to feature vectors only; images are clustered as their pixels") }
+            } else {
+                irrelevant += notForVectors.map { ($0, "applies to images only; feature vectors skip the pretext") }
+            }
         }
         for (name, reason) in irrelevant {
             if let value = given?[name], value != .null { throw ParameterError(.invalidValue, field: "params.\(name)", reason: reason) }

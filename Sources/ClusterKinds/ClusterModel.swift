@@ -129,28 +129,46 @@ public struct KMeansModel: TrainedModel {
     public static let kind = "kmeans"
     public let layout: Dataset.Layout
     public let clusters: Int
+    /// k × the preprocessed dimension.
     public let centroids: [Float]
+    /// Feature vectors' scaling and PCA, applied before the distances (nil: none, as for images).
+    public let preprocessing: FeaturePreprocessing?
     public var normalization: ChannelNormalization? { nil }
 
-    public init(layout: Dataset.Layout, clusters: Int, centroids: [Float]) {
+    public init(layout: Dataset.Layout, clusters: Int, centroids: [Float], preprocessing: FeaturePreprocessing? = nil) {
         self.layout = layout
         self.clusters = clusters
         self.centroids = centroids
+        self.preprocessing = preprocessing
     }
+
+    var dimension: Int { preprocessing?.outputDimension ?? layout.sampleSize }
 
     public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
-        guard let centroids = tensors["centroids"], centroids.shape == [centroids.shape.first ?? 0, layout.sampleSize], let k = centroids.shape.first,
+        let preprocessing = try configuration["normalize"]?.stringValue.flatMap(FeaturePreprocessing.Scaling.init(rawValue:)).map {
+            try PreprocessingTensors.decode(scaling: $0, tensors: tensors, inputDimension: layout.sampleSize)
+        }
+        let dimension = preprocessing?.outputDimension ?? layout.sampleSize
+        guard let centroids = tensors["centroids"], centroids.shape == [centroids.shape.first ?? 0, dimension], let k = centroids.shape.first,
             k > 0
-        else { throw TrainedModels.LoadError(description: "k-means weights need centroids of shape [k, \(layout.sampleSize)]") }
-        self.init(layout: layout, clusters: k, centroids: centroids.values)
+        else { throw TrainedModels.LoadError(description: "k-means weights need centroids of shape [k, \(dimension)]") }
+        self.init(layout: layout, clusters: k, centroids: centroids.values, preprocessing: preprocessing)
     }
 
-    public func configuration() -> JSONValue { ["k": .integer(Int64(clusters))] }
-    public func tensors() -> [NamedTensor] { [NamedTensor(name: "centroids", shape: [clusters, layout.sampleSize], values: centroids)] }
+    public func configuration() -> JSONValue {
+        var members: [String: JSONValue] = ["k": .integer(Int64(clusters))]
+        if let preprocessing { members["normalize"] = .string(preprocessing.scaling.rawValue) }
+        return .object(members)
+    }
+
+    public func tensors() -> [NamedTensor] {
+        [NamedTensor(name: "centroids", shape: [clusters, dimension], values: centroids)] + (preprocessing.map(PreprocessingTensors.encode) ?? [])
+    }
 
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
         try TrainedModelInput.check(dataset, against: layout)
-        return (KMeans.predict(dataset.values, count: dataset.count, dimension: layout.sampleSize, centroids: centroids, k: clusters), nil)
+        let values = preprocessing?.apply(dataset.values, count: dataset.count) ?? dataset.values
+        return (KMeans.predict(values, count: dataset.count, dimension: dimension, centroids: centroids, k: clusters), nil)
     }
 }
 

@@ -148,15 +148,8 @@ public struct GaussianMixtureModel: TrainedModel {
             case .spherical: k
             }
         guard covariances.values.count == expected else { throw fail("covariances do not match the means") }
-        var preprocessing = FeaturePreprocessing(scaling: scaling, inputDimension: layout.sampleSize)
-        preprocessing.mean = tensors["preprocess.mean"]?.values
-        preprocessing.std = tensors["preprocess.std"]?.values
-        preprocessing.pcaMean = tensors["preprocess.pca_mean"]?.values
-        preprocessing.components = tensors["preprocess.components"]?.values
-        guard preprocessing.outputDimension == d, (preprocessing.components?.count ?? 0) % max(layout.sampleSize, 1) == 0,
-            scaling != .standardize || (preprocessing.mean?.count == layout.sampleSize && preprocessing.std?.count == layout.sampleSize),
-            preprocessing.components == nil || preprocessing.pcaMean?.count == layout.sampleSize
-        else { throw fail("preprocessing does not match the input layout") }
+        let preprocessing = try PreprocessingTensors.decode(scaling: scaling, tensors: tensors, inputDimension: layout.sampleSize)
+        guard preprocessing.outputDimension == d else { throw fail("preprocessing does not match the means") }
         self.init(
             layout: layout, preprocessing: preprocessing,
             mixture: GaussianMixture.Model(
@@ -181,16 +174,7 @@ public struct GaussianMixtureModel: TrainedModel {
             NamedTensor(name: "means", shape: [k, d], values: mixture.means.map(Float.init)),
             NamedTensor(name: "covariances", shape: covarianceShape, values: mixture.covariances.map(Float.init)),
         ]
-        let input = preprocessing.inputDimension
-        if let mean = preprocessing.mean, let std = preprocessing.std {
-            result += [NamedTensor(name: "preprocess.mean", shape: [input], values: mean), NamedTensor(name: "preprocess.std", shape: [input], values: std)]
-        }
-        if let pcaMean = preprocessing.pcaMean, let components = preprocessing.components {
-            result += [
-                NamedTensor(name: "preprocess.pca_mean", shape: [input], values: pcaMean),
-                NamedTensor(name: "preprocess.components", shape: [components.count / input, input], values: components),
-            ]
-        }
+        result += PreprocessingTensors.encode(preprocessing)
         return result
     }
 
@@ -203,5 +187,37 @@ public struct GaussianMixtureModel: TrainedModel {
         let k = clusters
         let assignments = (0..<dataset.count).map { i in (0..<k).max { probabilities[i * k + $0] < probabilities[i * k + $1] } ?? 0 }
         return (assignments, probabilities.map(Float.init))
+    }
+}
+
+/// A fitted `FeaturePreprocessing` as named tensors of a model's safetensors (`preprocess.mean`, `preprocess.std`,
+/// `preprocess.pca_mean`, `preprocess.components`), its scaling named in model.json's configuration.
+enum PreprocessingTensors {
+    static func encode(_ map: FeaturePreprocessing) -> [NamedTensor] {
+        let input = map.inputDimension
+        var result: [NamedTensor] = []
+        if let mean = map.mean, let std = map.std {
+            result += [NamedTensor(name: "preprocess.mean", shape: [input], values: mean), NamedTensor(name: "preprocess.std", shape: [input], values: std)]
+        }
+        if let pcaMean = map.pcaMean, let components = map.components {
+            result += [
+                NamedTensor(name: "preprocess.pca_mean", shape: [input], values: pcaMean),
+                NamedTensor(name: "preprocess.components", shape: [components.count / max(input, 1), input], values: components),
+            ]
+        }
+        return result
+    }
+
+    static func decode(scaling: FeaturePreprocessing.Scaling, tensors: [String: NamedTensor], inputDimension input: Int) throws -> FeaturePreprocessing {
+        var map = FeaturePreprocessing(scaling: scaling, inputDimension: input)
+        map.mean = tensors["preprocess.mean"]?.values
+        map.std = tensors["preprocess.std"]?.values
+        map.pcaMean = tensors["preprocess.pca_mean"]?.values
+        map.components = tensors["preprocess.components"]?.values
+        guard input > 0, (map.components?.count ?? 0) % input == 0,
+            scaling != .standardize || (map.mean?.count == input && map.std?.count == input),
+            (map.components == nil) == (map.pcaMean == nil), map.pcaMean == nil || map.pcaMean?.count == input
+        else { throw TrainedModels.LoadError(description: "the saved preprocessing does not match the input layout") }
+        return map
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import RandomStreams
+import Tensor
 
 /// External clustering scores against ground-truth labels, defined as scikit-learn defines them:
 /// Hungarian-matched accuracy, NMI with the arithmetic-mean normalization, and the adjusted Rand index.
@@ -80,6 +82,50 @@ public enum ClusteringMetrics {
 
     public static func scores(_ clusters: [Int], _ labels: [Int]) -> ClusteringScores {
         ClusteringScores(accuracy: accuracy(clusters, labels), nmi: nmi(clusters, labels), ari: ari(clusters, labels))
+    }
+
+    /// The mean silhouette (b − a) / max(a, b) with Euclidean distances, as scikit-learn's `silhouette_score`:
+    /// a is the mean distance to the rest of the sample's cluster, b the smallest mean distance to another
+    /// cluster; a sample alone in its cluster scores 0. On at most `sampleSize` samples drawn with `seed`
+    /// (scikit-learn's `sample_size`): the score is O(S²·d), so it is estimated on a subset of large data.
+    public static func silhouette(_ x: [Float], count n: Int, dimension d: Int, clusters: [Int], k: Int, sampleSize: Int = 2000, seed: UInt64 = 0)
+        -> Double
+    {
+        var indices = Array(0..<n)
+        if n > sampleSize {
+            var rng = RandomStream(seed: seed, stream: 3)
+            for i in 0..<sampleSize { indices.swapAt(i, i + Int(rng.next() % UInt64(n - i))) }
+            indices = Array(indices.prefix(sampleSize)).sorted()
+        }
+        let m = indices.count
+        var rows = [Float](repeating: 0, count: m * d)
+        for (r, i) in indices.enumerated() { for j in 0..<d { rows[r * d + j] = x[i * d + j] } }
+        var norms = [Float](repeating: 0, count: m)
+        for r in 0..<m { for j in 0..<d { norms[r] += rows[r * d + j] * rows[r * d + j] } }
+        var products = [Float](repeating: 0, count: m * m)
+        rows.withUnsafeBufferPointer { a in
+            products.withUnsafeMutableBufferPointer { c in MatrixMultiply.gemm(a.baseAddress!, a.baseAddress!, c.baseAddress!, m: m, n: m, k: d, transposeB: true) }
+        }
+        let labels = indices.map { clusters[$0] }
+        var counts = [Int](repeating: 0, count: k)
+        for label in labels where label >= 0 && label < k { counts[label] += 1 }
+        var total = 0.0
+        var sums = [Double](repeating: 0, count: k)
+        for r in 0..<m {
+            for c in 0..<k { sums[c] = 0 }
+            for t in 0..<m where t != r {
+                let squared = max(norms[r] + norms[t] - 2 * products[r * m + t], 0)
+                sums[labels[t]] += Double(squared.squareRoot())
+            }
+            let own = labels[r]
+            guard counts[own] > 1 else { continue }
+            let a = sums[own] / Double(counts[own] - 1)
+            var b = Double.infinity
+            for c in 0..<k where c != own && counts[c] > 0 { b = min(b, sums[c] / Double(counts[c])) }
+            guard b.isFinite else { continue }
+            total += (b - a) / max(a, b)
+        }
+        return total / Double(max(m, 1))
     }
 
     /// Samples per cluster id in 0..<k.

@@ -32,6 +32,7 @@ final class ClassicalMethodsTests: XCTestCase {
         var hdbscan: Density
         var pca: Components
         var gmm: [String: Mixture]
+        var silhouette: Double
     }
 
     lazy var fixture: Fixture = {
@@ -160,6 +161,15 @@ final class ClassicalMethodsTests: XCTestCase {
             shouldStop: {})
         let approximateLabels = approximate.condense(edges, n: 160, exact: false).labels
         XCTAssertEqual(Array(approximateLabels.prefix(140)), Array(result.labels.prefix(140)))
+    }
+
+    func testSilhouetteMatchesScikitLearn() throws {
+        XCTAssertEqual(
+            ClusteringMetrics.silhouette(blobs, count: 200, dimension: 3, clusters: fixture.truth, k: 3), fixture.silhouette, accuracy: 1e-5)
+        // On a subset it estimates the same quantity (200 of 200 is the whole set; 100 is a sample).
+        XCTAssertEqual(
+            ClusteringMetrics.silhouette(blobs, count: 200, dimension: 3, clusters: fixture.truth, k: 3, sampleSize: 100, seed: 1), fixture.silhouette,
+            accuracy: 0.05)
     }
 
     func testPreprocessingIsWhatItSays() throws {

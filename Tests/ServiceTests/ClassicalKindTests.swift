@@ -52,6 +52,10 @@ final class ClassicalKindTests: XCTestCase {
             XCTAssertEqual(gmm["k_choice"]?["criterion"], "bic")
             let bics = gmm["k_choice"]?["scores"]?.objectValue?.mapValues { $0.doubleValue! } ?? [:]
             XCTAssertEqual(bics.min { $0.value < $1.value }?.key, "3")
+            let kmeans = try await jobResult(client, "cluster.kmeans", "{\(blobs), \"k\": \"auto\", \"k_max\": 6}")
+            XCTAssertEqual(kmeans["k"], 3, "\(kmeans)")
+            XCTAssertEqual(kmeans["k_choice"]?["criterion"], "silhouette")
+            XCTAssertEqual(kmeans["k_choice"]?["scores"]?.objectValue?.count, 5)
             // The dendrogram in scipy's linkage layout: N − 1 rows of 4.
             let ward = try await jobResult(client, "cluster.agglomerative", "{\(blobs), \"k\": 3}")
             let linkage = try await client.get("/v1/jobs/\(ward["job"]!.stringValue!)/artifacts/linkage.npy")
@@ -77,6 +81,34 @@ final class ClassicalKindTests: XCTestCase {
             let csv = try await client.get("/v1/jobs/\(result["job"]!.stringValue!)/artifacts/assignments.csv").text
             let labels = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
             XCTAssertEqual(Array(labels.suffix(10)), [Int](repeating: -1, count: 10))
+        }
+    }
+
+    /// k-means on embeddings: L2 normalisation by default (40-dimensional vectors), saved with the model and
+    /// applied again by predict.
+    func testKMeansOnEmbeddingsNormalizesAndPredictsTheSame() async throws {
+        var rng = RandomStream(seed: 6)
+        let d = 40
+        let centres = (0..<(3 * d)).map { _ in Float(Ziggurat.normal.normal(&rng)) }
+        var values: [Float] = []
+        for i in 0..<90 {
+            let scale = Float(1 + rng.uniform() * 9)
+            values += (0..<d).map { j in scale * (centres[(i % 3) * d + j] + 0.3 * Float(Ziggurat.normal.normal(&rng))) }
+        }
+        let vectors = values
+        try await withServer { client in
+            let id = try await client.upload([("data", "x.npy", npy(vectors, shape: [90, d]))]).json["id"]!.stringValue!
+            let result = try await jobResult(client, "cluster.kmeans", #"{"dataset": "\#(id)", "k": 3}"#)
+            XCTAssertEqual(result["preprocessing"]?["normalize"], "l2")
+            XCTAssertEqual(result["cluster_sizes"], [30, 30, 30], "lengths vary tenfold; only directions group the rows")
+            let job = result["job"]!.stringValue!
+            let description = try await client.get("/v1/jobs/\(job)/artifacts/model.json").json
+            XCTAssertEqual(description["configuration"]?["normalize"], "l2")
+            let (body, headers) = multipart([("data", "x.npy", npy(vectors, shape: [90, d]))])
+            let predicted = try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: headers, body: body)
+            let csv = try await client.get("/v1/jobs/\(job)/artifacts/assignments.csv").text
+            let assigned = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
+            XCTAssertEqual(try predicted.json["assignments"]?.arrayValue?.map { Int($0.integerValue!) }, assigned)
         }
     }
 
@@ -125,6 +157,8 @@ final class ClassicalKindTests: XCTestCase {
                 ("cluster.gmm", "{\(small), \"k\": \"many\"}", "invalid_type", "params.k"),
                 ("cluster.gmm", "{\(small), \"covariance\": \"tied\"}", "invalid_value", "params.covariance"),
                 ("cluster.spectral", "{\(small), \"normalize\": \"max\"}", "invalid_value", "params.normalize"),
+                ("cluster.kmeans", #"{"dataset": "generated:shapes", "normalize": "l2"}"#, "invalid_value", "params.normalize"),
+                ("cluster.kmeans", "{\(small), \"k\": 21}", "out_of_range", "params.k"),
             ] {
                 try assertProblem(try await submitKind(client, kind, params), .unprocessableContent, code: code, field: field)
             }

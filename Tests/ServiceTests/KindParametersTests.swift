@@ -111,6 +111,6 @@ final class KindParametersTests: XCTestCase {
         XCTAssertEqual(CountingJobKind.Parameters.snakeCase("checkpointEvery"), "checkpoint_every")
         XCTAssertEqual(
             KMeansKind.Parameters.schema.parameters.map(\.name),
-            ["dataset", "k", "n_init", "max_iter", "tol", "generated_samples", "generated_classes", "seed"])
+            ["dataset", "k", "k_max", "n_init", "max_iter", "tol", "normalize", "pca_components", "generated_samples", "generated_classes", "seed"])
     }
 }
