@@ -63,7 +63,7 @@ enum ClusterInputs {
             if outline.isImages {
                 irrelevant += notForImages.map { ($0, "applies to feature vectors only; images are clustered as their pixels") }
             } else {
-                irrelevant += notForVectors.map { ($0, "applies to images only; feature vectors skip the pretext") }
+                irrelevant += notForVectors.map { ($0, "applies to images only; this dataset holds feature vectors") }
             }
         }
         for (name, reason) in irrelevant {

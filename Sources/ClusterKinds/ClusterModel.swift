@@ -85,6 +85,12 @@ public enum TrainedModels {
             if let mean = description["normalization"]?["mean"]?.arrayValue, let std = description["normalization"]?["std"]?.arrayValue {
                 normalization = ChannelNormalization(
                     mean: mean.compactMap { $0.doubleValue.map(Float.init) }, std: std.compactMap { $0.doubleValue.map(Float.init) })
+                // One value per feature, or per channel of images; anything else would index out of range at predict.
+                let expected: Int
+                if case .images(let c, _, _) = layout { expected = c } else { expected = layout.sampleSize }
+                guard let normalization, normalization.mean.count == expected, normalization.std.count == expected,
+                    normalization.std.allSatisfy({ $0 > 0 && $0.isFinite }), normalization.mean.allSatisfy(\.isFinite)
+                else { throw LoadError(description: "model.json's normalization does not match the input layout") }
             }
             return try type.init(
                 configuration: description["configuration"] ?? .null, layout: layout, normalization: normalization,

@@ -13,6 +13,11 @@ public struct IICKind: TypedJobKind {
 
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
+        @Param(
+            .string(maxLength: 20, allowed: ["scale", "per_channel"]),
+            "Images only: scale (pixels divided by the training data's largest value) or per_channel (then each channel standardized by the "
+                + "training data's mean and standard deviation, saved with the model and applied unchanged at predict).")
+        var imageNormalization = "scale"
         @Param(.integer(minimum: 2, maximum: 200), "Clusters of the main heads.") var k = 10
         @Param(.integer(minimum: 2, maximum: 1000), "Clusters of the over-clustering heads; absent means 5 × k.") var overclusters: Int? = nil
         @Param(.integer(minimum: 1, maximum: 10), "Sub-heads per head, trained together; the one with the lowest loss is the answer.") var subheads =
@@ -68,7 +73,7 @@ public struct IICKind: TypedJobKind {
     public func references(_ params: JSONValue) -> [ResourceReference] { ClusterInputs.datasetReference(params) }
 
     public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
-        try ClusterInputs.echo(normalized, given: given, library: library)
+        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["image_normalization"])
     }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
@@ -89,7 +94,7 @@ public struct IICKind: TypedJobKind {
             throw JobFailure("params.backbone: a CNN needs images; the dataset holds feature vectors")
         }
         guard dataset.count >= 2 else { throw JobFailure("params.dataset: IIC needs at least 2 samples") }
-        let trainer = IICTrainer(dataset: dataset, configuration: configuration)
+        let trainer = IICTrainer(dataset: dataset, configuration: configuration, standardizeChannels: params.imageNormalization == "per_channel")
         if let checkpoint = try context.latestCheckpoint() {
             try trainer.restore(checkpoint.data)
             context.logger.info("resuming IIC", metadata: ["job": "\(context.job.id)", "epoch": "\(trainer.epoch)"])

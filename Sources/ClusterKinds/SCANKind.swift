@@ -18,6 +18,11 @@ public struct SCANKind: TypedJobKind {
 
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
+        @Param(
+            .string(maxLength: 20, allowed: ["scale", "per_channel"]),
+            "Images only: scale (pixels divided by the training data's largest value) or per_channel (then each channel standardized by the "
+                + "training data's mean and standard deviation, saved with the model and applied unchanged at predict).")
+        var imageNormalization = "scale"
         @Param(.integer(minimum: 2, maximum: 200), "Clusters.") var k = 10
         @Param(.integer(minimum: 1, maximum: 10), "Clustering heads trained together; the lowest SCAN loss answers.") var heads = 5
         @Param(.integer(minimum: 0, maximum: 1000), "SimCLR epochs (images only; 0 skips the pretext).") var pretextEpochs = 60
@@ -94,7 +99,7 @@ public struct SCANKind: TypedJobKind {
     }
 
     public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
-        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["pretext_epochs", "pretext_batch_size", "temperature"])
+        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["pretext_epochs", "pretext_batch_size", "temperature", "image_normalization"])
     }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
@@ -129,7 +134,7 @@ public struct SCANKind: TypedJobKind {
         guard dataset.count > configuration.neighbours else {
             throw JobFailure("params.neighbours: \(configuration.neighbours) neighbours need more samples; the dataset has \(dataset.count)")
         }
-        let trainer = SCANTrainer(dataset: dataset, configuration: configuration)
+        let trainer = SCANTrainer(dataset: dataset, configuration: configuration, standardizeChannels: params.imageNormalization == "per_channel")
         if let checkpoint = try context.latestCheckpoint() {
             try trainer.restore(checkpoint.data)
         } else if let job = params.backboneJob {

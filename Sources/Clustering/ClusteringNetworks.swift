@@ -63,6 +63,42 @@ public enum ClusteringNetworks {
         return ChannelNormalization(mean: mean, std: std)
     }
 
+    /// Per-channel mean and standard deviation (floored at 10⁻⁶) of NCHW images, over every pixel of every sample.
+    public static func channelStatistics(_ dataset: Dataset) -> ChannelNormalization {
+        guard case .images(let c, let h, let w) = dataset.layout else { return standardizer(dataset) }
+        var mean = [Double](repeating: 0, count: c), squares = [Double](repeating: 0, count: c)
+        for s in 0..<dataset.count {
+            for ch in 0..<c {
+                let base = (s * c + ch) * h * w
+                for i in 0..<(h * w) {
+                    let v = Double(dataset.values[base + i])
+                    mean[ch] += v
+                    squares[ch] += v * v
+                }
+            }
+        }
+        let total = Double(max(dataset.count * h * w, 1))
+        let means = mean.map { $0 / total }
+        let stds = (0..<c).map { max((squares[$0] / total - means[$0] * means[$0]).squareRoot(), 1e-6) }
+        return ChannelNormalization(mean: means.map(Float.init), std: stds.map(Float.init))
+    }
+
+    /// A batch of NCHW images with each channel standardized (applied after augmentation, before the trunk).
+    public static func standardizeChannels(_ x: Variable, _ normalization: ChannelNormalization) -> Variable {
+        let shape = x.value.shape
+        guard shape.count == 4, shape[1] == normalization.mean.count else { return x }
+        var storage = x.value.storage
+        let (n, c, plane) = (shape[0], shape[1], shape[2] * shape[3])
+        for s in 0..<n {
+            for ch in 0..<c {
+                let (mean, inverse) = (normalization.mean[ch], 1 / normalization.std[ch])
+                let base = (s * c + ch) * plane
+                for i in 0..<plane { storage[base + i] = (storage[base + i] - mean) * inverse }
+            }
+        }
+        return Variable(Tensor(shape: shape, storage: storage))
+    }
+
     public static func standardize(_ values: [Float], d: Int, _ normalization: ChannelNormalization) -> [Float] {
         var out = values
         for i in 0..<(values.count / d) { for j in 0..<d { out[i * d + j] = (values[i * d + j] - normalization.mean[j]) / normalization.std[j] } }

@@ -103,6 +103,14 @@ public enum IIC {
             whole = Sequential([trunk] + mainHeads + overHeads)
         }
 
+        /// Images' per-channel standardization, applied to each batch (after augmentation) before the trunk.
+        public var imageNormalization: ChannelNormalization?
+
+        /// The trunk's output for a batch, images standardized per channel first when the model has it.
+        public func embed(_ x: Variable, training: Bool) -> Variable {
+            trunk.forward(imageNormalization.map { ClusteringNetworks.standardizeChannels(x, $0) } ?? x, training: training)
+        }
+
         /// Parameters and MACs per sample: the trunk and one main head (what prediction runs).
         public var cost: (parameters: Int, macs: Int) {
             let summary = trunk.summary(input: inputShape)
@@ -114,7 +122,7 @@ public enum IIC {
         /// Softmax outputs of main sub-head `head` for `x` [N, …], in evaluation mode, in batches.
         public func probabilities(_ values: [Float], count n: Int, head: Int, batchSize: Int = 512) -> [Float] {
             inferInBatches(values, count: n, inputShape: inputShape, batchSize: batchSize) { x in
-                Ops.softmax(mainHeads[head].forward(trunk.forward(x, training: false), training: false))
+                Ops.softmax(mainHeads[head].forward(embed(x, training: false), training: false))
             }
         }
     }
@@ -149,7 +157,7 @@ public enum IIC {
                 let anchors = (0..<r).flatMap { configuration.plainAnchor ? batch.views[0].storage : batch.views[2 * $0].storage }
                 let partners = (0..<r).flatMap { configuration.plainAnchor ? batch.views[1 + $0].storage : batch.views[2 * $0 + 1].storage }
                 let both = Tensor(shape: [2 * r * b] + network.inputShape, storage: anchors + partners)
-                let features = network.trunk.forward(Variable(both), training: true)
+                let features = network.embed(Variable(both), training: true)
                 let anchorRows = Array(0..<(r * b)), partnerRows = Array((r * b)..<(2 * r * b))
                 var objective: Variable?
                 for group in groups {

@@ -22,20 +22,23 @@ public final class IICTrainer: @unchecked Sendable {
 
     /// Per-epoch scores use at most this many samples (a fixed subset); the final ones use all.
 
-    public init(dataset: Dataset, configuration: IIC.Configuration) {
+    /// - Parameter standardizeChannels: images only: standardize each channel by the training data's mean and
+    ///   standard deviation (saved with the model); otherwise pixels are only scaled to [0, 1].
+    public init(dataset: Dataset, configuration: IIC.Configuration, standardizeChannels: Bool = false) {
         self.configuration = configuration
         layout = dataset.layout
         labels = dataset.labels
         count = dataset.count
         if dataset.layout.isImages {
             inputs = dataset.values
-            standardization = nil
+            standardization = standardizeChannels ? ClusteringNetworks.channelStatistics(dataset) : nil
         } else {
             let normalization = ClusteringNetworks.standardizer(dataset)
             standardization = normalization
             inputs = ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, normalization)
         }
         network = IIC.Network(layout: dataset.layout, configuration: configuration)
+        if dataset.layout.isImages { network.imageNormalization = standardization }
         optimizer = Adam(network.whole.parameters.map(\.variable), learningRate: configuration.learningRate)
         let shape: (channels: Int, height: Int, width: Int) =
             switch dataset.layout {
@@ -96,7 +99,8 @@ public final class IICTrainer: @unchecked Sendable {
 
     /// Assigns new samples (already laid out like the training data) with the trained model.
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
-        let values = standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+        let values =
+            layout.isImages ? dataset.values : standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let p = network.probabilities(values, count: dataset.count, head: bestHead)
         return (ClusteringNetworks.argmax(p, classes: configuration.clusters), p)
     }
@@ -147,11 +151,14 @@ public struct IICPredictor {
     public init(_ saved: IICTrainer.SavedModel) throws {
         self.saved = saved
         network = IIC.Network(layout: saved.layout, configuration: saved.configuration)
+        if saved.layout.isImages { network.imageNormalization = saved.standardization }
         try TensorCheckpoint.restore(saved.weights, into: network.whole, optimizer: nil)
     }
 
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
-        let values = saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+        let values =
+            saved.layout.isImages
+            ? dataset.values : saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let p = network.probabilities(values, count: dataset.count, head: saved.bestHead)
         return (ClusteringNetworks.argmax(p, classes: saved.configuration.clusters), p)
     }

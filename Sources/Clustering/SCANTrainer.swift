@@ -89,7 +89,9 @@ public final class SCANTrainer: @unchecked Sendable {
     private var optimizer: Adam?
     private var ema: ExponentialMovingAverage?
 
-    public init(dataset: Dataset, configuration: Configuration) {
+    /// - Parameter standardizeChannels: images only: standardize each channel by the training data's mean and
+    ///   standard deviation (saved with the model); otherwise pixels are only scaled to [0, 1].
+    public init(dataset: Dataset, configuration: Configuration, standardizeChannels: Bool = false) {
         self.configuration = configuration
         layout = dataset.layout
         labels = dataset.labels
@@ -98,7 +100,7 @@ public final class SCANTrainer: @unchecked Sendable {
         switch dataset.layout {
         case .images(let c, let h, let w):
             inputs = dataset.values
-            standardization = nil
+            standardization = standardizeChannels ? ClusteringNetworks.channelStatistics(dataset) : nil
             trunk = ClusteringNetworks.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
             inputShape = [c, h, w]
             loaderShape = (c, h, w)
@@ -128,6 +130,13 @@ public final class SCANTrainer: @unchecked Sendable {
         var rng = RandomStream(seed: 0)
         try TensorCheckpoint.restore(saved.weights, into: Sequential([trunk, Linear(128, saved.clusters, rng: &rng)]), optimizer: nil)
         if phase == .pretext { phase = .mining }
+    }
+
+    /// The trunk's output for a batch; images are standardized per channel first when the run asked for it
+    /// (after augmentation, which works on [0, 1] pixels).
+    func embed(_ x: Variable, training: Bool) -> Variable {
+        let input = layout.isImages ? standardization.map { ClusteringNetworks.standardizeChannels(x, $0) } ?? x : x
+        return trunk.forward(input, training: training)
     }
 
     /// The trunk's input shape per sample.
@@ -233,7 +242,7 @@ public final class SCANTrainer: @unchecked Sendable {
             guard b >= 2 else { continue }
             let both = Tensor(shape: [2 * b] + inputShape, storage: batch.views[0].storage + batch.views[1].storage)
             let loss = SCAN.ntXent(
-                projectionHead.forward(trunk.forward(Variable(both), training: true), training: true),
+                projectionHead.forward(embed(Variable(both), training: true), training: true),
                 temperature: configuration.temperature)
             adam.zeroGradients(parameters)
             loss.backward()
@@ -248,7 +257,7 @@ public final class SCANTrainer: @unchecked Sendable {
     /// no pretext ran on feature vectors).
     public func features() -> [Float] {
         if !layout.isImages { return inputs }
-        return inferInBatches(inputs, count: count, inputShape: inputShape) { trunk.forward($0, training: false) }
+        return inferInBatches(inputs, count: count, inputShape: inputShape) { embed($0, training: false) }
     }
 
     private func mine(shouldStop: () throws -> Void) throws -> EpochRecord {
@@ -292,8 +301,8 @@ public final class SCANTrainer: @unchecked Sendable {
             let both = Tensor(shape: [2 * b] + inputShape, storage: batch.views[0].storage + neighbours.storage)
             let features: Variable =
                 configuration.updateBackbone
-                ? trunk.forward(Variable(both), training: true)
-                : Variable(GradientMode.withoutGradients { trunk.forward(Variable(both), training: false) }.value)
+                ? embed(Variable(both), training: true)
+                : Variable(GradientMode.withoutGradients { embed(Variable(both), training: false) }.value)
             let anchorRows = Array(0..<b), neighbourRows = Array(b..<(2 * b))
             var total: Variable?
             for (h, head) in heads.enumerated() {
@@ -328,9 +337,9 @@ public final class SCANTrainer: @unchecked Sendable {
             // Confidence on the sample as it is (no gradient), targets for its strongly augmented view.
             let plain = batch.views[0].reshaped([b] + inputShape), augmented = batch.views[1].reshaped([b] + inputShape)
             let weakProbabilities = GradientMode.withoutGradients {
-                Ops.softmax(head.forward(trunk.forward(Variable(plain), training: false), training: false)).value
+                Ops.softmax(head.forward(embed(Variable(plain), training: false), training: false)).value
             }
-            let logits = head.forward(trunk.forward(Variable(augmented), training: true), training: true)
+            let logits = head.forward(embed(Variable(augmented), training: true), training: true)
             guard let (loss, count) = SCAN.selfLabelLoss(weak: weakProbabilities, strongLogits: logits, threshold: configuration.confidenceThreshold)
             else {
                 continue
@@ -393,7 +402,7 @@ public final class SCANTrainer: @unchecked Sendable {
     /// Probabilities of head `head` for samples laid out like the inputs.
     public func probabilities(_ values: [Float], count n: Int, head: Int? = nil) -> [Float] {
         inferInBatches(values, count: n, inputShape: inputShape) { x in
-            Ops.softmax(heads[head ?? bestHead].forward(trunk.forward(x, training: false), training: false))
+            Ops.softmax(heads[head ?? bestHead].forward(embed(x, training: false), training: false))
         }
     }
 
@@ -529,8 +538,13 @@ public struct SCANPredictor {
     }
 
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
-        let values = saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
-        let out = inferInBatches(values, count: dataset.count, inputShape: inputShape) { Ops.softmax(network.forward($0, training: false)) }
+        let images = saved.layout.isImages
+        let values =
+            images ? dataset.values : saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+        let out = inferInBatches(values, count: dataset.count, inputShape: inputShape) { batch in
+            let input = images ? saved.standardization.map { ClusteringNetworks.standardizeChannels(batch, $0) } ?? batch : batch
+            return Ops.softmax(network.forward(input, training: false))
+        }
         return (ClusteringNetworks.argmax(out, classes: saved.clusters), out)
     }
 }

@@ -142,6 +142,42 @@ final class ClassicalKindTests: XCTestCase {
         }
     }
 
+    /// Images with image_normalization "per_channel": the training data's channel mean and standard deviation
+    /// go into model.json and predict applies them unchanged (the same images get the training answers).
+    func testPerChannelImageNormalizationIsSavedAndApplied() async throws {
+        let shapes = GeneratedDatasets.make("shapes", count: 120, seed: 4)!
+        let images = shapes.values.map { UInt8(($0 * 200).rounded()) }
+        try await withServer(workers: 1) { client in
+            let data = NumericArray.npyFile(shape: [120, 8, 8], descr: "|u1", payload: Data(images))
+            let id = try await client.upload([("data", "x.npy", data)]).json["id"]!.stringValue!
+            for kind in ["cluster.iic", "cluster.scan"] {
+                let params =
+                    kind == "cluster.iic"
+                    ? #"{"dataset": "\#(id)", "k": 4, "epochs": 2, "image_normalization": "per_channel", "seed": 1}"#
+                    : #"{"dataset": "\#(id)", "k": 4, "pretext_epochs": 1, "scan_epochs": 1, "self_label_epochs": 0, "image_normalization": "per_channel", "seed": 1}"#
+                let result = try await jobResult(client, kind, params)
+                let job = result["job"]!.stringValue!
+                let description = try await client.get("/v1/jobs/\(job)/artifacts/model.json").json
+                let scaled = images.map { Double($0) / Double(images.max()!) }
+                let mean = scaled.reduce(0, +) / Double(scaled.count)
+                let std = (scaled.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scaled.count)).squareRoot()
+                XCTAssertEqual(description["normalization"]?["mean"]?.arrayValue?.count, 1, kind)
+                XCTAssertEqual(description["normalization"]?["mean"]?.arrayValue?.first?.doubleValue ?? 0, mean, accuracy: 1e-5, kind)
+                XCTAssertEqual(description["normalization"]?["std"]?.arrayValue?.first?.doubleValue ?? 0, std, accuracy: 1e-5, kind)
+                let (body, headers) = multipart([("data", "p.npy", data)])
+                let predicted = try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: headers, body: body)
+                XCTAssertEqual(predicted.status, .ok, predicted.text)
+                let csv = try await client.get("/v1/jobs/\(job)/artifacts/assignments.csv").text
+                let assigned = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
+                XCTAssertEqual(try predicted.json["assignments"]?.arrayValue?.map { Int($0.integerValue!) }, assigned, kind)
+            }
+            // Feature vectors have no channels: given explicitly, it is refused.
+            try assertProblem(
+                try await submitKind(client, "cluster.iic", #"{"dataset": "generated:blobs", "image_normalization": "per_channel"}"#),
+                .unprocessableContent, code: "invalid_value", field: "params.image_normalization")
+        }
+    }
+
     func testBadInputsAreRefusedAtSubmissionWithTheField() async throws {
         try await withServer { client in
             let small = #""dataset": "generated:blobs", "generated_samples": 20"#
