@@ -101,7 +101,10 @@ public final class DatasetLibrary: @unchecked Sendable {
             shape = [dataset.count, h, w, c]
             let file = partial.appendingPathComponent("data.npy")
             try array.bytes.withUnsafeBytes { try NumericArray.writeNPY(to: file, shape: shape, descr: "|u1", payload: $0) }
-            meta = ["kind": "images", "channels": .integer(Int64(c)), "height": .integer(Int64(h)), "width": .integer(Int64(w))]
+            // The axes of the stored array (channels last, as uploaded); the networks read it channels first.
+            meta = [
+                "kind": "images", "channels": .integer(Int64(c)), "height": .integer(Int64(h)), "width": .integer(Int64(w)), "layout": "NHWC",
+            ]
         case .features(let d):
             shape = [dataset.count, d]
             let file = partial.appendingPathComponent("data.npy")

@@ -70,6 +70,11 @@ public struct Dataset: Sendable {
                     field: field, "images must be uint8 (got \(array.element.rawValue) of shape \(shape)); send floats as N×D features")
             }
             let (h, w, c) = (shape[1], shape[2], shape.count == 4 ? shape[3] : 1)
+            if shape.count == 4, !Limits.imageChannels.contains(c), Limits.imageChannels.contains(shape[1]) {
+                throw DatasetError(
+                    field: field,
+                    "images of shape \(shape) look channels-first (N×C×H×W); images are read channels-last (N×H×W×C): send x.transpose(0, 2, 3, 1)")
+            }
             guard Limits.imageSides.contains(h), Limits.imageSides.contains(w) else {
                 throw DatasetError(
                     field: field,

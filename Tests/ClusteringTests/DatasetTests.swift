@@ -136,6 +136,8 @@ final class DatasetTests: XCTestCase {
         for garbage in [
             Data([0x50, 0x4B, 0x03, 0x04, 0x14, 0x00, 0x00]), Data([0xFF, 0xD8, 0xFF, 0xE0, 0x41, 0x0A, 0x42]),
             Data((0..<5000).map { UInt8($0 % 251) }),
+            // Issue 14: a raw uint8 labels file (R8's 8 topics) was "a CSV with a header but no rows".
+            Data((0..<5485).map { UInt8($0 * 7 % 8) }),
         ] {
             XCTAssertThrowsError(try NumericArray.read(garbage, field: "data")) { error in
                 XCTAssertTrue("\(error)".contains("not a CSV, .npy or IDX file"), "\(error)")
@@ -145,6 +147,14 @@ final class DatasetTests: XCTestCase {
         let text = Data(("a,label\n" + String(repeating: "1,x\n", count: 1021) + "1,xé\n" + "2,y\n").utf8)
         XCTAssertEqual(text[4095], 0xC3, "é straddles the 4 KiB boundary")
         XCTAssertEqual(try NumericArray.read(text, field: "data").labelNames, ["x", "xé", "y"])
+    }
+
+    /// Channels-first images (PyTorch's N×C×H×W) are named as such, with the transpose that fixes them.
+    func testChannelsFirstImagesAreNamed() throws {
+        let array = NumericArray(shape: [2, 3, 8, 8], element: .uint8, bigEndian: false, bytes: Data(count: 384), format: "npy")
+        XCTAssertThrowsError(try Dataset.from(array, labels: nil)) { error in
+            XCTAssertTrue("\(error)".contains("channels-first") && "\(error)".contains("transpose(0, 2, 3, 1)"), "\(error)")
+        }
     }
 
     /// Features near ±1e20 overflow squared distances in Float; k-means++ used to index −1.
