@@ -87,7 +87,7 @@ if arguments[1] == "classical" {
         clusters = linkage.cut(k)
         extra = ["bridging": linkage.bridgingMerges]
     default:
-        clusters = try KMeans(k: k, runs: 10, seed: seed).fit(x, count: dataset.count, dimension: d).assignments
+        clusters = try KMeans(k: k, runs: environment["RUNS"].flatMap(Int.init) ?? 10, seed: seed).fit(x, count: dataset.count, dimension: d).assignments
     }
     let scores = ClusteringMetrics.scores(clusters, dataset.labels!)
     emit(["method": arguments[4], "seconds": Date().timeIntervalSince(begin), "nmi": scores.nmi, "acc": scores.accuracy].merging(extra) { a, _ in a })
