@@ -97,7 +97,7 @@ def main(binary, generator):
                 description = json.loads(get_job_artifact.sync(job.id, "model.json", client=client).payload.read())
                 weights = safetensors.numpy.load(get_job_artifact.sync(job.id, "model.safetensors", client=client).payload.read())
                 listed_tensors = {t["name"]: tuple(t["shape"]) for t in description["tensors"]}
-                check(description["kind"] in ("kmeans", "iic", "scan") and listed_tensors == {k: v.shape for k, v in weights.items()},
+                check(description["kind"] in ("kmeans", "iic", "scan", "gmm") and listed_tensors == {k: v.shape for k, v in weights.items()},
                       f"{kind.name}: model.safetensors loads with the safetensors package ({len(weights)} tensors, as model.json lists)")
             if "draws.json" in listed_names:
                 layout = json.loads(get_job_artifact.sync(job.id, "draws.json", client=client).payload.read())
