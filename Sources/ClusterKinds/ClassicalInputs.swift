@@ -63,6 +63,11 @@ enum ClassicalInputs {
         return Prepared(map: map, values: values, dimension: map.outputDimension, description: .object(description))
     }
 
+    /// The prepared vectors as a dataset (the same samples and labels) for the training kinds.
+    static func dataset(_ prepared: Prepared, like original: Dataset) -> Dataset {
+        Dataset(layout: .features(dimension: prepared.dimension), count: original.count, values: prepared.values, labels: original.labels)
+    }
+
     /// The fields every classical result has.
     static func resultFields(
         _ assignments: [Int], k: Int, dataset: Dataset, prepared: Prepared, start: Date, context: JobContext, extraWarnings: [String] = []

@@ -85,12 +85,14 @@ public enum TrainedModels {
             if let mean = description["normalization"]?["mean"]?.arrayValue, let std = description["normalization"]?["std"]?.arrayValue {
                 normalization = ChannelNormalization(
                     mean: mean.compactMap { $0.doubleValue.map(Float.init) }, std: std.compactMap { $0.doubleValue.map(Float.init) })
-                // One value per feature, or per channel of images; anything else would index out of range at predict.
-                let expected: Int
-                if case .images(let c, _, _) = layout { expected = c } else { expected = layout.sampleSize }
-                guard let normalization, normalization.mean.count == expected, normalization.std.count == expected,
+                // One value per channel of images (per network input of feature vectors, checked by the model, which
+                // knows that width); anything else would index out of range at predict.
+                guard let normalization, normalization.mean.count == normalization.std.count,
                     normalization.std.allSatisfy({ $0 > 0 && $0.isFinite }), normalization.mean.allSatisfy(\.isFinite)
-                else { throw LoadError(description: "model.json's normalization does not match the input layout") }
+                else { throw LoadError(description: "model.json's normalization is not finite means and positive deviations") }
+                if case .images(let c, _, _) = layout, normalization.mean.count != c {
+                    throw LoadError(description: "model.json's normalization has \(normalization.mean.count) values for \(c)-channel images")
+                }
             }
             return try type.init(
                 configuration: description["configuration"] ?? .null, layout: layout, normalization: normalization,
@@ -178,33 +180,75 @@ public struct KMeansModel: TrainedModel {
     }
 }
 
+/// A network trained on feature vectors after `FeaturePreprocessing`: the network's own input layout, the
+/// tensors that are the network's (not `preprocess.*`), and a check that a per-feature normalization fits it.
+enum NetworkInput {
+    static func preprocessing(_ configuration: JSONValue, layout: Dataset.Layout, tensors: [String: NamedTensor]) throws -> FeaturePreprocessing? {
+        guard !layout.isImages, let name = configuration["normalize"]?.stringValue else { return nil }
+        guard let scaling = FeaturePreprocessing.Scaling(rawValue: name) else {
+            throw TrainedModels.LoadError(description: "model.json names an unknown normalize '\(name.prefix(40))'")
+        }
+        return try PreprocessingTensors.decode(scaling: scaling, tensors: tensors, inputDimension: layout.sampleSize)
+    }
+
+    static func layout(_ layout: Dataset.Layout, _ preprocessing: FeaturePreprocessing?) -> Dataset.Layout {
+        preprocessing.map { .features(dimension: $0.outputDimension) } ?? layout
+    }
+
+    static func networkTensors(_ tensors: [String: NamedTensor]) -> [String: NamedTensor] { tensors.filter { !$0.key.hasPrefix("preprocess.") } }
+
+    static func check(_ normalization: ChannelNormalization?, _ layout: Dataset.Layout) throws {
+        guard let normalization, !layout.isImages else { return }
+        guard normalization.mean.count == layout.sampleSize else {
+            throw TrainedModels.LoadError(description: "model.json's normalization has \(normalization.mean.count) values for \(layout.sampleSize) features")
+        }
+    }
+
+    /// The samples as the network takes them.
+    static func transform(_ dataset: Dataset, _ preprocessing: FeaturePreprocessing?, networkLayout: Dataset.Layout) -> Dataset {
+        guard let preprocessing else { return dataset }
+        return Dataset(layout: networkLayout, count: dataset.count, values: preprocessing.apply(dataset.values, count: dataset.count), labels: dataset.labels)
+    }
+}
+
 /// IIC: the trunk and every head, with the chosen head's index.
 public struct IICModel: TrainedModel {
     public static let kind = "iic"
     public let saved: IICTrainer.SavedModel
-    public var layout: Dataset.Layout { saved.layout }
+    /// Feature vectors' scaling and PCA before the network (nil: none).
+    public let preprocessing: FeaturePreprocessing?
+    public var layout: Dataset.Layout { preprocessing.map { .features(dimension: $0.inputDimension) } ?? saved.layout }
     public var clusters: Int { saved.configuration.clusters }
     public var normalization: ChannelNormalization? { saved.standardization }
 
-    public init(_ saved: IICTrainer.SavedModel) { self.saved = saved }
+    public init(_ saved: IICTrainer.SavedModel, preprocessing: FeaturePreprocessing? = nil) {
+        self.saved = saved
+        self.preprocessing = preprocessing
+    }
 
     public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
         let decoded = try configuration["iic"].map { try $0.decode(IIC.Configuration.self) }
         guard let decoded, let bestHead = configuration["best_head"]?.integerValue, (0..<Int64(decoded.subheads)).contains(bestHead) else {
             throw TrainedModels.LoadError(description: "IIC model.json needs configuration.iic and configuration.best_head")
         }
+        preprocessing = try NetworkInput.preprocessing(configuration, layout: layout, tensors: tensors)
+        let networkLayout = NetworkInput.layout(layout, preprocessing)
+        try NetworkInput.check(normalization, networkLayout)
         saved = try IICTrainer.SavedModel(
-            configuration: decoded, layout: layout, bestHead: Int(bestHead), standardization: normalization, tensors: tensors)
+            configuration: decoded, layout: networkLayout, bestHead: Int(bestHead), standardization: normalization,
+            tensors: NetworkInput.networkTensors(tensors))
     }
 
     public func configuration() throws -> JSONValue {
-        ["iic": try JSONValue.encoding(saved.configuration), "best_head": .integer(Int64(saved.bestHead))]
+        var members: [String: JSONValue] = ["iic": try JSONValue.encoding(saved.configuration), "best_head": .integer(Int64(saved.bestHead))]
+        if let preprocessing { members["normalize"] = .string(preprocessing.scaling.rawValue) }
+        return .object(members)
     }
-    public func tensors() throws -> [NamedTensor] { try saved.tensors() }
+    public func tensors() throws -> [NamedTensor] { try saved.tensors() + (preprocessing.map(PreprocessingTensors.encode) ?? []) }
 
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
         try TrainedModelInput.check(dataset, against: layout)
-        let (clusters, probabilities) = try IICPredictor(saved).predict(dataset)
+        let (clusters, probabilities) = try IICPredictor(saved).predict(NetworkInput.transform(dataset, preprocessing, networkLayout: saved.layout))
         return (clusters, probabilities)
     }
 }
@@ -213,25 +257,38 @@ public struct IICModel: TrainedModel {
 public struct SCANModel: TrainedModel {
     public static let kind = "scan"
     public let saved: SCANTrainer.SavedModel
-    public var layout: Dataset.Layout { saved.layout }
+    /// Feature vectors' scaling and PCA before the network (nil: none).
+    public let preprocessing: FeaturePreprocessing?
+    public var layout: Dataset.Layout { preprocessing.map { .features(dimension: $0.inputDimension) } ?? saved.layout }
     public var clusters: Int { saved.clusters }
     public var normalization: ChannelNormalization? { saved.standardization }
 
-    public init(_ saved: SCANTrainer.SavedModel) { self.saved = saved }
+    public init(_ saved: SCANTrainer.SavedModel, preprocessing: FeaturePreprocessing? = nil) {
+        self.saved = saved
+        self.preprocessing = preprocessing
+    }
 
     public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
         guard let k = configuration["clusters"]?.integerValue, (2...1000).contains(k) else {
             throw TrainedModels.LoadError(description: "SCAN model.json needs configuration.clusters")
         }
-        saved = try SCANTrainer.SavedModel(clusters: Int(k), layout: layout, standardization: normalization, tensors: tensors)
+        preprocessing = try NetworkInput.preprocessing(configuration, layout: layout, tensors: tensors)
+        let networkLayout = NetworkInput.layout(layout, preprocessing)
+        try NetworkInput.check(normalization, networkLayout)
+        saved = try SCANTrainer.SavedModel(
+            clusters: Int(k), layout: networkLayout, standardization: normalization, tensors: NetworkInput.networkTensors(tensors))
     }
 
-    public func configuration() -> JSONValue { ["clusters": .integer(Int64(saved.clusters))] }
-    public func tensors() throws -> [NamedTensor] { try saved.tensors() }
+    public func configuration() -> JSONValue {
+        var members: [String: JSONValue] = ["clusters": .integer(Int64(saved.clusters))]
+        if let preprocessing { members["normalize"] = .string(preprocessing.scaling.rawValue) }
+        return .object(members)
+    }
+    public func tensors() throws -> [NamedTensor] { try saved.tensors() + (preprocessing.map(PreprocessingTensors.encode) ?? []) }
 
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
         try TrainedModelInput.check(dataset, against: layout)
-        let (clusters, probabilities) = try SCANPredictor(saved).predict(dataset)
+        let (clusters, probabilities) = try SCANPredictor(saved).predict(NetworkInput.transform(dataset, preprocessing, networkLayout: saved.layout))
         return (clusters, probabilities)
     }
 }

@@ -37,6 +37,8 @@ public struct IICKind: TypedJobKind {
         @Param(.number(minimum: 0), "Weight of the marginal-entropy terms (1 is the mutual information).") var lambda = 1.0
         @Param(.string(maxLength: 10, allowed: ["auto", "cnn", "mlp"]), "auto: a small CNN for images, an MLP for feature vectors.") var backbone =
             "auto"
+        @Param(ClassicalInputs.normalize) var normalize = "auto"
+        @Param(ClassicalInputs.pcaComponents) var pcaComponents = 0
         @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
         @Param(ClusterInputs.generatedClasses) var generatedClasses = 3
         @Param(ClusterInputs.seed) var seed: Int64 = 0
@@ -73,7 +75,8 @@ public struct IICKind: TypedJobKind {
     public func references(_ params: JSONValue) -> [ResourceReference] { ClusterInputs.datasetReference(params) }
 
     public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
-        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["image_normalization"])
+        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["image_normalization"],
+            notForImages: ["normalize", "pca_components"])
     }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
@@ -88,8 +91,11 @@ public struct IICKind: TypedJobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let (params, dataset) = try ClusterInputs.start(self, context, library: library)
+        let (params, given) = try ClusterInputs.start(self, context, library: library)
         let configuration = params.configuration
+        // Feature vectors get the classical kinds' preprocessing (saved with the model); images go as they are.
+        let prepared = given.layout.isImages ? nil : try ClassicalInputs.prepare(given, normalize: params.normalize, pcaComponents: params.pcaComponents)
+        let dataset = prepared.map { ClassicalInputs.dataset($0, like: given) } ?? given
         if configuration.backbone == "cnn" && !dataset.layout.isImages {
             throw JobFailure("params.backbone: a CNN needs images; the dataset holds feature vectors")
         }
@@ -106,7 +112,7 @@ public struct IICKind: TypedJobKind {
             let (clusters, probabilities) = trainer.assign()
             try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
             try TrainedModels.save(
-                IICModel(try trainer.model()),
+                IICModel(try trainer.model(), preprocessing: prepared?.map),
                 architecture: [
                     "backbone": .string(backbone), "parameters": .integer(Int64(cost.parameters)), "macs_per_sample": .integer(Int64(cost.macs)),
                 ], datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), pixelScale: dataset.pixelScale, context: context)
@@ -150,7 +156,7 @@ public struct IICKind: TypedJobKind {
         let last = trainer.history.last!
         return [
             "k": .integer(Int64(configuration.clusters)), "overclusters": .integer(Int64(configuration.overclusters)),
-            "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(dataset.layout),
+            "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(given.layout), "preprocessing": prepared?.description ?? .null,
             "epochs": .integer(Int64(configuration.epochs)), "best_head": .integer(Int64(trainer.bestHead)),
             "loss_main": .array(last.mainLosses.map(JSONValue.number)), "loss_over": .array(last.overLosses.map(JSONValue.number)),
             "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(clusters, k: configuration.clusters)),

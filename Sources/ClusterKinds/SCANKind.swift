@@ -44,6 +44,8 @@ public struct SCANKind: TypedJobKind {
         @Param(.number(minimum: 0, maximum: 0.9999), "Exponential moving average of the weights during self-labeling (0: off).") var emaDecay = 0.0
         @Param(.string(maxLength: 100), "A succeeded cluster.scan job whose trained backbone to start from (skips the pretext).")
         var backboneJob: String? = nil
+        @Param(ClassicalInputs.normalize) var normalize = "auto"
+        @Param(ClassicalInputs.pcaComponents) var pcaComponents = 0
         @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
         @Param(ClusterInputs.generatedClasses) var generatedClasses = 3
         @Param(ClusterInputs.seed) var seed: Int64 = 0
@@ -99,7 +101,8 @@ public struct SCANKind: TypedJobKind {
     }
 
     public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
-        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["pretext_epochs", "pretext_batch_size", "temperature", "image_normalization"])
+        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["pretext_epochs", "pretext_batch_size", "temperature", "image_normalization"],
+            notForImages: ["normalize", "pca_components"])
     }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
@@ -129,8 +132,11 @@ public struct SCANKind: TypedJobKind {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
-        let (params, dataset) = try ClusterInputs.start(self, context, library: library)
+        let (params, given) = try ClusterInputs.start(self, context, library: library)
         let configuration = params.configuration
+        // Feature vectors get the classical kinds' preprocessing (saved with the model); images go as they are.
+        let prepared = given.layout.isImages ? nil : try ClassicalInputs.prepare(given, normalize: params.normalize, pcaComponents: params.pcaComponents)
+        let dataset = prepared.map { ClassicalInputs.dataset($0, like: given) } ?? given
         guard dataset.count > configuration.neighbours else {
             throw JobFailure("params.neighbours: \(configuration.neighbours) neighbours need more samples; the dataset has \(dataset.count)")
         }
@@ -158,7 +164,7 @@ public struct SCANKind: TypedJobKind {
             let (clusters, probabilities) = trainer.assign()
             try ClusterInputs.writeAssignments(clusters, probabilities: probabilities, classes: configuration.clusters, context: context)
             try TrainedModels.save(
-                SCANModel(try trainer.model()),
+                SCANModel(try trainer.model(), preprocessing: prepared?.map),
                 architecture: [
                     "backbone": .string(dataset.layout.isImages ? "cnn" : "mlp"), "parameters": cost["parameters"]!,
                     "macs_per_sample": cost["macs_per_sample"]!,
@@ -238,7 +244,7 @@ public struct SCANKind: TypedJobKind {
         }
         return [
             "k": .integer(Int64(configuration.clusters)), "samples": .integer(Int64(dataset.count)),
-            "layout": ClusterInputs.layoutJSON(dataset.layout),
+            "layout": ClusterInputs.layoutJSON(given.layout), "preprocessing": prepared?.description ?? .null,
             "best_head": .integer(Int64(trainer.bestHead)), "pretext_ran": .bool(pretext > 0),
             "neighbour_agreement": trainer.neighbourAgreement.map(JSONValue.number) ?? .null,
             "confident_fraction": confident.map(JSONValue.number) ?? .null,

@@ -112,6 +112,41 @@ final class ClassicalKindTests: XCTestCase {
         }
     }
 
+    /// SCAN and IIC on feature vectors take the same preprocessing (here L2 then PCA to 8 dimensions): the
+    /// network sees 8 inputs, the model takes the original 40 and re-applies the saved map at predict.
+    func testTrainingKindsPreprocessVectorsAndPredictTheSame() async throws {
+        var rng = RandomStream(seed: 8)
+        let d = 40
+        let centres = (0..<(3 * d)).map { _ in Float(Ziggurat.normal.normal(&rng)) }
+        var values: [Float] = []
+        for i in 0..<150 {
+            let scale = Float(1 + rng.uniform() * 4)
+            values += (0..<d).map { j in scale * (centres[(i % 3) * d + j] + 0.2 * Float(Ziggurat.normal.normal(&rng))) }
+        }
+        let vectors = values
+        try await withServer(workers: 1) { client in
+            let id = try await client.upload([("data", "x.npy", npy(vectors, shape: [150, d]))]).json["id"]!.stringValue!
+            for (kind, extra) in [
+                ("cluster.scan", #""neighbours": 5, "scan_epochs": 5, "self_label_epochs": 1"#), ("cluster.iic", #""epochs": 3"#),
+            ] {
+                let result = try await jobResult(client, kind, #"{"dataset": "\#(id)", "k": 3, "pca_components": 8, "seed": 2, \#(extra)}"#)
+                XCTAssertEqual(result["preprocessing"]?["normalize"], "l2", kind)
+                XCTAssertEqual(result["preprocessing"]?["dimension"], 8, kind)
+                XCTAssertEqual(result["layout"]?["dimension"], 40, kind)
+                let job = result["job"]!.stringValue!
+                let description = try await client.get("/v1/jobs/\(job)/artifacts/model.json").json
+                XCTAssertEqual(description["configuration"]?["normalize"], "l2", kind)
+                XCTAssertEqual(description["input"]?["dimension"], 40, kind)
+                let (body, headers) = multipart([("data", "x.npy", npy(vectors, shape: [150, d]))])
+                let predicted = try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: headers, body: body)
+                XCTAssertEqual(predicted.status, .ok, predicted.text)
+                let csv = try await client.get("/v1/jobs/\(job)/artifacts/assignments.csv").text
+                let assigned = csv.split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[1])! }
+                XCTAssertEqual(try predicted.json["assignments"]?.arrayValue?.map { Int($0.integerValue!) }, assigned, kind)
+            }
+        }
+    }
+
     /// A GMM saves its preprocessing with the model: predict on the training embeddings gives the training
     /// assignments (L2 normalisation, chosen automatically for 40-dimensional vectors, is applied again).
     func testGMMPredictAppliesTheSavedPreprocessing() async throws {
