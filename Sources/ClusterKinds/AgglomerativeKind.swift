@@ -46,6 +46,7 @@ public struct AgglomerativeKind: TypedJobKind {
             try context.checkCancellation()
         }
         let assignments = linkage.cut(params.k)
+        let seconds = Date().timeIntervalSince(start)
         try ClusterInputs.writeAssignments(assignments, probabilities: nil, classes: params.k, context: context)
         let matrix = linkage.matrix
         try context.artifact(
@@ -58,7 +59,7 @@ public struct AgglomerativeKind: TypedJobKind {
                     + "(raise neighbours to keep merges local)")
         }
         var result = ClassicalInputs.resultFields(
-            assignments, k: params.k, dataset: dataset, prepared: prepared, start: start, context: context, extraWarnings: warnings)
+            assignments, k: params.k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["linkage"] = "ward"
         result["neighbours"] = .integer(Int64(params.neighbours))
         result["cut_height"] = params.k < n ? .number(linkage.height[n - params.k]) : .null

@@ -68,9 +68,10 @@ enum ClassicalInputs {
         Dataset(layout: .features(dimension: prepared.dimension), count: original.count, values: prepared.values, labels: original.labels)
     }
 
-    /// The fields every classical result has.
+    /// The fields every classical result has. `seconds` is the fit's time (preprocessing and the method, as a
+    /// scikit-learn user times `fit_predict`), not loading the dataset or writing artifacts.
     static func resultFields(
-        _ assignments: [Int], k: Int, dataset: Dataset, prepared: Prepared, start: Date, context: JobContext, extraWarnings: [String] = []
+        _ assignments: [Int], k: Int, dataset: Dataset, prepared: Prepared, seconds: Double, context: JobContext, extraWarnings: [String] = []
     ) -> [String: JSONValue] {
         let scores = dataset.labels.map { ClusteringMetrics.scores(assignments, $0) }
         ClusterInputs.recordScores(scores, step: 1, context: context)
@@ -79,7 +80,7 @@ enum ClassicalInputs {
             "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "cluster_sizes": ClusterInputs.integers(sizes),
             "preprocessing": prepared.description, "scores": ClusterInputs.scoresJSON(scores),
             "warnings": .array((ClusterInputs.resultWarnings(sizes: sizes) + extraWarnings).map(JSONValue.string)),
-            "seconds": .number(Date().timeIntervalSince(start)),
+            "seconds": .number(seconds),
         ]
     }
 

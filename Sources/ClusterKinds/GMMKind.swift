@@ -90,6 +90,7 @@ public struct GMMKind: TypedJobKind {
         }
         let best = fits.min { $0.result.bic < $1.result.bic }!
         let (k, fit) = params.k.fixed == nil ? best : fits[0]
+        let seconds = Date().timeIntervalSince(start)
         var warnings: [String] = []
         if !fit.converged { warnings.append("EM did not converge in \(params.maxIter) iterations (tol \(params.tol)); raise max_iter") }
         let probabilities = fit.probabilities.map(Float.init)
@@ -98,7 +99,7 @@ public struct GMMKind: TypedJobKind {
         try TrainedModels.save(
             model, architecture: ["parameters": .integer(Int64(fit.model.parameterCount)), "macs_per_sample": .integer(Int64(2 * k * d))],
             datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), pixelScale: 1, context: context)
-        var result = ClassicalInputs.resultFields(fit.assignments, k: k, dataset: dataset, prepared: prepared, start: start, context: context, extraWarnings: warnings)
+        var result = ClassicalInputs.resultFields(fit.assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["covariance"] = .string(covariance.rawValue)
         result["log_likelihood"] = .number(fit.meanLogLikelihood)
         result["bic"] = .number(fit.bic)

@@ -53,6 +53,7 @@ public struct HDBSCANKind: TypedJobKind {
             try context.checkCancellation()
         }
         let k = fit.clusterCount
+        let seconds = Date().timeIntervalSince(start)
         try ClusterInputs.writeAssignments(fit.labels, probabilities: nil, classes: max(k, 1), context: context)
         let strengths = fit.probabilities.map(Float.init)
         try context.artifact(
@@ -62,7 +63,7 @@ public struct HDBSCANKind: TypedJobKind {
         var warnings: [String] = []
         if k == 0 { warnings.append("no cluster was found: every sample is noise; lower min_cluster_size or min_samples") }
         if noise * 2 > n { warnings.append("\(noise) of \(n) samples (\(noise * 100 / n) %) are noise; lower min_samples to label more of them") }
-        var result = ClassicalInputs.resultFields(fit.labels, k: k, dataset: dataset, prepared: prepared, start: start, context: context, extraWarnings: warnings)
+        var result = ClassicalInputs.resultFields(fit.labels, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["noise"] = .integer(Int64(noise))
         result["persistence"] = ClassicalInputs.numbers(fit.persistence)
         result["min_samples"] = .integer(Int64(minSamples))

@@ -113,6 +113,7 @@ public struct KMeansKind: TypedJobKind {
                 "scores": .object(Dictionary(uniqueKeysWithValues: silhouettes.map { (String($0.key), JSONValue.number($0.value)) })),
             ]
         }
+        let seconds = Date().timeIntervalSince(start)
         let scores = dataset.labels.map { ClusteringMetrics.scores(result.assignments, $0) }
         ClusterInputs.recordScores(scores, step: Int64(params.nInit), context: context)
         try ClusterInputs.writeAssignments(result.assignments, probabilities: nil, classes: k, context: context)
@@ -129,7 +130,7 @@ public struct KMeansKind: TypedJobKind {
             "inertia": .number(result.inertia), "iterations": .integer(Int64(result.iterations)), "best_run": .integer(Int64(result.bestRun)),
             "cluster_sizes": ClusterInputs.integers(sizes), "k_choice": choice, "preprocessing": prepared?.description ?? .null,
             "warnings": .array(ClusterInputs.resultWarnings(sizes: sizes).map(JSONValue.string)),
-            "scores": ClusterInputs.scoresJSON(scores), "seconds": .number(Date().timeIntervalSince(start)),
+            "scores": ClusterInputs.scoresJSON(scores), "seconds": .number(seconds),
         ]
     }
 }

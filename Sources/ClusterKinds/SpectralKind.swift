@@ -8,15 +8,20 @@ public struct SpectralKind: TypedJobKind {
     public init(library: DatasetLibrary) { self.library = library }
     public let name = "cluster.spectral"
     public let summary =
-        "Spectral clustering of feature vectors (kNN graph, normalized Laplacian, block Krylov eigensolver, k-means on the row-normalized "
-        + "eigenvectors); k \"auto\" picks the largest eigengap. Recommended for embeddings."
+        "Spectral clustering of feature vectors (kNN graph, normalized Laplacian, block Krylov eigensolver, k-means on the spectral "
+        + "embedding); k \"auto\" picks the largest eigengap. Recommended for embeddings."
 
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
         @Param(.integerOrAuto(minimum: 2, maximum: SpectralKind.maxClusters), "Clusters, or \"auto\": the k in 2…k_max with the largest eigengap.")
         var k = ClusterCount.auto
         @Param(.integer(minimum: 2, maximum: SpectralKind.maxClusters), "The largest k \"auto\" considers.") var kMax = 20
-        @Param(.integer(minimum: 2, maximum: 100), "Nearest neighbours per sample in the affinity graph (15, as UMAP).") var neighbours = 15
+        @Param(.integer(minimum: 2, maximum: 100), "Nearest neighbours per sample in the affinity graph (scikit-learn's default).") var neighbours = 10
+        @Param(
+            .string(maxLength: 20, allowed: ["random_walk", "normalized_rows"]),
+            "The rows k-means clusters: random_walk (eigenvectors times D^-1/2, as scikit-learn's SpectralClustering) or normalized_rows "
+                + "(each row of the eigenvectors scaled to unit length, Ng-Jordan-Weiss).")
+        var embedding = "random_walk"
         @Param(.integer(minimum: 1, maximum: 100), "k-means runs on the spectral embedding; the lowest inertia wins.") var nInit = 10
         @Param(ClassicalInputs.normalize) var normalize = "auto"
         @Param(ClassicalInputs.pcaComponents) var pcaComponents = 0
@@ -85,13 +90,14 @@ public struct SpectralKind: TypedJobKind {
                     + "(raise neighbours to join them)")
         }
         context.progress(0.8, phase: "k-means", message: "k-means on the \(k)-dimensional spectral embedding")
-        let embedding = SpectralClustering.embedding(spectrum, k: k)
+        let embedding = SpectralClustering.embedding(spectrum, k: k, rowNormalized: params.embedding == "normalized_rows")
         let kmeans = try KMeans(k: k, runs: params.nInit, seed: UInt64(params.seed)).fit(embedding, count: n, dimension: k) { _, _ in try stop() }
+        let seconds = Date().timeIntervalSince(start)
         try ClusterInputs.writeAssignments(kmeans.assignments, probabilities: nil, classes: k, context: context)
         try context.artifact(
             "spectral_embedding.npy", mediaType: "application/octet-stream",
             data: NumericArray.npyFile(shape: [n, k], descr: "<f4", payload: embedding.withUnsafeBufferPointer { Data(buffer: $0) }))
-        var result = ClassicalInputs.resultFields(kmeans.assignments, k: k, dataset: dataset, prepared: prepared, start: start, context: context, extraWarnings: warnings)
+        var result = ClassicalInputs.resultFields(kmeans.assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["eigenvalues"] = ClassicalInputs.numbers(spectrum.laplacianEigenvalues)
         result["eigengap"] = k < spectrum.laplacianEigenvalues.count ? .number(spectrum.laplacianEigenvalues[k] - spectrum.laplacianEigenvalues[k - 1]) : .null
         result["k_choice"] = choice

@@ -112,26 +112,51 @@ public struct HDBSCAN: Sendable {
         for i in 0..<n { for j in 0..<d { norms[i] += x[i * d + j] * x[i * d + j] } }
         while edges.count < n - 1 {
             try shouldStop()
-            let component = (0..<n).map { sets.find($0) }
-            var cheapest: [Int: Edge] = [:]
+            let component = (0..<n).map { Int32(sets.find($0)) }
+            // Each component's cheapest edge to another component (indexed by its root), one pass over all pairs.
+            var cheapest = [Edge](repeating: Edge(a: -1, b: -1, weight: .infinity), count: n)
             let blockRows = 256
             var block = [Float](repeating: 0, count: min(blockRows, n) * n)
             for start in stride(from: 0, to: n, by: blockRows) {
+                try shouldStop()
                 let rows = min(blockRows, n - start)
                 x.withUnsafeBufferPointer { p in
                     block.withUnsafeMutableBufferPointer { s in
                         MatrixMultiply.gemm(p.baseAddress! + start * d, p.baseAddress!, s.baseAddress!, m: rows, n: n, k: d, transposeB: true)
                     }
                 }
-                for r in 0..<rows {
-                    let i = start + r
-                    for j in 0..<n where component[j] != component[i] {
-                        let weight = max(max(norms[i] + norms[j] - 2 * block[r * n + j], 0).squareRoot(), core[i], core[j])
-                        if weight < cheapest[component[i]]?.weight ?? .infinity { cheapest[component[i]] = Edge(a: Int32(i), b: Int32(j), weight: weight) }
+                block.withUnsafeBufferPointer { s in
+                    component.withUnsafeBufferPointer { owner in
+                        norms.withUnsafeBufferPointer { norm in
+                            core.withUnsafeBufferPointer { coreDistance in
+                                for r in 0..<rows {
+                                    let i = start + r
+                                    let own = owner[i]
+                                    let row = s.baseAddress! + r * n
+                                    // Squared distances first (no root per pair): the nearest other-component point by
+                                    // max(distance, core_j), the row's core distance applied once at the end.
+                                    var bestWeight = Float.infinity, bestJ = -1
+                                    for j in 0..<n where owner[j] != own {
+                                        let squared = max(norm[i] + norm[j] - 2 * row[j], 0)
+                                        let coreJ = coreDistance[j]
+                                        let weight = max(squared, coreJ * coreJ)
+                                        if weight < bestWeight {
+                                            bestWeight = weight
+                                            bestJ = j
+                                        }
+                                    }
+                                    guard bestJ >= 0 else { continue }
+                                    let weight = max(bestWeight.squareRoot(), coreDistance[i])
+                                    if weight < cheapest[Int(own)].weight { cheapest[Int(own)] = Edge(a: Int32(i), b: Int32(bestJ), weight: weight) }
+                                }
+                            }
+                        }
                     }
                 }
             }
-            for edge in cheapest.values.sorted(by: { $0.weight < $1.weight }) where sets.union(Int(edge.a), Int(edge.b)) { edges.append(edge) }
+            for edge in cheapest.filter({ $0.a >= 0 }).sorted(by: { $0.weight < $1.weight }) where sets.union(Int(edge.a), Int(edge.b)) {
+                edges.append(edge)
+            }
         }
         return edges
     }

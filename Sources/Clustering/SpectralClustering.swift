@@ -172,13 +172,16 @@ public struct BlockKrylovEigensolver: Sendable {
     }
 }
 
-/// Spectral clustering (Ng, Jordan and Weiss): the symmetric kNN connectivity graph A, its normalized
-/// adjacency D^-½ A D^-½ (whose largest eigenvalues are 1 − the smallest of the normalized Laplacian), the
-/// leading k eigenvectors as an n × k embedding, each row scaled to unit length, and k-means on the rows.
+/// Spectral clustering: the symmetric kNN connectivity graph A, its normalized adjacency D^-½ A D^-½ (whose
+/// largest eigenvalues are 1 − the smallest of the normalized Laplacian), the leading k eigenvectors as an
+/// n × k embedding — times D^-½ as scikit-learn's `spectral_embedding` (the random-walk Laplacian's vectors), or
+/// each row scaled to unit length (Ng, Jordan and Weiss) — and k-means on the rows.
 public struct SpectralClustering: Sendable {
     public var neighbours: Int
     public var seed: UInt64
     public var kMeansRuns: Int
+    /// The eigensolver's residual tolerance ‖A u − θ u‖.
+    public var tolerance = 1e-4
 
     public init(neighbours: Int = 10, kMeansRuns: Int = 10, seed: UInt64 = 0) {
         self.neighbours = neighbours
@@ -195,6 +198,8 @@ public struct SpectralClustering: Sendable {
         public var components: Int
         public var converged: Bool
         public var restarts: Int
+        /// D^-½ per node, to map eigenvectors of the normalized adjacency back to the random-walk ones.
+        public var inverseRootDegrees: [Double] = []
     }
 
     /// The graph's spectrum: the `wanted` smallest normalized-Laplacian eigenvalues and their vectors.
@@ -218,12 +223,14 @@ public struct SpectralClustering: Sendable {
             for i in 0..<n { for c in 0..<wanted { selected[i * wanted + c] = vectors[i * n + (n - 1 - c)] } }
             eigen = ((0..<wanted).map { values[n - 1 - $0] }, selected, true, 0)
         } else {
-            let solved = try BlockKrylovEigensolver(wanted: wanted, seed: seed).largest(normalized, shouldStop: shouldStop)
+            var solver = BlockKrylovEigensolver(wanted: wanted, seed: seed)
+            solver.tolerance = tolerance
+            let solved = try solver.largest(normalized, shouldStop: shouldStop)
             eigen = (solved.values, solved.vectors, solved.converged, solved.restarts)
         }
         return Spectrum(
             laplacianEigenvalues: eigen.values.map { max(0, 1 - $0) }, vectors: eigen.vectors, count: wanted,
-            components: graph.components().count, converged: eigen.converged, restarts: eigen.restarts)
+            components: graph.components().count, converged: eigen.converged, restarts: eigen.restarts, inverseRootDegrees: inverseRoot)
     }
 
     /// The number of clusters the eigengap suggests among `candidates`: the k with the largest λ(k+1) − λ(k).
@@ -234,10 +241,18 @@ public struct SpectralClustering: Sendable {
         return (best, gaps)
     }
 
-    /// The NJW embedding of the first k eigenvectors (rows scaled to unit length) as floats, n × k.
-    public static func embedding(_ spectrum: Spectrum, k: Int) -> [Float] {
+    /// The NJW embedding of the first k eigenvectors (rows scaled to unit length) as floats, n × k; with
+    /// `rowNormalized: false`, scikit-learn's: the vectors times D^-½ (eigenvectors of the random-walk Laplacian).
+    public static func embedding(_ spectrum: Spectrum, k: Int, rowNormalized: Bool = true) -> [Float] {
         let n = spectrum.vectors.count / max(spectrum.count, 1)
         var rows = [Float](repeating: 0, count: n * k)
+        if !rowNormalized {
+            for i in 0..<n {
+                let scale = spectrum.inverseRootDegrees.isEmpty ? 1 : spectrum.inverseRootDegrees[i]
+                for c in 0..<k { rows[i * k + c] = Float(spectrum.vectors[i * spectrum.count + c] * scale) }
+            }
+            return rows
+        }
         for i in 0..<n {
             var norm = 0.0
             for c in 0..<k { norm += spectrum.vectors[i * spectrum.count + c] * spectrum.vectors[i * spectrum.count + c] }

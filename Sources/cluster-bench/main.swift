@@ -63,10 +63,11 @@ if arguments[1] == "classical" {
         let neighbours = environment["NEIGHBOURS"].flatMap(Int.init) ?? 10
         let graph = try NeighbourGraph.build(x, count: dataset.count, dimension: d, k: neighbours)
         let t1 = Date().timeIntervalSince(begin)
-        let spectral = SpectralClustering(neighbours: neighbours, seed: seed)
+        var spectral = SpectralClustering(neighbours: neighbours, seed: seed)
+        spectral.tolerance = environment["TOL"].flatMap(Double.init) ?? 1e-4
         let spectrum = try spectral.spectrum(SparseSymmetric.connectivity(graph), wanted: k + 1)
         let t2 = Date().timeIntervalSince(begin)
-        let embedding = SpectralClustering.embedding(spectrum, k: k)
+        let embedding = SpectralClustering.embedding(spectrum, k: k, rowNormalized: environment["EMBEDDING"] != "sklearn")
         clusters = try KMeans(k: k, runs: 10, seed: seed).fit(embedding, count: dataset.count, dimension: k).assignments
         extra = ["knn_s": t1, "eigen_s": t2 - t1, "restarts": spectrum.restarts, "converged": spectrum.converged,
                  "eigenvalues": spectrum.laplacianEigenvalues]
