@@ -14,7 +14,8 @@ public struct AgglomerativeKind: TypedJobKind {
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
         @Param(.integer(minimum: 1, maximum: 10_000), "Clusters: the dendrogram cut into k.") var k = 10
-        @Param(.integer(minimum: 1, maximum: 100), "Nearest neighbours per sample in the connectivity graph (only neighbours merge).") var neighbours = 10
+        @Param(.integer(minimum: 1, maximum: 100), "Nearest neighbours per sample in the connectivity graph (only neighbours merge).")
+        var neighbours = 10
         @Param(ClassicalInputs.normalize) var normalize = "auto"
         @Param(ClassicalInputs.pcaComponents) var pcaComponents = 0
         @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
@@ -40,7 +41,9 @@ public struct AgglomerativeKind: TypedJobKind {
         let start = Date()
         let prepared = try ClassicalInputs.prepare(dataset, normalize: params.normalize, pcaComponents: params.pcaComponents)
         let n = dataset.count
-        guard params.k <= n, n >= 2 else { throw JobFailure("params.k: \(params.k) clusters need at least \(max(params.k, 2)) samples; the dataset has \(n)") }
+        guard params.k <= n, n >= 2 else {
+            throw JobFailure("params.k: \(params.k) clusters need at least \(max(params.k, 2)) samples; the dataset has \(n)")
+        }
         context.progress(0.1, phase: "merging", message: "Ward merges over the \(params.neighbours)-nearest-neighbour graph of \(n) samples")
         let linkage = try WardClustering(neighbours: params.neighbours).fit(prepared.values, count: n, dimension: prepared.dimension) {
             try context.checkCancellation()

@@ -54,7 +54,8 @@ enum ClassicalInputs {
             case "none": .none
             default: d >= embeddingDimension ? .l2 : .none
             }
-        let (map, values) = FeaturePreprocessing.fit(dataset.values, count: dataset.count, dimension: d, scaling: scaling, pcaComponents: pcaComponents)
+        let (map, values) = FeaturePreprocessing.fit(
+            dataset.values, count: dataset.count, dimension: d, scaling: scaling, pcaComponents: pcaComponents)
         var description: [String: JSONValue] = ["normalize": .string(scaling.rawValue), "input_dimension": .integer(Int64(d))]
         description["dimension"] = .integer(Int64(map.outputDimension))
         if let explained = map.explainedVariance {

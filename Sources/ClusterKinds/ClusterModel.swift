@@ -200,14 +200,16 @@ enum NetworkInput {
     static func check(_ normalization: ChannelNormalization?, _ layout: Dataset.Layout) throws {
         guard let normalization, !layout.isImages else { return }
         guard normalization.mean.count == layout.sampleSize else {
-            throw TrainedModels.LoadError(description: "model.json's normalization has \(normalization.mean.count) values for \(layout.sampleSize) features")
+            throw TrainedModels.LoadError(
+                description: "model.json's normalization has \(normalization.mean.count) values for \(layout.sampleSize) features")
         }
     }
 
     /// The samples as the network takes them.
     static func transform(_ dataset: Dataset, _ preprocessing: FeaturePreprocessing?, networkLayout: Dataset.Layout) -> Dataset {
         guard let preprocessing else { return dataset }
-        return Dataset(layout: networkLayout, count: dataset.count, values: preprocessing.apply(dataset.values, count: dataset.count), labels: dataset.labels)
+        return Dataset(
+            layout: networkLayout, count: dataset.count, values: preprocessing.apply(dataset.values, count: dataset.count), labels: dataset.labels)
     }
 }
 

@@ -99,7 +99,8 @@ public struct GMMKind: TypedJobKind {
         try TrainedModels.save(
             model, architecture: ["parameters": .integer(Int64(fit.model.parameterCount)), "macs_per_sample": .integer(Int64(2 * k * d))],
             datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library), pixelScale: 1, context: context)
-        var result = ClassicalInputs.resultFields(fit.assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
+        var result = ClassicalInputs.resultFields(
+            fit.assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["covariance"] = .string(covariance.rawValue)
         result["log_likelihood"] = .number(fit.meanLogLikelihood)
         result["bic"] = .number(fit.bic)
@@ -198,7 +199,9 @@ enum PreprocessingTensors {
         let input = map.inputDimension
         var result: [NamedTensor] = []
         if let mean = map.mean, let std = map.std {
-            result += [NamedTensor(name: "preprocess.mean", shape: [input], values: mean), NamedTensor(name: "preprocess.std", shape: [input], values: std)]
+            result += [
+                NamedTensor(name: "preprocess.mean", shape: [input], values: mean), NamedTensor(name: "preprocess.std", shape: [input], values: std),
+            ]
         }
         if let pcaMean = map.pcaMean, let components = map.components {
             result += [
@@ -209,7 +212,9 @@ enum PreprocessingTensors {
         return result
     }
 
-    static func decode(scaling: FeaturePreprocessing.Scaling, tensors: [String: NamedTensor], inputDimension input: Int) throws -> FeaturePreprocessing {
+    static func decode(scaling: FeaturePreprocessing.Scaling, tensors: [String: NamedTensor], inputDimension input: Int) throws
+        -> FeaturePreprocessing
+    {
         var map = FeaturePreprocessing(scaling: scaling, inputDimension: input)
         map.mean = tensors["preprocess.mean"]?.values
         map.std = tensors["preprocess.std"]?.values

@@ -33,7 +33,8 @@ public struct HDBSCANKind: TypedJobKind {
     }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
-        try ClassicalInputs.validate(params, library: library, k: params["min_cluster_size"]?.integerValue.map(Int.init), kField: "params.min_cluster_size")
+        try ClassicalInputs.validate(
+            params, library: library, k: params["min_cluster_size"]?.integerValue.map(Int.init), kField: "params.min_cluster_size")
         if let samples = params["min_samples"]?.integerValue {
             try ClassicalInputs.validate(params, library: library, k: Int(samples), kField: "params.min_samples")
         }
@@ -49,7 +50,9 @@ public struct HDBSCANKind: TypedJobKind {
             throw JobFailure("params.min_cluster_size: clusters of \(params.minClusterSize) need more samples; the dataset has \(n)")
         }
         context.progress(0.1, phase: "tree", message: "mutual-reachability spanning tree of \(n) samples")
-        let fit = try HDBSCAN(minClusterSize: params.minClusterSize, minSamples: minSamples).fit(prepared.values, count: n, dimension: prepared.dimension) {
+        let fit = try HDBSCAN(minClusterSize: params.minClusterSize, minSamples: minSamples).fit(
+            prepared.values, count: n, dimension: prepared.dimension
+        ) {
             try context.checkCancellation()
         }
         let k = fit.clusterCount
@@ -63,7 +66,8 @@ public struct HDBSCANKind: TypedJobKind {
         var warnings: [String] = []
         if k == 0 { warnings.append("no cluster was found: every sample is noise; lower min_cluster_size or min_samples") }
         if noise * 2 > n { warnings.append("\(noise) of \(n) samples (\(noise * 100 / n) %) are noise; lower min_samples to label more of them") }
-        var result = ClassicalInputs.resultFields(fit.labels, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
+        var result = ClassicalInputs.resultFields(
+            fit.labels, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["noise"] = .integer(Int64(noise))
         result["persistence"] = ClassicalInputs.numbers(fit.persistence)
         result["min_samples"] = .integer(Int64(minSamples))

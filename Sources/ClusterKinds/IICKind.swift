@@ -75,7 +75,8 @@ public struct IICKind: TypedJobKind {
     public func references(_ params: JSONValue) -> [ResourceReference] { ClusterInputs.datasetReference(params) }
 
     public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
-        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["image_normalization"],
+        try ClusterInputs.echo(
+            normalized, given: given, library: library, notForVectors: ["image_normalization"],
             notForImages: ["normalize", "pca_components"])
     }
 
@@ -94,7 +95,8 @@ public struct IICKind: TypedJobKind {
         let (params, given) = try ClusterInputs.start(self, context, library: library)
         let configuration = params.configuration
         // Feature vectors get the classical kinds' preprocessing (saved with the model); images go as they are.
-        let prepared = given.layout.isImages ? nil : try ClassicalInputs.prepare(given, normalize: params.normalize, pcaComponents: params.pcaComponents)
+        let prepared =
+            given.layout.isImages ? nil : try ClassicalInputs.prepare(given, normalize: params.normalize, pcaComponents: params.pcaComponents)
         let dataset = prepared.map { ClassicalInputs.dataset($0, like: given) } ?? given
         if configuration.backbone == "cnn" && !dataset.layout.isImages {
             throw JobFailure("params.backbone: a CNN needs images; the dataset holds feature vectors")
@@ -156,7 +158,8 @@ public struct IICKind: TypedJobKind {
         let last = trainer.history.last!
         return [
             "k": .integer(Int64(configuration.clusters)), "overclusters": .integer(Int64(configuration.overclusters)),
-            "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(given.layout), "preprocessing": prepared?.description ?? .null,
+            "samples": .integer(Int64(dataset.count)), "layout": ClusterInputs.layoutJSON(given.layout),
+            "preprocessing": prepared?.description ?? .null,
             "epochs": .integer(Int64(configuration.epochs)), "best_head": .integer(Int64(trainer.bestHead)),
             "loss_main": .array(last.mainLosses.map(JSONValue.number)), "loss_over": .array(last.overLosses.map(JSONValue.number)),
             "cluster_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(clusters, k: configuration.clusters)),

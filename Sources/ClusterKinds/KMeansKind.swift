@@ -49,7 +49,8 @@ public struct KMeansKind: TypedJobKind {
         if let k = params["k"]?.integerValue, let dataset = params["dataset"]?.stringValue,
             let outline = try? library.outline(dataset, generatedSamples: Int(params["generated_samples"]?.integerValue ?? 600)), k > outline.samples
         {
-            throw ParameterError(.outOfRange, field: "params.k", reason: "\(k) clusters need at least \(k) samples; the dataset has \(outline.samples)")
+            throw ParameterError(
+                .outOfRange, field: "params.k", reason: "\(k) clusters need at least \(k) samples; the dataset has \(outline.samples)")
         }
     }
 
@@ -66,7 +67,8 @@ public struct KMeansKind: TypedJobKind {
         let (params, dataset) = try ClusterInputs.start(self, context, library: library)
         let start = Date()
         // Feature vectors get the classical kinds' preprocessing; images are clustered as flattened pixels.
-        let prepared = dataset.layout.isImages ? nil : try ClassicalInputs.prepare(dataset, normalize: params.normalize, pcaComponents: params.pcaComponents)
+        let prepared =
+            dataset.layout.isImages ? nil : try ClassicalInputs.prepare(dataset, normalize: params.normalize, pcaComponents: params.pcaComponents)
         let (values, d) = prepared.map { ($0.values, $0.dimension) } ?? dataset.flattened
         let n = dataset.count
         let state = try context.latestCheckpoint().map { try CheckpointJSON.decode(State.self, from: $0.data) }
@@ -92,10 +94,14 @@ public struct KMeansKind: TypedJobKind {
             var bestK = state?.bestK
             for (index, candidate) in candidates.enumerated() where index >= (state?.nextCandidate ?? 0) {
                 try context.checkCancellation()
-                context.progress(Double(index) / Double(candidates.count), phase: "choosing k", message: "k = \(candidate) (\(index + 1) of \(candidates.count))")
-                let fit = try KMeans(k: candidate, runs: params.nInit, maxIterations: params.maxIter, tolerance: params.tol, seed: UInt64(params.seed))
-                    .fit(values, count: n, dimension: d) { _, _ in try context.checkCancellation() }
-                let score = ClusteringMetrics.silhouette(values, count: n, dimension: d, clusters: fit.assignments, k: candidate, seed: UInt64(params.seed))
+                context.progress(
+                    Double(index) / Double(candidates.count), phase: "choosing k", message: "k = \(candidate) (\(index + 1) of \(candidates.count))")
+                let fit = try KMeans(
+                    k: candidate, runs: params.nInit, maxIterations: params.maxIter, tolerance: params.tol, seed: UInt64(params.seed)
+                )
+                .fit(values, count: n, dimension: d) { _, _ in try context.checkCancellation() }
+                let score = ClusteringMetrics.silhouette(
+                    values, count: n, dimension: d, clusters: fit.assignments, k: candidate, seed: UInt64(params.seed))
                 silhouettes[candidate] = score
                 context.metric("silhouette", step: Int64(candidate), value: score)
                 if bestK == nil || score > silhouettes[bestK!]! {

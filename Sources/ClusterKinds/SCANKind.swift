@@ -101,7 +101,9 @@ public struct SCANKind: TypedJobKind {
     }
 
     public func echo(_ normalized: JSONValue, given: JSONValue?) throws(ParameterError) -> JSONValue {
-        try ClusterInputs.echo(normalized, given: given, library: library, notForVectors: ["pretext_epochs", "pretext_batch_size", "temperature", "image_normalization"],
+        try ClusterInputs.echo(
+            normalized, given: given, library: library,
+            notForVectors: ["pretext_epochs", "pretext_batch_size", "temperature", "image_normalization"],
             notForImages: ["normalize", "pca_components"])
     }
 
@@ -135,7 +137,8 @@ public struct SCANKind: TypedJobKind {
         let (params, given) = try ClusterInputs.start(self, context, library: library)
         let configuration = params.configuration
         // Feature vectors get the classical kinds' preprocessing (saved with the model); images go as they are.
-        let prepared = given.layout.isImages ? nil : try ClassicalInputs.prepare(given, normalize: params.normalize, pcaComponents: params.pcaComponents)
+        let prepared =
+            given.layout.isImages ? nil : try ClassicalInputs.prepare(given, normalize: params.normalize, pcaComponents: params.pcaComponents)
         let dataset = prepared.map { ClassicalInputs.dataset($0, like: given) } ?? given
         guard dataset.count > configuration.neighbours else {
             throw JobFailure("params.neighbours: \(configuration.neighbours) neighbours need more samples; the dataset has \(dataset.count)")

@@ -16,7 +16,8 @@ public struct SpectralKind: TypedJobKind {
         @Param(.integerOrAuto(minimum: 2, maximum: SpectralKind.maxClusters), "Clusters, or \"auto\": the k in 2…k_max with the largest eigengap.")
         var k = ClusterCount.auto
         @Param(.integer(minimum: 2, maximum: SpectralKind.maxClusters), "The largest k \"auto\" considers.") var kMax = 20
-        @Param(.integer(minimum: 2, maximum: 100), "Nearest neighbours per sample in the affinity graph (scikit-learn's default).") var neighbours = 10
+        @Param(.integer(minimum: 2, maximum: 100), "Nearest neighbours per sample in the affinity graph (scikit-learn's default).") var neighbours =
+            10
         @Param(
             .string(maxLength: 20, allowed: ["random_walk", "normalized_rows"]),
             "The rows k-means clusters: random_walk (eigenvectors times D^-1/2, as scikit-learn's SpectralClustering) or normalized_rows "
@@ -49,7 +50,8 @@ public struct SpectralKind: TypedJobKind {
             let outline = try? library.outline(dataset, generatedSamples: Int(params["generated_samples"]?.integerValue ?? 600)),
             neighbours >= outline.samples
         {
-            throw ParameterError(.outOfRange, field: "params.neighbours", reason: "\(neighbours) neighbours need more samples; the dataset has \(outline.samples)")
+            throw ParameterError(
+                .outOfRange, field: "params.neighbours", reason: "\(neighbours) neighbours need more samples; the dataset has \(outline.samples)")
         }
     }
 
@@ -58,7 +60,9 @@ public struct SpectralKind: TypedJobKind {
         let start = Date()
         let prepared = try ClassicalInputs.prepare(dataset, normalize: params.normalize, pcaComponents: params.pcaComponents)
         let n = dataset.count
-        guard params.neighbours < n else { throw JobFailure("params.neighbours: \(params.neighbours) neighbours need more samples; the dataset has \(n)") }
+        guard params.neighbours < n else {
+            throw JobFailure("params.neighbours: \(params.neighbours) neighbours need more samples; the dataset has \(n)")
+        }
         if let k = params.k.fixed, k > n { throw JobFailure("params.k: \(k) clusters need at least \(k) samples; the dataset has \(n)") }
         let stop = { try context.checkCancellation() }
         context.progress(0.05, phase: "graph", message: "\(params.neighbours) nearest neighbours of \(n) samples")
@@ -74,7 +78,8 @@ public struct SpectralKind: TypedJobKind {
         if let fixed = params.k.fixed {
             k = fixed
         } else {
-            let (chosen, gaps) = SpectralClustering.eigengapChoice(spectrum.laplacianEigenvalues, candidates: 2...max(2, min(params.kMax, wanted - 1)))
+            let (chosen, gaps) = SpectralClustering.eigengapChoice(
+                spectrum.laplacianEigenvalues, candidates: 2...max(2, min(params.kMax, wanted - 1)))
             k = chosen
             choice = [
                 "criterion": "eigengap", "k": .integer(Int64(chosen)),
@@ -82,7 +87,8 @@ public struct SpectralKind: TypedJobKind {
             ]
         }
         if !spectrum.converged {
-            warnings.append("the eigensolver stopped after \(spectrum.restarts) restarts before every eigenvector converged; the embedding is approximate")
+            warnings.append(
+                "the eigensolver stopped after \(spectrum.restarts) restarts before every eigenvector converged; the embedding is approximate")
         }
         if spectrum.components > 1 {
             warnings.append(
@@ -97,9 +103,11 @@ public struct SpectralKind: TypedJobKind {
         try context.artifact(
             "spectral_embedding.npy", mediaType: "application/octet-stream",
             data: NumericArray.npyFile(shape: [n, k], descr: "<f4", payload: embedding.withUnsafeBufferPointer { Data(buffer: $0) }))
-        var result = ClassicalInputs.resultFields(kmeans.assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
+        var result = ClassicalInputs.resultFields(
+            kmeans.assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["eigenvalues"] = ClassicalInputs.numbers(spectrum.laplacianEigenvalues)
-        result["eigengap"] = k < spectrum.laplacianEigenvalues.count ? .number(spectrum.laplacianEigenvalues[k] - spectrum.laplacianEigenvalues[k - 1]) : .null
+        result["eigengap"] =
+            k < spectrum.laplacianEigenvalues.count ? .number(spectrum.laplacianEigenvalues[k] - spectrum.laplacianEigenvalues[k - 1]) : .null
         result["k_choice"] = choice
         result["graph"] = [
             "neighbours": .integer(Int64(params.neighbours)), "edges": .integer(Int64(affinity.columns.count / 2)),

@@ -104,7 +104,9 @@ public enum ClusteringMetrics {
         for r in 0..<m { for j in 0..<d { norms[r] += rows[r * d + j] * rows[r * d + j] } }
         var products = [Float](repeating: 0, count: m * m)
         rows.withUnsafeBufferPointer { a in
-            products.withUnsafeMutableBufferPointer { c in MatrixMultiply.gemm(a.baseAddress!, a.baseAddress!, c.baseAddress!, m: m, n: m, k: d, transposeB: true) }
+            products.withUnsafeMutableBufferPointer { c in
+                MatrixMultiply.gemm(a.baseAddress!, a.baseAddress!, c.baseAddress!, m: m, n: m, k: d, transposeB: true)
+            }
         }
         let labels = indices.map { clusters[$0] }
         var counts = [Int](repeating: 0, count: k)

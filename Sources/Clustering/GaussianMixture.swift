@@ -123,12 +123,16 @@ public struct GaussianMixture: Sendable {
             var quadratic = [Float](repeating: 0, count: n * m), cross = [Float](repeating: 0, count: n * m)
             squares.withUnsafeBufferPointer { s in
                 precisionsF.withUnsafeBufferPointer { p in
-                    quadratic.withUnsafeMutableBufferPointer { q in MatrixMultiply.gemm(s.baseAddress!, p.baseAddress!, q.baseAddress!, m: n, n: m, k: d, transposeB: true) }
+                    quadratic.withUnsafeMutableBufferPointer { q in
+                        MatrixMultiply.gemm(s.baseAddress!, p.baseAddress!, q.baseAddress!, m: n, n: m, k: d, transposeB: true)
+                    }
                 }
             }
             values.withUnsafeBufferPointer { s in
                 scaledMeansF.withUnsafeBufferPointer { p in
-                    cross.withUnsafeMutableBufferPointer { q in MatrixMultiply.gemm(s.baseAddress!, p.baseAddress!, q.baseAddress!, m: n, n: m, k: d, transposeB: true) }
+                    cross.withUnsafeMutableBufferPointer { q in
+                        MatrixMultiply.gemm(s.baseAddress!, p.baseAddress!, q.baseAddress!, m: n, n: m, k: d, transposeB: true)
+                    }
                 }
             }
             for i in 0..<n {

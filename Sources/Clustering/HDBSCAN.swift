@@ -38,7 +38,10 @@ public struct HDBSCAN: Sendable {
         let exact = n <= Self.exactLimit
         let graph = try NeighbourGraph.build(x, count: n, dimension: d, k: max(1, exact ? others : max(others, 15)), shouldStop: shouldStop)
         let core = (0..<n).map { i in others == 0 ? Float(0) : graph.squaredDistances[i * graph.k + others - 1].squareRoot() }
-        let edges = exact ? try primTree(x, n: n, d: d, core: core, shouldStop: shouldStop) : try graphTree(x, n: n, d: d, graph: graph, core: core, shouldStop: shouldStop)
+        let edges =
+            exact
+            ? try primTree(x, n: n, d: d, core: core, shouldStop: shouldStop)
+            : try graphTree(x, n: n, d: d, graph: graph, core: core, shouldStop: shouldStop)
         return condense(edges, n: n, exact: exact)
     }
 
@@ -265,7 +268,8 @@ public struct HDBSCAN: Sendable {
             let death = deaths[cluster]
             probabilities[children[row]] = death.isFinite && death > 0 ? min(lambdas[row], death) / death : 1
         }
-        return Result(labels: labels, probabilities: probabilities, clusterCount: chosen.count, persistence: chosen.map { stability[$0] }, exactTree: exact)
+        return Result(
+            labels: labels, probabilities: probabilities, clusterCount: chosen.count, persistence: chosen.map { stability[$0] }, exactTree: exact)
     }
 }
 

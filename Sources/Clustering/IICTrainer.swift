@@ -100,7 +100,9 @@ public final class IICTrainer: @unchecked Sendable {
     /// Assigns new samples (already laid out like the training data) with the trained model.
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
         let values =
-            layout.isImages ? dataset.values : standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+            layout.isImages
+            ? dataset.values
+            : standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let p = network.probabilities(values, count: dataset.count, head: bestHead)
         return (ClusteringNetworks.argmax(p, classes: configuration.clusters), p)
     }
@@ -158,7 +160,8 @@ public struct IICPredictor {
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
         let values =
             saved.layout.isImages
-            ? dataset.values : saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+            ? dataset.values
+            : saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let p = network.probabilities(values, count: dataset.count, head: saved.bestHead)
         return (ClusteringNetworks.argmax(p, classes: saved.configuration.clusters), p)
     }

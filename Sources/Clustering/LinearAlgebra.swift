@@ -63,14 +63,18 @@ public enum LinearAlgebra {
     /// `columns`; false (Z untouched) when Zᵀ Z is not safely positive definite.
     static func choleskyOrthonormalize(_ z: inout [Double], rows n: Int, columns b: Int) -> Bool {
         var gram = [Double](repeating: 0, count: b * b)
-        z.withUnsafeBufferPointer { p in gram.withUnsafeMutableBufferPointer { g in gemm(p.baseAddress!, p.baseAddress!, g.baseAddress!, m: b, n: b, k: n, transposeA: true) } }
+        z.withUnsafeBufferPointer { p in
+            gram.withUnsafeMutableBufferPointer { g in gemm(p.baseAddress!, p.baseAddress!, g.baseAddress!, m: b, n: b, k: n, transposeA: true) }
+        }
         let largest = (0..<b).map { gram[$0 * b + $0] }.max() ?? 0
         guard largest > 0, let lower = cholesky(gram, n: b) else { return false }
         // A pivot this small means a nearly dependent column, whose direction Cholesky QR gets wrong.
         for i in 0..<b where !(lower[i * b + i] * lower[i * b + i] > 1e-10 * largest) { return false }
         lower.withUnsafeBufferPointer { l in
             z.withUnsafeMutableBufferPointer { p in
-                cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(n), Int32(b), 1, l.baseAddress!, Int32(b), p.baseAddress!, Int32(b))
+                cblas_dtrsm(
+                    CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, Int32(n), Int32(b), 1, l.baseAddress!, Int32(b), p.baseAddress!,
+                    Int32(b))
             }
         }
         return true

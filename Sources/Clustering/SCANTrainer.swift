@@ -455,7 +455,8 @@ public final class SCANTrainer: @unchecked Sendable {
             State(
                 phase: phase, epoch: epoch, neighbours: flat.withUnsafeBufferPointer { Data(buffer: $0) }, neighboursPerSample: perSample,
                 agreement: neighbourAgreement, history: history, bestHead: bestHead, warnings: warnings,
-                model: TensorCheckpoint.save(whole, optimizer: optimizer), ema: ema?.shadow.map(TensorCheckpoint.bytes), estimatedSizes: estimatedSizes))
+                model: TensorCheckpoint.save(whole, optimizer: optimizer), ema: ema?.shadow.map(TensorCheckpoint.bytes),
+                estimatedSizes: estimatedSizes))
     }
 
     public func restore(_ data: Data) throws {
@@ -540,7 +541,9 @@ public struct SCANPredictor {
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {
         let images = saved.layout.isImages
         let values =
-            images ? dataset.values : saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
+            images
+            ? dataset.values
+            : saved.standardization.map { ClusteringNetworks.standardize(dataset.values, d: dataset.layout.sampleSize, $0) } ?? dataset.values
         let out = inferInBatches(values, count: dataset.count, inputShape: inputShape) { batch in
             let input = images ? saved.standardization.map { ClusteringNetworks.standardizeChannels(batch, $0) } ?? batch : batch
             return Ops.softmax(network.forward(input, training: false))

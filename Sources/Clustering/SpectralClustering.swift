@@ -43,7 +43,9 @@ public struct BlockKrylovEigensolver: Sendable {
         var images: [[Double]] = []
         orthonormalize(&start, against: basis, n: n, b: b, rng: &rng)
         var startImage = [Double](repeating: 0, count: n * b)
-        start.withUnsafeBufferPointer { x in startImage.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) } }
+        start.withUnsafeBufferPointer { x in
+            startImage.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) }
+        }
         var result = Result(values: [], vectors: [], restarts: 0, converged: false, largestResidual: .infinity)
         for restart in 0..<maxRestarts {
             try shouldStop()
@@ -53,7 +55,9 @@ public struct BlockKrylovEigensolver: Sendable {
                 var next = images[images.count - 1]
                 orthonormalize(&next, against: basis, n: n, b: b, rng: &rng)
                 var image = [Double](repeating: 0, count: n * b)
-                next.withUnsafeBufferPointer { x in image.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) } }
+                next.withUnsafeBufferPointer { x in
+                    image.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) }
+                }
                 basis.append(next)
                 images.append(image)
             }
@@ -73,7 +77,11 @@ public struct BlockKrylovEigensolver: Sendable {
                     for r in 0..<b { for c in 0..<b { projected[(i * b + r) * m + j * b + c] = tile[r * b + c] } }
                 }
             }
-            for r in 0..<m { for c in (r + 1)..<max(r + 1, m) { let mean = (projected[r * m + c] + projected[c * m + r]) / 2; projected[r * m + c] = mean; projected[c * m + r] = mean } }
+            for r in 0..<m {
+                for c in (r + 1)..<max(r + 1, m) {
+                    let mean = (projected[r * m + c] + projected[c * m + r]) / 2; projected[r * m + c] = mean; projected[c * m + r] = mean
+                }
+            }
             guard let (values, vectors) = LinearAlgebra.symmetricEigen(projected, n: m) else { break }
             // The b largest Ritz pairs: U = Q Y, A U = W Y (no further product with A).
             var selection = [Double](repeating: 0, count: m * b)
@@ -217,8 +225,11 @@ public struct SpectralClustering: Sendable {
         if n <= 600 {
             // Small graphs: the dense matrix and LAPACK directly.
             var dense = [Double](repeating: 0, count: n * n)
-            for i in 0..<n { for e in normalized.rowStarts[i]..<normalized.rowStarts[i + 1] { dense[i * n + Int(normalized.columns[e])] = normalized.values[e] } }
-            let (values, vectors) = LinearAlgebra.symmetricEigen(dense, n: n) ?? ([Double](repeating: 0, count: n), [Double](repeating: 0, count: n * n))
+            for i in 0..<n {
+                for e in normalized.rowStarts[i]..<normalized.rowStarts[i + 1] { dense[i * n + Int(normalized.columns[e])] = normalized.values[e] }
+            }
+            let (values, vectors) =
+                LinearAlgebra.symmetricEigen(dense, n: n) ?? ([Double](repeating: 0, count: n), [Double](repeating: 0, count: n * n))
             var selected = [Double](repeating: 0, count: n * wanted)
             for i in 0..<n { for c in 0..<wanted { selected[i * wanted + c] = vectors[i * n + (n - 1 - c)] } }
             eigen = ((0..<wanted).map { values[n - 1 - $0] }, selected, true, 0)

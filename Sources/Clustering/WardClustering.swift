@@ -116,7 +116,8 @@ public struct WardClustering: Sendable {
             // Components the graph left apart: connect each remaining cluster to its nearest centroids.
             let remaining = (0..<next).filter { alive[$0] }
             let centroids = remaining.flatMap { c in (0..<d).map { Float(sums[c * d + $0] / Double(sizes[c])) } }
-            let links = try NeighbourGraph.build(centroids, count: remaining.count, dimension: d, k: min(5, remaining.count - 1), shouldStop: shouldStop)
+            let links = try NeighbourGraph.build(
+                centroids, count: remaining.count, dimension: d, k: min(5, remaining.count - 1), shouldStop: shouldStop)
             for (r, c) in remaining.enumerated() {
                 for other in links.neighbours(of: r) {
                     let o = remaining[Int(other)]

@@ -69,8 +69,10 @@ if arguments[1] == "classical" {
         let t2 = Date().timeIntervalSince(begin)
         let embedding = SpectralClustering.embedding(spectrum, k: k, rowNormalized: environment["EMBEDDING"] != "sklearn")
         clusters = try KMeans(k: k, runs: 10, seed: seed).fit(embedding, count: dataset.count, dimension: k).assignments
-        extra = ["knn_s": t1, "eigen_s": t2 - t1, "restarts": spectrum.restarts, "converged": spectrum.converged,
-                 "eigenvalues": spectrum.laplacianEigenvalues]
+        extra = [
+            "knn_s": t1, "eigen_s": t2 - t1, "restarts": spectrum.restarts, "converged": spectrum.converged,
+            "eigenvalues": spectrum.laplacianEigenvalues,
+        ]
     case "gmm":
         let covariance = GaussianMixture.Covariance(rawValue: environment["COVARIANCE"] ?? "diag")!
         var mixture = GaussianMixture(k: k, covariance: covariance, seed: seed)
@@ -88,10 +90,12 @@ if arguments[1] == "classical" {
         clusters = linkage.cut(k)
         extra = ["bridging": linkage.bridgingMerges]
     default:
-        clusters = try KMeans(k: k, runs: environment["RUNS"].flatMap(Int.init) ?? 10, seed: seed).fit(x, count: dataset.count, dimension: d).assignments
+        clusters = try KMeans(k: k, runs: environment["RUNS"].flatMap(Int.init) ?? 10, seed: seed).fit(x, count: dataset.count, dimension: d)
+            .assignments
     }
     let scores = ClusteringMetrics.scores(clusters, dataset.labels!)
-    emit(["method": arguments[4], "seconds": Date().timeIntervalSince(begin), "nmi": scores.nmi, "acc": scores.accuracy].merging(extra) { a, _ in a })
+    emit(
+        ["method": arguments[4], "seconds": Date().timeIntervalSince(begin), "nmi": scores.nmi, "acc": scores.accuracy].merging(extra) { a, _ in a })
     exit(0)
 }
 let mode = arguments[1], directory = arguments[2], name = arguments[3]

@@ -168,7 +168,8 @@ final class ClassicalMethodsTests: XCTestCase {
             ClusteringMetrics.silhouette(blobs, count: 200, dimension: 3, clusters: fixture.truth, k: 3), fixture.silhouette, accuracy: 1e-5)
         // On a subset it estimates the same quantity (200 of 200 is the whole set; 100 is a sample).
         XCTAssertEqual(
-            ClusteringMetrics.silhouette(blobs, count: 200, dimension: 3, clusters: fixture.truth, k: 3, sampleSize: 100, seed: 1), fixture.silhouette,
+            ClusteringMetrics.silhouette(blobs, count: 200, dimension: 3, clusters: fixture.truth, k: 3, sampleSize: 100, seed: 1),
+            fixture.silhouette,
             accuracy: 0.05)
     }
 

@@ -80,7 +80,8 @@ final class SCANTests: XCTestCase {
         XCTAssertEqual(Double(uniform.total.value.storage[0]), 5 * (log(2) - entropy), accuracy: 1e-5)
         // The rank, not the index, picks the share: the larger cluster in column 1 gets 0.75 too.
         let swapped = Variable(Tensor(shape: [4, 2], storage: [0, 1, 0, 1, 0, 1, 1, 0]))
-        XCTAssertEqual(SCAN.loss(anchors: swapped, neighbours: swapped, entropyWeight: 5, sizePrior: [0.75, 0.25]).total.value.storage[0], 0, accuracy: 1e-5)
+        XCTAssertEqual(
+            SCAN.loss(anchors: swapped, neighbours: swapped, entropyWeight: 5, sizePrior: [0.75, 0.25]).total.value.storage[0], 0, accuracy: 1e-5)
         let (b, k) = (6, 3)
         let prior: [Float] = [0.6, 0.3, 0.1]
         let a = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)

@@ -26,7 +26,6 @@ private func jobResult(_ client: any TestClientProtocol, _ kind: String, _ param
 
 private func artifactNames(_ result: JSONValue) -> Set<String> { Set(result["artifact_names"]?.arrayValue?.compactMap(\.stringValue) ?? []) }
 
-
 /// Issue 14: cluster.spectral, cluster.gmm, cluster.agglomerative and cluster.hdbscan end to end over HTTP.
 final class ClassicalKindTests: XCTestCase {
     func testEachKindClustersBlobsAndChoosesKItself() async throws {
