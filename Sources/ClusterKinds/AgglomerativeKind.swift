@@ -65,7 +65,8 @@ public struct AgglomerativeKind: TypedJobKind {
             assignments, k: params.k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["linkage"] = "ward"
         result["neighbours"] = .integer(Int64(params.neighbours))
-        result["cut_height"] = params.k < n ? .number(linkage.height[n - params.k]) : .null
+        // The first merge not applied (merge n − k) is the cut; with k = 1 every merge is applied and there is none.
+        result["cut_height"] = params.k >= 2 && params.k <= n ? .number(linkage.height[n - params.k]) : .null
         return .object(result)
     }
 }

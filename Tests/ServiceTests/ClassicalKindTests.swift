@@ -62,6 +62,32 @@ final class ClassicalKindTests: XCTestCase {
         }
     }
 
+    /// Degenerate data never takes the server down: 40 identical points through every kind (k = 1 for Ward
+    /// once indexed past the end of its merges), then a normal job still runs.
+    func testDegenerateDataDoesNotCrash() async throws {
+        let same = [Float](repeating: 0.5, count: 40 * 3)
+        try await withServer { client in
+            let id = try await client.upload([("data", "x.npy", npy(same, shape: [40, 3]))]).json["id"]!.stringValue!
+            for (kind, extra) in [
+                ("cluster.agglomerative", #""k": 1"#), ("cluster.agglomerative", #""k": 40"#), ("cluster.hdbscan", #""min_cluster_size": 5"#),
+                ("cluster.spectral", #""k": 2"#), ("cluster.spectral", #""k": "auto""#), ("cluster.gmm", #""k": 2, "covariance": "full""#),
+                ("cluster.kmeans", #""k": "auto""#), ("cluster.gmm", #""k": "auto", "pca_components": 2"#),
+            ] {
+                let submitted = try await submitKind(client, kind, #"{"dataset": "\#(id)", \#(extra)}"#)
+                XCTAssertEqual(submitted.status, .created, submitted.text)
+                let finished = try await client.waitUntilTerminal(try submitted.json["id"]!.stringValue!, timeout: 60)
+                let status = finished["status"]?.stringValue ?? ""
+                XCTAssertTrue(
+                    status == "succeeded" || (status == "failed" && finished["reason"]?.stringValue?.isEmpty == false),
+                    "\(kind) \(extra): \(finished)")
+            }
+            let ward = try await jobResult(client, "cluster.agglomerative", #"{"dataset": "\#(id)", "k": 1}"#)
+            XCTAssertEqual(ward["cut_height"], .null)
+            XCTAssertEqual(ward["cluster_sizes"], [40])
+            _ = try await jobResult(client, "cluster.kmeans", #"{"dataset": "generated:blobs", "k": 3}"#)
+        }
+    }
+
     /// HDBSCAN labels scattered points −1 and says how many there are.
     func testHDBSCANLabelsNoise() async throws {
         var rng = RandomStream(seed: 9)
