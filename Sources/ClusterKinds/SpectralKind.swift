@@ -34,6 +34,14 @@ public struct SpectralKind: TypedJobKind {
 
     /// Eigenvectors kept: memory is N × (k + max(8, k/2)) × 12 doubles, 1.2 GB at N = 100,000 and k = 100.
     static let maxClusters: Int64 = 100
+    /// The eigensolver's working memory a job may take (its Krylov basis and images).
+    static let maxEigensolverBytes = 2 << 30
+
+    /// Bytes the eigensolver needs for `wanted` eigenpairs of an N-node graph: 6 blocks of basis and 6 of images
+    /// of N × block doubles, or the dense N × N matrix up to 600 nodes.
+    static func eigensolverBytes(samples n: Int, wanted: Int) -> Int {
+        n <= 600 ? n * n * 8 : 12 * n * min(wanted + max(8, wanted / 2), n) * 8
+    }
 
     public var example: JSONValue { ["dataset": "generated:moons", "k": 2, "neighbours": 10, "seed": 1] }
     public var metrics: [MetricDeclaration] { ClusterInputs.scoreMetrics(step: "1 (the final assignment)") }
@@ -53,6 +61,18 @@ public struct SpectralKind: TypedJobKind {
             throw ParameterError(
                 .outOfRange, field: "params.neighbours", reason: "\(neighbours) neighbours need more samples; the dataset has \(outline.samples)")
         }
+        if let dataset = params["dataset"]?.stringValue,
+            let outline = try? library.outline(dataset, generatedSamples: Int(params["generated_samples"]?.integerValue ?? 600))
+        {
+            let wanted = min((k ?? Int(params["k_max"]?.integerValue ?? 20)) + 1, outline.samples)
+            let bytes = Self.eigensolverBytes(samples: outline.samples, wanted: wanted)
+            if bytes > Self.maxEigensolverBytes {
+                throw ParameterError(
+                    .outOfRange, field: k == nil ? "params.k_max" : "params.k",
+                    reason: "\(wanted - 1) clusters of \(outline.samples) samples need \(bytes >> 20) MiB of eigenvectors; the limit is "
+                        + "\(Self.maxEigensolverBytes >> 20) MiB (lower k, or reduce the data)")
+            }
+        }
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
@@ -64,11 +84,17 @@ public struct SpectralKind: TypedJobKind {
             throw JobFailure("params.neighbours: \(params.neighbours) neighbours need more samples; the dataset has \(n)")
         }
         if let k = params.k.fixed, k > n { throw JobFailure("params.k: \(k) clusters need at least \(k) samples; the dataset has \(n)") }
+        let wanted = min((params.k.fixed ?? params.kMax) + 1, n)
+        let bytes = Self.eigensolverBytes(samples: n, wanted: wanted)
+        guard bytes <= Self.maxEigensolverBytes else {
+            throw JobFailure(
+                "params.k: \(wanted - 1) clusters of \(n) samples need \(bytes >> 20) MiB of eigenvectors; the limit is \(Self.maxEigensolverBytes >> 20) MiB"
+            )
+        }
         let stop = { try context.checkCancellation() }
         context.progress(0.05, phase: "graph", message: "\(params.neighbours) nearest neighbours of \(n) samples")
         let graph = try NeighbourGraph.build(prepared.values, count: n, dimension: prepared.dimension, k: params.neighbours, shouldStop: stop)
         let affinity = SparseSymmetric.connectivity(graph)
-        let wanted = min((params.k.fixed ?? params.kMax) + 1, n)
         context.progress(0.4, phase: "eigenvectors", message: "\(wanted) smallest eigenvalues of the normalized Laplacian")
         let spectral = SpectralClustering(neighbours: params.neighbours, kMeansRuns: params.nInit, seed: UInt64(params.seed))
         let spectrum = try spectral.spectrum(affinity, wanted: wanted, shouldStop: stop)

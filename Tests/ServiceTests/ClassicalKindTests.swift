@@ -258,6 +258,12 @@ final class ClassicalKindTests: XCTestCase {
             ] {
                 try assertProblem(try await submitKind(client, kind, params), .unprocessableContent, code: code, field: field)
             }
+            // The eigensolver's memory is bounded: 100 clusters of 250,000 samples would need 3.4 GiB of eigenvectors.
+            let many = try await client.upload([("data", "x.npy", npy([Float](repeating: 1, count: 250_000), shape: [250_000, 1]))]).json["id"]!
+                .stringValue!
+            try assertProblem(
+                try await submitKind(client, "cluster.spectral", #"{"dataset": "\#(many)", "k": 100}"#), .unprocessableContent, code: "out_of_range",
+                field: "params.k")
             // "auto" is the published default; the schema says integer or "auto".
             let kinds = try await client.get("/v1/kinds").json["kinds"]?.arrayValue ?? []
             let spectral = kinds.first { $0["name"] == "cluster.spectral" }
