@@ -77,9 +77,16 @@ if arguments[1] == "classical" {
         let covariance = GaussianMixture.Covariance(rawValue: environment["COVARIANCE"] ?? "diag")!
         var mixture = GaussianMixture(k: k, covariance: covariance, seed: seed)
         mixture.initRuns = environment["INIT_RUNS"].flatMap(Int.init) ?? 1
-        let result = try mixture.fit(x.map(Double.init), count: dataset.count, dimension: d)
+        var firstStep: Double?
+        let fitStart = Date()
+        let result = try mixture.fit(x.map(Double.init), count: dataset.count, dimension: d) { _, _, _ in
+            if firstStep == nil { firstStep = Date().timeIntervalSince(fitStart) }
+        }
         clusters = result.assignments
-        extra = ["iterations": result.iterations, "bic": result.bic, "loglik": result.meanLogLikelihood]
+        extra = [
+            "iterations": result.iterations, "bic": result.bic, "loglik": result.meanLogLikelihood, "first_step_s": firstStep ?? 0,
+            "fit_s": Date().timeIntervalSince(fitStart),
+        ]
     case "hdbscan":
         let size = environment["MIN_CLUSTER_SIZE"].flatMap(Int.init) ?? 15
         let result = try HDBSCAN(minClusterSize: size).fit(x, count: dataset.count, dimension: d)
