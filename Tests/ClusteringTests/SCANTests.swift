@@ -44,15 +44,23 @@ final class SCANTests: XCTestCase {
         XCTAssertEqual(total.value.storage[0], -5 * Float(log(2.0)), accuracy: 1e-5)
         // Finite differences through a softmax, for both inputs.
         let (b, k) = (5, 3)
+        assertSCANLossGradientMatchesFiniteDifferences(rows: b, clusters: k, sizePrior: nil)
+    }
+
+    /// Issue 14: the size prior. With shares π (largest first) the spread term is w·KL(p̄ ‖ π at each cluster's
+    /// size rank); a uniform π is the entropy term plus the constant w·log k, and the gradient is checked by
+    /// finite differences (the ranking is fixed under the small perturbations used).
+    /// The SCAN loss's gradient through a softmax, for both inputs, against central differences.
+    func assertSCANLossGradientMatchesFiniteDifferences(rows b: Int, clusters k: Int, sizePrior: [Float]?, line: UInt = #line) {
         let a = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)
         let c = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)
         func value() -> Double {
             Double(
                 GradientMode.withoutGradients {
-                    SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2).total.value.storage[0]
+                    SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2, sizePrior: sizePrior).total.value.storage[0]
                 })
         }
-        SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2).total.backward()
+        SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2, sizePrior: sizePrior).total.backward()
         for variable in [a, c] {
             for i in 0..<(b * k) {
                 let saved = variable.value.storage[i]
@@ -61,14 +69,11 @@ final class SCANTests: XCTestCase {
                 variable.value.storage[i] = saved - 1e-2
                 let down = value()
                 variable.value.storage[i] = saved
-                XCTAssertEqual(Double(variable.grad!.storage[i]), (up - down) / 2e-2, accuracy: 2e-3)
+                XCTAssertEqual(Double(variable.grad!.storage[i]), (up - down) / 2e-2, accuracy: 2e-3, line: line)
             }
         }
     }
 
-    /// Issue 14: the size prior. With shares π (largest first) the spread term is w·KL(p̄ ‖ π at each cluster's
-    /// size rank); a uniform π is the entropy term plus the constant w·log k, and the gradient is checked by
-    /// finite differences (the ranking is fixed under the small perturbations used).
     func testSizePriorLossValueAndGradient() {
         // p̄ = (0.75, 0.25) against π = (0.75, 0.25): KL 0, so the total is the consistency alone.
         let p = Variable(Tensor(shape: [4, 2], storage: [1, 0, 1, 0, 1, 0, 0, 1]))
@@ -84,26 +89,7 @@ final class SCANTests: XCTestCase {
             SCAN.loss(anchors: swapped, neighbours: swapped, entropyWeight: 5, sizePrior: [0.75, 0.25]).total.value.storage[0], 0, accuracy: 1e-5)
         let (b, k) = (6, 3)
         let prior: [Float] = [0.6, 0.3, 0.1]
-        let a = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)
-        let c = Variable(Tensor(shape: [b, k], storage: random(b * k)), requiresGrad: true)
-        func value() -> Double {
-            Double(
-                GradientMode.withoutGradients {
-                    SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2, sizePrior: prior).total.value.storage[0]
-                })
-        }
-        SCAN.loss(anchors: Ops.softmax(a), neighbours: Ops.softmax(c), entropyWeight: 2, sizePrior: prior).total.backward()
-        for variable in [a, c] {
-            for i in 0..<(b * k) {
-                let saved = variable.value.storage[i]
-                variable.value.storage[i] = saved + 1e-2
-                let up = value()
-                variable.value.storage[i] = saved - 1e-2
-                let down = value()
-                variable.value.storage[i] = saved
-                XCTAssertEqual(Double(variable.grad!.storage[i]), (up - down) / 2e-2, accuracy: 2e-3)
-            }
-        }
+        assertSCANLossGradientMatchesFiniteDifferences(rows: b, clusters: k, sizePrior: prior)
     }
 
     /// On long-tailed feature vectors (shares 70/20/10 %), the estimated prior keeps the tail and the uniform
