@@ -13,7 +13,11 @@ public struct AgglomerativeKind: TypedJobKind {
 
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
-        @Param(.integer(minimum: 1, maximum: 10_000), "Clusters: the dendrogram cut into k.") var k = 10
+        @Param(
+            .integerOrAuto(minimum: 1, maximum: 10_000),
+            "Clusters: the dendrogram cut into k, or \"auto\": the cut in 2…k_max below the largest relative jump in merge height.")
+        var k = ClusterCount.fixed(10)
+        @Param(.integer(minimum: 2, maximum: 1000), "The largest k \"auto\" considers.") var kMax = 20
         @Param(.integer(minimum: 1, maximum: 100), "Nearest neighbours per sample in the connectivity graph (only neighbours merge).")
         var neighbours = 10
         @Param(ClassicalInputs.normalize) var normalize = "auto"
@@ -41,16 +45,29 @@ public struct AgglomerativeKind: TypedJobKind {
         let start = Date()
         let prepared = try ClassicalInputs.prepare(dataset, normalize: params.normalize, pcaComponents: params.pcaComponents)
         let n = dataset.count
-        guard params.k <= n, n >= 2 else {
-            throw JobFailure("params.k: \(params.k) clusters need at least \(max(params.k, 2)) samples; the dataset has \(n)")
+        let requested = params.k.fixed ?? 2
+        guard requested <= n, n >= 2 else {
+            throw JobFailure("params.k: \(requested) clusters need at least \(max(requested, 2)) samples; the dataset has \(n)")
         }
         context.progress(0.1, phase: "merging", message: "Ward merges over the \(params.neighbours)-nearest-neighbour graph of \(n) samples")
         let linkage = try WardClustering(neighbours: params.neighbours).fit(prepared.values, count: n, dimension: prepared.dimension) {
             try context.checkCancellation()
         }
-        let assignments = linkage.cut(params.k)
+        var choice: JSONValue = .null
+        let k: Int
+        if let fixed = params.k.fixed {
+            k = fixed
+        } else {
+            let (chosen, jumps) = linkage.largestJump(candidates: 2...max(2, min(params.kMax, n)))
+            k = chosen
+            choice = [
+                "criterion": "height_jump", "k": .integer(Int64(chosen)),
+                "scores": .object(Dictionary(uniqueKeysWithValues: jumps.map { (String($0.key), JSONValue.number($0.value)) })),
+            ]
+        }
+        let assignments = linkage.cut(k)
         let seconds = Date().timeIntervalSince(start)
-        try ClusterInputs.writeAssignments(assignments, probabilities: nil, classes: params.k, context: context)
+        try ClusterInputs.writeAssignments(assignments, probabilities: nil, classes: k, context: context)
         let matrix = linkage.matrix
         try context.artifact(
             "linkage.npy", mediaType: "application/octet-stream",
@@ -62,11 +79,12 @@ public struct AgglomerativeKind: TypedJobKind {
                     + "(raise neighbours to keep merges local)")
         }
         var result = ClassicalInputs.resultFields(
-            assignments, k: params.k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
+            assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
+        result["k_choice"] = choice
         result["linkage"] = "ward"
         result["neighbours"] = .integer(Int64(params.neighbours))
         // The first merge not applied (merge n − k) is the cut; with k = 1 every merge is applied and there is none.
-        result["cut_height"] = params.k >= 2 && params.k <= n ? .number(linkage.height[n - params.k]) : .null
+        result["cut_height"] = k >= 2 && k <= n ? .number(linkage.height[n - k]) : .null
         return .object(result)
     }
 }

@@ -38,6 +38,19 @@ public struct WardClustering: Sendable {
             }
         }
 
+        /// The k among `candidates` whose cut sits below the largest relative jump in merge height: cutting into k
+        /// clusters undoes merge N − k, and k's score is its height over that of the merge before it. A ratio, not a
+        /// difference: Ward heights grow with cluster size, so differences always favour the last merges. Under
+        /// connectivity, merges that join graph components come last and may dominate.
+        public func largestJump(candidates: ClosedRange<Int>) -> (k: Int, jumps: [Int: Double]) {
+            var jumps: [Int: Double] = [:]
+            for k in candidates where k >= 2 && k <= count && count - k - 1 >= 0 {
+                jumps[k] = height[count - k] / max(height[count - k - 1], 1e-12)
+            }
+            let best = jumps.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? candidates.lowerBound
+            return (best, jumps)
+        }
+
         /// (N − 1) × 4 float64, scipy.cluster.hierarchy's layout.
         public var matrix: [Double] {
             (0..<(count - 1)).flatMap { [Double(a[$0]), Double(b[$0]), height[$0], Double(size[$0])] }

@@ -125,6 +125,8 @@ final class ClassicalMethodsTests: XCTestCase {
         let graph = SparseSymmetric.connectivity(try NeighbourGraph.build(x.map(Float.init), count: n, dimension: 2, k: 10))
         let spectrum = try SpectralClustering(seed: 1).spectrum(graph, wanted: 9)
         XCTAssertEqual(SpectralClustering.eigengapChoice(spectrum.laplacianEigenvalues, candidates: 2...8).k, 4, "\(spectrum.laplacianEigenvalues)")
+        let linkage = try WardClustering(neighbours: 10).fit(x.map(Float.init), count: n, dimension: 2)
+        XCTAssertEqual(linkage.largestJump(candidates: 2...8).k, 4, "\(linkage.largestJump(candidates: 2...8).jumps)")
     }
 
     func testWardUnderConnectivityMatchesScikitLearn() throws {

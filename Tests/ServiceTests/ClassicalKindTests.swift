@@ -55,6 +55,10 @@ final class ClassicalKindTests: XCTestCase {
             XCTAssertEqual(kmeans["k"], 3, "\(kmeans)")
             XCTAssertEqual(kmeans["k_choice"]?["criterion"], "silhouette")
             XCTAssertEqual(kmeans["k_choice"]?["scores"]?.objectValue?.count, 5)
+            let wardAuto = try await jobResult(client, "cluster.agglomerative", "{\(blobs), \"k\": \"auto\", \"k_max\": 8}")
+            XCTAssertEqual(wardAuto["k"], 3, "\(wardAuto)")
+            XCTAssertEqual(wardAuto["k_choice"]?["criterion"], "height_jump")
+            XCTAssertEqual(wardAuto["k_choice"]?["scores"]?.objectValue?.count, 7)
             // The dendrogram in scipy's linkage layout: N − 1 rows of 4.
             let ward = try await jobResult(client, "cluster.agglomerative", "{\(blobs), \"k\": 3}")
             let linkage = try await client.get("/v1/jobs/\(ward["job"]!.stringValue!)/artifacts/linkage.npy")
