@@ -76,7 +76,7 @@ enum ClassicalInputs {
     ) -> [String: JSONValue] {
         let scores = dataset.labels.map { ClusteringMetrics.scores(assignments, $0) }
         ClusterInputs.recordScores(scores, step: 1, context: context)
-        let sizes = (0..<k).map { c in assignments.lazy.filter { $0 == c }.count }
+        let sizes = ClusteringMetrics.sizes(assignments, k: k)
         return [
             "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "cluster_sizes": ClusterInputs.integers(sizes),
             "preprocessing": prepared.description, "scores": ClusterInputs.scoresJSON(scores),

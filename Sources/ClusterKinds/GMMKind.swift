@@ -220,7 +220,7 @@ enum PreprocessingTensors {
         map.std = tensors["preprocess.std"]?.values
         map.pcaMean = tensors["preprocess.pca_mean"]?.values
         map.components = tensors["preprocess.components"]?.values
-        guard input > 0, (map.components?.count ?? 0) % input == 0,
+        guard input > 0, (map.components?.count ?? 0) % input == 0, map.components?.isEmpty != true,
             scaling != .standardize || (map.mean?.count == input && map.std?.count == input),
             (map.components == nil) == (map.pcaMean == nil), map.pcaMean == nil || map.pcaMean?.count == input
         else { throw TrainedModels.LoadError(description: "the saved preprocessing does not match the input layout") }

@@ -38,6 +38,23 @@ public struct HDBSCANKind: TypedJobKind {
         if let samples = params["min_samples"]?.integerValue {
             try ClassicalInputs.validate(params, library: library, k: Int(samples), kField: "params.min_samples")
         }
+        let minSamplesField = params["min_samples"]?.integerValue == nil ? "params.min_cluster_size" : "params.min_samples"
+        if let dataset = params["dataset"]?.stringValue,
+            let outline = try? library.outline(dataset, generatedSamples: Int(params["generated_samples"]?.integerValue ?? 600)),
+            let minSamples = (params["min_samples"]?.integerValue ?? params["min_cluster_size"]?.integerValue).map(Int.init),
+            let reason = Self.graphTooLarge(samples: outline.samples, minSamples: minSamples)
+        {
+            throw ParameterError(.outOfRange, field: minSamplesField, reason: reason)
+        }
+    }
+
+    /// Why the kNN graph for these sizes would exceed `HDBSCAN.maxGraphEntries`, or nil.
+    static func graphTooLarge(samples n: Int, minSamples: Int) -> String? {
+        guard n >= 2 else { return nil }
+        let neighbours = HDBSCAN.graphNeighbours(samples: n, minSamples: minSamples)
+        guard n * neighbours > HDBSCAN.maxGraphEntries else { return nil }
+        return "min_samples \(minSamples) on \(n) samples needs \(neighbours) neighbours each, beyond the limit of \(HDBSCAN.maxGraphEntries) "
+            + "graph entries (samples × neighbours); lower min_samples (it defaults to min_cluster_size)"
     }
 
     public func run(_ context: JobContext) throws -> JSONValue {
@@ -48,6 +65,9 @@ public struct HDBSCANKind: TypedJobKind {
         let minSamples = params.minSamples ?? params.minClusterSize
         guard params.minClusterSize <= n, minSamples <= n, n >= 2 else {
             throw JobFailure("params.min_cluster_size: clusters of \(params.minClusterSize) need more samples; the dataset has \(n)")
+        }
+        if let reason = Self.graphTooLarge(samples: n, minSamples: minSamples) {
+            throw JobFailure("\(params.minSamples == nil ? "params.min_cluster_size" : "params.min_samples"): \(reason)")
         }
         context.progress(0.1, phase: "tree", message: "mutual-reachability spanning tree of \(n) samples")
         let fit = try HDBSCAN(minClusterSize: params.minClusterSize, minSamples: minSamples).fit(

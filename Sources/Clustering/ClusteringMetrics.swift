@@ -100,8 +100,7 @@ public enum ClusteringMetrics {
         let m = indices.count
         var rows = [Float](repeating: 0, count: m * d)
         for (r, i) in indices.enumerated() { for j in 0..<d { rows[r * d + j] = x[i * d + j] } }
-        var norms = [Float](repeating: 0, count: m)
-        for r in 0..<m { for j in 0..<d { norms[r] += rows[r * d + j] * rows[r * d + j] } }
+        let norms = NeighbourGraph.squaredNorms(rows, count: m, dimension: d)
         var products = [Float](repeating: 0, count: m * m)
         rows.withUnsafeBufferPointer { a in
             products.withUnsafeMutableBufferPointer { c in

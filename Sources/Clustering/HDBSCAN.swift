@@ -11,6 +11,15 @@ public struct HDBSCAN: Sendable {
     /// Up to this many samples the spanning tree is exact (Prim over the full distance matrix, N² floats); beyond
     /// it the tree is that of the kNN graph (K = max(min_samples, 15)), its components joined by their nearest pairs.
     public static let exactLimit = 8192
+    /// Samples × neighbours per sample the kNN graph may hold (indices, distances and the tree's candidate edges:
+    /// 20 bytes each, 500 MB): 250,000 samples with min_samples 100.
+    public static let maxGraphEntries = 25_000_000
+
+    /// Neighbours per sample the graph needs for `n` samples: min_samples − 1, and at least 15 beyond `exactLimit`.
+    public static func graphNeighbours(samples n: Int, minSamples: Int) -> Int {
+        let others = min(max(minSamples - 1, 0), n - 1)
+        return max(1, n <= exactLimit ? others : max(others, 15))
+    }
 
     public init(minClusterSize: Int = 5, minSamples: Int? = nil) {
         self.minClusterSize = minClusterSize
@@ -36,7 +45,8 @@ public struct HDBSCAN: Sendable {
         precondition(n >= 2, "needs at least two samples")
         let others = min(max(minSamples - 1, 0), n - 1)
         let exact = n <= Self.exactLimit
-        let graph = try NeighbourGraph.build(x, count: n, dimension: d, k: max(1, exact ? others : max(others, 15)), shouldStop: shouldStop)
+        let graph = try NeighbourGraph.build(
+            x, count: n, dimension: d, k: Self.graphNeighbours(samples: n, minSamples: minSamples), shouldStop: shouldStop)
         let core = (0..<n).map { i in others == 0 ? Float(0) : graph.squaredDistances[i * graph.k + others - 1].squareRoot() }
         let edges =
             exact
@@ -47,8 +57,7 @@ public struct HDBSCAN: Sendable {
 
     /// Prim's algorithm on the dense mutual-reachability matrix (distances by SGEMM in blocks of rows).
     func primTree(_ x: [Float], n: Int, d: Int, core: [Float], shouldStop: () throws -> Void) throws -> [Edge] {
-        var norms = [Float](repeating: 0, count: n)
-        for i in 0..<n { for j in 0..<d { norms[i] += x[i * d + j] * x[i * d + j] } }
+        let norms = NeighbourGraph.squaredNorms(x, count: n, dimension: d)
         var distances = [Float](repeating: 0, count: n * n)
         let blockRows = 512
         for start in stride(from: 0, to: n, by: blockRows) {
@@ -111,8 +120,7 @@ public struct HDBSCAN: Sendable {
         var sets = UnionFind(n)
         var edges: [Edge] = []
         for edge in candidates where sets.union(Int(edge.a), Int(edge.b)) { edges.append(edge) }
-        var norms = [Float](repeating: 0, count: n)
-        for i in 0..<n { for j in 0..<d { norms[i] += x[i * d + j] * x[i * d + j] } }
+        let norms = NeighbourGraph.squaredNorms(x, count: n, dimension: d)
         while edges.count < n - 1 {
             try shouldStop()
             let component = (0..<n).map { Int32(sets.find($0)) }

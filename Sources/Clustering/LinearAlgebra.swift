@@ -21,7 +21,8 @@ public enum LinearAlgebra {
                 dsyevd_(jobz, uplo, &size, &a, &size, &values, &workQuery, &query, &iworkQuery, &query, &info)
             }
         }
-        guard info == 0 else { return nil }
+        // The workspace LAPACK asks for, checked before it becomes an Int32 (a NaN or huge value would trap).
+        guard info == 0, workQuery.isFinite, workQuery >= 1, workQuery < Double(Int32.max), iworkQuery >= 1 else { return nil }
         var lwork = Int32(workQuery), liwork = iworkQuery
         var work = [Double](repeating: 0, count: Int(lwork)), iwork = [Int32](repeating: 0, count: Int(liwork))
         "V".withCString { jobz in

@@ -13,17 +13,25 @@ public struct NeighbourGraph: Sendable {
 
     public func neighbours(of i: Int) -> ArraySlice<Int32> { indices[(i * k)..<((i + 1) * k)] }
 
-    /// - Parameter shouldStop: called between blocks (a cancel must not wait for the whole graph).
-    public static func build(
-        _ x: [Float], count n: Int, dimension d: Int, k: Int, blockRows: Int = 256, shouldStop: () throws -> Void = {}
-    ) rethrows -> NeighbourGraph {
-        precondition(k >= 1 && k < n, "K must be between 1 and N − 1")
-        var norms = [Float](repeating: 0, count: n)
-        for i in 0..<n {
+    /// ‖x_i‖² of each row of x (n × d).
+    public static func squaredNorms(_ x: [Float], count n: Int, dimension d: Int) -> [Float] {
+        (0..<n).map { i in
             var total: Float = 0
             for j in 0..<d { total += x[i * d + j] * x[i * d + j] }
-            norms[i] = total
+            return total
         }
+    }
+
+    /// - Parameters:
+    ///   - byInnerProduct: rank by the largest x·y instead (cosine similarity when the rows have unit length,
+    ///     as SCAN's mining gives them); `squaredDistances` are then 2 − 2 x·y, the squared distance of unit vectors.
+    ///   - shouldStop: called between blocks (a cancel must not wait for the whole graph).
+    public static func build(
+        _ x: [Float], count n: Int, dimension d: Int, k: Int, byInnerProduct: Bool = false, blockRows: Int = 256,
+        shouldStop: () throws -> Void = {}
+    ) rethrows -> NeighbourGraph {
+        precondition(k >= 1 && k < n, "K must be between 1 and N − 1")
+        let norms = byInnerProduct ? [Float](repeating: 0, count: n) : squaredNorms(x, count: n, dimension: d)
         var indices = [Int32](repeating: 0, count: n * k)
         var distances = [Float](repeating: 0, count: n * k)
         var block = [Float](repeating: 0, count: min(blockRows, n) * n)
@@ -42,9 +50,10 @@ public struct NeighbourGraph: Sendable {
                         let i = start + r
                         let row = s.baseAddress! + r * n
                         var filled = 0
-                        // Ranked by ‖y‖² − 2 x·y (‖x‖² is the same for the whole row); a sorted buffer of the best K.
+                        // Ranked by ‖y‖² − 2 x·y (‖x‖² is the same for the whole row), or by −x·y; a sorted buffer of
+                        // the best K (ties: the lower index first).
                         for j in 0..<n where j != i {
-                            let value = norm[j] - 2 * row[j]
+                            let value = byInnerProduct ? -row[j] : norm[j] - 2 * row[j]
                             if filled == k && !(value < bestDistance[k - 1]) { continue }
                             var position = filled
                             while position > 0 && value < bestDistance[position - 1] {
@@ -62,7 +71,7 @@ public struct NeighbourGraph: Sendable {
                         }
                         for m in 0..<k {
                             indices[i * k + m] = bestIndex[m]
-                            distances[i * k + m] = max(bestDistance[m] + norm[i], 0)
+                            distances[i * k + m] = max(byInnerProduct ? 2 + 2 * bestDistance[m] : bestDistance[m] + norm[i], 0)
                         }
                     }
                 }

@@ -112,33 +112,9 @@ public enum NeighbourMining {
             let norm = max(total.squareRoot(), 1e-12)
             for j in 0..<d { normalized[i * d + j] /= norm }
         }
-        var result = [[Int]](repeating: [], count: n)
-        var block = [Float](repeating: 0, count: min(blockRows, n) * n)
-        for start in stride(from: 0, to: n, by: blockRows) {
-            try shouldStop()
-            let rows = min(blockRows, n - start)
-            normalized.withUnsafeBufferPointer { x in
-                block.withUnsafeMutableBufferPointer { s in
-                    MatrixMultiply.gemm(x.baseAddress! + start * d, x.baseAddress!, s.baseAddress!, m: rows, n: n, k: d, transposeB: true)
-                }
-            }
-            for r in 0..<rows {
-                let i = start + r
-                // Partial selection: keep the K best in a small sorted buffer (ties: lower index first).
-                var best: [(similarity: Float, index: Int)] = []
-                best.reserveCapacity(k + 1)
-                for j in 0..<n where j != i {
-                    let value = block[r * n + j]
-                    if best.count == k, let last = best.last, !(value > last.similarity) { continue }
-                    var position = best.count
-                    while position > 0 && value > best[position - 1].similarity { position -= 1 }
-                    best.insert((value, j), at: position)
-                    if best.count > k { best.removeLast() }
-                }
-                result[i] = best.map(\.index)
-            }
-        }
-        return result
+        let graph = try NeighbourGraph.build(
+            normalized, count: n, dimension: d, k: k, byInnerProduct: true, blockRows: blockRows, shouldStop: shouldStop)
+        return (0..<n).map { i in graph.neighbours(of: i).map(Int.init) }
     }
 
     /// The share of (sample, neighbour) pairs with the same label.

@@ -392,11 +392,12 @@ public final class SCANTrainer: @unchecked Sendable {
         func entropy(_ shares: [Float]) -> Float { -shares.reduce(0) { $0 + ($1 > 0 ? $1 * log($1) : 0) } }
         let (final, estimated) = (entropy(sizes), entropy(estimatedSizes))
         guard final - estimated > 0.25 else { return nil }
-        let largest = (sizes.max() ?? 0) * 100, expected = (estimatedSizes.first ?? 0) * 100
-        return String(
-            format: "the clusters are much more even than the data's grouping suggests (largest %.0f %% of samples; a k-means pass found %.0f %%)%@",
-            largest, expected,
-            configuration.sizePrior == .uniform ? ": size_prior \"uniform\" forces equal sizes; try \"estimated\"" : "; try a lower entropy_weight")
+        let largest = String(format: "%.0f", (sizes.max() ?? 0) * 100), expected = String(format: "%.0f", (estimatedSizes.first ?? 0) * 100)
+        let advice =
+            configuration.sizePrior == .uniform ? ": size_prior \"uniform\" forces equal sizes; try \"estimated\"" : "; try a lower entropy_weight"
+        return
+            "the clusters are much more even than the data's grouping suggests (largest \(largest) % of samples; a k-means pass found \(expected) %)"
+            + advice
     }
 
     /// Probabilities of head `head` for samples laid out like the inputs.

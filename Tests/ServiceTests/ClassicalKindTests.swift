@@ -268,6 +268,13 @@ final class ClassicalKindTests: XCTestCase {
             try assertProblem(
                 try await submitKind(client, "cluster.spectral", #"{"dataset": "\#(many)", "k": 100}"#), .unprocessableContent, code: "out_of_range",
                 field: "params.k")
+            // So is HDBSCAN's kNN graph: 250,000 samples × 499 neighbours is beyond 25,000,000 entries.
+            try assertProblem(
+                try await submitKind(client, "cluster.hdbscan", #"{"dataset": "\#(many)", "min_samples": 500}"#), .unprocessableContent,
+                code: "out_of_range", field: "params.min_samples")
+            try assertProblem(
+                try await submitKind(client, "cluster.hdbscan", #"{"dataset": "\#(many)", "min_cluster_size": 500}"#), .unprocessableContent,
+                code: "out_of_range", field: "params.min_cluster_size")
             // "auto" is the published default; the schema says integer or "auto".
             let kinds = try await client.get("/v1/kinds").json["kinds"]?.arrayValue ?? []
             let spectral = kinds.first { $0["name"] == "cluster.spectral" }
