@@ -26,7 +26,9 @@ public protocol TrainedModel: Sendable {
 /// layout, normalization, parameter count and MACs, the training data's SHA-256). Models saved before
 /// 0.3 as one binary plist (`model`) are still read.
 public enum TrainedModels {
-    public static let types: [any TrainedModel.Type] = [KMeansModel.self, IICModel.self, SCANModel.self, GaussianMixtureModel.self]
+    public static let types: [any TrainedModel.Type] = [
+        KMeansModel.self, IICModel.self, SCANModel.self, GaussianMixtureModel.self, MixMatchModel.self, RUCModel.self,
+    ]
     public static let weightsArtifact = "model.safetensors"
     public static let descriptionArtifact = "model.json"
     /// The binary plist of models saved before 0.3.

@@ -181,6 +181,6 @@ public struct IICKind: TypedJobKind {
 public func clusterKinds(library: DatasetLibrary, artifact: @escaping @Sendable (String, String) throws -> Data? = { _, _ in nil }) -> [any JobKind] {
     [
         KMeansKind(library: library), IICKind(library: library), SCANKind(library: library, artifact: artifact), SpectralKind(library: library),
-        GMMKind(library: library), AgglomerativeKind(library: library), HDBSCANKind(library: library),
+        GMMKind(library: library), AgglomerativeKind(library: library), HDBSCANKind(library: library), MixMatchKind(library: library),
     ]
 }

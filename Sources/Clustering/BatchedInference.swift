@@ -2,7 +2,7 @@ import Tensor
 
 /// Runs `forward` without a graph over `values` (samples of `inputShape`, row after row) in batches,
 /// so evaluating a whole dataset never holds more than one batch's activations.
-func inferInBatches(
+public func inferInBatches(
     _ values: [Float], count n: Int, inputShape: [Int], batchSize: Int = 512,
     _ forward: (Variable) -> Variable
 ) -> [Float] {

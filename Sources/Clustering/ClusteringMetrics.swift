@@ -80,8 +80,13 @@ public enum ClusteringMetrics {
         return (index - expected) / (maximum - expected)
     }
 
+    /// Scores on the samples that have a label: a label of −1 means none (a semi-supervised dataset's unlabelled samples).
     public static func scores(_ clusters: [Int], _ labels: [Int]) -> ClusteringScores {
-        ClusteringScores(accuracy: accuracy(clusters, labels), nmi: nmi(clusters, labels), ari: ari(clusters, labels))
+        if labels.contains(where: { $0 < 0 }) {
+            let known = labels.indices.filter { labels[$0] >= 0 }
+            return scores(known.map { clusters[$0] }, known.map { labels[$0] })
+        }
+        return ClusteringScores(accuracy: accuracy(clusters, labels), nmi: nmi(clusters, labels), ari: ari(clusters, labels))
     }
 
     /// The mean silhouette (b − a) / max(a, b) with Euclidean distances, as scikit-learn's `silhouette_score`:

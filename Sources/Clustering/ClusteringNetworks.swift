@@ -27,6 +27,18 @@ public enum ClusteringNetworks {
         ])
     }
 
+    /// A classifier: the trunk for the layout (the convolutional trunk for images, `Backbones.mlp` for feature
+    /// vectors) and a linear map of its 128 features to `classes` logits. SCAN's saved model, MixMatch's and
+    /// RUC's networks are this architecture.
+    public static func classifier(for layout: Dataset.Layout, classes: Int, rng: inout RandomStream) -> Sequential {
+        let trunk: Sequential
+        switch layout {
+        case .images(let c, let h, let w): trunk = convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
+        case .features(let d): trunk = Backbones.mlp(inputs: d, rng: &rng)
+        }
+        return Sequential([trunk, Linear(128, classes, rng: &rng)])
+    }
+
     /// The augmentation policies for pairs of views: for images small affine jitter, crop and photometric
     /// noise; for (standardized) feature vectors Gaussian noise of 0.1 standard deviations.
     public static func augmentation(for layout: Dataset.Layout, policy: String = "default") -> Augmentation {

@@ -46,7 +46,7 @@ public struct Dataset: Sendable {
     }
 
     /// Interprets an array: uint8 N×H×W or N×H×W×C as images, any N×D (D ≤ 4096) as feature vectors;
-    /// checks the limits, finiteness and the labels (one non-negative integer per sample).
+    /// checks the limits, finiteness and the labels (one integer per sample, −1 for a sample without a label).
     /// - Parameter pixelScale: for images, the value that becomes 1; nil computes it from this data (training).
     public static func from(
         _ array: NumericArray, labels labelArray: [Int]?, field: String = "data", labelsField: String = "labels", pixelScale: Float? = nil
@@ -117,8 +117,8 @@ public struct Dataset: Sendable {
             guard labelArray.count == n else {
                 throw DatasetError(field: labelsField, "\(labelArray.count) labels for \(n) samples; one label per sample is needed")
             }
-            if let bad = labelArray.firstIndex(where: { $0 < 0 || $0 > Limits.maxLabel }) {
-                throw DatasetError(field: labelsField, "label \(labelArray[bad]) at index \(bad) is outside 0…\(Limits.maxLabel)")
+            if let bad = labelArray.firstIndex(where: { $0 < -1 || $0 > Limits.maxLabel }) {
+                throw DatasetError(field: labelsField, "label \(labelArray[bad]) at index \(bad) is outside −1…\(Limits.maxLabel) (−1: unlabelled)")
             }
         }
         var dataset = Dataset(layout: layout, count: n, values: values, labels: labelArray)
@@ -136,7 +136,7 @@ public struct Dataset: Sendable {
         }
     }
 
-    /// Labels from an array file: one integer per sample (N or N×1).
+    /// Labels from an array file: one integer per sample (N or N×1), −1 for a sample without a label.
     public static func labels(_ array: NumericArray, field: String = "labels") throws(DatasetError) -> [Int] {
         guard array.shape.count == 1 || (array.shape.count == 2 && array.shape[1] == 1) else {
             throw DatasetError(field: field, "labels must be a vector of N integers (got shape \(array.shape))")
@@ -145,8 +145,8 @@ public struct Dataset: Sendable {
         if let bad = values.firstIndex(where: { $0 != $0.rounded() || !$0.isFinite }) {
             throw DatasetError(field: field, "label at index \(bad) is \(values[bad]), not an integer")
         }
-        if let bad = values.firstIndex(where: { $0 < 0 || $0 > Double(Limits.maxLabel) }) {
-            throw DatasetError(field: field, "label \(values[bad]) at index \(bad) is outside 0…\(Limits.maxLabel)")
+        if let bad = values.firstIndex(where: { $0 < -1 || $0 > Double(Limits.maxLabel) }) {
+            throw DatasetError(field: field, "label \(values[bad]) at index \(bad) is outside −1…\(Limits.maxLabel) (−1: unlabelled)")
         }
         return values.map { Int($0) }
     }

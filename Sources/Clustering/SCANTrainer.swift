@@ -531,12 +531,7 @@ public struct SCANPredictor {
     /// The architecture of a saved model (trunk and one head), with untrained weights.
     static func network(for saved: SCANTrainer.SavedModel) -> Sequential {
         var rng = RandomStream(seed: 0)
-        let trunk: Sequential
-        switch saved.layout {
-        case .images(let c, let h, let w): trunk = ClusteringNetworks.convolutionalTrunk(channels: c, height: h, width: w, rng: &rng)
-        case .features(let d): trunk = Backbones.mlp(inputs: d, rng: &rng)
-        }
-        return Sequential([trunk, Linear(128, saved.clusters, rng: &rng)])
+        return ClusteringNetworks.classifier(for: saved.layout, classes: saved.clusters, rng: &rng)
     }
 
     public func predict(_ dataset: Dataset) -> (clusters: [Int], probabilities: [Float]) {

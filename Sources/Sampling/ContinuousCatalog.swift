@@ -130,30 +130,9 @@ public struct Gamma: ContinuousDistribution {
     public var variance: Double { shape / (rate * rate) }
     public var support: (lower: Double, upper: Double) { (0, .infinity) }
 
-    /// Marsaglia & Tsang (2000); shapes below 1 by the boost G(a) = G(a + 1) · U^(1/a).
+    /// Marsaglia & Tsang (2000), in the random-stream module (`RandomStream.standardGamma`).
     @inline(__always)
-    public static func standard(_ shape: Double, _ rng: inout RandomStream) -> Double {
-        if shape < 1 {
-            let u = rng.uniformOpen()
-            return standard(shape + 1, &rng) * pow(u, 1 / shape)
-        }
-        let d = shape - 1.0 / 3
-        let c = 1 / (9 * d).squareRoot()
-        let normal = Ziggurat.normal
-        while true {
-            var x: Double
-            var v: Double
-            repeat {
-                x = normal.normal(&rng)
-                v = 1 + c * x
-            } while v <= 0
-            v = v * v * v
-            let u = rng.uniform()
-            let x2 = x * x
-            if u < 1 - 0.0331 * x2 * x2 { return d * v }
-            if log(u) < 0.5 * x2 + d * (1 - v + log(v)) { return d * v }
-        }
-    }
+    public static func standard(_ shape: Double, _ rng: inout RandomStream) -> Double { rng.standardGamma(shape) }
 
     public func fill(_ buffer: UnsafeMutableBufferPointer<Double>, _ rng: inout RandomStream) {
         let scale = 1 / rate

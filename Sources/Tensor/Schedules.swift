@@ -36,7 +36,10 @@ public final class ExponentialMovingAverage {
     /// Continues from saved averages (a checkpoint).
     public func restore(_ shadow: [[Float]]) { self.shadow = shadow }
 
-    public func update(_ parameters: [Variable]) {
+    /// - Parameter step: the optimizer steps taken so far; when given, the decay is min(decay, (1 + step)/(10 + step))
+    ///   (TensorFlow's `num_updates`), so a short run's average is not dominated by the initial weights.
+    public func update(_ parameters: [Variable], step: Int? = nil) {
+        let decay = step.map { min(self.decay, Float(1 + $0) / Float(10 + $0)) } ?? self.decay
         for (index, parameter) in parameters.enumerated() {
             for i in 0..<parameter.value.count {
                 shadow[index][i] = decay * shadow[index][i] + (1 - decay) * parameter.value.storage[i]

@@ -148,6 +148,46 @@ func runSCAN(_ dataset: Dataset, pretext: Int, label: String, afterPretext: ([Fl
     ])
 }
 
+/// MixMatch with `perClass` labels per class (the rest unlabelled, scored as `acc`): cluster-bench mixmatch DIR NAME EPOCHS SEED PER_CLASS.
+/// MIXMATCH_SUPERVISED=1 trains on the labels alone; MIXMATCH_LAMBDA_U, MIXMATCH_RAMPUP, MIXMATCH_LR, MIXMATCH_BATCH, MIXMATCH_STEPS override.
+func runMixMatch(_ dataset: Dataset, epochs: Int, perClass: Int) throws {
+    let environment = ProcessInfo.processInfo.environment
+    let split = try SemiSupervisedSplit.make(labels: dataset.labels!, labelledPerClass: perClass, validationFraction: 0, seed: seed)
+    var configuration = MixMatchTrainer.Configuration(classes: split.classes)
+    configuration.epochs = epochs
+    configuration.seed = seed
+    configuration.supervisedOnly = environment["MIXMATCH_SUPERVISED"] == "1"
+    if let value = environment["MIXMATCH_LAMBDA_U"].flatMap(Float.init) { configuration.unlabelledWeight = value }
+    if let value = environment["MIXMATCH_RAMPUP"].flatMap(Double.init) { configuration.rampUpEpochs = value }
+    if let value = environment["MIXMATCH_LR"].flatMap(Float.init) { configuration.learningRate = value }
+    if let value = environment["MIXMATCH_BATCH"].flatMap(Int.init) { configuration.batchSize = value }
+    if let value = environment["MIXMATCH_STEPS"].flatMap(Int.init) { configuration.stepsPerEpoch = value }
+    var evaluation = MixMatchTrainer.Evaluation()
+    evaluation.hidden = zip(split.hidden, split.hiddenLabels).map { (index: $0.0, label: $0.1) }
+    let trainer = MixMatchTrainer(
+        dataset: dataset, labelled: split.labelled, targets: split.targets, unlabelled: split.unlabelled, configuration: configuration,
+        evaluation: evaluation)
+    while !trainer.isFinished {
+        guard let record = try trainer.runNetworkEpoch() else { continue }
+        emit([
+            "bench": "mixmatch_epoch", "epoch": record.epoch, "seconds": record.seconds, "loss_x": record.labelledLoss[0],
+            "loss_u": record.unlabelledLoss[0], "acc": record.hiddenAccuracy ?? 0,
+        ])
+    }
+    let (predicted, _) = trainer.assign()
+    let hidden = split.hidden.map { predicted[$0] }
+    let accuracy = Double(zip(hidden, split.hiddenLabels).filter { $0 == $1 }.count) / Double(max(1, hidden.count))
+    emit([
+        "bench": configuration.supervisedOnly ? "supervised" : "mixmatch", "dataset": name, "seed": Int(seed),
+        "seconds": Date().timeIntervalSince(start), "acc": accuracy, "labelled": split.labelled.count, "peak_rss_mb": peakRSS(),
+    ])
+}
+
+if mode == "mixmatch" {
+    try runMixMatch(dataset, epochs: amount, perClass: batch)
+    exit(0)
+}
+
 if mode == "scan" {
     var pretextFeatures: [Float] = []
     try runSCAN(dataset, pretext: amount, label: name) { pretextFeatures = $0 }
