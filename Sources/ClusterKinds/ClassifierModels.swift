@@ -35,7 +35,8 @@ public struct ClassifierEnsemble: Sendable {
     }
 
     /// From model.json's `configuration` (`classes`, `networks`) and model.safetensors' tensors.
-    init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor], members: Int) throws {
+    init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor], members: Int) throws
+    {
         guard let k = configuration["classes"]?.integerValue, (2...1000).contains(k) else {
             throw TrainedModels.LoadError(description: "model.json needs configuration.classes (2…1000)")
         }
@@ -56,7 +57,8 @@ public struct ClassifierEnsemble: Sendable {
         }
         let images = layout.isImages
         let values =
-            images ? dataset.values : standardization.map { ClusteringNetworks.standardize(dataset.values, d: layout.sampleSize, $0) } ?? dataset.values
+            images
+            ? dataset.values : standardization.map { ClusteringNetworks.standardize(dataset.values, d: layout.sampleSize, $0) } ?? dataset.values
         var total = [Float](repeating: 0, count: dataset.count * classes)
         for case let member as Sequential in network.layers {
             let p = inferInBatches(values, count: dataset.count, inputShape: shape) { batch in

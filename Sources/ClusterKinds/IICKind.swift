@@ -177,10 +177,15 @@ public struct IICKind: TypedJobKind {
     }
 }
 
-/// The clustering job kinds, reading datasets from `library` and earlier jobs' models through `artifact`.
-public func clusterKinds(library: DatasetLibrary, artifact: @escaping @Sendable (String, String) throws -> Data? = { _, _ in nil }) -> [any JobKind] {
+/// The clustering job kinds, reading datasets from `library` and earlier jobs' models through `artifact`;
+/// `job` looks up a job by id (RUC's source).
+public func clusterKinds(
+    library: DatasetLibrary, job: @escaping @Sendable (String) throws -> Job? = { _ in nil },
+    artifact: @escaping @Sendable (String, String) throws -> Data? = { _, _ in nil }
+) -> [any JobKind] {
     [
         KMeansKind(library: library), IICKind(library: library), SCANKind(library: library, artifact: artifact), SpectralKind(library: library),
         GMMKind(library: library), AgglomerativeKind(library: library), HDBSCANKind(library: library), MixMatchKind(library: library),
+        RUCKind(library: library, job: job, artifact: artifact),
     ]
 }

@@ -63,7 +63,8 @@ public struct MixMatchKind: TypedJobKind {
     public var metrics: [MetricDeclaration] {
         [
             MetricDeclaration("loss_x", "Cross-entropy of the mixed labelled rows, mean over the epoch.", unit: "nats", step: "epoch"),
-            MetricDeclaration("loss_u", "Squared L2 distance of the mixed unlabelled rows to their guessed labels, mean over the epoch.", step: "epoch"),
+            MetricDeclaration(
+                "loss_u", "Squared L2 distance of the mixed unlabelled rows to their guessed labels, mean over the epoch.", step: "epoch"),
             MetricDeclaration("lambda_u", "λ_u at the end of the epoch (after the ramp-up).", step: "epoch"),
             MetricDeclaration("acc", "Accuracy of the EMA model on samples whose labels were hidden (labelled_per_class).", step: "epoch"),
             MetricDeclaration("acc_validation", "Accuracy of the EMA model on the held-out labelled samples (validation_fraction).", step: "epoch"),
@@ -106,7 +107,9 @@ public struct MixMatchKind: TypedJobKind {
     public func run(_ context: JobContext) throws -> JSONValue {
         let (params, dataset) = try ClusterInputs.start(self, context, library: library)
         let start = Date()
-        guard let labels = dataset.labels else { throw JobFailure("params.dataset: the dataset has no labels; semi.mixmatch needs labels (−1 where unknown)") }
+        guard let labels = dataset.labels else {
+            throw JobFailure("params.dataset: the dataset has no labels; semi.mixmatch needs labels (−1 where unknown)")
+        }
         let split: SemiSupervisedSplit
         do {
             split = try SemiSupervisedSplit.make(
@@ -126,7 +129,8 @@ public struct MixMatchKind: TypedJobKind {
             try SemiSupervisedInputs.writePredictions(
                 predicted, probabilities: probabilities, k: split.classes, name: "predictions", column: "class", context: context)
             let ensemble = try ClassifierEnsemble(
-                layout: dataset.layout, classes: split.classes, members: 1, standardization: trainer.standardization, weights: trainer.averagedModel())
+                layout: dataset.layout, classes: split.classes, members: 1, standardization: trainer.standardization, weights: trainer.averagedModel()
+            )
             try TrainedModels.save(
                 MixMatchModel(ensemble), architecture: cost, datasetSHA256: ClusterInputs.datasetSHA256(params.dataset, library: library),
                 pixelScale: dataset.pixelScale, context: context)
@@ -176,7 +180,8 @@ public struct MixMatchKind: TypedJobKind {
                 "acc": SemiSupervisedInputs.optional(SemiSupervisedInputs.accuracy(hiddenPredicted, split.hiddenLabels)),
                 "acc_validation": SemiSupervisedInputs.optional(SemiSupervisedInputs.accuracy(validationPredicted, split.validationLabels)),
             ],
-            "confusion_matrix": split.hidden.isEmpty ? .null : SemiSupervisedInputs.confusion(hiddenPredicted, split.hiddenLabels, classes: split.classes),
+            "confusion_matrix": split.hidden.isEmpty
+                ? .null : SemiSupervisedInputs.confusion(hiddenPredicted, split.hiddenLabels, classes: split.classes),
             "class_sizes": ClusterInputs.integers(ClusteringMetrics.sizes(predicted, k: split.classes)),
             "warnings": .array(warnings.map(JSONValue.string)),
             "model": cost,

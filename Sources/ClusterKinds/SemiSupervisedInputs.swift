@@ -19,7 +19,8 @@ enum SemiSupervisedInputs {
     static let temperature = Parameter(
         "temperature", .number(minimum: 0.01, maximum: 10), "T: sharpening temperature of guessed labels (p^(1/T), renormalised).")
     static let alpha = Parameter("alpha", .number(minimum: 0.01, maximum: 100), "α of MixUp's λ ~ Beta(α, α); the weight used is max(λ, 1 − λ).")
-    static let lambdaU = Parameter("lambda_u", .number(minimum: 0, maximum: 10_000), "λ_u: weight of the unlabelled (squared L2) loss once ramped up.")
+    static let lambdaU = Parameter(
+        "lambda_u", .number(minimum: 0, maximum: 10_000), "λ_u: weight of the unlabelled (squared L2) loss once ramped up.")
     static let rampUpEpochs = Parameter(
         "rampup_epochs", .number(minimum: 0, maximum: 1000), "Epochs over which λ_u grows linearly from 0 (0: at once).")
     static let learningRate = Parameter("learning_rate", .number(minimum: 0, maximum: 1, exclusiveMinimum: true), "Adam's learning rate.")

@@ -43,13 +43,15 @@ public enum MixMatch {
     }
 
     /// RUC's co-refinement of a clean sample's target: w·ỹ + (1 − w)·p′, sharpened with T, where ỹ is the
-    /// smoothed given label, p′ the *other* network's prediction and w = p′ at the given label — the other
-    /// network's confidence in that label: a label it agrees with stays, one it doubts moves toward its guess.
+    /// smoothed given label, p′ the *other* network's prediction and w = p′(label) / max p′ — how much the other
+    /// network believes the label relative to its own best guess: a label it agrees with (or an untrained, flat
+    /// p′) keeps w = 1; a label it confidently contradicts moves toward its guess.
     public static func coRefine(labels: [Int], smoothing: Float, other: [Float], classes: Int, temperature: Float) -> [Float] {
         let given = smoothedOneHot(labels, classes: classes, smoothing: smoothing)
         var mixed = given
         for (row, label) in labels.enumerated() {
-            let w = other[row * classes + label]
+            let largest = other[(row * classes)..<((row + 1) * classes)].max() ?? 0
+            let w = largest > 0 ? other[row * classes + label] / largest : 1
             for c in 0..<classes { mixed[row * classes + c] = w * given[row * classes + c] + (1 - w) * other[row * classes + c] }
         }
         return sharpen(mixed, classes: classes, temperature: temperature)
@@ -284,7 +286,8 @@ public final class MixMatchTrainer: @unchecked Sendable {
     /// The network's logits; images standardized per channel first when the run asked for it.
     func logits(_ network: Sequential, _ x: Tensor, training: Bool) -> Variable {
         let input = Variable(x)
-        return network.forward(layout.isImages ? standardization.map { ClusteringNetworks.standardizeChannels(input, $0) } ?? input : input, training: training)
+        return network.forward(
+            layout.isImages ? standardization.map { ClusteringNetworks.standardizeChannels(input, $0) } ?? input : input, training: training)
     }
 
     func probabilities(_ network: Sequential, _ x: Tensor, training: Bool = false) -> [Float] {
@@ -328,8 +331,11 @@ public final class MixMatchTrainer: @unchecked Sendable {
         for step in 0..<steps {
             try shouldStop()
             let s = UInt64(step)
-            let xIndices = draw(labelledIndices, rows: (step * batch)..<((step + 1) * batch), salt: 0x11 ^ (e << 8) ^ (network64 << 40), cache: &labelledCache)
-            let xViews = views(xIndices, augmentation: configuration.strongLabelledViews ? strong : weak, view: 0, salt: 0x21 ^ (e << 8) ^ (network64 << 40) ^ (s << 20))
+            let xIndices = draw(
+                labelledIndices, rows: (step * batch)..<((step + 1) * batch), salt: 0x11 ^ (e << 8) ^ (network64 << 40), cache: &labelledCache)
+            let xViews = views(
+                xIndices, augmentation: configuration.strongLabelledViews ? strong : weak, view: 0,
+                salt: 0x21 ^ (e << 8) ^ (network64 << 40) ^ (s << 20))
             let labels = xIndices.map { targetOf[$0]! }
             // The other network's view of the labelled batch, for co-refinement (RUC).
             var xTargets: [Float]
@@ -344,7 +350,8 @@ public final class MixMatchTrainer: @unchecked Sendable {
             let loss: Variable
             if useUnlabelled {
                 let uIndices = draw(
-                    unlabelledIndices, rows: (step * batch)..<((step + 1) * batch), salt: 0x12 ^ (e << 8) ^ (network64 << 40), cache: &unlabelledCache)
+                    unlabelledIndices, rows: (step * batch)..<((step + 1) * batch), salt: 0x12 ^ (e << 8) ^ (network64 << 40), cache: &unlabelledCache
+                )
                 let uViews = (0..<configuration.augmentations).map {
                     views(uIndices, augmentation: weak, view: UInt64($0 + 1), salt: 0x22 ^ (e << 8) ^ (network64 << 40) ^ (s << 20))
                 }
@@ -370,12 +377,14 @@ public final class MixMatchTrainer: @unchecked Sendable {
                 let (mixed, mixedTargets) = MixMatch.mixUp(
                     all, Tensor(shape: [all.shape[0], classes], storage: targets), permutation: permutation, weight: lambda)
                 weight = configuration.unlabelledWeight * MixMatch.rampUp(progress: progress, length: configuration.rampUpEpochs)
-                let parts = MixMatch.loss(logits: logits(network, mixed, training: true), targets: mixedTargets, labelledRows: batch, unlabelledWeight: weight)
+                let parts = MixMatch.loss(
+                    logits: logits(network, mixed, training: true), targets: mixedTargets, labelledRows: batch, unlabelledWeight: weight)
                 loss = parts.total
                 sums.0 += Double(parts.labelled)
                 sums.1 += Double(parts.unlabelled)
             } else {
-                loss = Ops.crossEntropy(logits(network, xViews, training: true), targets: Variable(Tensor(shape: [batch, classes], storage: xTargets)))
+                loss = Ops.crossEntropy(
+                    logits(network, xViews, training: true), targets: Variable(Tensor(shape: [batch, classes], storage: xTargets)))
                 sums.0 += Double(loss.value.storage[0])
             }
             adam.zeroGradients(parameters)

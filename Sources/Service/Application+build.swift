@@ -25,7 +25,7 @@ public func builtInKinds(library: DatasetLibrary, store: any JobStore) -> JobKin
                 return ModelData(shape: [dataset.count, dataset.layout.sampleSize], values: dataset.values.map(Double.init))
             })
             + clusterKinds(
-                library: library,
+                library: library, job: { try store.job(id: $0) },
                 artifact: { job, name in
                     // Only a succeeded job's model counts as trained.
                     guard try store.job(id: job)?.status == .succeeded else { return nil }
