@@ -374,6 +374,11 @@ public struct RUCKind: TypedJobKind {
                 return row.merging(ClusterInputs.scoreFields(record.scores)) { first, _ in first }
             }, context: context)
 
+        // Which samples the selection kept as clean labels (indices), for inspection and for re-running elsewhere.
+        try context.artifact(
+            "clean_set.npy", mediaType: "application/octet-stream",
+            data: NumericArray.npyFile(
+                shape: [clean.count], descr: "<i8", payload: clean.map { Int64($0).littleEndian }.withUnsafeBufferPointer { Data(buffer: $0) }))
         let changed = (0..<dataset.count).filter { refined[$0] != assignments[$0] }
         var changes: [String: JSONValue] = ["changed": .integer(Int64(changed.count))]
         var sourceScores: ClusteringScores?, refinedScores: ClusteringScores?, cleanAccuracy: Double?
