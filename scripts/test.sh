@@ -35,7 +35,7 @@ run "swift test" swift test --disable-swift-testing
 if swift build --product montecluster; then
   binary=.build/debug/montecluster
   run "crash recovery (kill -9)" python3 tests/system/crash_recovery_test.py "$binary"
-  run "training crash recovery (kill -9 during IIC and SCAN)" python3 tests/system/training_crash_test.py "$binary"
+  run "training crash recovery (kill -9 during IIC, SCAN and RUC)" python3 tests/system/training_crash_test.py "$binary"
   run "hostile requests and trap loop" python3 tests/system/hostile_test.py "$binary"
   run "disk full (tmpfs)" python3 tests/system/disk_full_test.py "$binary"
   run "contract (schemathesis)" "$tools/bin/python" tests/system/contract_test.py "$binary" "$tools/bin/schemathesis"

@@ -253,7 +253,7 @@ final class DatasetTests: XCTestCase {
                 }
             ),
             (
-                "huge labels", "outside 0",
+                "huge labels", "outside −1",
                 {
                     let values: [Double] = [0, 1e20]
                     _ = try Dataset.labels(float64Labels(values))

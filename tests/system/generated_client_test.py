@@ -67,9 +67,13 @@ def main(binary, generator):
         client = package.Client(base_url=server.base, raise_on_unexpected_status=True, timeout=90)
         listed = list_kinds.sync(client=client)
         check(listed is not None and len(listed.kinds) >= 9, f"listKinds gave {len(listed.kinds) if listed else None} typed kinds")
+        clustering_job = None  # an example naming "JOB_ID" (cluster.ruc's source) gets an earlier clustering example's job
         for kind in listed.kinds:
             name = camel(kind.name)
-            submission = getattr(models, f"{name}Submission").from_dict({"kind": kind.name, "params": kind.example.to_dict(),
+            params = kind.example.to_dict()
+            if params.get("source_job") == "JOB_ID":
+                params["source_job"] = clustering_job
+            submission = getattr(models, f"{name}Submission").from_dict({"kind": kind.name, "params": params,
                                                                           "tags": ["generated-client"]})
             job = submit_job.sync(client=client, body=submission)
             check(type(job).__name__ == "Job" and job.status.value == "queued", f"{kind.name}: submitted ({type(job).__name__})")
@@ -77,6 +81,8 @@ def main(binary, generator):
             while not job.terminal and time.time() < deadline:
                 job = get_job.sync(job.id, client=client, wait=10)  # long poll
             check(job.status.value == "succeeded", f"{kind.name}: the example succeeded ({job.status.value}: {job.reason})")
+            if kind.name == "cluster.kmeans":
+                clustering_job = job.id
             result = get_job_result.sync(job.id, client=client)
             check(type(result).__name__ == f"{name}JobResult" and type(result.result).__name__ == f"{name}Result",
                   f"{kind.name}: /result is typed ({type(result).__name__}, {type(result.result).__name__})")
@@ -97,7 +103,7 @@ def main(binary, generator):
                 description = json.loads(get_job_artifact.sync(job.id, "model.json", client=client).payload.read())
                 weights = safetensors.numpy.load(get_job_artifact.sync(job.id, "model.safetensors", client=client).payload.read())
                 listed_tensors = {t["name"]: tuple(t["shape"]) for t in description["tensors"]}
-                check(description["kind"] in ("kmeans", "iic", "scan", "gmm") and listed_tensors == {k: v.shape for k, v in weights.items()},
+                check(description["kind"] in ("kmeans", "iic", "scan", "gmm", "mixmatch", "ruc") and listed_tensors == {k: v.shape for k, v in weights.items()},
                       f"{kind.name}: model.safetensors loads with the safetensors package ({len(weights)} tensors, as model.json lists)")
             if "draws.json" in listed_names:
                 layout = json.loads(get_job_artifact.sync(job.id, "draws.json", client=client).payload.read())

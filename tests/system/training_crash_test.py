@@ -2,7 +2,7 @@
 the same data directory, and prove each job resumed from its last per-epoch checkpoint and ended with
 exactly the assignments of an uninterrupted run of the same parameters.
 
-IIC is killed once, a few epochs in. SCAN is killed twice — in the middle of its SimCLR pretext, then
+IIC and RUC (on a k-means job) are killed once, a few epochs in. SCAN is killed twice — in the middle of its SimCLR pretext, then
 in the middle of its SCAN phase — so the epochs (steps) of the job split into a prefix run by attempt 1,
 a middle run by attempt 2 and the rest by attempt 3, each exactly once.
 
@@ -21,6 +21,8 @@ SCAN = {"dataset": "generated:shapes", "k": 4, "pretext_epochs": 6, "pretext_bat
         "scan_batch_size": 32, "self_label_epochs": 3, "confidence_threshold": 0.9, "ema_decay": 0.9,
         "neighbours": 5, "generated_samples": 300, "seed": 3}
 SCAN_STEPS = 6 + 1 + 8 + 3
+RUC_EPOCHS = 12
+RUC = {"epochs": RUC_EPOCHS, "batch_size": 32, "seed": 2}
 check = Checks()
 
 
@@ -138,9 +140,35 @@ def scan(binary):
         third.stop()
 
 
+def ruc(binary):
+    """cluster.ruc on a k-means job: killed -9 mid-training (its two networks take turns within an epoch, each
+    network's epoch a checkpoint), resumed, and equal to an uninterrupted run on the same source."""
+    data_dir = tempfile.mkdtemp(prefix="montecluster-training-crash-")
+    server = Server(binary, data_dir, workers=1).start()
+    status, _, source = server.request(
+        "POST", "/v1/jobs", {"kind": "cluster.kmeans", "params": {"dataset": "generated:shapes", "k": 4, "generated_samples": 600, "seed": 2}})
+    assert status == 201, (status, source)
+    wait_terminal(server, source["id"])
+    params = dict(RUC, source_job=source["id"])
+    status, _, job = server.request("POST", "/v1/jobs", {"kind": "cluster.ruc", "params": params})
+    assert status == 201, (status, job)
+    done = kill_when(server, job["id"], "clean_size", 3)
+    print(f"RUC: killed -9 after {done} epochs of {RUC_EPOCHS}")
+    check(3 <= done < RUC_EPOCHS, f"RUC: killed mid-training (after {done} epochs)")
+    restarts = [time.time()]
+    restarted = Server(binary, data_dir, workers=1).start()
+    try:
+        attempts = resumed(restarted, job["id"], RUC_EPOCHS, restarts, "RUC")
+        print(f"  RUC resumed after epoch {attempts.count(1)} of {RUC_EPOCHS}")
+        same_as_uninterrupted(restarted, "cluster.ruc", params, job["id"], "RUC")
+    finally:
+        restarted.stop()
+
+
 def main(binary):
     iic(binary)
     scan(binary)
+    ruc(binary)
     print(f"training crash recovery: {check.passed} passed, {check.failed} failed")
     return 0 if check.failed == 0 else 1
 
