@@ -28,33 +28,7 @@ projection = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 64))
 heads = nn.ModuleList([nn.Linear(128, K) for _ in range(HEADS)])
 
 
-def augment(batch, degrees, scale_range, shear_deg, photometric, noise, cutout):
-    m = batch.shape[0]
-    angle = (torch.rand(m) * 2 - 1) * degrees * math.pi / 180
-    scale = scale_range[0] + torch.rand(m) * (scale_range[1] - scale_range[0])
-    shear = (torch.rand(m) * 2 - 1) * shear_deg * math.pi / 180
-    cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
-    mat = torch.stack([torch.stack([scale * cos, scale * (cos * tan - sin)], 1), torch.stack([scale * sin, scale * (sin * tan + cos)], 1)], 1)
-    theta = torch.cat([torch.linalg.inv(mat), torch.zeros(m, 2, 1)], 2)
-    out = F.grid_sample(batch, F.affine_grid(theta, batch.shape, align_corners=True), align_corners=True)
-    shift = torch.randint(-1, 2, (m, 2))
-    padded = F.pad(out, (1, 1, 1, 1))
-    out = torch.stack([padded[i, :, 1 + shift[i, 0]:9 + shift[i, 0], 1 + shift[i, 1]:9 + shift[i, 1]] for i in range(m)])
-    if photometric:
-        gain = 1 + (torch.rand(m, 1, 1, 1) * 2 - 1) * photometric
-        stretch = 1 + (torch.rand(m, 1, 1, 1) * 2 - 1) * photometric
-        mean = out.mean(dim=(1, 2, 3), keepdim=True)
-        out = (out * gain - mean) * stretch + mean
-    out = out + torch.randn_like(out) * noise
-    if cutout:
-        for i in range(m):
-            cy, cx = np.random.randint(8) - cutout // 2, np.random.randint(8) - cutout // 2
-            out[i, :, max(0, cy):max(0, cy + cutout), max(0, cx):max(0, cx + cutout)] = 0
-    return out.clamp(0, 1)
-
-
-strong = lambda b: augment(b, 25, (0.8, 1.2), 15, 0.4, 0.05, 2)
-mild = lambda b: augment(b, 10, (0.95, 1.05), 0, 0.0, 0.02, 0)
+from torch_augment import mild, strong  # noqa: E402
 
 
 def nt_xent(z, tau):

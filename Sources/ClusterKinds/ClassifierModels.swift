@@ -71,34 +71,40 @@ public struct ClassifierEnsemble: Sendable {
     }
 }
 
-/// `semi.mixmatch`'s classifier (the EMA weights).
-public struct MixMatchModel: TrainedModel {
-    public static let kind = "mixmatch"
-    public let ensemble: ClassifierEnsemble
+/// A trained model that is a `ClassifierEnsemble` of a fixed number of networks: everything but its kind and
+/// network count is the ensemble's.
+public protocol EnsembleModel: TrainedModel {
+    static var members: Int { get }
+    var ensemble: ClassifierEnsemble { get }
+    init(_ ensemble: ClassifierEnsemble)
+}
+
+extension EnsembleModel {
     public var layout: Dataset.Layout { ensemble.layout }
     public var clusters: Int { ensemble.classes }
     public var normalization: ChannelNormalization? { ensemble.standardization }
-    public init(_ ensemble: ClassifierEnsemble) { self.ensemble = ensemble }
     public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
-        ensemble = try ClassifierEnsemble(configuration: configuration, layout: layout, normalization: normalization, tensors: tensors, members: 1)
+        self.init(
+            try ClassifierEnsemble(
+                configuration: configuration, layout: layout, normalization: normalization, tensors: tensors, members: Self.members))
     }
-    public func configuration() -> JSONValue { ["classes": .integer(Int64(clusters)), "networks": 1] }
+    public func configuration() -> JSONValue { ["classes": .integer(Int64(clusters)), "networks": .integer(Int64(Self.members))] }
     public func tensors() -> [NamedTensor] { ensemble.tensors }
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) { try ensemble.predict(dataset) }
 }
 
-/// `cluster.ruc`'s two co-trained networks (EMA weights), whose averaged prediction is the refined clustering.
-public struct RUCModel: TrainedModel {
-    public static let kind = "ruc"
+/// `semi.mixmatch`'s classifier (the EMA weights).
+public struct MixMatchModel: EnsembleModel {
+    public static let kind = "mixmatch"
+    public static let members = 1
     public let ensemble: ClassifierEnsemble
-    public var layout: Dataset.Layout { ensemble.layout }
-    public var clusters: Int { ensemble.classes }
-    public var normalization: ChannelNormalization? { ensemble.standardization }
     public init(_ ensemble: ClassifierEnsemble) { self.ensemble = ensemble }
-    public init(configuration: JSONValue, layout: Dataset.Layout, normalization: ChannelNormalization?, tensors: [String: NamedTensor]) throws {
-        ensemble = try ClassifierEnsemble(configuration: configuration, layout: layout, normalization: normalization, tensors: tensors, members: 2)
-    }
-    public func configuration() -> JSONValue { ["classes": .integer(Int64(clusters)), "networks": 2] }
-    public func tensors() -> [NamedTensor] { ensemble.tensors }
-    public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) { try ensemble.predict(dataset) }
+}
+
+/// `cluster.ruc`'s two co-trained networks (EMA weights), whose averaged prediction is the refined clustering.
+public struct RUCModel: EnsembleModel {
+    public static let kind = "ruc"
+    public static let members = 2
+    public let ensemble: ClassifierEnsemble
+    public init(_ ensemble: ClassifierEnsemble) { self.ensemble = ensemble }
 }

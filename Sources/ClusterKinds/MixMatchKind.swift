@@ -12,7 +12,7 @@ public struct MixMatchKind: TypedJobKind {
         "MixMatch (Berthelot et al. 2019): semi-supervised classification from labels marked −1 where unknown (or labelled_per_class of a "
         + "labelled dataset): guessed, sharpened labels for K augmentations of each unlabelled sample, MixUp of labelled and unlabelled, an EMA model."
 
-    public struct Parameters: ClusterParameters {
+    public struct Parameters: ClusterParameters, MixMatchTrainingParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
         @Param(
             .integer(minimum: 1, maximum: 100_000),
@@ -43,19 +43,8 @@ public struct MixMatchKind: TypedJobKind {
 
         /// The trainer's configuration: every field from the declaration above, none defaulted here.
         func configuration(classes: Int) -> MixMatchTrainer.Configuration {
-            var configuration = MixMatchTrainer.Configuration(classes: classes)
-            configuration.epochs = epochs
-            configuration.batchSize = batchSize
-            configuration.stepsPerEpoch = stepsPerEpoch
-            configuration.augmentations = augmentations
-            configuration.temperature = Float(temperature)
-            configuration.alpha = Float(alpha)
-            configuration.unlabelledWeight = Float(lambdaU)
-            configuration.rampUpEpochs = rampupEpochs
-            configuration.learningRate = Float(learningRate)
-            configuration.emaDecay = Float(emaDecay)
+            var configuration = trainingConfiguration(classes: classes)
             configuration.supervisedOnly = supervisedOnly
-            configuration.seed = UInt64(seed)
             return configuration
         }
     }

@@ -26,7 +26,7 @@ public struct RUCKind: TypedJobKind {
     /// Kinds whose jobs save per-sample probabilities (what `selection: confidence` needs).
     static let kindsWithProbabilities: Set<String> = ["cluster.iic", "cluster.scan", "cluster.gmm", "cluster.ruc"]
 
-    public struct Parameters: KindParameters {
+    public struct Parameters: KindParameters, MixMatchTrainingParameters {
         @Param(
             .string(maxLength: 100),
             "A succeeded cluster.* job whose assignments to refine (its dataset, probabilities and, for SCAN, embeddings and model are used).")
@@ -73,22 +73,11 @@ public struct RUCKind: TypedJobKind {
 
         /// The trainer's configuration: every field from the declaration above, none defaulted here.
         func configuration(classes: Int) -> MixMatchTrainer.Configuration {
-            var configuration = MixMatchTrainer.Configuration(classes: classes)
+            var configuration = trainingConfiguration(classes: classes)
             configuration.networks = 2
             configuration.strongLabelledViews = true
             configuration.labelSmoothing = Float(labelSmoothing)
             configuration.refurbishThreshold = Float(refurbishThreshold)
-            configuration.epochs = epochs
-            configuration.batchSize = batchSize
-            configuration.stepsPerEpoch = stepsPerEpoch
-            configuration.augmentations = augmentations
-            configuration.temperature = Float(temperature)
-            configuration.alpha = Float(alpha)
-            configuration.unlabelledWeight = Float(lambdaU)
-            configuration.rampUpEpochs = rampupEpochs
-            configuration.learningRate = Float(learningRate)
-            configuration.emaDecay = Float(emaDecay)
-            configuration.seed = UInt64(seed)
             return configuration
         }
     }
@@ -159,7 +148,7 @@ public struct RUCKind: TypedJobKind {
                     .invalidValue, field: "params.selection",
                     reason: "confidence needs the source's probabilities; \(job.kind) saves none (use metric or hybrid)")
             }
-        case (nil, .some, .some(let id)):
+        case (nil, .some(let reference), .some(let id)):
             try ClusterInputs.checkDataset(params, library: library)
             if params["selection"]?.stringValue == "confidence" {
                 throw ParameterError(
@@ -167,7 +156,8 @@ public struct RUCKind: TypedJobKind {
             }
             do {
                 let labels = try Self.uploadedAssignments(id, library: library)
-                let samples = try library.outline(dataset!, generatedSamples: params["generated_samples"]?.integerValue.map(Int.init) ?? 600)?.samples
+                let samples = try library.outline(reference, generatedSamples: params["generated_samples"]?.integerValue.map(Int.init) ?? 600)?
+                    .samples
                 if let samples, samples != labels.count {
                     throw DatasetError(field: "params.assignments", "\(labels.count) assignments for a dataset of \(samples) samples")
                 }
@@ -308,20 +298,21 @@ public struct RUCKind: TypedJobKind {
         }
         let cleanSet = Set(clean)
         let unlabelled = (0..<dataset.count).filter { !cleanSet.contains($0) }
-        let missing = (0..<k).filter { c in assignments.contains(c) }.filter { c in !clean.contains { assignments[$0] == c } }
+        // Clusters the source used that kept no clean sample (counted in one pass each).
+        let used = ClusteringMetrics.sizes(assignments, k: k), kept = ClusteringMetrics.sizes(clean.map { assignments[$0] }, k: k)
+        let missing = (0..<k).filter { used[$0] > 0 && kept[$0] == 0 }
         if !missing.isEmpty {
             warnings.append(
                 "cluster\(missing.count == 1 ? "" : "s") \(missing.map(String.init).joined(separator: ", ")) kept no clean sample: "
                     + "RUC cannot keep them; lower confidence_threshold or use selection metric")
         }
 
-        var configuration = params.configuration(classes: k)
+        let configuration = params.configuration(classes: k)
         var evaluation = MixMatchTrainer.Evaluation()
         evaluation.truth = dataset.labels
         let adoptTrunk =
             params.initialization == "auto" && dataset.layout.isImages && source.scan?.preprocessing == nil
             && source.scan?.saved.layout == dataset.layout && source.scan?.clusters == k
-        configuration.seed = UInt64(params.seed)
         let trainer = MixMatchTrainer(
             dataset: dataset, labelled: clean, targets: clean.map { assignments[$0] }, unlabelled: unlabelled, configuration: configuration,
             evaluation: evaluation,

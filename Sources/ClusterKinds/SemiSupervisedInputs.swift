@@ -4,6 +4,41 @@ import Jobs
 import RandomStreams
 import Tensor
 
+/// The MixMatch training parameters both kinds declare (with the shared declarations below), and the trainer
+/// configuration they give — written once.
+protocol MixMatchTrainingParameters {
+    var epochs: Int { get }
+    var batchSize: Int { get }
+    var stepsPerEpoch: Int { get }
+    var augmentations: Int { get }
+    var temperature: Double { get }
+    var alpha: Double { get }
+    var lambdaU: Double { get }
+    var rampupEpochs: Double { get }
+    var learningRate: Double { get }
+    var emaDecay: Double { get }
+    var seed: Int64 { get }
+}
+
+extension MixMatchTrainingParameters {
+    /// The trainer's configuration from the shared parameters; a kind sets its own fields on top.
+    func trainingConfiguration(classes: Int) -> MixMatchTrainer.Configuration {
+        var configuration = MixMatchTrainer.Configuration(classes: classes)
+        configuration.epochs = epochs
+        configuration.batchSize = batchSize
+        configuration.stepsPerEpoch = stepsPerEpoch
+        configuration.augmentations = augmentations
+        configuration.temperature = Float(temperature)
+        configuration.alpha = Float(alpha)
+        configuration.unlabelledWeight = Float(lambdaU)
+        configuration.rampUpEpochs = rampupEpochs
+        configuration.learningRate = Float(learningRate)
+        configuration.emaDecay = Float(emaDecay)
+        configuration.seed = UInt64(seed)
+        return configuration
+    }
+}
+
 /// The training parameters `semi.mixmatch` and `cluster.ruc` share (RUC's retraining is MixMatch), declared
 /// once; each kind's `Parameters` chooses its own defaults. Also the loop both kinds run: one network-epoch at a
 /// time, progress before each step, a checkpoint after each network-epoch.
