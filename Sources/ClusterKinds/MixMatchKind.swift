@@ -73,6 +73,7 @@ public struct MixMatchKind: TypedJobKind {
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
         try ClusterInputs.checkDataset(params, library: library)
+        try SemiSupervisedInputs.checkStep(params)
         guard let reference = params["dataset"]?.stringValue, !reference.hasPrefix("generated:") else { return }
         // An uploaded dataset's label counts are in its description: check them without reading the data.
         let record: DatasetRecord?
@@ -104,6 +105,7 @@ public struct MixMatchKind: TypedJobKind {
             split = try SemiSupervisedSplit.make(
                 labels: labels, labelledPerClass: params.labelledPerClass, validationFraction: params.validationFraction, seed: UInt64(params.seed))
         } catch { throw JobFailure("\(error.field == "labels" ? "params.dataset" : error.field): \(error.reason)") }
+        try SemiSupervisedInputs.checkOutputs(samples: dataset.count, classes: split.classes, field: "params.dataset")
         let configuration = params.configuration(classes: split.classes)
         var evaluation = MixMatchTrainer.Evaluation()
         evaluation.hidden = Array(zip(split.hidden, split.hiddenLabels)).map { (index: $0.0, label: $0.1) }

@@ -127,6 +127,7 @@ public struct RUCKind: TypedJobKind {
     }
 
     public func validate(_ params: JSONValue) throws(ParameterError) {
+        try SemiSupervisedInputs.checkStep(params)
         let source = params["source_job"]?.stringValue, dataset = params["dataset"]?.stringValue
         let assignments = params["assignments"]?.stringValue
         switch (source, dataset, assignments) {
@@ -142,6 +143,11 @@ public struct RUCKind: TypedJobKind {
             guard job.status == .succeeded else {
                 throw ParameterError(
                     .invalidValue, field: "params.source_job", reason: "job \(id) is \(job.status.rawValue); RUC refines a succeeded job")
+            }
+            if let k = job.result?["k"]?.integerValue, k > Int64(SemiSupervisedSplit.maxClasses) {
+                throw ParameterError(
+                    .outOfRange, field: "params.source_job",
+                    reason: "job \(id) has \(k) clusters; RUC refines at most \(SemiSupervisedSplit.maxClasses)")
             }
             if params["selection"]?.stringValue == "confidence" && !Self.kindsWithProbabilities.contains(job.kind) {
                 throw ParameterError(
@@ -180,9 +186,11 @@ public struct RUCKind: TypedJobKind {
             throw DatasetError(
                 field: "params.assignments", "must be N×1 integers (one cluster per sample); this dataset's samples are not single numbers")
         }
-        if let bad = uploaded.values.firstIndex(where: { $0 != $0.rounded() || $0 < -1 || $0 > 100_000 }) {
+        if let bad = uploaded.values.firstIndex(where: { $0 != $0.rounded() || $0 < -1 || $0 >= Float(SemiSupervisedSplit.maxClasses) }) {
             throw DatasetError(
-                field: "params.assignments", "value \(uploaded.values[bad]) at index \(bad) is not a cluster: expected −1 (unassigned) or 0…k−1")
+                field: "params.assignments",
+                "value \(uploaded.values[bad]) at index \(bad) is not a cluster: expected −1 (unassigned) or 0…k−1 (k ≤ \(SemiSupervisedSplit.maxClasses))"
+            )
         }
         let assignments = uploaded.values.map { Int($0) }
         guard (assignments.max() ?? -1) >= 1 else {
@@ -261,7 +269,11 @@ public struct RUCKind: TypedJobKind {
         let start = Date()
         let source = try loadSource(params)
         let (dataset, assignments, k) = (source.dataset, source.assignments, source.clusters)
-        guard k >= 2 else { throw JobFailure("params.source_job: the source assigned every sample to one cluster; there is nothing to refine") }
+        guard k >= 2, dataset.count >= 2 else {
+            throw JobFailure("params.source_job: the source assigned every sample to one cluster; there is nothing to refine")
+        }
+        try SemiSupervisedInputs.checkOutputs(
+            samples: dataset.count, classes: k, field: params.sourceJob == nil ? "params.assignments" : "params.source_job")
         var warnings: [String] = []
 
         // Clean-set selection.

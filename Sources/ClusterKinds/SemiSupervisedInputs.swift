@@ -66,6 +66,29 @@ enum SemiSupervisedInputs {
         "Images only: scale (pixels divided by the training data's largest value) or per_channel (each channel then standardized by the "
             + "training data's mean and standard deviation, saved with the model).")
 
+    /// Rows one training step pushes through a network: the labelled batch and K views of as many unlabelled samples.
+    /// Bounded like cluster.scan's largest pretext step (2 × 2048), so a step's activations stay within memory.
+    static let maxRowsPerStep = 4096
+
+    /// The step-size bound, checked at submission.
+    static func checkStep(_ params: JSONValue) throws(ParameterError) {
+        let batch = params["batch_size"]?.integerValue ?? 64, views = params["augmentations"]?.integerValue ?? 2
+        guard batch * (1 + views) <= Int64(maxRowsPerStep) else {
+            throw ParameterError(
+                .outOfRange, field: "params.batch_size",
+                reason: "\(batch) samples with \(views) augmentations make \(batch * (1 + views)) rows a step; at most \(maxRowsPerStep)")
+        }
+    }
+
+    /// Probabilities of every sample for every class are held (and saved) whole: N × classes is bounded like a dataset.
+    static func checkOutputs(samples: Int, classes: Int, field: String) throws {
+        guard classes <= SemiSupervisedSplit.maxClasses, samples * classes <= Dataset.Limits.maxValues else {
+            throw JobFailure(
+                "\(field): \(classes) classes for \(samples) samples is beyond the limits (at most \(SemiSupervisedSplit.maxClasses) classes, "
+                    + "samples × classes at most \(Dataset.Limits.maxValues))")
+        }
+    }
+
     /// Trains until the trainer is finished: progress before every step, `record` after each epoch, a checkpoint
     /// after each network's epoch (RUC's two networks take turns within an epoch).
     static func train(

@@ -121,7 +121,8 @@ public struct Dataset: Sendable {
                 throw DatasetError(field: labelsField, "label \(labelArray[bad]) at index \(bad) is outside −1…\(Limits.maxLabel) (−1: unlabelled)")
             }
         }
-        var dataset = Dataset(layout: layout, count: n, values: values, labels: labelArray)
+        // A labels file that marks every sample −1 carries no label: scores of nothing would read as results.
+        var dataset = Dataset(layout: layout, count: n, values: values, labels: labelArray?.contains { $0 >= 0 } == false ? nil : labelArray)
         dataset.pixelScale = usedScale
         return dataset
     }

@@ -3,6 +3,9 @@ import RandomStreams
 /// Which samples train a semi-supervised network with their labels, which without, and which are held back
 /// for scoring.
 public struct SemiSupervisedSplit: Sendable, Equatable {
+    /// The most classes a semi-supervised network has (as many as a saved classifier model may have).
+    public static let maxClasses = 1000
+
     public var classes: Int
     /// Training samples with labels, and those labels.
     public var labelled: [Int]
@@ -24,6 +27,9 @@ public struct SemiSupervisedSplit: Sendable, Equatable {
         let classes = (labels.max() ?? -1) + 1
         guard classes >= 2 else {
             throw DatasetError(field: "params.dataset", "the labels name \(max(classes, 0)) class; semi-supervised training needs at least 2")
+        }
+        guard classes <= maxClasses else {
+            throw DatasetError(field: "labels", "the labels name \(classes) classes (0…\(classes - 1)); at most \(maxClasses)")
         }
         var byClass = [[Int]](repeating: [], count: classes)
         var unlabelled: [Int] = []

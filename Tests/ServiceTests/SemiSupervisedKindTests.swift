@@ -116,6 +116,19 @@ final class SemiSupervisedKindTests: XCTestCase {
             try assertProblem(
                 try await submitKind(client, "semi.mixmatch", #"{"dataset": "\#(gap)"}"#), .unprocessableContent, code: "invalid_value",
                 field: "params.dataset")
+            // Bounds: rows a step pushes through the network; classes (each would be an output over every sample).
+            try assertProblem(
+                try await submitKind(client, "semi.mixmatch", #"{"dataset": "\#(partly)", "batch_size": 1024, "augmentations": 8}"#),
+                .unprocessableContent, code: "out_of_range", field: "params.batch_size")
+            let manyClasses = try await client.upload([
+                ("data", "x.npy", npy([Float](repeating: 0.5, count: 2004), shape: [1002, 2])), ("labels", "y.npy", npyLabels(Array(0..<1002))),
+            ]).json["id"]!.stringValue!
+            try assertProblem(
+                try await submitKind(client, "semi.mixmatch", #"{"dataset": "\#(manyClasses)"}"#), .unprocessableContent, code: "invalid_value",
+                field: "params.dataset")
+            // A labels file of −1 only is no labels.
+            let none = try await client.upload([("data", "x.npy", npy(values, shape: [4, 2])), ("labels", "y.npy", npyLabels([-1, -1, -1, -1]))])
+            XCTAssertEqual(try none.json["label_counts"], .null, none.text)
             let unlabelled = try await client.upload([("data", "x.npy", npy(values, shape: [4, 2]))]).json["id"]!.stringValue!
             try assertProblem(
                 try await submitKind(client, "semi.mixmatch", #"{"dataset": "\#(unlabelled)"}"#), .unprocessableContent, code: "invalid_value",
@@ -148,6 +161,10 @@ final class SemiSupervisedKindTests: XCTestCase {
             let short = try await client.upload([("data", "a.npy", npy([0, 1, 1], shape: [3, 1]))]).json["id"]!.stringValue!
             try assertProblem(
                 try await submitKind(client, "cluster.ruc", #"{"dataset": "\#(unlabelled)", "assignments": "\#(short)"}"#), .unprocessableContent,
+                code: "invalid_value", field: "params.assignments")
+            let tooMany = try await client.upload([("data", "a.npy", npy([0, 1, 1000, 0], shape: [4, 1]))]).json["id"]!.stringValue!
+            try assertProblem(
+                try await submitKind(client, "cluster.ruc", #"{"dataset": "\#(unlabelled)", "assignments": "\#(tooMany)"}"#), .unprocessableContent,
                 code: "invalid_value", field: "params.assignments")
             let good = try await client.upload([("data", "a.npy", npy([0, 1, 1, 0], shape: [4, 1]))]).json["id"]!.stringValue!
             try assertProblem(
