@@ -97,11 +97,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Plots of a finished job (metric curves, traces, montages…) drawn in Swift as SVG and PNG: no browser or
+        // Python on the server. Optimized in debug builds too: a plot reads up to millions of draws.
+        .target(name: "Plots", dependencies: ["Jobs", "Clustering", "CZlib"], swiftSettings: optimizedInDebug),
         // HTTP API on Hummingbird: routes, validation, problem+json, SSE.
         .target(
             name: "Service",
             dependencies: [
                 "Jobs",
+                "Plots",
                 "SamplerKinds",
                 "ClusterKinds",
                 "Clustering",

@@ -94,6 +94,7 @@ public func buildApplication(
     JobEventStream(state: state).register(&routes)
     KindRoutes(registry: kinds).register(&routes)
     DatasetRoutes(state: state, library: library).register(&routes)
+    PlotRoutes(state: state, library: library, cache: PlotCache()).register(&routes)
     HealthRoutes(state: state, policy: policy).register(&routes)
     OpenAPIRoutes().register(&routes)
     tableBox.set(routes.table)
