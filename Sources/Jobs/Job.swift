@@ -163,6 +163,8 @@ public struct MetricSeries: Sendable, Equatable {
 public struct JobEvent: Sendable, Equatable {
     public enum EventType: String, Sendable, Codable {
         case status, progress, metric
+        /// A line of the job's log: phase changes, resumption, warnings, the failure and its cause.
+        case log
     }
 
     public var sequence: Int64

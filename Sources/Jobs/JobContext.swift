@@ -16,6 +16,7 @@ public final class JobContext: @unchecked Sendable {
     private var pendingMetrics: [MetricPoint] = []
     private var lastMetricFlush = Date()
     private var lastProgress: (time: Date, phase: String?)?
+    private var announcedResume = false
 
     init(
         job: Job, store: any JobStore, workerID: String, flag: CancellationFlag, logger: Logger,
@@ -47,7 +48,9 @@ public final class JobContext: @unchecked Sendable {
         {
             return
         }
+        let phaseChanged = phase != nil && lastProgress?.phase != phase
         lastProgress = (now, phase)
+        if phaseChanged, let phase { log("phase \(phase)" + (message.map { ": \($0)" } ?? "")) }
         do {
             try store.reportProgress(
                 jobID: job.id, workerID: workerID,
@@ -82,9 +85,28 @@ public final class JobContext: @unchecked Sendable {
         lastMetricFlush = Date()
     }
 
-    /// The checkpoint an earlier attempt left, if any.
+    /// The checkpoint an earlier attempt left, if any (the job's log says the run resumes from it).
     public func latestCheckpoint() throws -> Checkpoint? {
-        try store.latestCheckpoint(jobID: job.id)
+        let checkpoint = try store.latestCheckpoint(jobID: job.id)
+        if let checkpoint, !announcedResume {
+            announcedResume = true
+            log("resuming from the checkpoint at step \(checkpoint.step) (attempt \(job.attempt) of \(job.maxAttempts))")
+        }
+        return checkpoint
+    }
+
+    /// Writes a line to the job's log (`GET /v1/jobs/{id}/logs`, `log` events in SSE) and to the server's log.
+    public func log(_ message: String, level: JobLogLevel = .info) {
+        switch level {
+        case .info: logger.info("\(message)", metadata: ["job": "\(job.id)"])
+        case .warning: logger.warning("\(message)", metadata: ["job": "\(job.id)"])
+        case .error: logger.error("\(message)", metadata: ["job": "\(job.id)"])
+        }
+        do {
+            try store.appendLog(jobID: job.id, workerID: workerID, level: level, message: message, now: Date())
+        } catch {
+            logger.warning("log line not recorded", metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
     }
 
     public func artifact(_ name: String, mediaType: String, data: Data) throws {

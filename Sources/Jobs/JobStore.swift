@@ -35,6 +35,11 @@ public struct RescueReport: Sendable, Equatable {
 /// assume SQLite.
 ///
 /// Calls are synchronous: worker threads call them directly, the HTTP layer off its event loops.
+/// How much a job's log line matters; the name is what `GET /logs` prints.
+public enum JobLogLevel: String, Sendable, Codable {
+    case info, warning, error
+}
+
 public protocol JobStore: Sendable {
     /// Subscribers are told after every committed change to a job.
     var changes: JobChangeFeed { get }
@@ -53,6 +58,8 @@ public protocol JobStore: Sendable {
     func renewLease(jobID: String, workerID: String, leaseDuration: TimeInterval, now: Date) throws -> LeaseRenewal
     func reportProgress(jobID: String, workerID: String, progress: JobProgress, now: Date) throws
     func recordMetrics(jobID: String, _ points: [MetricPoint]) throws
+    /// Appends a line to the job's log (a `log` event), only while `workerID` holds the job.
+    func appendLog(jobID: String, workerID: String, level: JobLogLevel, message: String, now: Date) throws
     /// Saves a checkpoint together with the metrics recorded up to it, in one transaction.
     func saveCheckpoint(jobID: String, workerID: String, step: Int64, data: Data, metrics: [MetricPoint], keep: Int, now: Date) throws
     func latestCheckpoint(jobID: String) throws -> Checkpoint?

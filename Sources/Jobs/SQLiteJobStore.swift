@@ -250,6 +250,19 @@ public final class SQLiteJobStore: JobStore {
         if updated { committed(jobID) }
     }
 
+    public func appendLog(jobID: String, workerID: String, level: JobLogLevel, message: String, now: Date) throws {
+        // Long messages (a failure's cause) are kept whole up to 4 KiB: a log is for reading, not for dumps.
+        let text = message.count > 4096 ? String(message.prefix(4096)) + "…" : message
+        let written: Bool = try database.write { db in
+            let holder = try String.fetchOne(
+                db, sql: "SELECT worker_id FROM jobs WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker))", arguments: [jobID])
+            guard holder == workerID else { return false }
+            try Self.appendEvent(db, jobID: jobID, type: .log, data: ["level": .string(level.rawValue), "message": .string(text)], now: now)
+            return true
+        }
+        if written { changes.publish(jobID: jobID) }
+    }
+
     public func recordMetrics(jobID: String, _ points: [MetricPoint]) throws {
         guard !points.isEmpty else { return }
         try database.write { db in try Self.insertMetrics(db, jobID: jobID, points) }

@@ -254,8 +254,20 @@ public final class WorkerPool: Sendable {
         let outcome: JobOutcome?
         if let kind = registry[job.kind] {
             let context = JobContext(job: job, store: store, workerID: workerID, flag: flag, logger: jobLogger)
+            context.log("attempt \(job.attempt) of \(job.maxAttempts) started on \(workerID)")
             outcome = Self.execute(kind, context: context)
             if outcome != nil { try? context.flushMetrics() }
+            switch outcome {
+            case .succeeded(let result):
+                for warning in result["warnings"]?.arrayValue ?? [] {
+                    if let text = warning.stringValue { context.log(text, level: .warning) }
+                }
+                context.log("succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+            case .failed(let reason): context.log("failed: \(reason)", level: .error)
+            case .cancelled(let reason): context.log("cancelled: \(reason)")
+            case .requeued(let reason): context.log(reason, level: .warning)
+            case nil: break
+            }
         } else {
             outcome = .failed("this server has no job kind named \"\(job.kind)\"")
         }
@@ -273,7 +285,12 @@ public final class WorkerPool: Sendable {
             let finish = { try self.store.finish(jobID: job.id, workerID: workerID, outcome: finishing, now: Date()) }
             if let finished = try storage.map({ try $0.withReserve(finish) }) ?? finish() {
                 onFinish?(finished, Date().timeIntervalSince(started))
-                jobLogger.info("job ended", metadata: ["status": "\(finished.status.rawValue)"])
+                if finished.status == .failed {
+                    // The reason is in the server's log line too: an operator reading it need not query the job.
+                    jobLogger.error("job failed", metadata: ["reason": "\(finished.reason ?? "")"])
+                } else {
+                    jobLogger.info("job ended", metadata: ["status": "\(finished.status.rawValue)"])
+                }
             }
         } catch {
             // The job stays active in the store; the rescuer hands it back once its lease runs out.

@@ -92,6 +92,7 @@ public func buildApplication(
     router.add(middleware: AuthMiddleware(store: store, policy: policy))
     JobRoutes(state: state).register(&routes)
     JobEventStream(state: state).register(&routes)
+    JobLogRoutes(state: state).register(&routes)
     KindRoutes(registry: kinds).register(&routes)
     DatasetRoutes(state: state, library: library).register(&routes)
     PlotRoutes(state: state, library: library, cache: PlotCache()).register(&routes)
