@@ -138,6 +138,7 @@ let package = Package(
     ] + fuzzTargets + [
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "RandomStreams"], resources: [.copy("Fixtures")]),
         .testTarget(name: "JobsTests", dependencies: ["Jobs", "CMemory"]),
+        .testTarget(name: "PlotsTests", dependencies: ["Plots", "Jobs", "Clustering"]),
         .testTarget(name: "SamplerKindsTests", dependencies: ["SamplerKinds", "Jobs", "Sampling"]),
         .testTarget(name: "SamplingTests", dependencies: ["Sampling"], resources: [.copy("Fixtures")]),
         .testTarget(

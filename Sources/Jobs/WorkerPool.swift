@@ -263,10 +263,9 @@ public final class WorkerPool: Sendable {
                     if let text = warning.stringValue { context.log(text, level: .warning) }
                 }
                 context.log("succeeded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
-            case .failed(let reason): context.log("failed: \(reason)", level: .error)
-            case .cancelled(let reason): context.log("cancelled: \(reason)")
             case .requeued(let reason): context.log(reason, level: .warning)
-            case nil: break
+            // A failure or cancellation is the status line that follows, with its reason.
+            case .failed, .cancelled, nil: break
             }
         } else {
             outcome = .failed("this server has no job kind named \"\(job.kind)\"")

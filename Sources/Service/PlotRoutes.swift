@@ -67,7 +67,11 @@ struct PlotRoutes: Sendable {
         let key = [id, String(job.version), String(name), format, options.x ?? "", options.y ?? ""].joined(separator: "\u{1F}")
         let etag = "\"plot-" + SHA256.hash(data: Data(key.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined() + "\""
         let mediaType = format == "svg" ? "image/svg+xml" : "image/png"
-        var headers: HTTPFields = [.contentType: mediaType, .eTag: etag, .cacheControl: "no-cache"]
+        // An SVG opened on its own is a document: it may not run scripts or load anything (its text is escaped; this is the belt).
+        var headers: HTTPFields = [
+            .contentType: mediaType, .eTag: etag, .cacheControl: "no-cache",
+            .contentSecurityPolicy: "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+        ]
         if JobRoutes.matches(request.headers[.ifNoneMatch], etag) { return Response(status: .notModified, headers: headers) }
         let body: Data
         if let cached = cache.get(key) {
