@@ -8,12 +8,16 @@ scripts/install-deps.sh || exit 1
 
 tools=.venv-tools
 if [ ! -x "$tools/bin/schemathesis" ] || [ ! -x "$tools/bin/openapi-python-client" ] \
-  || ! "$tools/bin/python" -c "import openapi_spec_validator, safetensors.numpy, pandas, requests" 2>/dev/null; then
+  || ! "$tools/bin/python" -c "import openapi_spec_validator, safetensors.numpy, pandas, requests, pytest, tqdm, arviz, nbclient, ipykernel, selenium" 2>/dev/null; then
   python3 -m venv "$tools" && "$tools/bin/pip" install -q --disable-pip-version-check \
     schemathesis==4.32.5 openapi-spec-validator==0.9.0 openapi-python-client==0.29.1 numpy==2.2.6 safetensors==0.6.2 \
-    requests==2.32.5 pandas==2.3.3 \
+    requests==2.32.5 pandas==2.3.3 pytest==8.4.2 tqdm==4.67.1 arviz==0.22.0 nbclient==0.10.2 nbformat==5.10.4 ipykernel==6.30.1 \
+    selenium==4.51.0 \
     || { echo "could not install test tools" >&2; exit 1; }
 fi
+# The client as users install it (pip install ./python): packaging errors fail here, not on a user's machine.
+"$tools/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall ./python >/dev/null \
+  || { echo "pip install ./python failed" >&2; exit 1; }
 
 # One OpenBLAS thread, as montecluster runs jobs (MONTECLUSTER_TENSOR_THREADS defaults to 1):
 # the tests exercise the configuration that ships.
@@ -41,6 +45,9 @@ if swift build --product montecluster; then
   run "contract (schemathesis)" "$tools/bin/python" tests/system/contract_test.py "$binary" "$tools/bin/schemathesis"
   run "generated Python client (openapi-python-client)" "$tools/bin/python" tests/system/generated_client_test.py "$binary" "$tools/bin/openapi-python-client"
   run "README notebook block" "$tools/bin/python" tests/system/readme_test.py "$binary" "$tools/bin/python"
+  run "Python client (pytest)" env MONTECLUSTER_BINARY="$binary" "$tools/bin/python" -m pytest -q python/tests
+  run "example notebooks (nbclient)" "$tools/bin/python" tests/system/notebooks_test.py "$binary"
+  run "dashboard in headless Chromium (Selenium)" "$tools/bin/python" tests/system/dashboard_test.py "$binary"
 else
   failed=$((failed + 1))
 fi

@@ -209,6 +209,11 @@ enum ClusterPlots {
         guard let dataset = try source.dataset(), dataset.count == assignments.clusters.count else {
             throw PlotError.unreadable("the job's dataset is gone or does not match its assignments")
         }
+        return pcaScatter(dataset, groups: assignments.clusters, k: assignments.k, title: "PCA of the samples, coloured by cluster")
+    }
+
+    /// The samples on their first two principal components, coloured by `groups` (clusters or labels; −1 grey).
+    static func pcaScatter(_ dataset: Dataset, groups: [Int], k: Int, title: String) -> Figure {
         let d = dataset.layout.sampleSize
         let samples = PlotMath.thinned(Array(0..<dataset.count), limit: pcaSamples)
         var mean = [Double](repeating: 0, count: d)
@@ -239,17 +244,17 @@ enum ClusterPlots {
         let coordinates = centred.map { row in
             components.map { component in zip(row, component).reduce(0) { $0 + $1.0 * $1.1 } } + [0, 0]
         }
-        var figure = Figure(width: 600, height: 540, title: "PCA of the samples, coloured by cluster")
+        var figure = Figure(width: 600, height: 540, title: title)
         let panel = Panel(
             x: 80, y: 60, width: 470, height: 410, xRange: PlotMath.range(coordinates.map { $0[0] }) ?? (0, 1),
             yRange: PlotMath.range(coordinates.map { $0[1] }) ?? (0, 1))
         panel.drawAxes(on: &figure, xLabel: "PC 1", yLabel: "PC 2")
         for (index, sample) in samples.enumerated() {
-            let cluster = assignments.clusters[sample]
+            let cluster = groups[sample]
             figure.circle(panel.point(coordinates[index][0], coordinates[index][1]), radius: 2.2, fill: cluster < 0 ? .grey : Color.category(cluster).with(opacity: 0.7))
         }
-        if assignments.k <= 10 {
-            drawLegend((0..<assignments.k).map { ("\($0)", Color.category($0)) }, at: Point(80, 44), on: &figure)
+        if k <= 10 {
+            drawLegend((0..<k).map { ("\($0)", Color.category($0)) }, at: Point(80, 44), on: &figure)
         }
         if dataset.count > samples.count {
             figure.text("\(samples.count) of \(dataset.count) samples (evenly spaced)", at: Point(12, 532), color: .grey, size: 10)
@@ -303,6 +308,43 @@ enum ClusterPlots {
             rowAxis: "source cluster", columnAxis: "refined cluster")
         if let corrections = source.result["changes"]?["corrections"]?.integerValue, let regressions = source.result["changes"]?["regressions"]?.integerValue {
             figure.text("against labels: \(corrections) corrected, \(regressions) made wrong", at: Point(110, 40), color: .grey, size: 10)
+        }
+        return figure
+    }
+}
+
+/// A dataset's preview for the dashboard: a montage of images by label (or the first ones), or a PCA of vectors by label.
+public enum DatasetPlots {
+    public static func preview(_ dataset: Dataset, name: String) -> Figure {
+        let labels = dataset.labels ?? [Int](repeating: -1, count: dataset.count)
+        guard dataset.layout.isImages else {
+            return ClusterPlots.pcaScatter(dataset, groups: labels, k: (labels.max() ?? -1) + 1, title: "\(name): PCA, coloured by label")
+        }
+        // Rows: one per label (the first 12 samples of each), or rows of 12 of the first samples without labels.
+        let perRow = 12
+        var rows: [(String, [Int])] = []
+        if dataset.labels != nil {
+            var byLabel: [Int: [Int]] = [:]
+            for (sample, label) in labels.enumerated() where label >= 0 && (byLabel[label]?.count ?? 0) < perRow {
+                byLabel[label, default: []].append(sample)
+                if byLabel.count > ClusterPlots.maxClusters { break }
+            }
+            rows = byLabel.keys.sorted().prefix(ClusterPlots.maxClusters).map { ("label \($0)", byLabel[$0]!) }
+        } else {
+            let first = Array(0..<min(dataset.count, perRow * 8))
+            rows = stride(from: 0, to: first.count, by: perRow).map { ("", Array(first[$0..<min($0 + perRow, first.count)])) }
+        }
+        let thumb = 30.0, left = 80.0
+        var figure = Figure(
+            width: Int(left + Double(perRow) * (thumb + 2) + 20), height: Int(44 + Double(rows.count) * (thumb + 6) + 10), title: "\(name): samples")
+        let scale = ClusterPlots.imageScale(dataset)
+        for (row, (label, samples)) in rows.enumerated() {
+            let y = 40 + Double(row) * (thumb + 6)
+            figure.text(label, at: Point(left - 8, y + thumb / 2 + 4), anchor: .end, size: 11)
+            for (position, sample) in samples.enumerated() {
+                guard let image = ClusterPlots.thumbnail(dataset, sample, scale: scale) else { continue }
+                figure.image(pixels: image.pixels, columns: image.columns, rows: image.rows, x: left + Double(position) * (thumb + 2), y: y, width: thumb, height: thumb)
+            }
         }
         return figure
     }

@@ -98,6 +98,7 @@ public func buildApplication(
     PlotRoutes(state: state, library: library, cache: PlotCache()).register(&routes)
     HealthRoutes(state: state, policy: policy).register(&routes)
     OpenAPIRoutes().register(&routes)
+    DashboardRoutes().register(&routes)
     tableBox.set(routes.table)
 
     let host = configuration.host

@@ -19,6 +19,40 @@ struct PlotRoutes: Sendable {
     func register(_ routes: inout Routes) {
         routes.add(.get, "/v1/jobs/{id}/plots") { request, context in try await list(request, context) }
         routes.add(.get, "/v1/jobs/{id}/plots/{file}", query: PlotOptions.names) { request, context in try await render(request, context) }
+        for format in ["svg", "png"] {
+            routes.add(.get, "/v1/datasets/{id}/preview.\(format)") { request, context in try await preview(request, context, format: format) }
+        }
+    }
+
+    /// A dataset's samples by label (images) or its PCA by label (vectors); datasets never change, so neither does this.
+    private func preview(_ request: Request, _ context: AppRequestContext, format: String) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let library = self.library
+        let visible = context.caller.visible
+        guard let record = try await offload({ try library.store.dataset(id: id) }), visible.allows(record.owner) else {
+            throw Problem(.notFound, code: .datasetNotFound, title: "Dataset not found", detail: "no dataset \(id.prefix(100))", field: "id")
+        }
+        let key = ["dataset", id, format].joined(separator: "\u{1F}")
+        let etag = "\"preview-" + SHA256.hash(data: Data(key.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined() + "\""
+        var headers: HTTPFields = [
+            .contentType: format == "svg" ? "image/svg+xml" : "image/png", .eTag: etag, .cacheControl: "no-cache",
+            .contentSecurityPolicy: "default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+        ]
+        if JobRoutes.matches(request.headers[.ifNoneMatch], etag) { return Response(status: .notModified, headers: headers) }
+        let body: Data
+        if let cached = cache.get(key) {
+            body = cached
+        } else {
+            let name = record.name ?? id
+            body = try await HeavyWorkPool.shared.run {
+                let dataset = try library.load(id)
+                let figure = DatasetPlots.preview(dataset, name: name)
+                return format == "svg" ? figure.svg() : figure.png()
+            }
+            cache.put(key, body)
+        }
+        headers[.contentLength] = String(body.count)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     private func list(_ request: Request, _ context: AppRequestContext) async throws -> Response {
