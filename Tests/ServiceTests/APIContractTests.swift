@@ -246,6 +246,29 @@ final class APIContractTests: XCTestCase {
         }
     }
 
+    /// The dashboard is served from the binary, identical to dashboard/ (scripts/embed-dashboard.py), under a strict CSP.
+    func testServesTheDashboardAsEmbedded() async throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("dashboard")
+        try await withServer { client in
+            for asset in DashboardAssets.all {
+                let served = try await client.get(asset.path)
+                XCTAssertEqual(served.status, .ok)
+                XCTAssertEqual(served.headers[.contentType], asset.mediaType)
+                XCTAssertTrue(served.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+                XCTAssertEqual(
+                    served.text, try String(contentsOf: folder.appendingPathComponent(asset.file), encoding: .utf8),
+                    "Sources/Service/DashboardAssets.swift is stale: run scripts/embed-dashboard.py")
+                let etag = try XCTUnwrap(served.headers[.eTag])
+                let again = try await client.get(asset.path, headers: [.ifNoneMatch: etag])
+                XCTAssertEqual(again.status, .notModified)
+            }
+            // The page loads only its own two files: no CDN.
+            let page = try await client.get("/").text
+            XCTAssertFalse(page.contains("http://") || page.contains("https://"), "the page references nothing off this server")
+        }
+    }
+
     /// Problem codes are one enum, and the contract lists exactly its cases.
     func testTheContractListsEveryProblemCode() throws {
         let document = try JSONValue.parse(Data(OpenAPIDocument.json.utf8))
