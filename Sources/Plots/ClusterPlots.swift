@@ -7,7 +7,8 @@ import Jobs
 enum ClusterPlots {
     /// Clusters drawn in a montage or matrix (more are summarised in the figure).
     static let maxClusters = 30
-    static let pcaSamples = 5_000
+    /// A scatter of 3,000 points shows the structure; more only costs time (power iterations are O(n × d) each).
+    static let pcaSamples = 3_000
 
     static let definitions: [PlotDefinition] = [
         PlotDefinition(
@@ -237,7 +238,10 @@ enum ClusterPlots {
                 }
                 let norm = next.reduce(0) { $0 + $1 * $1 }.squareRoot()
                 guard norm > 0, norm.isFinite else { break }
-                vector = next.map { $0 / norm }
+                let normalized = next.map { $0 / norm }
+                let agreement = abs(zip(normalized, vector).reduce(0) { $0 + $1.0 * $1.1 })
+                vector = normalized
+                if 1 - agreement < 1e-9 { break }  // converged: a direction for a plot needs no more digits
             }
             components.append(vector)
         }
