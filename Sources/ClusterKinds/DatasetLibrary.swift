@@ -176,6 +176,35 @@ public final class DatasetLibrary: @unchecked Sendable {
         return dataset
     }
 
+    /// An uploaded dataset's labels alone (nil without labels), read without its samples: what a confusion matrix needs.
+    public func labels(_ reference: String) throws -> [Int]? {
+        if let cached = cacheLock.withLock({ cache }), cached.id == reference { return cached.dataset.labels }
+        let file = directory.appendingPathComponent(reference).appendingPathComponent("labels.npy")
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        return try Dataset.labels(try NumericArray.read(try Data(contentsOf: file), field: "labels").array)
+    }
+
+    /// The samples at `indices` of an uploaded dataset, with their labels, read from the memory-mapped file: a montage of
+    /// 300 of 70,000 images reads 300 rows, not 55 MB. Generated datasets are made whole and then selected.
+    public func samples(_ reference: String, indices: [Int], generatedSamples: Int = 600, generatedClasses: Int = 3, seed: UInt64 = 0)
+        throws -> Dataset
+    {
+        if reference.hasPrefix("generated:") {
+            let whole = try load(reference, generatedSamples: generatedSamples, generatedClasses: generatedClasses, seed: seed)
+            return whole.selecting(indices)
+        }
+        if let cached = cacheLock.withLock({ cache }), cached.id == reference { return cached.dataset.selecting(indices) }
+        guard try store.dataset(id: reference) != nil else {
+            throw DatasetError(field: "params.dataset", "no dataset '\(reference)' (it may have been deleted)")
+        }
+        let folder = directory.appendingPathComponent(reference)
+        let mapped = try Data(contentsOf: folder.appendingPathComponent("data.npy"), options: .alwaysMapped)
+        let array = try NumericArray.read(mapped, field: "data").array
+        let kept = indices.filter { $0 >= 0 && $0 < (array.shape.first ?? 0) }
+        let labels = try self.labels(reference).map { all in kept.map { all[$0] } }
+        return try Dataset.from(array.rows(kept), labels: labels)
+    }
+
     /// Samples and whether they are images, from the stored description (uploads) or the generator's
     /// settings (generated data), without reading the data: for checks at submission. Nil when unknown.
     public func outline(_ reference: String, generatedSamples: Int) throws -> (samples: Int, isImages: Bool)? {

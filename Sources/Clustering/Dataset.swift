@@ -24,6 +24,20 @@ public struct Dataset: Sendable {
     /// it and `predict` applies it unchanged, so a sample's answer never depends on the others sent with it.
     public var pixelScale: Float = 1
 
+    /// The samples at `indices` (in that order; out-of-range ones skipped), with their labels.
+    public func selecting(_ indices: [Int]) -> Dataset {
+        let size = layout.sampleSize
+        let kept = indices.filter { $0 >= 0 && $0 < count }
+        var selected: [Float] = []
+        selected.reserveCapacity(kept.count * size)
+        for index in kept { selected.append(contentsOf: values[(index * size)..<((index + 1) * size)]) }
+        var copy = self
+        copy.count = kept.count
+        copy.values = selected
+        copy.labels = labels.map { all in kept.map { all[$0] } }
+        return copy
+    }
+
     public init(layout: Layout, count: Int, values: [Float], labels: [Int]?) {
         precondition(values.count == count * layout.sampleSize, "values must hold count × sample size")
         self.layout = layout

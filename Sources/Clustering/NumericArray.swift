@@ -72,6 +72,22 @@ public struct NumericArray: Sendable {
         return bytes.withUnsafeBytes { raw in (0..<count).map { Float(value(raw, $0)) } }
     }
 
+    /// The rows (first-axis entries) at `indices`, in that order, as an array of their own: a few samples of a large
+    /// memory-mapped file are read without converting the rest. Indices out of range are skipped.
+    public func rows(_ indices: [Int]) -> NumericArray {
+        guard let n = shape.first else { return self }
+        let rowBytes = shape.dropFirst().reduce(1, *) * element.size
+        var selected = Data(capacity: indices.count * rowBytes)
+        var kept = 0
+        bytes.withUnsafeBytes { raw in
+            for index in indices where index >= 0 && index < n {
+                selected.append(contentsOf: raw[(index * rowBytes)..<((index + 1) * rowBytes)])
+                kept += 1
+            }
+        }
+        return NumericArray(shape: [kept] + shape.dropFirst(), element: element, bigEndian: bigEndian, bytes: selected, format: format)
+    }
+
     public func doubles() -> [Double] {
         bytes.withUnsafeBytes { raw in (0..<count).map { value(raw, $0) } }
     }

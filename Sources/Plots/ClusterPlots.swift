@@ -27,7 +27,8 @@ enum ClusterPlots {
             name: "pca", title: "PCA scatter", description: "The samples on their first two principal components, coloured by cluster.",
             applies: { hasAssignments($0) && !isImages($0) }, render: { source, _ in try pca(Assignments(source), source) }),
         PlotDefinition(
-            name: "neighbours", title: "Mined neighbours", description: "SCAN: a few anchors (left) with their nearest neighbours in the pretext space.",
+            name: "neighbours", title: "Mined neighbours",
+            description: "SCAN: a few anchors (left) with their nearest neighbours in the pretext space.",
             applies: { $0.artifactNames.contains("neighbours.npy") && isImages($0) }, render: { source, _ in try neighbours(source) }),
         PlotDefinition(
             name: "changes", title: "What RUC changed", description: "Source clusters (rows) against refined clusters (columns).",
@@ -59,7 +60,9 @@ enum ClusterPlots {
         let probabilities: [Float]?
 
         init(_ source: PlotSource) throws {
-            guard let name = assignmentsArtifact(source), let array = try source.array(name) else { throw PlotError.unreadable("assignments.npy is missing") }
+            guard let name = assignmentsArtifact(source), let array = try source.array(name) else {
+                throw PlotError.unreadable("assignments.npy is missing")
+            }
             clusters = PlotMath.integers(array)
             let largest = clusters.max() ?? -1
             var k = max(largest + 1, source.result["k"]?.integerValue.map { Int(clamping: $0) } ?? 0, 1)
@@ -89,13 +92,16 @@ enum ClusterPlots {
         let sizes = Array(assignments.sizes.prefix(200))
         let width = max(420, min(1200, 90 + sizes.count * 28))
         var figure = Figure(width: width, height: 340, title: "Cluster sizes")
-        var panel = Panel(x: 70, y: 50, width: Double(width - 100), height: 230, xRange: (0, Double(sizes.count)), yRange: (0, Double(sizes.max() ?? 1) * 1.08))
+        var panel = Panel(
+            x: 70, y: 50, width: Double(width - 100), height: 230, xRange: (0, Double(sizes.count)), yRange: (0, Double(sizes.max() ?? 1) * 1.08))
         panel.xTicks = false
         panel.drawAxes(on: &figure, xLabel: "cluster", yLabel: "samples")
         let slot = panel.frame.width / Double(max(sizes.count, 1))
         for (cluster, size) in sizes.enumerated() {
             let x = panel.frame.x + Double(cluster) * slot
-            figure.rect(x: x + slot * 0.12, y: panel.y(Double(size)), width: slot * 0.76, height: panel.y(0) - panel.y(Double(size)), fill: Color.category(cluster))
+            figure.rect(
+                x: x + slot * 0.12, y: panel.y(Double(size)), width: slot * 0.76, height: panel.y(0) - panel.y(Double(size)),
+                fill: Color.category(cluster))
             if sizes.count <= 40 {
                 figure.text("\(cluster)", at: Point(x + slot / 2, panel.y(0) + 14), anchor: .middle, color: .grey, size: 10)
                 if slot >= 24 { figure.text("\(size)", at: Point(x + slot / 2, panel.y(Double(size)) - 3), anchor: .middle, size: 9) }
@@ -105,10 +111,18 @@ enum ClusterPlots {
     }
 
     static func labels(_ source: PlotSource, count: Int) throws -> [Int] {
-        guard let dataset = try source.dataset(), let labels = dataset.labels, labels.count == count else {
+        guard let labels = try source.labels(), labels.count == count else {
             throw PlotError.unreadable("the job's dataset has no labels (or is gone)")
         }
         return labels
+    }
+
+    /// The samples at `indices` of the job's dataset (a few of many), or a clear error when it is gone.
+    static func samples(_ source: PlotSource, _ indices: [Int]) throws -> Dataset {
+        guard let dataset = try source.samples(indices), dataset.count == indices.count else {
+            throw PlotError.unreadable("the job's dataset is gone or does not match its assignments")
+        }
+        return dataset
     }
 
     /// A matrix of counts drawn as cells shaded by row share, with counts written when the cells are large enough.
@@ -178,9 +192,6 @@ enum ClusterPlots {
     }
 
     static func montage(_ assignments: Assignments, _ source: PlotSource) throws -> Figure {
-        guard let dataset = try source.dataset(), dataset.count == assignments.clusters.count else {
-            throw PlotError.unreadable("the job's dataset is gone or does not match its assignments")
-        }
         let (best, worst, thumb) = (8, 4, 30.0)
         var members = [[Int]](repeating: [], count: assignments.k)
         for (sample, cluster) in assignments.clusters.enumerated() where cluster >= 0 && cluster < assignments.k { members[cluster].append(sample) }
@@ -191,12 +202,21 @@ enum ClusterPlots {
             title: "Cluster montage")
         figure.text("most confident", at: Point(left, 42), color: .grey, size: 10)
         figure.text("least confident", at: Point(left + Double(best) * (thumb + 2) + 30, 42), color: .grey, size: 10)
-        let scale = imageScale(dataset)
-        for (row, cluster) in shown.enumerated() {
+        // Only the samples shown are read: a few hundred rows of the dataset, however large it is.
+        let picked = shown.map { cluster -> [Int] in
             let ranked = members[cluster].sorted { (assignments.confidence($0), -$0) > (assignments.confidence($1), -$1) }
-            let picks = Array(ranked.prefix(best)) + (ranked.count > best ? Array(ranked.suffix(min(worst, ranked.count - best))) : [])
+            return Array(ranked.prefix(best)) + (ranked.count > best ? Array(ranked.suffix(min(worst, ranked.count - best))) : [])
+        }
+        let dataset = try samples(source, picked.flatMap { $0 })
+        let scale = imageScale(dataset)
+        var offset = 0
+        for (row, cluster) in shown.enumerated() {
+            let picks = picked[row].indices.map { offset + $0 }
+            offset += picked[row].count
             let y = 52 + Double(row) * (thumb + 6)
-            figure.text("\(cluster) (\(members[cluster].count))", at: Point(left - 8, y + thumb / 2 + 4), anchor: .end, color: Color.category(cluster), size: 11, bold: true)
+            figure.text(
+                "\(cluster) (\(members[cluster].count))", at: Point(left - 8, y + thumb / 2 + 4), anchor: .end, color: Color.category(cluster),
+                size: 11, bold: true)
             for (position, sample) in picks.enumerated() {
                 guard let image = thumbnail(dataset, sample, scale: scale) else { continue }
                 let x = left + Double(position) * (thumb + 2) + (position >= best ? 30 : 0)
@@ -207,16 +227,18 @@ enum ClusterPlots {
     }
 
     static func pca(_ assignments: Assignments, _ source: PlotSource) throws -> Figure {
-        guard let dataset = try source.dataset(), dataset.count == assignments.clusters.count else {
-            throw PlotError.unreadable("the job's dataset is gone or does not match its assignments")
-        }
-        return pcaScatter(dataset, groups: assignments.clusters, k: assignments.k, title: "PCA of the samples, coloured by cluster")
+        let chosen = PlotMath.thinned(Array(0..<assignments.clusters.count), limit: pcaSamples)
+        let dataset = try samples(source, chosen)
+        return pcaScatter(
+            dataset, groups: chosen.map { assignments.clusters[$0] }, k: assignments.k, total: assignments.clusters.count,
+            title: "PCA of the samples, coloured by cluster")
     }
 
-    /// The samples on their first two principal components, coloured by `groups` (clusters or labels; −1 grey).
-    static func pcaScatter(_ dataset: Dataset, groups: [Int], k: Int, title: String) -> Figure {
+    /// `dataset`'s samples (already chosen, at most a few thousand) on their first two principal components, coloured by
+    /// `groups` (clusters or labels; −1 grey); `total` is how many the whole dataset has.
+    static func pcaScatter(_ dataset: Dataset, groups: [Int], k: Int, total: Int, title: String) -> Figure {
         let d = dataset.layout.sampleSize
-        let samples = PlotMath.thinned(Array(0..<dataset.count), limit: pcaSamples)
+        let samples = Array(0..<dataset.count)
         var mean = [Double](repeating: 0, count: d)
         for sample in samples { for j in 0..<d { mean[j] += Double(dataset.values[sample * d + j]) } }
         for j in 0..<d { mean[j] /= Double(max(samples.count, 1)) }
@@ -255,42 +277,51 @@ enum ClusterPlots {
         panel.drawAxes(on: &figure, xLabel: "PC 1", yLabel: "PC 2")
         for (index, sample) in samples.enumerated() {
             let cluster = groups[sample]
-            figure.circle(panel.point(coordinates[index][0], coordinates[index][1]), radius: 2.2, fill: cluster < 0 ? .grey : Color.category(cluster).with(opacity: 0.7))
+            figure.circle(
+                panel.point(coordinates[index][0], coordinates[index][1]), radius: 2.2,
+                fill: cluster < 0 ? .grey : Color.category(cluster).with(opacity: 0.7))
         }
         if k <= 10 {
             drawLegend((0..<k).map { ("\($0)", Color.category($0)) }, at: Point(80, 44), on: &figure)
         }
-        if dataset.count > samples.count {
-            figure.text("\(samples.count) of \(dataset.count) samples (evenly spaced)", at: Point(12, 532), color: .grey, size: 10)
+        if total > samples.count {
+            figure.text("\(samples.count) of \(total) samples (evenly spaced)", at: Point(12, 532), color: .grey, size: 10)
         }
         return figure
     }
 
     static func neighbours(_ source: PlotSource) throws -> Figure {
-        guard let array = try source.array("neighbours.npy"), array.shape.count == 2, let dataset = try source.dataset(), array.shape[0] == dataset.count
-        else { throw PlotError.unreadable("neighbours.npy or the job's dataset is missing or does not match") }
+        guard let array = try source.array("neighbours.npy"), array.shape.count == 2, array.shape[1] >= 1
+        else { throw PlotError.unreadable("neighbours.npy is missing or not samples × neighbours") }
         let neighbours = PlotMath.integers(array)
         let perRow = min(array.shape[1], 8)
-        let anchors = PlotMath.thinned(Array(0..<dataset.count), limit: 8).prefix(8)
+        let anchors = Array(PlotMath.thinned(Array(0..<array.shape[0]), limit: 8).prefix(8))
+        let rows = anchors.map { anchor in [anchor] + (0..<perRow).map { neighbours[anchor * array.shape[1] + $0] } }
+        let dataset = try samples(source, rows.flatMap { $0 })
         let thumb = 32.0
-        var figure = Figure(width: Int(40 + Double(perRow + 1) * (thumb + 4) + 24 + 20), height: Int(60 + Double(anchors.count) * (thumb + 6) + 10), title: "Mined neighbours")
+        var figure = Figure(
+            width: Int(40 + Double(perRow + 1) * (thumb + 4) + 24 + 20), height: Int(60 + Double(anchors.count) * (thumb + 6) + 10),
+            title: "Mined neighbours")
         figure.text("anchor", at: Point(40, 44), color: .grey, size: 10)
         figure.text("nearest neighbours →", at: Point(40 + thumb + 28, 44), color: .grey, size: 10)
         let scale = imageScale(dataset)
         let labels = dataset.labels
-        for (row, anchor) in anchors.enumerated() {
+        for row in anchors.indices {
             let y = 52 + Double(row) * (thumb + 6)
-            let picks = [anchor] + (0..<perRow).map { neighbours[anchor * array.shape[1] + $0] }
-            for (position, sample) in picks.enumerated() {
+            let first = row * (perRow + 1)
+            for position in 0...perRow {
+                let sample = first + position
                 guard let image = thumbnail(dataset, sample, scale: scale) else { continue }
                 let x = 40 + Double(position) * (thumb + 4) + (position > 0 ? 24 : 0)
                 figure.image(pixels: image.pixels, columns: image.columns, rows: image.rows, x: x, y: y, width: thumb, height: thumb)
-                if position > 0, let labels, labels[sample] != labels[anchor] {
+                if position > 0, let labels, labels[sample] != labels[first] {
                     figure.rect(x: x - 1, y: y - 1, width: thumb + 2, height: thumb + 2, fill: nil, stroke: .red)
                 }
             }
         }
-        if labels != nil { figure.text("red frame: another label than the anchor's", at: Point(40, Double(figure.height) - 4), color: .red, size: 10) }
+        if labels != nil {
+            figure.text("red frame: another label than the anchor's", at: Point(40, Double(figure.height) - 4), color: .red, size: 10)
+        }
         return figure
     }
 
@@ -310,7 +341,9 @@ enum ClusterPlots {
         var figure = matrix(
             counts, rowLabels: (0..<k).map { "\($0)" }, columnLabels: (0..<k).map { "\($0)" }, title: "What RUC changed: \(changed) samples moved",
             rowAxis: "source cluster", columnAxis: "refined cluster")
-        if let corrections = source.result["changes"]?["corrections"]?.integerValue, let regressions = source.result["changes"]?["regressions"]?.integerValue {
+        if let corrections = source.result["changes"]?["corrections"]?.integerValue,
+            let regressions = source.result["changes"]?["regressions"]?.integerValue
+        {
             figure.text("against labels: \(corrections) corrected, \(regressions) made wrong", at: Point(110, 40), color: .grey, size: 10)
         }
         return figure
@@ -319,15 +352,19 @@ enum ClusterPlots {
 
 /// A dataset's preview for the dashboard: a montage of images by label (or the first ones), or a PCA of vectors by label.
 public enum DatasetPlots {
-    public static func preview(_ dataset: Dataset, name: String) -> Figure {
-        let labels = dataset.labels ?? [Int](repeating: -1, count: dataset.count)
-        guard dataset.layout.isImages else {
-            return ClusterPlots.pcaScatter(dataset, groups: labels, k: (labels.max() ?? -1) + 1, title: "\(name): PCA, coloured by label")
+    /// `count` samples, `labels` when the dataset has them, `isImages` from its description; `samples` reads the few shown.
+    public static func preview(count: Int, labels given: [Int]?, isImages: Bool, name: String, samples: ([Int]) throws -> Dataset) throws -> Figure {
+        let labels = given ?? [Int](repeating: -1, count: count)
+        guard isImages else {
+            let chosen = PlotMath.thinned(Array(0..<count), limit: ClusterPlots.pcaSamples)
+            let dataset = try samples(chosen)
+            return ClusterPlots.pcaScatter(
+                dataset, groups: chosen.map { labels[$0] }, k: (labels.max() ?? -1) + 1, total: count, title: "\(name): PCA, coloured by label")
         }
         // Rows: one per label (the first 12 samples of each), or rows of 12 of the first samples without labels.
         let perRow = 12
         var rows: [(String, [Int])] = []
-        if dataset.labels != nil {
+        if given != nil {
             var byLabel: [Int: [Int]] = [:]
             for (sample, label) in labels.enumerated() where label >= 0 && (byLabel[label]?.count ?? 0) < perRow {
                 byLabel[label, default: []].append(sample)
@@ -335,20 +372,26 @@ public enum DatasetPlots {
             }
             rows = byLabel.keys.sorted().prefix(ClusterPlots.maxClusters).map { ("label \($0)", byLabel[$0]!) }
         } else {
-            let first = Array(0..<min(dataset.count, perRow * 8))
+            let first = Array(0..<min(count, perRow * 8))
             rows = stride(from: 0, to: first.count, by: perRow).map { ("", Array(first[$0..<min($0 + perRow, first.count)])) }
         }
         let thumb = 30.0, left = 80.0
         var figure = Figure(
             width: Int(left + Double(perRow) * (thumb + 2) + 20), height: Int(44 + Double(rows.count) * (thumb + 6) + 10), title: "\(name): samples")
+        let dataset = try samples(rows.flatMap(\.1))
         let scale = ClusterPlots.imageScale(dataset)
-        for (row, (label, samples)) in rows.enumerated() {
+        var next = 0
+        for (row, (label, members)) in rows.enumerated() {
             let y = 40 + Double(row) * (thumb + 6)
             figure.text(label, at: Point(left - 8, y + thumb / 2 + 4), anchor: .end, size: 11)
-            for (position, sample) in samples.enumerated() {
+            for position in members.indices {
+                let sample = next + position
                 guard let image = ClusterPlots.thumbnail(dataset, sample, scale: scale) else { continue }
-                figure.image(pixels: image.pixels, columns: image.columns, rows: image.rows, x: left + Double(position) * (thumb + 2), y: y, width: thumb, height: thumb)
+                figure.image(
+                    pixels: image.pixels, columns: image.columns, rows: image.rows, x: left + Double(position) * (thumb + 2), y: y, width: thumb,
+                    height: thumb)
             }
+            next += members.count
         }
         return figure
     }

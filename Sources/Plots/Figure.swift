@@ -109,7 +109,8 @@ public struct Figure: Sendable {
         vertical: Bool = false
     ) {
         guard point.x.isFinite, point.y.isFinite else { return }
-        marks.append(.text(String(string.prefix(200)), at: Self.clamped(point), anchor: anchor, color: color, size: size, bold: bold, vertical: vertical))
+        marks.append(
+            .text(String(string.prefix(200)), at: Self.clamped(point), anchor: anchor, color: color, size: size, bold: bold, vertical: vertical))
     }
 
     public mutating func image(pixels: [UInt8], columns: Int, rows: Int, x: Double, y: Double, width: Double, height: Double) {

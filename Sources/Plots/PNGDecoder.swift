@@ -16,7 +16,9 @@ public enum PNGDecoder {
 
     public static func decode(_ data: Data) throws -> Image {
         let bytes = [UInt8](data)
-        guard bytes.count > 8, bytes.prefix(8) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else { throw Failure(description: "no PNG signature") }
+        guard bytes.count > 8, bytes.prefix(8) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else {
+            throw Failure(description: "no PNG signature")
+        }
         var offset = 8
         var (width, height) = (0, 0)
         var compressed = Data()

@@ -11,14 +11,17 @@ public struct PlotSource: Sendable {
     public var metricDeclarations: [MetricDeclaration] = []
     public var artifact: @Sendable (String) throws -> Data?
     public var metrics: @Sendable () throws -> [MetricPoint]
-    /// The dataset the job ran on, from its parameters (nil when it has none or it is gone).
-    public var dataset: @Sendable () throws -> Dataset?
+    /// The labels of the dataset the job ran on (nil when it has none, or no dataset, or it is gone).
+    public var labels: @Sendable () throws -> [Int]?
+    /// Some samples of that dataset, in the order asked, with their labels: plots show a few of many (nil when gone).
+    public var samples: @Sendable ([Int]) throws -> Dataset?
     /// Another job's artifact (RUC's source assignments).
     public var otherArtifact: @Sendable (_ job: String, _ name: String) throws -> Data?
 
     public init(
         job: Job, artifactNames: Set<String>, metricNames: [String], artifact: @escaping @Sendable (String) throws -> Data?,
-        metrics: @escaping @Sendable () throws -> [MetricPoint], dataset: @escaping @Sendable () throws -> Dataset?,
+        metrics: @escaping @Sendable () throws -> [MetricPoint], labels: @escaping @Sendable () throws -> [Int]?,
+        samples: @escaping @Sendable ([Int]) throws -> Dataset?,
         otherArtifact: @escaping @Sendable (String, String) throws -> Data?
     ) {
         self.job = job
@@ -26,7 +29,8 @@ public struct PlotSource: Sendable {
         self.metricNames = metricNames
         self.artifact = artifact
         self.metrics = metrics
-        self.dataset = dataset
+        self.labels = labels
+        self.samples = samples
         self.otherArtifact = otherArtifact
     }
 

@@ -59,37 +59,49 @@ struct Raster {
     }
 
     /// Each segment covers the pixels within half the width of it (distance-based anti-aliasing); a pixel takes
-    /// the largest coverage of the segments of one polyline, so joints do not darken.
+    /// the largest coverage of the segments of one polyline, so joints do not darken. Coverage is gathered in a buffer
+    /// over the polyline's bounding box (a trace's thousands of segments stay in their panel).
     mutating func polyline(_ points: [Point], color: Color, width lineWidth: Double, dashed: Bool) {
         let visible = points.filter { $0.x.isFinite && $0.y.isFinite }
         guard visible.count >= 2 else { return }
         let half = max(lineWidth, 0.8) / 2
-        var coverage: [Int: Double] = [:]
+        let boxX0 = max(0, Int((visible.map(\.x).min()! - half - 1).rounded(.down)))
+        let boxX1 = min(width - 1, Int((visible.map(\.x).max()! + half + 1).rounded(.up)))
+        let boxY0 = max(0, Int((visible.map(\.y).min()! - half - 1).rounded(.down)))
+        let boxY1 = min(height - 1, Int((visible.map(\.y).max()! + half + 1).rounded(.up)))
+        guard boxX0 <= boxX1, boxY0 <= boxY1 else { return }
+        let boxWidth = boxX1 - boxX0 + 1
+        var coverage = [Float](repeating: 0, count: boxWidth * (boxY1 - boxY0 + 1))
         var travelled = 0.0
         for index in 1..<visible.count {
             let (a, b) = (visible[index - 1], visible[index])
             let length = hypot(b.x - a.x, b.y - a.y)
             defer { travelled += length }
-            let minX = max(0, Int((min(a.x, b.x) - half - 1).rounded(.down)))
-            let maxX = min(width - 1, Int((max(a.x, b.x) + half + 1).rounded(.up)))
-            let minY = max(0, Int((min(a.y, b.y) - half - 1).rounded(.down)))
-            let maxY = min(height - 1, Int((max(a.y, b.y) + half + 1).rounded(.up)))
+            let minX = max(boxX0, Int((min(a.x, b.x) - half - 1).rounded(.down)))
+            let maxX = min(boxX1, Int((max(a.x, b.x) + half + 1).rounded(.up)))
+            let minY = max(boxY0, Int((min(a.y, b.y) - half - 1).rounded(.down)))
+            let maxY = min(boxY1, Int((max(a.y, b.y) + half + 1).rounded(.up)))
             guard minX <= maxX, minY <= maxY else { continue }
+            let (dx, dy) = (b.x - a.x, b.y - a.y)
+            let lengthSquared = length * length
             for row in minY...maxY {
+                let py = Double(row) + 0.5
                 for column in minX...maxX {
-                    let px = Double(column) + 0.5, py = Double(row) + 0.5
-                    var t = length > 0 ? ((px - a.x) * (b.x - a.x) + (py - a.y) * (b.y - a.y)) / (length * length) : 0
+                    let px = Double(column) + 0.5
+                    var t = lengthSquared > 0 ? ((px - a.x) * dx + (py - a.y) * dy) / lengthSquared : 0
                     t = min(max(t, 0), 1)
                     if dashed, Int((travelled + t * length) / 3.5) % 2 == 1 { continue }
-                    let distance = hypot(px - (a.x + t * (b.x - a.x)), py - (a.y + t * (b.y - a.y)))
-                    let value = min(1, half + 0.5 - distance)
+                    let distance = hypot(px - (a.x + t * dx), py - (a.y + t * dy))
+                    let value = Float(min(1, half + 0.5 - distance))
                     guard value > 0 else { continue }
-                    let key = row * width + column
-                    if value > coverage[key] ?? 0 { coverage[key] = value }
+                    let key = (row - boxY0) * boxWidth + (column - boxX0)
+                    if value > coverage[key] { coverage[key] = value }
                 }
             }
         }
-        for (key, value) in coverage { blend(key % width, key / width, color, value) }
+        for (key, value) in coverage.enumerated() where value > 0 {
+            blend(boxX0 + key % boxWidth, boxY0 + key / boxWidth, color, Double(value))
+        }
     }
 
     mutating func circle(_ center: Point, radius: Double, color: Color) {

@@ -178,7 +178,9 @@ enum SamplerPlots {
             panel.drawAxes(on: &figure, title: draws.names[coordinate], yLabel: coordinate % grid.columns == 0 ? "density" : nil)
             for (bin, value) in density.enumerated() where value > 0 {
                 let x0 = panel.x(range.0 + Double(bin) * width), x1 = panel.x(range.0 + Double(bin + 1) * width)
-                figure.rect(x: x0, y: panel.y(value), width: max(x1 - x0 - 0.5, 0.5), height: panel.y(0) - panel.y(value), fill: Color.category(0).with(opacity: 0.7))
+                figure.rect(
+                    x: x0, y: panel.y(value), width: max(x1 - x0 - 0.5, 0.5), height: panel.y(0) - panel.y(value),
+                    fill: Color.category(0).with(opacity: 0.7))
             }
             let summary = result["parameters"]?[draws.names[coordinate]]
             let mean = summary?["mean"]?.doubleValue ?? all.reduce(0, +) / Double(max(all.count, 1))
@@ -187,7 +189,9 @@ enum SamplerPlots {
                 let y = panel.y(panel.yScale.lower) - 4
                 figure.line([Point(panel.x(low), y), Point(panel.x(high), y)], color: .black, width: 3)
             }
-            figure.text("mean \(NiceScale.label(mean))", at: Point(panel.frame.x + panel.frame.width - 4, panel.frame.y + 13), anchor: .end, color: .red, size: 10)
+            figure.text(
+                "mean \(NiceScale.label(mean))", at: Point(panel.frame.x + panel.frame.width - 4, panel.frame.y + 13), anchor: .end, color: .red,
+                size: 10)
         }
         draws.note(on: &figure)
         return figure
@@ -198,7 +202,8 @@ enum SamplerPlots {
             guard let name else { return min(fallback, draws.names.count - 1) }
             guard let found = draws.names.firstIndex(of: name) else {
                 let known = draws.names.prefix(20).joined(separator: ", ")
-                throw PlotError.invalidOption(field: field, reason: "no coordinate named \"\(name.prefix(80))\" (coordinates: \(known)\(draws.names.count > 20 ? ", …" : ""))")
+                throw PlotError.invalidOption(
+                    field: field, reason: "no coordinate named \"\(name.prefix(80))\" (coordinates: \(known)\(draws.names.count > 20 ? ", …" : ""))")
             }
             return found
         }
@@ -244,7 +249,9 @@ enum SamplerPlots {
         let bulk = names.map { parameters[$0]?["ess_bulk"]?.doubleValue ?? .nan }
         let tail = names.map { parameters[$0]?["ess_tail"]?.doubleValue ?? .nan }
         let rRange = PlotMath.range(rHats + [1, 1.01]) ?? (1, 1.1)
-        let left = Panel(x: 20 + labelWidth, y: 50, width: 300, height: plotHeight, xRange: (min(rRange.0, 0.99), max(rRange.1, 1.02)), yRange: (0, Double(names.count)))
+        let left = Panel(
+            x: 20 + labelWidth, y: 50, width: 300, height: plotHeight, xRange: (min(rRange.0, 0.99), max(rRange.1, 1.02)),
+            yRange: (0, Double(names.count)))
         let essMax = PlotMath.range(bulk + tail + [400])?.1 ?? 400
         let right = Panel(x: 20 + labelWidth + 360, y: 50, width: 300, height: plotHeight, xRange: (0, essMax), yRange: (0, Double(names.count)))
         left.drawAxes(on: &figure, title: "R̂ (< 1.01)", xLabel: "R̂", yTicks: false)
@@ -278,7 +285,9 @@ enum SamplerPlots {
         let width = -low / 40
         for (bin, count) in counts.enumerated() where count > 0 {
             let x0 = panel.x(low + Double(bin) * width), x1 = panel.x(low + Double(bin + 1) * width)
-            figure.rect(x: x0, y: panel.y(Double(count)), width: max(x1 - x0 - 0.5, 0.5), height: panel.y(0) - panel.y(Double(count)), fill: Color.category(0).with(opacity: 0.75))
+            figure.rect(
+                x: x0, y: panel.y(Double(count)), width: max(x1 - x0 - 0.5, 0.5), height: panel.y(0) - panel.y(Double(count)),
+                fill: Color.category(0).with(opacity: 0.75))
         }
         let k = source.result["pareto_k"]?.doubleValue ?? .nan
         let ess = source.result["kish_ess"]?.doubleValue ?? .nan

@@ -95,7 +95,7 @@ public func buildApplication(
     JobLogRoutes(state: state).register(&routes)
     KindRoutes(registry: kinds).register(&routes)
     DatasetRoutes(state: state, library: library).register(&routes)
-    PlotRoutes(state: state, library: library, cache: PlotCache()).register(&routes)
+    PlotRoutes(state: state, library: library, cache: PlotCache(limitBytes: configuration.plotCacheBytes)).register(&routes)
     HealthRoutes(state: state, policy: policy).register(&routes)
     OpenAPIRoutes().register(&routes)
     DashboardRoutes().register(&routes)

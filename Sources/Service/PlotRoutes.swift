@@ -44,9 +44,13 @@ struct PlotRoutes: Sendable {
             body = cached
         } else {
             let name = record.name ?? id
+            let (count, isImages) = (
+                record.meta["samples"]?.integerValue.map { Int(clamping: $0) } ?? 0, record.meta["kind"]?.stringValue == "images"
+            )
             body = try await HeavyWorkPool.shared.run {
-                let dataset = try library.load(id)
-                let figure = DatasetPlots.preview(dataset, name: name)
+                // The labels and the few samples shown, not the whole dataset.
+                let figure = try DatasetPlots.preview(
+                    count: count, labels: try library.labels(id), isImages: isImages, name: name, samples: { try library.samples(id, indices: $0) })
                 return format == "svg" ? figure.svg() : figure.png()
             }
             cache.put(key, body)
@@ -88,14 +92,17 @@ struct PlotRoutes: Sendable {
         var options = PlotOptions()
         for field in PlotOptions.names {
             guard let value = parameters.get(field) else { continue }
-            guard !value.isEmpty, value.unicodeScalars.count <= 200 else { throw Problem.invalidQuery(field, "must be 1 to 200 characters (a coordinate name)") }
+            guard !value.isEmpty, value.unicodeScalars.count <= 200 else {
+                throw Problem.invalidQuery(field, "must be 1 to 200 characters (a coordinate name)")
+            }
             if field == "x" { options.x = value } else { options.y = value }
         }
         let job = try await state.job(id, for: context.caller)
         guard job.isTerminal else {
             throw Problem(
                 .conflict, code: .plotNotReady, title: "Plot not ready",
-                detail: "job \(id) is \(job.status.rawValue): plots are drawn once it has finished (its metrics stream live at /v1/jobs/\(id)/events)",
+                detail:
+                    "job \(id) is \(job.status.rawValue): plots are drawn once it has finished (its metrics stream live at /v1/jobs/\(id)/events)",
                 field: "status", headers: [.retryAfter: "1"])
         }
         let key = [id, String(job.version), String(name), format, options.x ?? "", options.y ?? ""].joined(separator: "\u{1F}")
@@ -153,23 +160,42 @@ struct PlotRoutes: Sendable {
             job: job, artifactNames: Set(artifacts), metricNames: metricNames,
             artifact: { try store.artifact(jobID: id, name: $0)?.data },
             metrics: { try store.metrics(jobID: id, matching: MetricQuery(limit: 200_000)) },
-            dataset: { try Self.dataset(of: job, store: store, library: library) },
+            labels: {
+                guard let reference = try Self.datasetReference(of: job, store: store) else { return nil }
+                if reference.name.hasPrefix("generated:") { return try? reference.load(library).labels }
+                return try? library.labels(reference.name)
+            },
+            samples: { indices in
+                guard let reference = try Self.datasetReference(of: job, store: store) else { return nil }
+                return try? library.samples(
+                    reference.name, indices: indices, generatedSamples: reference.samples, generatedClasses: reference.classes, seed: reference.seed)
+            },
             otherArtifact: { other, name in try store.artifact(jobID: other, name: name)?.data })
         source.metricDeclarations = state.registry[job.kind]?.metrics ?? []
         return source
     }
 
-    /// The dataset a job's parameters name (a RUC job's comes from its source job); nil when it has none or it is gone.
-    static func dataset(of job: Job, store: any JobStore, library: DatasetLibrary) throws -> Dataset? {
+    /// The dataset a job's parameters name, with a generated one's settings (a RUC job's comes from its source job).
+    struct DatasetReference {
+        let name: String
+        let samples: Int
+        let classes: Int
+        let seed: UInt64
+        func load(_ library: DatasetLibrary) throws -> Dataset {
+            try library.load(name, generatedSamples: samples, generatedClasses: classes, seed: seed)
+        }
+    }
+
+    static func datasetReference(of job: Job, store: any JobStore) throws -> DatasetReference? {
         var params = job.params
         if params["dataset"]?.stringValue == nil, let source = params["source_job"]?.stringValue, let sourceJob = try store.job(id: source) {
             params = sourceJob.params
         }
         guard let reference = params["dataset"]?.stringValue else { return nil }
-        let samples = params["generated_samples"]?.integerValue.map { Int(clamping: $0) } ?? 600
-        let classes = params["generated_classes"]?.integerValue.map { Int(clamping: $0) } ?? 3
-        let seed = params["seed"]?.integerValue.map { UInt64(clamping: max(0, $0)) } ?? 0
-        return try? library.load(reference, generatedSamples: samples, generatedClasses: classes, seed: seed)
+        return DatasetReference(
+            name: reference, samples: params["generated_samples"]?.integerValue.map { Int(clamping: $0) } ?? 600,
+            classes: params["generated_classes"]?.integerValue.map { Int(clamping: $0) } ?? 3,
+            seed: params["seed"]?.integerValue.map { UInt64(clamping: max(0, $0)) } ?? 0)
     }
 }
 

@@ -47,6 +47,8 @@ public struct ServiceConfiguration: Sendable {
     public var maxConnections = 512
     /// Seconds a connection may take to send a request's head (and may wait idle between requests).
     public var headerTimeout: TimeInterval = 10
+    /// Bytes of rendered plots kept in memory (a finished job's plots never change); 0 renders every request.
+    public var plotCacheBytes = 64 << 20
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",

@@ -51,6 +51,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A browser origin allowed by CORS, e.g. http://localhost:8888 for a notebook (repeatable).")
     var corsOrigin: [String] = []
 
+    @Option(help: "Bytes of rendered plots kept in memory; 0 renders every request anew (env MONTECLUSTER_PLOT_CACHE_BYTES).")
+    var plotCacheBytes = env("MONTECLUSTER_PLOT_CACHE_BYTES").flatMap(Int.init) ?? 64 << 20
+
     @Flag(help: "Serve /metrics without a token that has the metrics scope.")
     var publicMetrics = false
 
@@ -120,6 +123,7 @@ struct Serve: AsyncParsableCommand {
         configuration.publicMetrics = publicMetrics
         configuration.quotas = OwnerQuotas(maxQueued: quotaQueued, maxRunning: quotaRunning, maxStoredBytes: quotaBytes)
         configuration.headerTimeout = headerTimeout
+        configuration.plotCacheBytes = max(0, plotCacheBytes)
         configuration.testKinds = env("MONTECLUSTER_TEST_KINDS") == "1"
         let app: any ApplicationProtocol
         do {

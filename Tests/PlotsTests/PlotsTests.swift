@@ -20,7 +20,7 @@ func source(
         finishedAt: nil, heartbeatAt: nil, version: 3)
     return PlotSource(
         job: job, artifactNames: Set(artifacts.keys), metricNames: Array(Set(metrics.map(\.name))), artifact: { artifacts[$0] },
-        metrics: { metrics }, dataset: { dataset }, otherArtifact: { _, _ in nil })
+        metrics: { metrics }, labels: { dataset?.labels }, samples: { dataset?.selecting($0) }, otherArtifact: { _, _ in nil })
 }
 
 func npy(_ values: [Double], shape: [Int]) -> Data {
@@ -38,7 +38,9 @@ func drawsLayout(_ names: [String], chains: Int, draws: Int) -> Data {
 func checkSVG(_ data: Data, file: StaticString = #filePath, line: UInt = #line) -> (Int, Int)? {
     final class Root: NSObject, XMLParserDelegate {
         var size: (Int, Int)?
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]
+        ) {
             if name == "svg", let w = attributes["width"].flatMap(Int.init), let h = attributes["height"].flatMap(Int.init) { size = (w, h) }
         }
     }
@@ -104,7 +106,8 @@ final class PlotsTests: XCTestCase {
             }
         }
         let parameters: JSONValue = .object(
-            Dictionary(uniqueKeysWithValues: names.map { ($0, ["mean": 0, "r_hat": .number(.nan), "ess_bulk": 100, "ess_tail": 1e308] as JSONValue) }))
+            Dictionary(
+                uniqueKeysWithValues: names.map { ($0, ["mean": 0, "r_hat": .number(.nan), "ess_bulk": 100, "ess_tail": 1e308] as JSONValue) }))
         let plots = source(
             kind: "sample.mcmc", result: ["chains": 3, "parameters": parameters],
             artifacts: [
@@ -139,7 +142,8 @@ final class PlotsTests: XCTestCase {
             kind: "cluster.iic", result: ["k": 4, "layout": ["kind": "images"], "scores": ["acc": 1]],
             artifacts: [
                 "assignments.npy": assignments,
-                "probabilities.npy": NumericArray.npyFile(shape: [120, 4], descr: "<f4", payload: probabilities.withUnsafeBufferPointer { Data(buffer: $0) }),
+                "probabilities.npy": NumericArray.npyFile(
+                    shape: [120, 4], descr: "<f4", payload: probabilities.withUnsafeBufferPointer { Data(buffer: $0) }),
             ], dataset: images)
         XCTAssertEqual(PlotCatalog.available(imageJob).map(\.name), ["sizes", "confusion", "montage"])
         let montage = try PlotCatalog.render("montage", imageJob)

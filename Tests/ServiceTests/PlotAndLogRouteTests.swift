@@ -45,7 +45,9 @@ final class PlotAndLogRouteTests: XCTestCase {
                     XCTAssertEqual(png.headers[.contentType], "image/png")
                     let image = try PNGDecoder.decode(Data(png.body.readableBytesView))
                     XCTAssertEqual([image.width, image.height], [size.0, size.1], "\(pngURL) is drawn at the SVG's size")
-                    let dark = stride(from: 0, to: image.rgb.count, by: 3).filter { Int(image.rgb[$0]) + Int(image.rgb[$0 + 1]) + Int(image.rgb[$0 + 2]) < 400 }.count
+                    let dark = stride(from: 0, to: image.rgb.count, by: 3).filter {
+                        Int(image.rgb[$0]) + Int(image.rgb[$0 + 1]) + Int(image.rgb[$0 + 2]) < 400
+                    }.count
                     XCTAssertGreaterThan(dark, image.width * image.height / 500, "\(pngURL) is blank")
                     // Deterministic and cached: the same bytes and ETag again; If-None-Match gets 304.
                     let again = try await client.get(svgURL)
@@ -61,7 +63,8 @@ final class PlotAndLogRouteTests: XCTestCase {
                 "sample.gibbs": ["trace", "rank", "marginals", "diagnostics"], "sample.importance": ["trace", "marginals", "weights"],
                 "sample.inverse_cdf": ["trace", "marginals"], "sample.rejection": ["trace", "marginals"],
                 "cluster.kmeans": ["sizes", "confusion", "pca"], "cluster.iic": ["metrics", "sizes", "confusion", "montage"],
-                "cluster.scan": ["metrics", "sizes"], "cluster.ruc": ["metrics", "sizes", "changes"], "semi.mixmatch": ["metrics", "sizes", "confusion"],
+                "cluster.scan": ["metrics", "sizes"], "cluster.ruc": ["metrics", "sizes", "changes"],
+                "semi.mixmatch": ["metrics", "sizes", "confusion"],
             ]
             for (kind, names) in expected {
                 XCTAssertTrue(Set(plotted[kind] ?? []).isSuperset(of: names), "\(kind) shows \(plotted[kind] ?? []), expected \(names)")
@@ -79,7 +82,9 @@ final class PlotAndLogRouteTests: XCTestCase {
             _ = try await client.post("/v1/jobs/\(running)/cancel", json: "")
             let mcmc = try await client.post(
                 "/v1/jobs",
-                json: #"{"kind": "sample.mcmc", "params": {"model": "parameters { real a; real b; } model { a ~ normal(0, 1); b ~ normal(a, 1); }", "chains": 2, "warmup": 100, "draws": 100, "seed": 1}}"#)
+                json:
+                    #"{"kind": "sample.mcmc", "params": {"model": "parameters { real a; real b; } model { a ~ normal(0, 1); b ~ normal(a, 1); }", "chains": 2, "warmup": 100, "draws": 100, "seed": 1}}"#
+            )
             let id = try XCTUnwrap(try mcmc.json["id"]?.stringValue)
             _ = try await client.waitUntilTerminal(id, timeout: 60)
             let unknown = try await client.get("/v1/jobs/\(id)/plots/montage.svg")
@@ -126,7 +131,9 @@ final class PlotAndLogRouteTests: XCTestCase {
 private func svgSize(_ data: Data) -> (Int, Int)? {
     final class Root: NSObject, XMLParserDelegate {
         var size: (Int, Int)?
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]
+        ) {
             if name == "svg", let w = attributes["width"].flatMap(Int.init), let h = attributes["height"].flatMap(Int.init) { size = (w, h) }
         }
     }
