@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 SIZE = 12
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-CHARS = [chr(c) for c in range(32, 127)] + list("−×±μσθλ≤≥…·°²\u0302")
+CHARS = [chr(c) for c in range(32, 127)] + list("−×±μσθλ≤≥…·°²●\u0302")
 
 font = ImageFont.truetype(FONT, SIZE)
 ascent, descent = font.getmetrics()

@@ -24,7 +24,7 @@ enum SamplerPlots {
             applies: hasDraws(chains: 1), render: { source, _ in try marginals(Draws(source), source.result) }),
         PlotDefinition(
             name: "pair", title: "Pair plot",
-            description: "Two coordinates (?x=NAME&y=NAME; the first two by default) against each other, by chain; divergences in red.",
+            description: "Two coordinates (?x=NAME&y=NAME; the first two by default) against each other, by chain; divergences in black.",
             applies: { hasDraws(chains: 1)($0) && (layout($0)?.coordinates ?? 0) >= 2 },
             render: { source, options in try pair(Draws(source), source, options) }),
         PlotDefinition(
@@ -229,10 +229,12 @@ enum SamplerPlots {
                 for line in lines.dropFirst().prefix(5_000) {
                     let fields = line.split(separator: ",", omittingEmptySubsequences: false)
                     guard fields.count == header.count, let x = Double(fields[xc]), let y = Double(fields[yc]) else { continue }
-                    figure.circle(panel.point(x, y), radius: 2.6, fill: .red)
+                    // Black with a white rim: apart from every chain's colour (the fourth chain is red).
+                    figure.circle(panel.point(x, y), radius: 3.4, fill: .white)
+                    figure.circle(panel.point(x, y), radius: 2.4, fill: .black)
                     marked += 1
                 }
-                if marked > 0 { figure.text("\(marked) divergent transitions", at: Point(520, 56), anchor: .end, color: .red, size: 11) }
+                if marked > 0 { figure.text("● \(marked) divergent transitions", at: Point(520, 56), anchor: .end, color: .black, size: 11) }
             }
         }
         return figure
