@@ -21,7 +21,7 @@ enum SamplerPlots {
         PlotDefinition(
             name: "marginals", title: "Marginal histograms",
             description: "Per coordinate: the histogram of all draws with the mean and the 5–95 % interval.",
-            applies: hasDraws(chains: 1), render: { source, _ in try marginals(Draws(source), source.result) }),
+            applies: hasDraws(chains: 1), render: { source, _ in try marginals(Draws(source), source.result, target: Target(source)) }),
         PlotDefinition(
             name: "pair", title: "Pair plot",
             description: "Two coordinates (?x=NAME&y=NAME; the first two by default) against each other, by chain; divergences in black.",
@@ -164,17 +164,48 @@ enum SamplerPlots {
         return figure
     }
 
-    static func marginals(_ draws: Draws, _ result: JSONValue) throws -> Figure {
-        let grid = PanelGrid(count: draws.shown, columns: draws.shown > 4 ? 3 : 2, panelWidth: 280, panelHeight: 150)
-        var figure = Figure(width: grid.width, height: grid.height + 10, title: "Marginal histograms")
+    /// The density a one-dimensional sampler drew from (`target_density.json`, written by inverse-CDF and rejection).
+    struct Target {
+        let variable: String
+        let x: [Double]
+        /// Density (continuous) or probability of each integer in `x` (discrete).
+        let values: [Double]
+        let discrete: Bool
+
+        init?(_ source: PlotSource) {
+            guard source.artifactNames.contains("target_density.json"), let data = try? source.artifact("target_density.json"),
+                let json = try? JSONValue.parse(String(decoding: data, as: UTF8.self)), let variable = json["variable"]?.stringValue,
+                let x = json["x"]?.arrayValue?.compactMap(\.doubleValue)
+            else { return nil }
+            discrete = json["kind"]?.stringValue == "discrete"
+            let values = (json[discrete ? "probability" : "density"]?.arrayValue ?? []).compactMap(\.doubleValue)
+            guard values.count == x.count, !x.isEmpty else { return nil }
+            (self.variable, self.x, self.values) = (variable, x, values)
+        }
+    }
+
+    static func marginals(_ draws: Draws, _ result: JSONValue, target: Target? = nil) throws -> Figure {
+        let grid = PanelGrid(count: draws.shown, columns: draws.shown > 4 ? 3 : 2, panelWidth: 280, panelHeight: 150, top: target == nil ? 52 : 70)
+        var figure = Figure(width: grid.width, height: grid.height + 10, title: target == nil ? "Marginal histograms" : "Draws against the target")
+        if let target {
+            drawLegend(
+                [("draws", Color.category(0).with(opacity: 0.7)), (target.discrete ? "target probability" : "target density", .black)],
+                at: Point(70, 38), on: &figure)
+        }
         for coordinate in 0..<draws.shown {
             let all = Array(draws.values[coordinate].joined())
+            if let target, target.discrete, target.variable == draws.names[coordinate] {
+                drawDiscrete(all, target: target, on: &figure, grid: grid, index: coordinate, name: draws.names[coordinate])
+                continue
+            }
             let range = PlotMath.range(all) ?? (0, 1)
             let bins = min(60, max(10, Int(Double(all.count).squareRoot())))
             let counts = PlotMath.histogram(all, bins: bins, range: range)
             let width = (range.1 - range.0) / Double(bins)
             let density = counts.map { Double($0) / Double(max(all.count, 1)) / (width > 0 ? width : 1) }
-            let panel = grid.panel(coordinate, xRange: range, yRange: (0, (density.max() ?? 1) * 1.1))
+            // The target's curve over the same range is drawn whole (a histogram may peak lower than its density).
+            let targetPeak = target.flatMap { $0.variable == draws.names[coordinate] ? $0.values.max() : nil } ?? 0
+            let panel = grid.panel(coordinate, xRange: range, yRange: (0, max(density.max() ?? 1, targetPeak) * 1.1))
             panel.drawAxes(on: &figure, title: draws.names[coordinate], yLabel: coordinate % grid.columns == 0 ? "density" : nil)
             for (bin, value) in density.enumerated() where value > 0 {
                 let x0 = panel.x(range.0 + Double(bin) * width), x1 = panel.x(range.0 + Double(bin + 1) * width)
@@ -192,9 +223,35 @@ enum SamplerPlots {
             figure.text(
                 "mean \(NiceScale.label(mean))", at: Point(panel.frame.x + panel.frame.width - 4, panel.frame.y + 13), anchor: .end, color: .red,
                 size: 10)
+            if let target, target.variable == draws.names[coordinate] {
+                figure.line(zip(target.x, target.values).map { panel.point($0, $1) }, color: .black, width: 1.8)
+            }
         }
         draws.note(on: &figure)
         return figure
+    }
+
+    /// Integer draws: the share at each integer as a bar, the target's probability as a dot on it.
+    static func drawDiscrete(_ all: [Double], target: Target, on figure: inout Figure, grid: PanelGrid, index: Int, name: String) {
+        guard let first = target.x.first, let last = target.x.last else { return }
+        var shares = [Double](repeating: 0, count: target.x.count)
+        for value in all where value.isFinite {
+            let slot = (value - first).rounded()
+            if slot >= 0, slot < Double(shares.count) { shares[Int(slot)] += 1 }
+        }
+        shares = shares.map { $0 / Double(max(all.count, 1)) }
+        let top = max(shares.max() ?? 0, target.values.max() ?? 0) * 1.1
+        let panel = grid.panel(index, xRange: (first - 0.5, last + 0.5), yRange: (0, top > 0 ? top : 1))
+        panel.drawAxes(on: &figure, title: name, yLabel: index % grid.columns == 0 ? "probability" : nil)
+        let width = max(1, panel.x(1) - panel.x(0)) * 0.8
+        for (slot, share) in shares.enumerated() where share > 0 {
+            let x = panel.x(target.x[slot])
+            figure.rect(
+                x: x - width / 2, y: panel.y(share), width: width, height: panel.y(0) - panel.y(share), fill: Color.category(0).with(opacity: 0.7))
+        }
+        for (k, probability) in zip(target.x, target.values) where probability > 0 {
+            figure.circle(panel.point(k, probability), radius: target.x.count > 100 ? 1.5 : 3, fill: .black)
+        }
     }
 
     static func pair(_ draws: Draws, _ source: PlotSource, _ options: PlotOptions) throws -> Figure {

@@ -151,6 +151,26 @@ public struct InverseCDFKind: TypedJobKind {
         }
         result["summary"] = SamplingInputs.summary(draws)
         try DrawArtifacts.write([draws], names: ["x"], context: context)
+        // The target beside the draws, for the marginals plot.
+        switch source {
+        case .catalog(.continuous(let distribution)):
+            try TargetDensity.writeContinuous(variable: "x", draws: draws, context: context, logDensity: distribution.logDensity)
+        case .catalog(.discrete(let distribution)):
+            try TargetDensity.writeDiscrete(variable: "x", draws: draws, context: context, probability: distribution.probability)
+        case .numeric(let inversion):
+            if let source = params["log_density"]?.stringValue,
+                let program = try? ExpressionCompiler.compile(
+                    source, symbols: ExpressionSymbols(parameters: [(name: "x", size: nil)], data: SamplingInputs.symbols(params)))
+            {
+                try TargetDensity.writeContinuous(
+                    variable: "x", draws: draws, lower: inversion.lower, upper: inversion.upper, context: context,
+                    logDensity: TargetDensity.evaluate(program))
+            }
+        case .table:
+            try TargetDensity.writeTable(
+                variable: "x", x: SamplingInputs.numbers(params["table"]?["x"]), pdf: SamplingInputs.numbers(params["table"]?["pdf"]),
+                context: context)
+        }
         return .object(result)
     }
 }

@@ -84,12 +84,14 @@ public struct RejectionKind: TypedJobKind {
         let stop = { context.isCancelled }
         var result: [String: JSONValue] = [:]
         let draws: [Double]
+        var target: Program?
         do {
             context.progress(0, phase: "preparing")
             let method = try method(params, data: context.params, shouldStop: stop)
             context.progress(0, phase: "sampling")
             switch method {
             case .envelope(let sampler):
+                target = sampler.target
                 let run = try sampler.run(draws: count, seed: seed, shouldStop: stop)
                 draws = run.draws
                 result = [
@@ -100,6 +102,7 @@ public struct RejectionKind: TypedJobKind {
                     "warnings": .array(run.warnings.map(JSONValue.string)),
                 ]
             case .adaptive(let sampler):
+                target = sampler.target
                 let run = try sampler.run(draws: count, seed: seed, shouldStop: stop)
                 draws = run.draws
                 result = [
@@ -120,6 +123,11 @@ public struct RejectionKind: TypedJobKind {
         context.metric("acceptance_rate", step: 0, value: result["acceptance_rate"]?.doubleValue ?? .nan)
         result["summary"] = SamplingInputs.summary(draws)
         try DrawArtifacts.write([draws], names: [params.variable], context: context)
+        if let target {
+            try TargetDensity.writeContinuous(
+                variable: params.variable, draws: draws, lower: params.lower, upper: params.upper, context: context,
+                logDensity: TargetDensity.evaluate(target))
+        }
         return .object(result)
     }
 }

@@ -132,6 +132,33 @@ final class PlotsTests: XCTestCase {
         }
     }
 
+    /// A one-dimensional sampler's target is drawn over its draws: a continuous density as a curve, a pmf as dots.
+    func testMarginalsOverlayTheTarget() throws {
+        let draws = (0..<1000).map { Double($0 % 7) }
+        let continuous = source(
+            kind: "sample.inverse_cdf", result: [:],
+            artifacts: [
+                "draws.npy": npy(draws, shape: [1, 1000, 1]), "draws.json": drawsLayout(["x"], chains: 1, draws: 1000),
+                "target_density.json": Data(#"{"kind": "continuous", "variable": "x", "x": [0, 3, 6], "density": [0.1, 0.2, 0.1]}"#.utf8),
+            ])
+        let curve = String(decoding: try PlotCatalog.render("marginals", continuous).svg(), as: UTF8.self)
+        XCTAssertTrue(curve.contains("target density") && curve.contains("Draws against the target"), curve.prefix(400).description)
+        XCTAssertTrue(curve.contains("<polyline fill=\"none\" stroke=\"#222222\""), "the target's curve is drawn")
+        let discrete = source(
+            kind: "sample.inverse_cdf", result: [:],
+            artifacts: [
+                "draws.npy": npy(draws, shape: [1, 1000, 1]), "draws.json": drawsLayout(["x"], chains: 1, draws: 1000),
+                "target_density.json": Data(
+                    #"{"kind": "discrete", "variable": "x", "x": [0, 1, 2, 3, 4, 5, 6], "probability": [0.14, 0.14, 0.14, 0.14, 0.14, 0.15, 0.15]}"#
+                        .utf8),
+            ])
+        let figure = try PlotCatalog.render("marginals", discrete)
+        let svg = String(decoding: figure.svg(), as: UTF8.self)
+        XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 7, "one dot per integer of the target")
+        XCTAssertTrue(svg.contains("target probability"))
+        try checkPNG(figure.png(), width: figure.width, height: figure.height)
+    }
+
     func testClusterPlotsOfImagesAndVectors() throws {
         let images = GeneratedDatasets.make("shapes", count: 120, seed: 1)!
         let assignments = NumericArray.npyFile(

@@ -31,6 +31,19 @@ final class PlotAndLogRouteTests: XCTestCase {
                 let final = try await client.waitUntilTerminal(id, timeout: 60)
                 XCTAssertEqual(final["status"], "succeeded", name)
                 if name == "cluster.kmeans" { clusteringJob = id }
+                if name == "sample.inverse_cdf" || name == "sample.rejection" {
+                    // The target beside the draws, normalized on the draws' range: its integral is 1 (trapezoids).
+                    let target = try await client.get("/v1/jobs/\(id)/artifacts/target_density.json").json
+                    let x = target["x"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+                    let density = target["density"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+                    XCTAssertEqual(x.count, density.count)
+                    var mass = 0.0
+                    for index in 1..<max(1, x.count) {
+                        let width: Double = x[index] - x[index - 1]
+                        mass += (density[index] + density[index - 1]) / 2 * width
+                    }
+                    XCTAssertEqual(mass, 1, accuracy: 1e-9, "\(name)")
+                }
                 let list = try await client.get("/v1/jobs/\(id)/plots").json
                 XCTAssertEqual(list["ready"], true)
                 let plots = list["plots"]?.arrayValue ?? []

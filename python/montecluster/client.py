@@ -336,24 +336,23 @@ class Job:
         return self.client.request("GET", f"{self.path}/plots")["plots"]
 
     def plot(self, name: str, format: str = "svg", display: bool = True, **options: str):
-        """Draws a plot on the server and shows it inline in Jupyter (IPython's SVG or Image); returns that object, or
-        the raw bytes outside IPython. Options: the pair plot's `x=` and `y=` coordinate names."""
+        """Draws a plot on the server. In Jupyter it is shown inline (or, with `display=False`, returned as IPython's SVG
+        or Image); elsewhere the SVG or PNG bytes are returned. Options: the pair plot's `x=` and `y=` coordinate names."""
         if format not in ("svg", "png"):
             raise ValueError("format is svg or png")
         data = self.client.request("GET", f"{self.path}/plots/{name}.{format}", params=options or None, expect_json=False).content
         try:
-            from IPython.display import SVG, Image, display as show
+            from IPython import get_ipython
+            shell = get_ipython()
         except ImportError:
+            shell = None
+        if shell is None:  # a script or a terminal: the bytes, to save or hand to another library
             return data
+        from IPython.display import SVG, Image, display as show
         figure = SVG(data=data) if format == "svg" else Image(data=data, format="png")
         if display:
-            try:
-                from IPython import get_ipython
-                if get_ipython() is not None:
-                    show(figure)
-                    return None
-            except ImportError:  # pragma: no cover
-                pass
+            show(figure)
+            return None
         return figure
 
     def predict(self, data: Union[np.ndarray, str, os.PathLike], labels: Union[np.ndarray, Sequence[int], None] = None) -> Dict[str, Any]:

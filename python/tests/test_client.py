@@ -219,3 +219,23 @@ class DroppingProxy:
     def close(self):
         self.closed = True
         self.listener.close()
+
+
+def test_ctrl_c_stops_waiting_and_leaves_the_job_running(mc, server):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    job = mc.submit("demo.count", steps=300, step_ms=50, seed=9)
+    script = ("import sys; sys.path.insert(0, sys.argv[3]); import montecluster; "
+              "montecluster.Client(sys.argv[1]).job(sys.argv[2]).wait(progress=True)")
+    process = subprocess.Popen([sys.executable, "-c", script, server, job.id, os.path.join(os.path.dirname(__file__), "..")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode != 0 and "KeyboardInterrupt" in err
+    assert f"job {job.id} is still running" in out, out
+    assert mc.job(job.id).status == "running", "Ctrl-C left the job running"
+    job.cancel()

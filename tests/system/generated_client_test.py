@@ -37,7 +37,7 @@ def camel(kind):
 def generate(generator, work):
     config = os.path.join(work, "config.yaml")
     with open(config, "w") as handle:
-        handle.write("content_type_overrides:\n  application/yaml: text/plain\npost_hooks: []\n")
+        handle.write("content_type_overrides:\n  application/yaml: text/plain\n  image/svg+xml: text/plain\n  image/png: application/octet-stream\npost_hooks: []\n")
     output = os.path.join(work, "montecluster_client")
     run = subprocess.run([generator, "generate", "--path", os.path.join(ROOT, "openapi.yaml"), "--output-path", output,
                           "--meta", "none", "--config", config], text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -96,6 +96,11 @@ def resumed(server, job_id, steps, restarts, label):
     job = wait_terminal(server, job_id)
     check(job["status"] == "succeeded", f"{label}: resumed job succeeded ({job['status']}: {job.get('reason')})")
     check(job["attempt"] == len(restarts) + 1, f"{label}: ran {len(restarts) + 1} times (attempt {job['attempt']})")
+    # The job's log tells each resumption (issue 16): one "resuming from the checkpoint" line per restart.
+    _, _, log = server.request("GET", f"/v1/jobs/{job_id}/logs")
+    log = log.decode() if isinstance(log, bytes) else str(log)
+    resumes = log.count("resuming from the checkpoint at step")
+    check(resumes == len(restarts), f"{label}: the log tells each resumption ({resumes} of {len(restarts)})")
     return check_attempts(server, job_id, steps, restarts, label)
 
 
