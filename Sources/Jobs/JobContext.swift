@@ -17,6 +17,7 @@ public final class JobContext: @unchecked Sendable {
     private var lastMetricFlush = Date()
     private var lastProgress: (time: Date, phase: String?)?
     private var announcedResume = false
+    private var phaseChanges = 0
 
     init(
         job: Job, store: any JobStore, workerID: String, flag: CancellationFlag, logger: Logger,
@@ -50,7 +51,15 @@ public final class JobContext: @unchecked Sendable {
         }
         let phaseChanged = phase != nil && lastProgress?.phase != phase
         lastProgress = (now, phase)
-        if phaseChanged, let phase { log("phase \(phase)" + (message.map { ": \($0)" } ?? "")) }
+        if phaseChanged, let phase {
+            // A kind that alternates phases every epoch would fill the log with them: the first 200 are told.
+            phaseChanges += 1
+            if phaseChanges <= 200 {
+                log("phase \(phase)" + (message.map { ": \($0)" } ?? ""))
+            } else if phaseChanges == 201 {
+                log("later phase changes are not logged (progress shows the current one)")
+            }
+        }
         do {
             try store.reportProgress(
                 jobID: job.id, workerID: workerID,

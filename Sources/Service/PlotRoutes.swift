@@ -62,8 +62,9 @@ struct PlotRoutes: Sendable {
     private func list(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let job = try await state.job(id, for: context.caller)
-        let source = try await offload { [self] in try plotSource(job) }
-        let entries: [JSONValue] = PlotCatalog.available(source).map {
+        // Which plots apply reads small artifacts (draws.json): off the event loop, like the listing itself.
+        let available = try await offload { [self] in PlotCatalog.available(try plotSource(job)) }
+        let entries: [JSONValue] = available.map {
             [
                 "name": .string($0.name), "title": .string($0.title), "description": .string($0.description),
                 "svg": .string("/v1/jobs/\(id)/plots/\($0.name).svg"), "png": .string("/v1/jobs/\(id)/plots/\($0.name).png"),
