@@ -160,15 +160,21 @@ enum ClusterPlots {
         let labels = try labels(source, count: assignments.clusters.count)
         let classes = Array(Set(labels.filter { $0 >= 0 })).sorted().prefix(maxClusters)
         let classIndex = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($0.element, $0.offset) })
-        let k = min(assignments.k, maxClusters)
-        var counts = [[Int]](repeating: [Int](repeating: 0, count: k), count: classes.count)
+        // Columns in the order of the labels their clusters match best (Hungarian, as ACC scores them): a good
+        // clustering reads as a diagonal, and an off-diagonal cell is a real confusion, not a naming accident.
+        let scored = zip(assignments.clusters, labels).filter { $0.0 >= 0 && $0.1 >= 0 }
+        let mapping = ClusteringMetrics.bestMapping(scored.map(\.0), scored.map(\.1))
+        let matched = classes.flatMap { label in mapping.filter { $0.value == label }.keys.sorted() }
+        let order = Array((matched + (0..<assignments.k).filter { !matched.contains($0) }).prefix(maxClusters))
+        let column = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($0.element, $0.offset) })
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: order.count), count: classes.count)
         for (sample, cluster) in assignments.clusters.enumerated() {
-            guard let row = classIndex[labels[sample]], cluster >= 0, cluster < k else { continue }
-            counts[row][cluster] += 1
+            guard let row = classIndex[labels[sample]], let col = column[cluster] else { continue }
+            counts[row][col] += 1
         }
         return matrix(
-            counts, rowLabels: classes.map { "\($0)" }, columnLabels: (0..<k).map { "\($0)" }, title: "Confusion matrix", rowAxis: "true label",
-            columnAxis: "cluster")
+            counts, rowLabels: classes.map { "\($0)" }, columnLabels: order.map { "\($0)" }, title: "Confusion matrix", rowAxis: "true label",
+            columnAxis: "cluster (ordered by best-matching label)")
     }
 
     /// One sample as RGB pixels (channels 1 → grey; 3 → colour), scaled to 0…255 by `scale`.
