@@ -82,6 +82,8 @@ def submit_from_form(driver, base, kind, overrides):
 def watch_job(driver, timeout=120):
     """Samples the progress bar and the chart's point count until the job ends; returns what was seen."""
     seen_progress, seen_points = [], []
+    # The hash changes before the job page has fetched the job and rendered.
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-status]"))
     deadline = time.time() + timeout
     status = None
     while time.time() < deadline:
