@@ -56,6 +56,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         // Streaming multipart/form-data parser for dataset uploads (Vapor's, with no Vapor dependency).
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
+        // PostgreSQL for several nodes on one database (issue 17): Vapor's driver, the one swift-jobs-postgres and
+        // hummingbird-postgres build on, speaking the wire protocol on SwiftNIO.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // OpenBLAS (Debian libopenblas-dev) for matrix products.
@@ -95,6 +98,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 // SHA-256 of artifacts as they are stored (their ETag and the digest clients verify).
                 .product(name: "Crypto", package: "swift-crypto"),
+                // The store on PostgreSQL for several nodes (PostgresJobStore), next to the SQLite one.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Plots of a finished job (metric curves, traces, montages…) drawn in Swift as SVG and PNG: no browser or

@@ -2,8 +2,9 @@
 # Installs the Debian packages MonteCluster builds and tests with, skipping what is already there.
 # The Swift toolchain itself is assumed (swift.org's Debian image or tarball).
 set -euo pipefail
-# chromium and chromium-driver: the dashboard's browser test (headless, Selenium).
-packages=(libsqlite3-dev libopenblas-dev zlib1g-dev sqlite3 python3 python3-venv wrk chromium chromium-driver fonts-dejavu-core "$@")
+# chromium and chromium-driver: the dashboard's browser test (headless, Selenium). postgresql: the PostgreSQL store's
+# tests run against a throwaway cluster (scripts/postgres-test-cluster.sh; Debian's package, its own service left off).
+packages=(libsqlite3-dev libopenblas-dev zlib1g-dev sqlite3 python3 python3-venv wrk chromium chromium-driver fonts-dejavu-core postgresql "$@")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -23,6 +23,10 @@ fi
 # the tests exercise the configuration that ships.
 export OPENBLAS_NUM_THREADS=1
 
+# A throwaway PostgreSQL cluster (loopback, temporary folder, removed on exit) for the PostgreSQL store's tests.
+eval "$(scripts/postgres-test-cluster.sh start)" || { echo "could not start a PostgreSQL test cluster" >&2; exit 1; }
+trap 'scripts/postgres-test-cluster.sh stop "$PG_TEST_DIR"' EXIT
+
 passed=0
 failed=0
 run() {

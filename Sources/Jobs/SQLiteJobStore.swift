@@ -586,7 +586,7 @@ public final class SQLiteJobStore: JobStore {
     // MARK: Rows
 
     /// The columns of the jobs table that `job(from:)` reads by name.
-    enum JobColumn: String, CaseIterable {
+    package enum JobColumn: String, CaseIterable {
         case seq, id, kind, name, priority, params, status, reason, result, progress, phase, message, attempt
         case maxAttempts = "max_attempts", createdAt = "created_at", startedAt = "started_at", finishedAt = "finished_at"
         case heartbeatAt = "heartbeat_at", version, owner, tags, metadata
