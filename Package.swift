@@ -81,7 +81,10 @@ let package = Package(
         // The clustering job kinds and the uploaded-dataset library they read from.
         .target(
             name: "ClusterKinds",
-            dependencies: ["Jobs", "Clustering", "Tensor", "RandomStreams", .product(name: "GRDB", package: "GRDB.swift")]),
+            dependencies: [
+                "Jobs", "Clustering", "Tensor", "RandomStreams", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
         // The signal handler that records which jobs were running when the process died of a trap.
         .target(name: "CTrapMarker"),
         // glibc's malloc_trim, to give a finished job's freed memory back (Swift's Glibc module does not export it).

@@ -52,6 +52,7 @@ if swift build --product montecluster; then
   run "Python client (pytest)" env MONTECLUSTER_BINARY="$binary" "$tools/bin/python" -m pytest -q python/tests
   run "example notebooks (nbclient)" "$tools/bin/python" tests/system/notebooks_test.py "$binary"
   run "dashboard in headless Chromium (Selenium)" "$tools/bin/python" tests/system/dashboard_test.py "$binary"
+  run "several nodes on PostgreSQL (kill -9, SIGSTOP, database loss)" python3 tests/system/scale_test.py "$binary"
 else
   failed=$((failed + 1))
 fi

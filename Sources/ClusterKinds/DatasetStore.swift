@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Jobs
+import PostgresNIO
 
 // Datasets belong to the clustering side: their rows, their store and the "in use" check live here. The
 // rows share the jobs' SQLite database (so a delete and a submission that reads the dataset are ordered
@@ -111,5 +112,73 @@ extension SQLiteJobStore: DatasetStore {
         DatasetRecord(
             id: row["id"], name: row["name"], meta: (try? JSONValue.parse(row["meta"] as String)) ?? .object([:]),
             createdAt: Date(timeIntervalSince1970: row["created_at"]), owner: row["owner"], bytes: row["bytes"])
+    }
+}
+
+extension PostgresJobStore: DatasetStore {
+    public func insertDataset(_ record: DatasetRecord) throws {
+        let quotas = self.quotas
+        try pool.transaction { db in
+            if let owner = record.owner {
+                // One owner's uploads serialize, so two at once cannot both slip under the quota.
+                try db.query("SELECT pg_advisory_xact_lock(hashtext(\("quota:" + owner)))")
+                let stored = try PostgresJobStore.storedBytes(db, owner: owner)
+                if stored + record.bytes > quotas.maxStoredBytes {
+                    throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
+                }
+            }
+            try db.query(
+                """
+                INSERT INTO datasets (id, name, meta, created_at, owner, bytes)
+                VALUES (\(record.id), \(record.name), \(record.meta.canonicalText()), \(record.createdAt.timeIntervalSince1970), \(record.owner), \(record.bytes))
+                """)
+        }
+    }
+
+    public func dataset(id: String) throws -> DatasetRecord? {
+        try pool.session { db in
+            try db.query("SELECT id, name, meta, created_at, owner, bytes FROM datasets WHERE id = \(id)").first.map(Self.datasetRecord)
+        }
+    }
+
+    public func datasets(limit: Int, owner: OwnerFilter) throws -> [DatasetRecord] {
+        try pool.session { db in
+            switch owner {
+            case .any:
+                return try db.query(
+                    "SELECT id, name, meta, created_at, owner, bytes FROM datasets ORDER BY created_at DESC, id LIMIT \(Int64(limit))"
+                )
+                .map(Self.datasetRecord)
+            case .only(let name):
+                return try db.query(
+                    """
+                    SELECT id, name, meta, created_at, owner, bytes FROM datasets WHERE owner IS NOT DISTINCT FROM \(name)
+                    ORDER BY created_at DESC, id LIMIT \(Int64(limit))
+                    """
+                ).map(Self.datasetRecord)
+            }
+        }
+    }
+
+    public func deleteDataset(id: String, owner: OwnerFilter) throws {
+        try pool.transaction { db in
+            guard let row = try db.query("SELECT owner FROM datasets WHERE id = \(id) FOR UPDATE").first, owner.allows(try row.decode(String?.self))
+            else { throw DatasetStoreError.notFound(id) }
+            let users = try db.query(
+                """
+                SELECT id FROM jobs WHERE status IN \(unescaped: JobStatus.sqlList(JobStatus.unfinished)) AND params::jsonb ->> 'dataset' = \(id)
+                ORDER BY seq LIMIT 20
+                """
+            ).map { try $0.decode(String.self) }
+            guard users.isEmpty else { throw DatasetStoreError.inUse(datasetID: id, jobIDs: users) }
+            try db.query("DELETE FROM datasets WHERE id = \(id)")
+        }
+    }
+
+    static func datasetRecord(_ row: PostgresRow) throws -> DatasetRecord {
+        let (id, name, meta, created, owner, bytes) = try row.decode((String, String?, String, Double, String?, Int64).self)
+        return DatasetRecord(
+            id: id, name: name, meta: (try? JSONValue.parse(meta)) ?? .object([:]), createdAt: Date(timeIntervalSince1970: created), owner: owner,
+            bytes: bytes)
     }
 }

@@ -15,8 +15,11 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
     /// Limits per owner (the token that submitted); set once before the store is shared.
     public var quotas = OwnerQuotas()
     private let listener: NotificationListener
+    private let hooks = NotificationHooks()
 
     static let channel = "montecluster_jobs"
+    /// The payload that says a job entered the queue (submitted or requeued): idle workers on every node look for it.
+    static let queuedPayload = "queued"
 
     /// Connects, brings the schema up to date (once, under an advisory lock) and starts listening for other nodes' changes.
     public init(url: String, poolSize: Int = 8, changes: JobChangeFeed = JobChangeFeed(), logger: Logger = Logger(label: "montecluster.postgres"))
@@ -28,11 +31,26 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
         self.pool = PostgresPool(location, size: poolSize, logger: logger)
         self.changes = changes
         try PostgresSchema.migrate(pool)
-        self.listener = NotificationListener(pool: pool, channel: Self.channel, changes: changes, logger: logger)
+        let hooks = self.hooks
+        self.listener = NotificationListener(pool: pool, channel: Self.channel, changes: changes, logger: logger) { payload in
+            let (queued, changed) = hooks.current
+            if payload == Self.queuedPayload {
+                queued?()
+            } else {
+                changes.publish(jobID: payload)
+                changed?(payload)
+            }
+        }
         listener.start()
     }
 
     deinit { listener.stop() }
+
+    /// What this node's worker pool hears of other nodes: a job queued anywhere (`queued`: wake an idle worker) and a
+    /// change to a job (`changed`: a cancel request reaches its run within a notification, not a heartbeat).
+    public func observe(queued: @escaping @Sendable () -> Void, changed: @escaping @Sendable (String) -> Void) {
+        hooks.set(queued: queued, changed: changed)
+    }
 
     // MARK: Submitting and reading
 
@@ -498,8 +516,9 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
         ) { db, _ in try db.query("DELETE FROM checkpoints WHERE job_id = \(jobID)") }
     }
 
+    /// Readiness: a round trip within 3 s, or the database counts as unreachable.
     public func ping() throws {
-        try pool.session { db in _ = try db.query("SELECT 1") }
+        try pool.session(timeout: 3) { db in _ = try db.query("SELECT 1") }
     }
 
     // MARK: Rows
@@ -550,7 +569,7 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
     }
 
     /// Bytes an owner keeps: its datasets as stored and its jobs' artifacts.
-    static func storedBytes(_ db: PostgresPool.Session, owner: String?) throws -> Int64 {
+    package static func storedBytes(_ db: PostgresPool.Session, owner: String?) throws -> Int64 {
         let datasets =
             try db.query("SELECT COALESCE(SUM(bytes), 0)::bigint FROM datasets WHERE owner IS NOT DISTINCT FROM \(owner)").first?
             .decode(Int64.self) ?? 0
@@ -583,6 +602,7 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
         var data: [String: JSONValue] = ["status": .string(job.status.rawValue), "attempt": .integer(Int64(job.attempt))]
         if let reason = job.reason { data["reason"] = .string(reason) }
         try appendEvent(db, jobID: job.id, type: .status, data: .object(data), now: now)
+        if job.status == .queued { try db.query("SELECT pg_notify(\(channel), \(queuedPayload))") }
     }
 
     /// Every event is also a NOTIFY (sent at commit, once per job and transaction): other nodes' waiters wake.
@@ -592,6 +612,19 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
         )
         try db.query("SELECT pg_notify(\(channel), \(jobID))")
     }
+}
+
+/// The worker pool's callbacks for other nodes' notifications, set once the pool exists (after the store).
+final class NotificationHooks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var queued: (@Sendable () -> Void)?
+    private var changed: (@Sendable (String) -> Void)?
+
+    func set(queued: @escaping @Sendable () -> Void, changed: @escaping @Sendable (String) -> Void) {
+        lock.withLock { (self.queued, self.changed) = (queued, changed) }
+    }
+
+    var current: ((@Sendable () -> Void)?, (@Sendable (String) -> Void)?) { lock.withLock { (queued, changed) } }
 }
 
 public struct PostgresStoreError: Error, CustomStringConvertible, Sendable {
@@ -623,12 +656,14 @@ final class NotificationListener: @unchecked Sendable {
     private let changes: JobChangeFeed
     private let logger: Logger
     private let state = Mutex<(stopped: Bool, connection: PostgresConnection?)>((false, nil))
+    private let deliver: @Sendable (String) -> Void
 
-    init(pool: PostgresPool, channel: String, changes: JobChangeFeed, logger: Logger) {
+    init(pool: PostgresPool, channel: String, changes: JobChangeFeed, logger: Logger, deliver: @escaping @Sendable (String) -> Void) {
         self.pool = pool
         self.channel = channel
         self.changes = changes
         self.logger = logger
+        self.deliver = deliver
     }
 
     func start() {
@@ -650,8 +685,8 @@ final class NotificationListener: @unchecked Sendable {
         while !state.withLock({ $0.stopped }) {
             do {
                 let connection = try pool.connect()
-                let changes = self.changes
-                connection.addListener(channel: channel) { _, notification in changes.publish(jobID: notification.payload) }
+                let deliver = self.deliver
+                connection.addListener(channel: channel) { _, notification in deliver(notification.payload) }
                 _ = try connection.simpleQuery("LISTEN \(channel)").wait()
                 let stopped = state.withLock { state -> Bool in
                     state.connection = connection
@@ -666,7 +701,7 @@ final class NotificationListener: @unchecked Sendable {
                 delay = 0.2
                 try? connection.closeFuture.wait()
             } catch {
-                logger.warning("LISTEN connection failed; retrying", metadata: ["error": "\(error)"])
+                logger.warning("LISTEN connection failed; retrying", metadata: ["error": "\(PostgresStoreError(error))"])
             }
             Thread.sleep(forTimeInterval: delay)
             delay = min(delay * 2, 5)

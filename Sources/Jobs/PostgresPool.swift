@@ -50,7 +50,10 @@ public final class PostgresPool: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
     private let size: Int
-    private let idle = Mutex<[PostgresConnection]>([])
+    private let idle = Mutex<[(connection: PostgresConnection, since: Date)]>([])
+    /// A connection idle longer than this is checked with a 2 s round trip before use: PostgreSQL going away (a
+    /// restart, a failover) is not noticed on an idle connection until a query waits for an answer that never comes.
+    static let staleAfter: TimeInterval = 5
     private let open = Mutex<Int>(0)
     private let available: DispatchSemaphore
     private let nextID = Atomic<Int>(0)
@@ -64,7 +67,7 @@ public final class PostgresPool: Sendable {
     }
 
     deinit {
-        for connection in idle.withLock({ $0 }) { try? connection.close().wait() }
+        for entry in idle.withLock({ $0 }) { try? entry.connection.close().wait() }
         try? group.syncShutdownGracefully()
     }
 
@@ -94,16 +97,24 @@ public final class PostgresPool: Sendable {
     public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         available.wait()
         defer { available.signal() }
-        let connection = try idle.withLock { $0.popLast() } ?? connect()
-        do {
-            let value = try body(connection)
-            if !connection.isClosed { idle.withLock { $0.append(connection) } }
-            return value
-        } catch {
-            // A broken connection is dropped; a query error leaves it usable (the transaction was rolled back).
-            if !connection.isClosed { idle.withLock { $0.append(connection) } }
-            throw error
+        var connection: PostgresConnection?
+        while connection == nil, let entry = idle.withLock({ $0.popLast() }) {
+            guard !entry.connection.isClosed else { continue }
+            if Date().timeIntervalSince(entry.since) > Self.staleAfter {
+                let probe = Session(connection: entry.connection, logger: logger, timeout: 2)
+                guard (try? probe.query("SELECT 1")) != nil else {
+                    _ = entry.connection.close() as EventLoopFuture<Void>
+                    continue
+                }
+            }
+            connection = entry.connection
         }
+        let chosen = try connection ?? connect()
+        defer {
+            // A broken connection is dropped; a query error leaves it usable (the transaction was rolled back).
+            if !chosen.isClosed { idle.withLock { $0.append((chosen, Date())) } }
+        }
+        return try body(chosen)
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
@@ -122,19 +133,35 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    /// One statement outside an explicit transaction (it commits on its own).
-    public func session<T>(_ body: (Session) throws -> T) throws -> T {
-        try withConnection { try body(Session(connection: $0, logger: logger)) }
+    /// One statement outside an explicit transaction (it commits on its own); `timeout` bounds each statement.
+    public func session<T>(timeout: TimeInterval = 60, _ body: (Session) throws -> T) throws -> T {
+        try withConnection { try body(Session(connection: $0, logger: logger, timeout: timeout)) }
     }
 
-    /// Queries on one connection, waited for synchronously.
+    /// Queries on one connection, waited for synchronously, each for at most `timeout` seconds: a connection whose
+    /// server went away without a word is closed then (and dropped by the pool), instead of holding its caller forever.
     public struct Session {
         public let connection: PostgresConnection
         let logger: Logger
+        var timeout: TimeInterval = 60
+
+        func wait<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+            let done = DispatchSemaphore(value: 0)
+            let box = ResultBox<T>()
+            future.whenComplete { result in
+                box.set(result)
+                done.signal()
+            }
+            guard done.wait(timeout: .now() + timeout) == .success, let result = box.get() else {
+                _ = connection.close() as EventLoopFuture<Void>
+                throw PostgresStoreError("PostgreSQL did not answer in \(Int(timeout)) s")
+            }
+            do { return try result.get() } catch { throw PostgresStoreError(error) }
+        }
 
         @discardableResult
         public func query(_ query: PostgresQuery) throws -> [PostgresRow] {
-            do { return try connection.query(query, logger: logger).wait().rows } catch { throw PostgresStoreError(error) }
+            try wait(connection.query(query, logger: logger)).rows
         }
 
         /// Statements without binds, one after another: a script's statements end with ";" at the end of a line
@@ -146,15 +173,21 @@ public final class PostgresPool: Sendable {
                 )
                 .trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";")))
                 guard !text.isEmpty else { continue }
-                do { _ = try connection.query(PostgresQuery(unsafeSQL: text), logger: logger).wait() } catch { throw PostgresStoreError(error) }
+                _ = try wait(connection.query(PostgresQuery(unsafeSQL: text), logger: logger))
             }
         }
 
         /// Rows of a statement built at run time (IN lists), with its binds.
         public func query(_ sql: String, _ binds: PostgresBindings) throws -> [PostgresRow] {
-            do { return try connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).wait().rows } catch {
-                throw PostgresStoreError(error)
-            }
+            try wait(connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)).rows
         }
     }
+}
+
+/// The result of a future, handed from an event loop to the thread waiting for it.
+final class ResultBox<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<T, any Error>?
+    func set(_ value: Result<T, any Error>) { lock.withLock { result = value } }
+    func get() -> Result<T, any Error>? { lock.withLock { result } }
 }

@@ -15,6 +15,9 @@ public final class WorkerPool: Sendable {
         public var rescueInterval: TimeInterval
         /// How long an idle worker sleeps before looking for work it was not told about.
         public var idlePoll: TimeInterval
+        /// Other processes run jobs from the same store (PostgreSQL): a starting node takes back only jobs whose lease
+        /// expired, never every active one (those may be running on another node).
+        public var sharedStore = false
 
         public init(
             workers: Int = ProcessInfo.processInfo.activeProcessorCount, leaseDuration: TimeInterval = 30,
@@ -38,7 +41,8 @@ public final class WorkerPool: Sendable {
     private let onFinish: FinishObserver?
     private let trapRecord: TrapRecord?
     private let storage: StorageSpace?
-    private let instanceID = String(UUID().uuidString.prefix(8)).lowercased()
+    /// This process's part of every worker id (`<instance>-<index>`): a job's log names the node that ran it.
+    public let instanceID = String(UUID().uuidString.prefix(8)).lowercased()
 
     private struct State {
         var started = false
@@ -76,7 +80,7 @@ public final class WorkerPool: Sendable {
         }
         guard !alreadyStarted else { return }
         try failCrashLoopingJobs()
-        let report = try store.rescueAbandoned(allActive: true, now: Date())
+        let report = try store.rescueAbandoned(allActive: !configuration.sharedStore, now: Date())
         if report != RescueReport() {
             logger.notice(
                 "recovered jobs left by a previous process",
@@ -122,6 +126,19 @@ public final class WorkerPool: Sendable {
     /// state reaches runs on other nodes through their heartbeat.
     public func cancel(jobID: String) {
         state.withLock { $0.running[jobID] }?.flag.request(.cancelled)
+    }
+
+    /// A job changed somewhere (another node's notification): if it runs here, its lease is checked at once, so a
+    /// cancel request or a lost lease stops the run now rather than at the next heartbeat.
+    public func jobChanged(_ jobID: String) {
+        guard let run = state.withLock({ $0.running[jobID] }) else { return }
+        timerQueue.async { [self] in
+            switch try? store.renewLease(jobID: jobID, workerID: run.workerID, leaseDuration: configuration.leaseDuration, now: Date()) {
+            case .cancelRequested: run.flag.request(.cancelled)
+            case .lost: run.flag.request(.leaseLost)
+            case .held, nil: break
+            }
+        }
     }
 
     public var runningJobIDs: [String] {

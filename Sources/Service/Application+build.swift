@@ -45,10 +45,22 @@ public func buildApplication(
     let storage = StorageSpace(
         directory: configuration.dataDirectory, minFreeBytes: configuration.minFreeBytes,
         reserveBytes: configuration.reserveBytes)
-    // The lock above makes this process the only writer, which the read cache relies on.
-    let store = try SQLiteJobStore(
-        path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"),
-        cachingReads: true)
+    let store: any JobStore & TokenStore & DatasetStore
+    if let url = configuration.databaseURL {
+        // Several nodes on one database: no read cache (another node may write any row), changes heard by LISTEN.
+        let postgres = try PostgresJobStore(url: url, poolSize: max(4, configuration.workers + 4), logger: logger)
+        postgres.quotas = configuration.quotas
+        store = postgres
+        logger.notice(
+            "job store: PostgreSQL", metadata: ["database": "\(postgres.pool.location.redacted)", "role": "\(configuration.role.rawValue)"])
+    } else {
+        // The lock above makes this process the only writer, which the read cache relies on.
+        let sqlite = try SQLiteJobStore(
+            path: (configuration.dataDirectory as NSString).appendingPathComponent("montecluster.sqlite"),
+            cachingReads: true)
+        sqlite.quotas = configuration.quotas
+        store = sqlite
+    }
     let library = try DatasetLibrary(
         directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("datasets"), store: store,
         maxDecompressedBytes: 2 * configuration.maxUploadBytes)
@@ -61,8 +73,10 @@ public func buildApplication(
         logger: Logger(label: "montecluster.workers"),
         onFinish: { job, seconds in metrics.recordJob(job, seconds: seconds) }, trapRecord: trapRecord,
         storage: storage)
+    if let postgres = store as? PostgresJobStore {
+        postgres.observe(queued: { pool.workAvailable() }, changed: { pool.jobChanged($0) })
+    }
     let state = ServiceState(configuration: configuration, store: store, pool: pool, registry: kinds, metrics: metrics, storage: storage)
-    store.quotas = configuration.quotas
 
     let policy = AccessPolicy(configuration)
     if !AccessPolicy.isLoopback(configuration.host) {
@@ -90,15 +104,18 @@ public func buildApplication(
     let tableBox = RouteTableBox()
     router.add(middleware: ProblemMiddleware(routes: tableBox, maxBodyBytes: configuration.maxRequestBodyBytes))
     router.add(middleware: AuthMiddleware(store: store, policy: policy))
-    JobRoutes(state: state).register(&routes)
-    JobEventStream(state: state).register(&routes)
-    JobLogRoutes(state: state).register(&routes)
-    KindRoutes(registry: kinds).register(&routes)
-    DatasetRoutes(state: state, library: library).register(&routes)
-    PlotRoutes(state: state, library: library, cache: PlotCache(limitBytes: configuration.plotCacheBytes)).register(&routes)
+    // A worker node serves only health, readiness and metrics; the API is the other nodes'.
+    if configuration.role != .worker {
+        JobRoutes(state: state).register(&routes)
+        JobEventStream(state: state).register(&routes)
+        JobLogRoutes(state: state).register(&routes)
+        KindRoutes(registry: kinds).register(&routes)
+        DatasetRoutes(state: state, library: library).register(&routes)
+        PlotRoutes(state: state, library: library, cache: PlotCache(limitBytes: configuration.plotCacheBytes)).register(&routes)
+        OpenAPIRoutes().register(&routes)
+        DashboardRoutes().register(&routes)
+    }
     HealthRoutes(state: state, policy: policy).register(&routes)
-    OpenAPIRoutes().register(&routes)
-    DashboardRoutes().register(&routes)
     tableBox.set(routes.table)
 
     let host = configuration.host
@@ -108,12 +125,15 @@ public func buildApplication(
         router: router,
         server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(counter: connections, headerTimeout: headerTimeout)])),
         configuration: .init(address: .hostname(host, port: configuration.port), serverName: "montecluster"),
-        services: [WorkerPoolService(state: state)],
+        // An API node claims nothing: its pool is never started.
+        services: configuration.role == .api ? [] : [WorkerPoolService(state: state)],
         onServerRunning: { channel in
             _ = lock  // held for the server's lifetime
             let port = channel.localAddress?.port ?? configuration.port
             logger.notice("montecluster listening", metadata: ["address": "http://\(host):\(port)"])
-            FileHandle.standardOutput.write(Data("montecluster listening on http://\(host):\(port)\n".utf8))
+            // The worker instance (the prefix of this node's worker ids) lets operators and tests tell nodes apart.
+            let workers = configuration.role == .api ? "" : " (workers \(pool.instanceID))"
+            FileHandle.standardOutput.write(Data("montecluster listening on http://\(host):\(port)\(workers)\n".utf8))
         },
         logger: logger)
 }

@@ -47,7 +47,7 @@ enum TokenSecrets {
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
-    let store: SQLiteJobStore
+    let store: any TokenStore
     let policy: AccessPolicy
     let tokens = TokenCache()
 
@@ -208,7 +208,7 @@ struct AccessPolicy: Sendable {
 }
 
 /// Creates a token for `name` and returns its secret, which is shown once and never stored.
-public func issueToken(name: String, admin: Bool, scopes: Set<String>, store: SQLiteJobStore) -> Result<String, any Error> {
+public func issueToken(name: String, admin: Bool, scopes: Set<String>, store: any TokenStore) -> Result<String, any Error> {
     let secret = TokenSecrets.generate()
     return Result {
         try store.insertToken(APIToken(name: name, admin: admin, scopes: scopes, createdAt: Date()), hash: TokenSecrets.hash(secret))

@@ -14,7 +14,8 @@ struct HealthRoutes: Sendable {
         let state = self.state
         routes.add(.get, "/healthz") { _, _ in try JSONResponse.make(Status(status: "ok")) }
         routes.add(.get, "/readyz") { _, _ in
-            guard state.pool.isRunning, !state.isStopping else {
+            // An API node runs no pool: it is ready when it can reach the store.
+            guard state.configuration.role == .api || state.pool.isRunning, !state.isStopping else {
                 throw Problem(
                     .serviceUnavailable, code: .notReady, title: "Not ready",
                     detail: "the worker pool is not running", headers: [.retryAfter: "1"])
@@ -28,6 +29,7 @@ struct HealthRoutes: Sendable {
             }
             do {
                 let store = state.store
+                // A store that cannot be reached fails fast (connections time out in 5 s; ping waits at most that).
                 try await offload { try store.ping() }
             } catch {
                 throw Problem(

@@ -2,6 +2,11 @@ import Foundation
 import Jobs
 
 /// Everything `montecluster serve` can be told, with the documented limits.
+/// A node's part in a deployment of several on one PostgreSQL database (one node with SQLite is `all`).
+public enum NodeRole: String, Sendable, CaseIterable {
+    case all, api, worker
+}
+
 public struct ServiceConfiguration: Sendable {
     public var host: String
     /// 0 picks a free port; the bound address is logged and printed.
@@ -49,6 +54,10 @@ public struct ServiceConfiguration: Sendable {
     public var headerTimeout: TimeInterval = 10
     /// Bytes of rendered plots kept in memory (a finished job's plots never change); 0 renders every request.
     public var plotCacheBytes = 64 << 20
+    /// `postgres://…`: jobs, datasets' rows and tokens in PostgreSQL, shared by several nodes; nil: SQLite under the data directory.
+    public var databaseURL: String? = nil
+    /// What this node does: everything, only the HTTP API (claims nothing), or only running jobs (serves health and metrics).
+    public var role: NodeRole = .all
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",
@@ -73,8 +82,10 @@ public struct ServiceConfiguration: Sendable {
     }
 
     var workerPool: WorkerPool.Configuration {
-        WorkerPool.Configuration(
+        var pool = WorkerPool.Configuration(
             workers: workers, leaseDuration: leaseDuration, heartbeatInterval: heartbeatInterval,
             rescueInterval: rescueInterval)
+        pool.sharedStore = databaseURL != nil
+        return pool
     }
 }

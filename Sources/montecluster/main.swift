@@ -51,6 +51,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A browser origin allowed by CORS, e.g. http://localhost:8888 for a notebook (repeatable).")
     var corsOrigin: [String] = []
 
+    @Option(help: "PostgreSQL for several nodes, postgres://user:password@host:port/database (env MONTECLUSTER_DATABASE_URL); SQLite when absent.")
+    var databaseURL = env("MONTECLUSTER_DATABASE_URL")
+
+    @Option(help: "all (default), api (HTTP only, claims nothing) or worker (runs jobs; serves /healthz, /readyz, /metrics) (env MONTECLUSTER_ROLE).")
+    var role = env("MONTECLUSTER_ROLE") ?? "all"
+
     @Option(help: "Bytes of rendered plots kept in memory; 0 renders every request anew (env MONTECLUSTER_PLOT_CACHE_BYTES).")
     var plotCacheBytes = env("MONTECLUSTER_PLOT_CACHE_BYTES").flatMap(Int.init) ?? 64 << 20
 
@@ -98,6 +104,13 @@ struct Serve: AsyncParsableCommand {
         }
         guard quotaQueued >= 1, quotaRunning >= 1, quotaBytes >= 0 else { throw ValidationError("quotas must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level \(logLevel) is not a level") }
+        guard NodeRole(rawValue: role) != nil else { throw ValidationError("--role is all, api or worker, not \(role)") }
+        if let databaseURL, PostgresLocation(url: databaseURL) == nil {
+            throw ValidationError("--database-url must be postgres://user:password@host:port/database")
+        }
+        if NodeRole(rawValue: role) != .all, databaseURL == nil {
+            throw ValidationError("--role \(role) needs --database-url: nodes share one PostgreSQL database")
+        }
     }
 
     func run() async throws {
@@ -124,6 +137,8 @@ struct Serve: AsyncParsableCommand {
         configuration.quotas = OwnerQuotas(maxQueued: quotaQueued, maxRunning: quotaRunning, maxStoredBytes: quotaBytes)
         configuration.headerTimeout = headerTimeout
         configuration.plotCacheBytes = max(0, plotCacheBytes)
+        configuration.databaseURL = databaseURL
+        configuration.role = NodeRole(rawValue: role) ?? .all
         configuration.testKinds = env("MONTECLUSTER_TEST_KINDS") == "1"
         let app: any ApplicationProtocol
         do {
@@ -145,7 +160,11 @@ struct Tokens: ParsableCommand {
         @Option(help: "The server's data directory (env MONTECLUSTER_DATA_DIR).")
         var dataDir = env("MONTECLUSTER_DATA_DIR") ?? "./data"
 
-        func open() throws -> SQLiteJobStore {
+        @Option(help: "The servers' PostgreSQL database instead (env MONTECLUSTER_DATABASE_URL).")
+        var databaseURL = env("MONTECLUSTER_DATABASE_URL")
+
+        func open() throws -> any TokenStore {
+            if let databaseURL { return try PostgresJobStore(url: databaseURL, poolSize: 1) }
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
             return try SQLiteJobStore(path: (dataDir as NSString).appendingPathComponent("montecluster.sqlite"))
         }
