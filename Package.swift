@@ -143,6 +143,8 @@ let package = Package(
         .executableTarget(name: "sampler-bench", dependencies: ["Sampling"]),
         .executableTarget(name: "tensor-bench", dependencies: ["Tensor"]),
         .executableTarget(name: "cluster-bench", dependencies: ["Clustering"]),
+        // Claims per second on a job store (bench/scale).
+        .executableTarget(name: "store-bench", dependencies: ["Jobs"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "RandomStreams"]),
     ] + fuzzTargets + [
         .testTarget(name: "ClusteringTests", dependencies: ["Clustering", "RandomStreams"], resources: [.copy("Fixtures")]),

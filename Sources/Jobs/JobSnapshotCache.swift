@@ -45,6 +45,14 @@ final class JobSnapshotCache: Sendable {
         }
     }
 
+    /// Forgets every row (a node that may have missed notifications of other nodes' writes).
+    func invalidateAll() {
+        state.withLock { state in
+            for index in state.epochs.indices { state.epochs[index] &+= 1 }
+            state.jobs.removeAll(keepingCapacity: true)
+        }
+    }
+
     /// Call after a write to the job's row has committed.
     func invalidate(_ id: String) {
         let stripe = Self.stripe(id)

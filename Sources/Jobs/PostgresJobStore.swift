@@ -8,7 +8,8 @@ import Synchronization
 /// The job store on PostgreSQL, for several processes on several machines sharing one database: the same semantics
 /// as `SQLiteJobStore` (its conformance tests run against both), with claims by `FOR UPDATE SKIP LOCKED`, and every
 /// committed change to a job announced with `NOTIFY` so that long polls and event streams on other nodes wake.
-/// No read cache: another node may have written the row.
+/// Job rows read for status polls are cached, invalidated by this node's writes and by every other node's NOTIFY (a
+/// lease renewal too); while the LISTEN connection is down the cache is off, and emptied when it is back.
 public final class PostgresJobStore: JobStore, @unchecked Sendable {
     public let changes: JobChangeFeed
     public let pool: PostgresPool
@@ -16,30 +17,48 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
     public var quotas = OwnerQuotas()
     private let listener: NotificationListener
     private let hooks = NotificationHooks()
+    private let cache: JobSnapshotCache?
+    private let listening = SharedFlag()
 
     static let channel = "montecluster_jobs"
     /// The payload that says a job entered the queue (submitted or requeued): idle workers on every node look for it.
     static let queuedPayload = "queued"
+    /// A lease renewal: the row changed (heartbeat, version) but nothing a waiter waits for; caches forget the row.
+    static let leasePrefix = "lease:"
 
     /// Connects, brings the schema up to date (once, under an advisory lock) and starts listening for other nodes' changes.
-    public init(url: String, poolSize: Int = 8, changes: JobChangeFeed = JobChangeFeed(), logger: Logger = Logger(label: "montecluster.postgres"))
-        throws
-    {
+    public init(
+        url: String, poolSize: Int = 8, changes: JobChangeFeed = JobChangeFeed(), cachingReads: Bool = true,
+        logger: Logger = Logger(label: "montecluster.postgres")
+    ) throws {
         guard let location = PostgresLocation(url: url) else {
             throw PostgresStoreError("not a postgres:// URL (postgres://user:password@host:port/database)")
         }
         self.pool = PostgresPool(location, size: poolSize, logger: logger)
         self.changes = changes
+        let cache = cachingReads ? JobSnapshotCache() : nil
+        self.cache = cache
         try PostgresSchema.migrate(pool)
         let hooks = self.hooks
-        self.listener = NotificationListener(pool: pool, channel: Self.channel, changes: changes, logger: logger) { payload in
-            let (queued, changed) = hooks.current
-            if payload == Self.queuedPayload {
-                queued?()
-            } else {
-                changes.publish(jobID: payload)
-                changed?(payload)
-            }
+        self.listener = NotificationListener(
+            pool: pool, channel: Self.channel, changes: changes, logger: logger,
+            deliver: { payload in
+                let (queued, changed) = hooks.current
+                if payload == Self.queuedPayload {
+                    queued?()
+                } else if payload.hasPrefix(Self.leasePrefix) {
+                    cache?.invalidate(String(payload.dropFirst(Self.leasePrefix.count)))
+                } else {
+                    cache?.invalidate(payload)
+                    changes.publish(jobID: payload)
+                    changed?(payload)
+                }
+            })
+        let listening = self.listening
+        listener.onConnection = { up in
+            // Down: other nodes' writes go unheard, so nothing is served from the cache; back: start from empty.
+            if up { cache?.invalidateAll() }
+            listening.set(up)
         }
         listener.start()
     }
@@ -114,13 +133,24 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
     }
 
     public func job(id: String) throws -> Job? {
-        try pool.session { db in try db.query("SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE id = \(id)").first.map(Self.job(from:)) }
+        let useCache = cache != nil && listening.isSet
+        let (cached, epoch) = useCache ? cache!.lookup(id) : (nil, 0)
+        if let cached { return cached }
+        let job = try pool.session { db in try db.query("SELECT \(unescaped: Self.jobColumns) FROM jobs WHERE id = \(id)").first.map(Self.job(from:))
+        }
+        if useCache, let job { cache?.store(job, readAtEpoch: epoch) }
+        return job
     }
 
-    public func cachedJob(id: String) -> Job? { nil }
+    public func cachedJob(id: String) -> Job? {
+        guard let cache, listening.isSet else { return nil }
+        return cache.lookup(id).job
+    }
 
-    /// Every committed write to a job: waiters here hear of it at once, other nodes through the NOTIFY sent with it.
+    /// Every committed write to a job: the cache forgets it and waiters here hear of it at once, other nodes through
+    /// the NOTIFY sent with it.
     private func committed(_ jobID: String) {
+        cache?.invalidate(jobID)
         changes.publish(jobID: jobID)
     }
 
@@ -161,23 +191,40 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
     // MARK: Worker side
 
     public func claim(workerID: String, leaseDuration: TimeInterval, now: Date) throws -> Job? {
-        // One statement: the oldest, highest-priority queued job no other claimer has locked (SKIP LOCKED), taken.
+        // One statement, one round trip: take the oldest, highest-priority queued job no other claimer has locked
+        // (SKIP LOCKED), write its status event and NOTIFY, atomically (data-modifying CTEs run once, in the statement).
         let time = now.timeIntervalSince1970
-        return try transition(
-            """
-            UPDATE jobs
-            SET status = \(unescaped: JobStatus.running.sql), worker_id = \(workerID), attempt = attempt + 1,
-                started_at = COALESCE(started_at, \(time)), heartbeat_at = \(time), lease_expires_at = \(time + leaseDuration),
-                version = version + 1
-            WHERE seq = (
-                SELECT seq FROM jobs AS q WHERE q.status = \(unescaped: JobStatus.queued.sql)
-                    AND (q.owner IS NULL
-                         OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner
-                             AND r.status IN \(unescaped: JobStatus.sqlList(JobStatus.holdingWorker))) < \(Int64(quotas.maxRunning)))
-                ORDER BY q.priority DESC, q.seq ASC LIMIT 1
-                FOR UPDATE SKIP LOCKED)
-            RETURNING \(unescaped: Self.jobColumns)
-            """, now: now)
+        let claimed: Job? = try pool.session { db in
+            try db.query(
+                """
+                WITH claimed AS (
+                    UPDATE jobs
+                    SET status = \(unescaped: JobStatus.running.sql), worker_id = \(workerID), attempt = attempt + 1,
+                        started_at = COALESCE(started_at, \(time)), heartbeat_at = \(time), lease_expires_at = \(time + leaseDuration),
+                        version = version + 1
+                    WHERE seq = (
+                        SELECT seq FROM jobs AS q WHERE q.status = \(unescaped: JobStatus.queued.sql)
+                            AND (q.owner IS NULL
+                                 OR (SELECT COUNT(*) FROM jobs AS r WHERE r.owner = q.owner
+                                     AND r.status IN \(unescaped: JobStatus.sqlList(JobStatus.holdingWorker))) < \(Int64(quotas.maxRunning)))
+                        ORDER BY q.priority DESC, q.seq ASC LIMIT 1
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING \(unescaped: Self.jobColumns)
+                ), event AS (
+                    -- The same text appendStatusEvent writes: keys in order, the reason when there is one.
+                    INSERT INTO events (job_id, type, data, time)
+                    SELECT id, 'status', '{"attempt":' || attempt || COALESCE(',"reason":' || to_json(reason)::text, '') || ',"status":"running"}',
+                           \(time)
+                    FROM claimed
+                ), notified AS (
+                    SELECT pg_notify(\(Self.channel), id) FROM claimed
+                )
+                SELECT claimed.* FROM claimed, (SELECT COUNT(*) FROM notified) AS sent
+                """
+            ).first.map(Self.job(from:))
+        }
+        if let claimed { committed(claimed.id) }
+        return claimed
     }
 
     /// One `UPDATE … RETURNING` that moves at most one job, with its status event and NOTIFY, in one transaction.
@@ -200,10 +247,11 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
                 """
                 UPDATE jobs SET heartbeat_at = \(time), lease_expires_at = \(time + leaseDuration), version = version + 1
                 WHERE id = \(jobID) AND worker_id = \(workerID) AND status IN \(unescaped: JobStatus.sqlList(JobStatus.holdingWorker))
-                RETURNING status
+                RETURNING status, pg_notify(\(Self.channel), \(Self.leasePrefix) || id)::text
                 """
-            ).first.map { try $0.decode(String.self) }
+            ).first.map { try $0.decode((String, String?).self).0 }
         }
+        cache?.invalidate(jobID)
         switch status {
         case nil: return .lost
         case "cancelling": return .cancelRequested
@@ -614,6 +662,13 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
     }
 }
 
+/// A flag shared between the store and its listener thread.
+final class SharedFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set(_ on: Bool) { value.store(on, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { value.load(ordering: .sequentiallyConsistent) }
+}
+
 /// The worker pool's callbacks for other nodes' notifications, set once the pool exists (after the store).
 final class NotificationHooks: @unchecked Sendable {
     private let lock = NSLock()
@@ -657,6 +712,8 @@ final class NotificationListener: @unchecked Sendable {
     private let logger: Logger
     private let state = Mutex<(stopped: Bool, connection: PostgresConnection?)>((false, nil))
     private let deliver: @Sendable (String) -> Void
+    /// Told true once LISTEN is in place, false when the connection is lost.
+    var onConnection: (@Sendable (Bool) -> Void)?
 
     init(pool: PostgresPool, channel: String, changes: JobChangeFeed, logger: Logger, deliver: @escaping @Sendable (String) -> Void) {
         self.pool = pool
@@ -697,9 +754,11 @@ final class NotificationListener: @unchecked Sendable {
                     return
                 }
                 // Whatever changed while we were not listening: every waiter re-reads the store.
+                onConnection?(true)
                 changes.publishAll()
                 delay = 0.2
                 try? connection.closeFuture.wait()
+                onConnection?(false)
             } catch {
                 logger.warning("LISTEN connection failed; retrying", metadata: ["error": "\(PostgresStoreError(error))"])
             }

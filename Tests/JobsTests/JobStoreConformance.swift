@@ -67,6 +67,8 @@ enum JobStoreConformance {
         XCTAssertEqual(third?.id, lowLater.id)
         XCTAssertEqual(third?.status, .running)
         XCTAssertEqual(third?.attempt, 1)
+        // Both stores write the same status event text (PostgreSQL builds the claim's in SQL).
+        XCTAssertEqual(try store.events(jobID: lowLater.id, after: 0, limit: 10).last?.dataJSON, #"{"attempt":1,"status":"running"}"#)
         XCTAssertNil(try store.claim(workerID: "w", leaseDuration: 30, now: Date()))
     }
 

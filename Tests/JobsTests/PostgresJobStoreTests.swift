@@ -59,6 +59,24 @@ final class PostgresJobStoreTests: XCTestCase {
         try store.pool.session { try $0.execute("DROP SCHEMA \(schema) CASCADE") }
     }
 
+    /// Status reads are cached per node; another node's write (a cancel, a lease renewal) reaches the cache by NOTIFY.
+    func testCachedReadsHearOtherNodesWrites() throws {
+        try withSchema { store, second in
+            let other = try second()
+            let job = try store.submit(countSubmission(), maxQueued: 10, now: Date()).job
+            XCTAssertTrue(
+                eventually(timeout: 5) {
+                    store.cachedJob(id: job.id) != nil || (try? store.job(id: job.id)) != nil && store.cachedJob(id: job.id) != nil
+                })
+            XCTAssertEqual(store.cachedJob(id: job.id)?.status, .queued, "the row is served from the cache")
+            _ = try other.claim(workerID: "w", leaseDuration: 30, now: Date())
+            XCTAssertTrue(eventually(timeout: 5) { (try? store.job(id: job.id))?.status == .running }, "another node's claim reached the cache")
+            let version = try XCTUnwrap(try store.job(id: job.id)).version
+            _ = try other.renewLease(jobID: job.id, workerID: "w", leaseDuration: 30, now: Date())
+            XCTAssertTrue(eventually(timeout: 5) { ((try? store.job(id: job.id))?.version ?? 0) > version }, "and its lease renewal")
+        }
+    }
+
     func testLocationsParse() {
         let full = PostgresLocation(url: "postgres://me:s%40cret@db.example:6543/jobs?search_path=mc")
         XCTAssertEqual(full?.host, "db.example")
