@@ -22,8 +22,11 @@ public final class DatasetLibrary: @unchecked Sendable {
         self.maxDecompressedBytes = maxDecompressedBytes
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         // Leftovers of uploads a crash interrupted.
+        // Only old ones: on a folder shared by several nodes (--blob-dir), a fresh one is another node's upload in progress.
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".partial") {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))
+            let file = directory.appendingPathComponent(name)
+            let modified = (try? FileManager.default.attributesOfItem(atPath: file.path)[.modificationDate] as? Date) ?? .distantPast
+            if Date().timeIntervalSince(modified) > 3600 { try? FileManager.default.removeItem(at: file) }
         }
     }
 
@@ -136,7 +139,7 @@ public final class DatasetLibrary: @unchecked Sendable {
         let final = directory.appendingPathComponent(id)
         try FileManager.default.moveItem(at: partial, to: final)
         do {
-            try store.insertDataset(record)
+            try store.insertDataset(record, files: final)
         } catch {
             try? FileManager.default.removeItem(at: final)
             throw error
@@ -165,7 +168,7 @@ public final class DatasetLibrary: @unchecked Sendable {
         guard try store.dataset(id: reference) != nil else {
             throw DatasetError(field: "params.dataset", "no dataset '\(reference)' (it may have been deleted)")
         }
-        let folder = directory.appendingPathComponent(reference)
+        let folder = try localFolder(reference)
         let array = try NumericArray.read(try Data(contentsOf: folder.appendingPathComponent("data.npy")), field: "data").array
         let labelsFile = folder.appendingPathComponent("labels.npy")
         let labels =
@@ -176,10 +179,20 @@ public final class DatasetLibrary: @unchecked Sendable {
         return dataset
     }
 
+    /// The folder of an uploaded dataset's files on this node, fetched from the store first when another node took the
+    /// upload (PostgreSQL deployments keep the files in the database).
+    func localFolder(_ reference: String) throws -> URL {
+        let folder = directory.appendingPathComponent(reference)
+        if !FileManager.default.fileExists(atPath: folder.path) {
+            _ = try store.materializeDataset(id: reference, into: folder)
+        }
+        return folder
+    }
+
     /// An uploaded dataset's labels alone (nil without labels), read without its samples: what a confusion matrix needs.
     public func labels(_ reference: String) throws -> [Int]? {
         if let cached = cacheLock.withLock({ cache }), cached.id == reference { return cached.dataset.labels }
-        let file = directory.appendingPathComponent(reference).appendingPathComponent("labels.npy")
+        let file = try localFolder(reference).appendingPathComponent("labels.npy")
         guard FileManager.default.fileExists(atPath: file.path) else { return nil }
         return try Dataset.labels(try NumericArray.read(try Data(contentsOf: file), field: "labels").array)
     }
@@ -197,7 +210,7 @@ public final class DatasetLibrary: @unchecked Sendable {
         guard try store.dataset(id: reference) != nil else {
             throw DatasetError(field: "params.dataset", "no dataset '\(reference)' (it may have been deleted)")
         }
-        let folder = directory.appendingPathComponent(reference)
+        let folder = try localFolder(reference)
         let mapped = try Data(contentsOf: folder.appendingPathComponent("data.npy"), options: .alwaysMapped)
         let array = try NumericArray.read(mapped, field: "data").array
         let kept = indices.filter { $0 >= 0 && $0 < (array.shape.first ?? 0) }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Clustering
 import Jobs
 import PostgresNIO
 
@@ -47,6 +48,16 @@ public protocol DatasetStore: Sendable {
     /// Deletes the row unless an active job uses it (`DatasetStoreError.inUse`); a dataset `owner`
     /// does not allow is `notFound`.
     func deleteDataset(id: String, owner: OwnerFilter) throws
+    /// Inserts the row and keeps the files of `folder` where every node can read them (a no-op for a store whose
+    /// node has the files on its own disk).
+    func insertDataset(_ record: DatasetRecord, files folder: URL) throws
+    /// Writes a dataset's files into `folder` (absent) from the store; false when the store keeps none.
+    func materializeDataset(id: String, into folder: URL) throws -> Bool
+}
+
+extension DatasetStore {
+    public func insertDataset(_ record: DatasetRecord, files folder: URL) throws { try insertDataset(record) }
+    public func materializeDataset(id: String, into folder: URL) throws -> Bool { false }
 }
 
 /// The table of dataset rows; jobs refer to it through their `ResourceReference`s, and its `bytes` count
@@ -133,6 +144,70 @@ extension PostgresJobStore: DatasetStore {
                 VALUES (\(record.id), \(record.name), \(record.meta.canonicalText()), \(record.createdAt.timeIntervalSince1970), \(record.owner), \(record.bytes))
                 """)
         }
+    }
+
+    /// The row, and the files in 8 MiB chunks (no file is ever whole in memory), in one transaction: a listed dataset
+    /// is whole on every node. Skipped when the nodes share a --blob-dir instead.
+    public func insertDataset(_ record: DatasetRecord, files folder: URL) throws {
+        guard storesDatasetFiles else { return try insertDataset(record) }
+        let quotas = self.quotas
+        try pool.transaction { db in
+            if let owner = record.owner {
+                try db.query("SELECT pg_advisory_xact_lock(hashtext(\("quota:" + owner)))")
+                let stored = try PostgresJobStore.storedBytes(db, owner: owner)
+                if stored + record.bytes > quotas.maxStoredBytes {
+                    throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
+                }
+            }
+            try db.query(
+                """
+                INSERT INTO datasets (id, name, meta, created_at, owner, bytes)
+                VALUES (\(record.id), \(record.name), \(record.meta.canonicalText()), \(record.createdAt.timeIntervalSince1970), \(record.owner), \(record.bytes))
+                """)
+            for file in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() {
+                let handle = try FileHandle(forReadingFrom: folder.appendingPathComponent(file))
+                defer { try? handle.close() }
+                var sequence: Int64 = 0
+                while let chunk = try handle.read(upToCount: 8 << 20), !chunk.isEmpty {
+                    try db.query("INSERT INTO dataset_chunks (dataset_id, file, seq, data) VALUES (\(record.id), \(file), \(sequence), \(chunk))")
+                    sequence += 1
+                }
+            }
+        }
+    }
+
+    public func materializeDataset(id: String, into folder: URL) throws -> Bool {
+        guard storesDatasetFiles else { return false }
+        let files = try pool.session { db in
+            try db.query("SELECT file, COUNT(*) FROM dataset_chunks WHERE dataset_id = \(id) GROUP BY file ORDER BY file").map {
+                try $0.decode((String, Int64).self)
+            }
+        }
+        guard !files.isEmpty else { return false }
+        let partial = folder.deletingLastPathComponent().appendingPathComponent("fetch-\(UUID().uuidString).partial")
+        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: partial) }
+        for (file, chunks) in files {
+            guard file.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }) else { continue }
+            let url = partial.appendingPathComponent(file)
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: url)
+            defer { try? handle.close() }
+            // One chunk at a time: a 500 MB dataset never sits whole in memory.
+            for sequence in 0..<chunks {
+                let data = try pool.session { db in
+                    try db.query("SELECT data FROM dataset_chunks WHERE dataset_id = \(id) AND file = \(file) AND seq = \(sequence)").first?.decode(
+                        Data.self)
+                }
+                guard let data else { throw DatasetError(field: "params.dataset", "dataset \(id) is missing part of \(file) in the database") }
+                try handle.write(contentsOf: data)
+            }
+        }
+        // Another thread or node may have fetched it meanwhile: the first rename wins, the rest are dropped.
+        do { try FileManager.default.moveItem(at: partial, to: folder) } catch {
+            guard FileManager.default.fileExists(atPath: folder.path) else { throw error }
+        }
+        return true
     }
 
     public func dataset(id: String) throws -> DatasetRecord? {

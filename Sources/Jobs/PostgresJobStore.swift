@@ -15,6 +15,8 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
     public let pool: PostgresPool
     /// Limits per owner (the token that submitted); set once before the store is shared.
     public var quotas = OwnerQuotas()
+    /// Uploaded datasets' files are kept in the database (default), unless the nodes share a folder (--blob-dir).
+    public var storesDatasetFiles = true
     private let listener: NotificationListener
     private let hooks = NotificationHooks()
     private let cache: JobSnapshotCache?

@@ -96,7 +96,21 @@ enum PostgresSchema {
                 created_at DOUBLE PRECISION NOT NULL
             );
             """
-        )
+        ),
+        (
+            // Uploaded datasets' files, in chunks, so that every node can fetch them: a deployment needs nothing but the database.
+            "v2-dataset-files",
+            """
+            CREATE TABLE dataset_chunks (
+                dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+                file TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                data BYTEA NOT NULL,
+                PRIMARY KEY (dataset_id, file, seq)
+            );
+            ALTER TABLE dataset_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+            """
+        ),
     ]
 
     /// Applies the migrations not yet recorded, each in its own transaction, holding the advisory lock throughout.

@@ -50,6 +50,7 @@ public func buildApplication(
         // Several nodes on one database: no read cache (another node may write any row), changes heard by LISTEN.
         let postgres = try PostgresJobStore(url: url, poolSize: max(4, configuration.workers + 4), logger: logger)
         postgres.quotas = configuration.quotas
+        postgres.storesDatasetFiles = configuration.blobDirectory == nil
         store = postgres
         logger.notice(
             "job store: PostgreSQL", metadata: ["database": "\(postgres.pool.location.redacted)", "role": "\(configuration.role.rawValue)"])
@@ -62,7 +63,8 @@ public func buildApplication(
         store = sqlite
     }
     let library = try DatasetLibrary(
-        directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("datasets"), store: store,
+        directory: configuration.blobDirectory.map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("datasets"), store: store,
         maxDecompressedBytes: 2 * configuration.maxUploadBytes)
     var kinds = customKinds ?? builtInKinds(library: library, store: store)
     if configuration.testKinds { kinds.register(TrapTestJobKind()) }

@@ -58,6 +58,8 @@ public struct ServiceConfiguration: Sendable {
     public var databaseURL: String? = nil
     /// What this node does: everything, only the HTTP API (claims nothing), or only running jobs (serves health and metrics).
     public var role: NodeRole = .all
+    /// Where uploaded datasets' files live; several nodes share one folder (NFS, a shared volume). Default: <data>/datasets.
+    public var blobDirectory: String? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: String = "./data",

@@ -57,6 +57,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "all (default), api (HTTP only, claims nothing) or worker (runs jobs; serves /healthz, /readyz, /metrics) (env MONTECLUSTER_ROLE).")
     var role = env("MONTECLUSTER_ROLE") ?? "all"
 
+    @Option(
+        help:
+            "Folder for uploaded datasets' files, shared by every node of a PostgreSQL deployment (env MONTECLUSTER_BLOB_DIR); default DATA_DIR/datasets."
+    )
+    var blobDir = env("MONTECLUSTER_BLOB_DIR")
+
     @Option(help: "Bytes of rendered plots kept in memory; 0 renders every request anew (env MONTECLUSTER_PLOT_CACHE_BYTES).")
     var plotCacheBytes = env("MONTECLUSTER_PLOT_CACHE_BYTES").flatMap(Int.init) ?? 64 << 20
 
@@ -138,6 +144,7 @@ struct Serve: AsyncParsableCommand {
         configuration.headerTimeout = headerTimeout
         configuration.plotCacheBytes = max(0, plotCacheBytes)
         configuration.databaseURL = databaseURL
+        configuration.blobDirectory = blobDir
         configuration.role = NodeRole(rawValue: role) ?? .all
         configuration.testKinds = env("MONTECLUSTER_TEST_KINDS") == "1"
         let app: any ApplicationProtocol

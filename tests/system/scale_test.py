@@ -47,6 +47,35 @@ def wait_terminal(api, job_id, timeout=300):
     return api.request("GET", f"/v1/jobs/{job_id}")[2]
 
 
+def upload_points(api):
+    """Three blobs in 2-D with labels, as .npy parts of a multipart upload (standard library only)."""
+    import io
+    import struct
+    rows, labels = [], []
+    for index in range(150):
+        label = index % 3
+        rows.append((label * 6 + random.gauss(0, 0.5), random.gauss(0, 0.5)))
+        labels.append(label)
+
+    def npy(shape, descr, payload):
+        header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+        header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload
+
+    data = npy("(150, 2)", "<f4", b"".join(struct.pack("<ff", *row) for row in rows))
+    label_file = npy("(150,)", "<i8", b"".join(struct.pack("<q", label) for label in labels))
+    boundary = uuid.uuid4().hex
+    body = io.BytesIO()
+    for field, payload in (("data", data), ("labels", label_file)):
+        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{field}.npy"\r\n'
+                   f"Content-Type: application/octet-stream\r\n\r\n".encode() + payload + b"\r\n")
+    body.write(f"--{boundary}--\r\n".encode())
+    request = urllib.request.Request(api.base + "/v1/datasets", data=body.getvalue(),
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["id"]
+
+
 def node(binary, work, name, url, role, workers=2):
     server = Server(binary, os.path.join(work, name), workers=workers, lease_seconds=LEASE,
                     extra_args=["--database-url", url, "--role", role]).start()
@@ -86,6 +115,14 @@ def main(binary):
         for kind, job_id in references.items():
             final = wait_terminal(api, job_id)
             check(final["status"] == "succeeded", f"reference {kind} succeeded on some worker ({final.get('reason')})")
+
+        # An upload to the API node is clustered on a worker node, which has its own data directory: the files come
+        # from the database.
+        dataset = upload_points(api)
+        _, _, clustered = api.request("POST", "/v1/jobs", {"kind": "cluster.kmeans", "params": {"dataset": dataset, "k": 3, "seed": 1}})
+        final = wait_terminal(api, clustered["id"])
+        check(final["status"] == "succeeded" and (final.get("result") or {}).get("scores", {}).get("acc", 0) > 0.9,
+              f"a dataset uploaded to the API node was clustered on a worker node ({final['status']}: {final.get('reason')})")
 
         # The load: 200 short sampler jobs and the two training jobs.
         short = []
