@@ -80,7 +80,7 @@ public final class JobContext: @unchecked Sendable {
 
     public func flushMetrics() throws {
         guard !pendingMetrics.isEmpty else { return }
-        try store.recordMetrics(jobID: job.id, pendingMetrics)
+        try store.recordMetrics(jobID: job.id, workerID: workerID, pendingMetrics)
         pendingMetrics.removeAll(keepingCapacity: true)
         lastMetricFlush = Date()
     }
@@ -119,6 +119,6 @@ public final class JobContext: @unchecked Sendable {
     }
 
     public func artifact(_ name: String, mediaType: String, data: Data) throws {
-        try store.putArtifact(jobID: job.id, name: name, mediaType: mediaType, data: data, now: Date())
+        try store.putArtifact(jobID: job.id, workerID: workerID, name: name, mediaType: mediaType, data: data, now: Date())
     }
 }

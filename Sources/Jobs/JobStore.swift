@@ -57,13 +57,16 @@ public protocol JobStore: Sendable {
     func claim(workerID: String, leaseDuration: TimeInterval, now: Date) throws -> Job?
     func renewLease(jobID: String, workerID: String, leaseDuration: TimeInterval, now: Date) throws -> LeaseRenewal
     func reportProgress(jobID: String, workerID: String, progress: JobProgress, now: Date) throws
-    func recordMetrics(jobID: String, _ points: [MetricPoint]) throws
+    /// Records metric points, only while `workerID` holds the job (`JobRunError.leaseLost` otherwise): a worker that lost
+    /// its lease (paused, cut off) cannot write into the new owner's history.
+    func recordMetrics(jobID: String, workerID: String, _ points: [MetricPoint]) throws
     /// Appends a line to the job's log (a `log` event), only while `workerID` holds the job.
     func appendLog(jobID: String, workerID: String, level: JobLogLevel, message: String, now: Date) throws
     /// Saves a checkpoint together with the metrics recorded up to it, in one transaction.
     func saveCheckpoint(jobID: String, workerID: String, step: Int64, data: Data, metrics: [MetricPoint], keep: Int, now: Date) throws
     func latestCheckpoint(jobID: String) throws -> Checkpoint?
-    func putArtifact(jobID: String, name: String, mediaType: String, data: Data, now: Date) throws
+    /// Stores an artifact, only while `workerID` holds the job (`JobRunError.leaseLost` otherwise).
+    func putArtifact(jobID: String, workerID: String, name: String, mediaType: String, data: Data, now: Date) throws
     /// Ends a run. Returns nil when the worker no longer holds the job (its write is dropped).
     @discardableResult
     func finish(jobID: String, workerID: String, outcome: JobOutcome, now: Date) throws -> Job?

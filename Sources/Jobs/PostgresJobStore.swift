@@ -289,9 +289,12 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
         if written { committed(jobID) }
     }
 
-    public func recordMetrics(jobID: String, _ points: [MetricPoint]) throws {
+    public func recordMetrics(jobID: String, workerID: String, _ points: [MetricPoint]) throws {
         guard !points.isEmpty else { return }
-        try pool.transaction { db in try Self.insertMetrics(db, jobID: jobID, points) }
+        try pool.transaction { db in
+            guard try Self.holds(db, jobID: jobID, workerID: workerID, locking: true) else { throw JobRunError.leaseLost }
+            try Self.insertMetrics(db, jobID: jobID, points)
+        }
         committed(jobID)
     }
 
@@ -322,9 +325,10 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
         }
     }
 
-    public func putArtifact(jobID: String, name: String, mediaType: String, data: Data, now: Date) throws {
+    public func putArtifact(jobID: String, workerID: String, name: String, mediaType: String, data: Data, now: Date) throws {
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-        try pool.session { db in
+        try pool.transaction { db in
+            guard try Self.holds(db, jobID: jobID, workerID: workerID, locking: true) else { throw JobRunError.leaseLost }
             try db.query(
                 """
                 INSERT INTO artifacts (job_id, name, media_type, size, created_at, sha256, data)

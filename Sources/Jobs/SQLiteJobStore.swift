@@ -263,9 +263,12 @@ public final class SQLiteJobStore: JobStore {
         if written { changes.publish(jobID: jobID) }
     }
 
-    public func recordMetrics(jobID: String, _ points: [MetricPoint]) throws {
+    public func recordMetrics(jobID: String, workerID: String, _ points: [MetricPoint]) throws {
         guard !points.isEmpty else { return }
-        try database.write { db in try Self.insertMetrics(db, jobID: jobID, points) }
+        try database.write { db in
+            guard try Self.holds(db, jobID: jobID, workerID: workerID) else { throw JobRunError.leaseLost }
+            try Self.insertMetrics(db, jobID: jobID, points)
+        }
         changes.publish(jobID: jobID)
     }
 
@@ -299,9 +302,10 @@ public final class SQLiteJobStore: JobStore {
         }
     }
 
-    public func putArtifact(jobID: String, name: String, mediaType: String, data: Data, now: Date) throws {
+    public func putArtifact(jobID: String, workerID: String, name: String, mediaType: String, data: Data, now: Date) throws {
         let digest = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         try database.write { db in
+            guard try Self.holds(db, jobID: jobID, workerID: workerID) else { throw JobRunError.leaseLost }
             try db.execute(
                 sql: """
                     INSERT OR REPLACE INTO artifacts (job_id, name, media_type, size, data, created_at, sha256)
@@ -633,6 +637,13 @@ public final class SQLiteJobStore: JobStore {
         ArtifactInfo(
             name: row["name"], mediaType: row["media_type"], size: row["size"],
             createdAt: Date(timeIntervalSince1970: row["created_at"]), sha256: row["sha256"])
+    }
+
+    /// Whether `workerID` holds the job (running or cancelling under its lease): the fence of every worker write.
+    private static func holds(_ db: Database, jobID: String, workerID: String) throws -> Bool {
+        try String.fetchOne(
+            db, sql: "SELECT worker_id FROM jobs WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker))", arguments: [jobID]
+        ) == workerID
     }
 
     private static func insertMetrics(_ db: Database, jobID: String, _ points: [MetricPoint]) throws {

@@ -126,9 +126,9 @@ enum JobStoreConformance {
         let job = try store.submit(countSubmission(), maxQueued: 10, now: Date()).job
         _ = try store.claim(workerID: "w", leaseDuration: 30, now: Date())
         XCTAssertThrowsError(try store.delete(jobID: job.id), "running jobs cannot be deleted")
-        try store.recordMetrics(jobID: job.id, [MetricPoint(name: "loss", step: 1, value: 0.5)])
+        try store.recordMetrics(jobID: job.id, workerID: "w", [MetricPoint(name: "loss", step: 1, value: 0.5)])
         try store.saveCheckpoint(jobID: job.id, workerID: "w", step: 1, data: Data([1]), metrics: [], keep: 2, now: Date())
-        try store.putArtifact(jobID: job.id, name: "a.txt", mediaType: "text/plain", data: Data("x".utf8), now: Date())
+        try store.putArtifact(jobID: job.id, workerID: "w", name: "a.txt", mediaType: "text/plain", data: Data("x".utf8), now: Date())
         try store.finish(jobID: job.id, workerID: "w", outcome: .failed("boom"), now: Date())
         XCTAssertEqual(try store.artifacts(jobID: job.id).count, 1, "artifacts of failed jobs stay")
         try store.delete(jobID: job.id)
@@ -191,9 +191,10 @@ enum JobStoreConformance {
 
     static func testArtifactsReadInRanges(_ store: any JobStore, _ secondStore: () throws -> any JobStore) throws {
         let job = try store.submit(countSubmission(), maxQueued: 10, now: Date()).job
+        _ = try store.claim(workerID: "w", leaseDuration: 30, now: Date())
         let bytes = Data((0..<100_000).map { UInt8($0 % 251) })
-        try store.putArtifact(jobID: job.id, name: "big.bin", mediaType: "application/octet-stream", data: bytes, now: Date())
-        try store.putArtifact(jobID: job.id, name: "a.txt", mediaType: "text/plain", data: Data("x".utf8), now: Date())
+        try store.putArtifact(jobID: job.id, workerID: "w", name: "big.bin", mediaType: "application/octet-stream", data: bytes, now: Date())
+        try store.putArtifact(jobID: job.id, workerID: "w", name: "a.txt", mediaType: "text/plain", data: Data("x".utf8), now: Date())
         XCTAssertEqual(try store.artifacts(jobID: job.id).map(\.name), ["a.txt", "big.bin"])
         let (info, location) = try XCTUnwrap(try store.artifactLocation(jobID: job.id, name: "big.bin"))
         XCTAssertEqual(info.size, 100_000)
@@ -202,21 +203,22 @@ enum JobStoreConformance {
         XCTAssertEqual(try store.readArtifact(at: location, offset: 1_000, length: 5), bytes[1_000..<1_005])
         XCTAssertEqual(try store.artifact(jobID: job.id, name: "big.bin")?.data, bytes)
         // Replaced in place: the newest bytes under the name.
-        try store.putArtifact(jobID: job.id, name: "a.txt", mediaType: "text/plain", data: Data("yz".utf8), now: Date())
+        try store.putArtifact(jobID: job.id, workerID: "w", name: "a.txt", mediaType: "text/plain", data: Data("yz".utf8), now: Date())
         XCTAssertEqual(try store.artifact(jobID: job.id, name: "a.txt")?.data, Data("yz".utf8))
         XCTAssertNil(try store.artifact(jobID: job.id, name: "missing"))
     }
 
     static func testMetricPagesAndSeries(_ store: any JobStore, _ secondStore: () throws -> any JobStore) throws {
         let job = try store.submit(countSubmission(), maxQueued: 10, now: Date()).job
+        _ = try store.claim(workerID: "w", leaseDuration: 30, now: Date())
         var points: [MetricPoint] = []
         for step in 1...5 {
             points.append(MetricPoint(name: "b", step: Int64(step), value: Double(step)))
             points.append(MetricPoint(name: "a", step: Int64(step), value: step == 3 ? .nan : -Double(step)))
         }
-        try store.recordMetrics(jobID: job.id, points)
+        try store.recordMetrics(jobID: job.id, workerID: "w", points)
         // A replayed step replaces its value (a resumed run), never duplicates it.
-        try store.recordMetrics(jobID: job.id, [MetricPoint(name: "b", step: 5, value: 50)])
+        try store.recordMetrics(jobID: job.id, workerID: "w", [MetricPoint(name: "b", step: 5, value: 50)])
         let page = try store.metrics(jobID: job.id, matching: MetricQuery(limit: 4))
         XCTAssertEqual(page.map { "\($0.name)\($0.step)" }, ["a1", "a2", "a3", "a4"])
         XCTAssertTrue(page[2].value.isNaN, "a missing value reads as NaN")
@@ -241,6 +243,15 @@ enum JobStoreConformance {
         let logs = try store.events(jobID: job.id, after: 0, limit: 100).filter { $0.type == .log }.map { $0.data["message"]?.stringValue }
         XCTAssertEqual(logs, ["mine"])
         XCTAssertEqual(try store.job(id: job.id)?.progress.fraction, 0, "another worker's progress is dropped")
+        // Metrics and artifacts of a worker that does not hold the job are refused (a paused worker revived late).
+        XCTAssertThrowsError(try store.recordMetrics(jobID: job.id, workerID: "w2", [MetricPoint(name: "m", step: 1, value: 1)])) {
+            XCTAssertEqual($0 as? JobRunError, .leaseLost)
+        }
+        XCTAssertThrowsError(try store.putArtifact(jobID: job.id, workerID: "w2", name: "x", mediaType: "text/plain", data: Data(), now: Date())) {
+            XCTAssertEqual($0 as? JobRunError, .leaseLost)
+        }
+        XCTAssertTrue(try store.metrics(jobID: job.id, name: nil, sinceStep: nil, limit: 10).isEmpty)
+        XCTAssertTrue(try store.artifacts(jobID: job.id).isEmpty)
     }
 
     static func testOtherHandlesHearOfChanges(_ store: any JobStore, _ secondStore: () throws -> any JobStore) throws {
