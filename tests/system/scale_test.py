@@ -143,6 +143,12 @@ def main(binary):
             seen += events.read1(4096)
         events.close()
         check(b"event: progress" in seen, "SSE on the API node carries progress reported by a worker process")
+        # A long poll on the API node returns when a worker process changes the job (not at its 20 s timeout).
+        status, headers, before = api.request("GET", f"/v1/jobs/{trained['cluster.scan']}")
+        started = time.time()
+        status, _, after = api.request("GET", f"/v1/jobs/{trained['cluster.scan']}?wait=20", headers={"If-None-Match": headers.get("ETag", "")})
+        check(status == 200 and time.time() - started < 15 and after != before,
+              f"a long poll on the API node woke on a worker's change ({status}, {time.time() - started:.2f} s)")
 
         # kill -9 the worker running SCAN once it is past its pretext's second epoch.
         scan = trained["cluster.scan"]
