@@ -30,9 +30,9 @@ public struct RescueReport: Sendable, Equatable {
     public init() {}
 }
 
-/// Durable storage of jobs and everything they produce. The SQLite store implements it now;
-/// a PostgreSQL store for several nodes will implement it later, so nothing above it may
-/// assume SQLite.
+/// Durable storage of jobs and everything they produce: `SQLiteJobStore` (one node) and `PostgresJobStore` (several
+/// nodes on one database) implement it, and one conformance suite runs against both, so nothing above it may assume
+/// either.
 ///
 /// Calls are synchronous: worker threads call them directly, the HTTP layer off its event loops.
 /// How much a job's log line matters; the name is what `GET /logs` prints.
