@@ -128,42 +128,32 @@ extension SQLiteJobStore: DatasetStore {
 
 extension PostgresJobStore: DatasetStore {
     public func insertDataset(_ record: DatasetRecord) throws {
-        let quotas = self.quotas
-        try pool.transaction { db in
-            if let owner = record.owner {
-                // One owner's uploads serialize, so two at once cannot both slip under the quota.
-                try db.query("SELECT pg_advisory_xact_lock(hashtext(\("quota:" + owner)))")
-                let stored = try PostgresJobStore.storedBytes(db, owner: owner)
-                if stored + record.bytes > quotas.maxStoredBytes {
-                    throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
-                }
+        try pool.transaction { db in try insertRow(record, db) }
+    }
+
+    /// The row, unless its owner would exceed the stored-bytes quota; one owner's uploads serialize on an advisory lock,
+    /// so two at once cannot both slip under it.
+    private func insertRow(_ record: DatasetRecord, _ db: PostgresPool.Session) throws {
+        if let owner = record.owner {
+            try db.query("SELECT pg_advisory_xact_lock(hashtext(\("quota:" + owner)))")
+            let stored = try PostgresJobStore.storedBytes(db, owner: owner)
+            if stored + record.bytes > quotas.maxStoredBytes {
+                throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
             }
-            try db.query(
-                """
-                INSERT INTO datasets (id, name, meta, created_at, owner, bytes)
-                VALUES (\(record.id), \(record.name), \(record.meta.canonicalText()), \(record.createdAt.timeIntervalSince1970), \(record.owner), \(record.bytes))
-                """)
         }
+        try db.query(
+            """
+            INSERT INTO datasets (id, name, meta, created_at, owner, bytes)
+            VALUES (\(record.id), \(record.name), \(record.meta.canonicalText()), \(record.createdAt.timeIntervalSince1970), \(record.owner), \(record.bytes))
+            """)
     }
 
     /// The row, and the files in 8 MiB chunks (no file is ever whole in memory), in one transaction: a listed dataset
     /// is whole on every node. Skipped when the nodes share a --blob-dir instead.
     public func insertDataset(_ record: DatasetRecord, files folder: URL) throws {
         guard storesDatasetFiles else { return try insertDataset(record) }
-        let quotas = self.quotas
         try pool.transaction { db in
-            if let owner = record.owner {
-                try db.query("SELECT pg_advisory_xact_lock(hashtext(\("quota:" + owner)))")
-                let stored = try PostgresJobStore.storedBytes(db, owner: owner)
-                if stored + record.bytes > quotas.maxStoredBytes {
-                    throw JobStoreError.quotaExceeded(what: "stored bytes", limit: quotas.maxStoredBytes, current: stored)
-                }
-            }
-            try db.query(
-                """
-                INSERT INTO datasets (id, name, meta, created_at, owner, bytes)
-                VALUES (\(record.id), \(record.name), \(record.meta.canonicalText()), \(record.createdAt.timeIntervalSince1970), \(record.owner), \(record.bytes))
-                """)
+            try insertRow(record, db)
             for file in try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted() {
                 let handle = try FileHandle(forReadingFrom: folder.appendingPathComponent(file))
                 defer { try? handle.close() }

@@ -175,6 +175,30 @@ public struct JobEvent: Sendable, Equatable {
     public var time: Date
 
     public var data: JSONValue { (try? JSONValue.parse(dataJSON)) ?? .object([:]) }
+
+    /// The fields each kind of event stores, one definition for every store (SSE clients see the same text whichever
+    /// database the server runs on).
+    static func statusData(_ job: Job) -> JSONValue {
+        var data: [String: JSONValue] = ["status": .string(job.status.rawValue), "attempt": .integer(Int64(job.attempt))]
+        if let reason = job.reason { data["reason"] = .string(reason) }
+        return .object(data)
+    }
+
+    static func progressData(_ progress: JobProgress) -> JSONValue {
+        var data: [String: JSONValue] = ["fraction": .number(progress.fraction)]
+        if let phase = progress.phase { data["phase"] = .string(phase) }
+        if let message = progress.message { data["message"] = .string(message) }
+        return .object(data)
+    }
+
+    static func metricData(_ point: MetricPoint) -> JSONValue {
+        ["name": .string(point.name), "step": .integer(point.step), "value": .number(point.value)]
+    }
+
+    /// Long messages (a failure's cause) are kept whole up to 4 KiB: a log is for reading, not for dumps.
+    static func logData(level: JobLogLevel, message: String) -> JSONValue {
+        ["level": .string(level.rawValue), "message": .string(message.count > 4096 ? String(message.prefix(4096)) + "…" : message)]
+    }
 }
 
 public struct Checkpoint: Sendable, Equatable {

@@ -270,20 +270,16 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
                 RETURNING id
                 """)
             guard !rows.isEmpty else { return false }
-            var data: [String: JSONValue] = ["fraction": .number(progress.fraction)]
-            if let phase = progress.phase { data["phase"] = .string(phase) }
-            if let message = progress.message { data["message"] = .string(message) }
-            try Self.appendEvent(db, jobID: jobID, type: .progress, data: .object(data), now: now)
+            try Self.appendEvent(db, jobID: jobID, type: .progress, data: JobEvent.progressData(progress), now: now)
             return true
         }
         if updated { committed(jobID) }
     }
 
     public func appendLog(jobID: String, workerID: String, level: JobLogLevel, message: String, now: Date) throws {
-        let text = message.count > 4096 ? String(message.prefix(4096)) + "…" : message
         let written: Bool = try pool.transaction { db in
             guard try Self.holds(db, jobID: jobID, workerID: workerID) else { return false }
-            try Self.appendEvent(db, jobID: jobID, type: .log, data: ["level": .string(level.rawValue), "message": .string(text)], now: now)
+            try Self.appendEvent(db, jobID: jobID, type: .log, data: JobEvent.logData(level: level, message: message), now: now)
             return true
         }
         if written { committed(jobID) }
@@ -647,15 +643,13 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
                 ON CONFLICT (job_id, name, step) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time
                 """)
             try appendEvent(
-                db, jobID: jobID, type: .metric, data: ["name": .string(point.name), "step": .integer(point.step), "value": .number(point.value)],
+                db, jobID: jobID, type: .metric, data: JobEvent.metricData(point),
                 now: point.time)
         }
     }
 
     private static func appendStatusEvent(_ db: PostgresPool.Session, job: Job, now: Date) throws {
-        var data: [String: JSONValue] = ["status": .string(job.status.rawValue), "attempt": .integer(Int64(job.attempt))]
-        if let reason = job.reason { data["reason"] = .string(reason) }
-        try appendEvent(db, jobID: job.id, type: .status, data: .object(data), now: now)
+        try appendEvent(db, jobID: job.id, type: .status, data: JobEvent.statusData(job), now: now)
         if job.status == .queued { try db.query("SELECT pg_notify(\(channel), \(queuedPayload))") }
     }
 

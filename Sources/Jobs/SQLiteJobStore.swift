@@ -241,23 +241,16 @@ public final class SQLiteJobStore: JobStore {
                     """,
                 arguments: [progress.fraction, progress.phase, progress.message, jobID, workerID])
             guard db.changesCount > 0 else { return false }
-            var data: [String: JSONValue] = ["fraction": .number(progress.fraction)]
-            if let phase = progress.phase { data["phase"] = .string(phase) }
-            if let message = progress.message { data["message"] = .string(message) }
-            try Self.appendEvent(db, jobID: jobID, type: .progress, data: .object(data), now: now)
+            try Self.appendEvent(db, jobID: jobID, type: .progress, data: JobEvent.progressData(progress), now: now)
             return true
         }
         if updated { committed(jobID) }
     }
 
     public func appendLog(jobID: String, workerID: String, level: JobLogLevel, message: String, now: Date) throws {
-        // Long messages (a failure's cause) are kept whole up to 4 KiB: a log is for reading, not for dumps.
-        let text = message.count > 4096 ? String(message.prefix(4096)) + "…" : message
         let written: Bool = try database.write { db in
-            let holder = try String.fetchOne(
-                db, sql: "SELECT worker_id FROM jobs WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker))", arguments: [jobID])
-            guard holder == workerID else { return false }
-            try Self.appendEvent(db, jobID: jobID, type: .log, data: ["level": .string(level.rawValue), "message": .string(text)], now: now)
+            guard try Self.holds(db, jobID: jobID, workerID: workerID) else { return false }
+            try Self.appendEvent(db, jobID: jobID, type: .log, data: JobEvent.logData(level: level, message: message), now: now)
             return true
         }
         if written { changes.publish(jobID: jobID) }
@@ -274,9 +267,7 @@ public final class SQLiteJobStore: JobStore {
 
     public func saveCheckpoint(jobID: String, workerID: String, step: Int64, data: Data, metrics: [MetricPoint], keep: Int, now: Date) throws {
         try database.write { db in
-            let holder = try String.fetchOne(
-                db, sql: "SELECT worker_id FROM jobs WHERE id = ? AND status IN \(JobStatus.sqlList(JobStatus.holdingWorker))", arguments: [jobID])
-            guard holder == workerID else { throw JobRunError.leaseLost }
+            guard try Self.holds(db, jobID: jobID, workerID: workerID) else { throw JobRunError.leaseLost }
             try Self.insertMetrics(db, jobID: jobID, metrics)
             try db.execute(
                 sql: "INSERT OR REPLACE INTO checkpoints (job_id, step, data, time) VALUES (?, ?, ?, ?)",
@@ -657,15 +648,13 @@ public final class SQLiteJobStore: JobStore {
             ])
             try appendEvent(
                 db, jobID: jobID, type: .metric,
-                data: ["name": .string(point.name), "step": .integer(point.step), "value": .number(point.value)],
+                data: JobEvent.metricData(point),
                 now: point.time)
         }
     }
 
     private static func appendStatusEvent(_ db: Database, job: Job, now: Date) throws {
-        var data: [String: JSONValue] = ["status": .string(job.status.rawValue), "attempt": .integer(Int64(job.attempt))]
-        if let reason = job.reason { data["reason"] = .string(reason) }
-        try appendEvent(db, jobID: job.id, type: .status, data: .object(data), now: now)
+        try appendEvent(db, jobID: job.id, type: .status, data: JobEvent.statusData(job), now: now)
     }
 
     private static func appendEvent(_ db: Database, jobID: String, type: JobEvent.EventType, data: JSONValue, now: Date) throws {

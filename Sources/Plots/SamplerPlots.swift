@@ -58,8 +58,9 @@ enum SamplerPlots {
         let names: [String]
         let chains: Int
         let perChain: Int
-        /// values[coordinate][chain] = that chain's draws of the coordinate.
-        let values: [[[Double]]]
+        /// Chain-major, draw-major values as in draws.npy; a coordinate is split out only when a plot draws it (at most 8
+        /// of what may be hundreds).
+        private let flat: [Double]
 
         init(_ source: PlotSource) throws {
             guard let array = try source.array("draws.npy"), array.shape.count == 3 else {
@@ -72,15 +73,16 @@ enum SamplerPlots {
             {
                 names = given
             }
-            let flat = array.doubles()
-            var values = [[[Double]]](repeating: [], count: dims)
-            for coordinate in 0..<dims {
-                values[coordinate] = (0..<chains).map { chain in
-                    let base = chain * perChain * dims + coordinate
-                    return (0..<perChain).map { flat[base + $0 * dims] }
-                }
+            (self.names, self.chains, self.perChain, self.flat) = (names, chains, perChain, array.doubles())
+        }
+
+        /// values(coordinate)[chain] = that chain's draws of the coordinate.
+        func values(_ coordinate: Int) -> [[Double]] {
+            let dims = names.count
+            return (0..<chains).map { chain in
+                let base = chain * perChain * dims + coordinate
+                return (0..<perChain).map { flat[base + $0 * dims] }
             }
-            (self.names, self.chains, self.perChain, self.values) = (names, chains, perChain, values)
         }
 
         var shown: Int { min(names.count, SamplerPlots.maxCoordinates) }
@@ -103,7 +105,7 @@ enum SamplerPlots {
         var figure = Figure(width: grid.width, height: grid.height + 10, title: "Trace plots")
         chainLegend(draws.chains, on: &figure)
         for coordinate in 0..<draws.shown {
-            let chains = draws.values[coordinate]
+            let chains = draws.values(coordinate)
             let range = PlotMath.range(chains.joined()) ?? (0, 1)
             let bins = 40
             let densities = chains.map { chain -> [Double] in
@@ -136,7 +138,7 @@ enum SamplerPlots {
         chainLegend(draws.chains, on: &figure)
         let bins = 20
         for coordinate in 0..<draws.shown {
-            let chains = draws.values[coordinate].map { PlotMath.thinned($0, limit: rankDrawsPerChain) }
+            let chains = draws.values(coordinate).map { PlotMath.thinned($0, limit: rankDrawsPerChain) }
             // Ranks among all chains' draws: a histogram per chain of where its draws fall in the pooled order.
             var pooled: [(value: Double, chain: Int)] = []
             for (chain, values) in chains.enumerated() { pooled += values.map { ($0.isNaN ? -Double.infinity : $0, chain) } }
@@ -193,7 +195,7 @@ enum SamplerPlots {
                 at: Point(70, 38), on: &figure)
         }
         for coordinate in 0..<draws.shown {
-            let all = Array(draws.values[coordinate].joined())
+            let all = Array(draws.values(coordinate).joined())
             if let target, target.discrete, target.variable == draws.names[coordinate] {
                 drawDiscrete(all, target: target, on: &figure, grid: grid, index: coordinate, name: draws.names[coordinate])
                 continue
@@ -266,7 +268,7 @@ enum SamplerPlots {
         }
         let (xi, yi) = (try index(options.x, field: "x", default: 0), try index(options.y, field: "y", default: 1))
         var figure = Figure(width: 560, height: 520, title: "Pair plot")
-        let xs = draws.values[xi], ys = draws.values[yi]
+        let xs = draws.values(xi), ys = draws.values(yi)
         let panel = Panel(
             x: 80, y: 60, width: 440, height: 390, xRange: PlotMath.range(xs.joined()) ?? (0, 1), yRange: PlotMath.range(ys.joined()) ?? (0, 1))
         panel.drawAxes(on: &figure, xLabel: draws.names[xi], yLabel: draws.names[yi])
