@@ -178,6 +178,9 @@ public struct JobEvent: Sendable, Equatable {
 
     /// The fields each kind of event stores, one definition for every store (SSE clients see the same text whichever
     /// database the server runs on).
+    /// The event types a job's log shows, as an SQL list.
+    static let logTypesSQL = "('\(EventType.status.rawValue)', '\(EventType.log.rawValue)')"
+
     static func statusData(_ job: Job) -> JSONValue {
         var data: [String: JSONValue] = ["status": .string(job.status.rawValue), "attempt": .integer(Int64(job.attempt))]
         if let reason = job.reason { data["reason"] = .string(reason) }

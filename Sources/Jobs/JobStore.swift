@@ -80,6 +80,9 @@ public protocol JobStore: Sendable {
     /// Each metric a job recorded: its name, how many points, and its last step and value.
     func metricSeries(jobID: String) throws -> [MetricSeries]
     func events(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent]
+    /// Only the status and log events (a job's log), filtered by the database: a job with a million metric points
+    /// does not make `GET /logs` read them.
+    func logEvents(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent]
     func artifacts(jobID: String) throws -> [ArtifactInfo]
     func artifact(jobID: String, name: String) throws -> Artifact?
     /// An artifact's description and where to read it, without its bytes.

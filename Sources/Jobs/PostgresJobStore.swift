@@ -455,9 +455,20 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
     }
 
     public func events(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent] {
+        try events(jobID: jobID, after: sequence, limit: limit, filter: "")
+    }
+
+    public func logEvents(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent] {
+        try events(jobID: jobID, after: sequence, limit: limit, filter: "AND type IN \(JobEvent.logTypesSQL)")
+    }
+
+    private func events(jobID: String, after sequence: Int64, limit: Int, filter: String) throws -> [JobEvent] {
         try pool.session { db in
             try db.query(
-                "SELECT seq, job_id, type, data, time FROM events WHERE job_id = \(jobID) AND seq > \(sequence) ORDER BY seq LIMIT \(Int64(limit))"
+                """
+                SELECT seq, job_id, type, data, time FROM events WHERE job_id = \(jobID) AND seq > \(sequence) \(unescaped: filter)
+                ORDER BY seq LIMIT \(Int64(limit))
+                """
             ).map { row in
                 let (seq, job, type, data, time) = try row.decode((Int64, String, String, String, Double).self)
                 return JobEvent(

@@ -446,9 +446,17 @@ public final class SQLiteJobStore: JobStore {
     }
 
     public func events(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent] {
+        try events(jobID: jobID, after: sequence, limit: limit, filter: "")
+    }
+
+    public func logEvents(jobID: String, after sequence: Int64, limit: Int) throws -> [JobEvent] {
+        try events(jobID: jobID, after: sequence, limit: limit, filter: "AND type IN \(JobEvent.logTypesSQL)")
+    }
+
+    private func events(jobID: String, after sequence: Int64, limit: Int, filter: String) throws -> [JobEvent] {
         try database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM events WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                db, sql: "SELECT * FROM events WHERE job_id = ? AND seq > ? \(filter) ORDER BY seq LIMIT ?",
                 arguments: [jobID, sequence, limit]
             ).map { row in
                 JobEvent(

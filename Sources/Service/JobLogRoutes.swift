@@ -31,7 +31,7 @@ struct JobLogRoutes: Sendable {
                 var lines: [String] = []
                 var cursor: Int64 = 0
                 while true {
-                    let events = try store.events(jobID: id, after: cursor, limit: 1_000)
+                    let events = try store.logEvents(jobID: id, after: cursor, limit: 1_000)
                     lines += events.compactMap(Self.line)
                     if lines.count > Self.maxLines { lines.removeFirst(lines.count - Self.maxLines) }
                     guard let last = events.last, events.count == 1_000 else { break }
@@ -48,7 +48,7 @@ struct JobLogRoutes: Sendable {
                 while !state.isStopping {
                     let subscription = state.store.changes.subscribe(jobID: id)
                     let after = cursor
-                    let (job, events) = try await offload { (try store.job(id: id), try store.events(jobID: id, after: after, limit: 1_000)) }
+                    let (job, events) = try await offload { (try store.job(id: id), try store.logEvents(jobID: id, after: after, limit: 1_000)) }
                     let text = events.compactMap(Self.line).joined()
                     if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
                     if let last = events.last { cursor = last.sequence }

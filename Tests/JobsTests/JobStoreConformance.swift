@@ -252,6 +252,9 @@ enum JobStoreConformance {
         }
         XCTAssertTrue(try store.metrics(jobID: job.id, name: nil, sinceStep: nil, limit: 10).isEmpty)
         XCTAssertTrue(try store.artifacts(jobID: job.id).isEmpty)
+        // A job's log: its status changes and log lines only, in order.
+        try store.recordMetrics(jobID: job.id, workerID: "w1", [MetricPoint(name: "m", step: 1, value: 1)])
+        XCTAssertEqual(try store.logEvents(jobID: job.id, after: 0, limit: 100).map(\.type), [.status, .status, .log])
     }
 
     static func testOtherHandlesHearOfChanges(_ store: any JobStore, _ secondStore: () throws -> any JobStore) throws {
