@@ -50,7 +50,11 @@ public struct RUCKind: TypedJobKind {
             "auto: on images from a cluster.scan source, both networks start from SCAN's trained trunk (each with its own new head); scratch: "
                 + "both from independent random weights.")
         var initialization = "auto"
-        @Param(.number(minimum: 0, maximum: 0.99), "ε of the clean labels' smoothing.") var labelSmoothing = 0.2
+        @Param(
+            .number(minimum: 0, maximum: 0.99),
+            "ε of the label smoothing in the robustness term: cross-entropy of each clean sample's strongly augmented view to its smoothed "
+                + "label (0.5, as the RUC authors' code).")
+        var labelSmoothing = 0.5
         @Param(
             .number(minimum: 0, maximum: 1),
             "After each epoch, unlabelled samples whose averaged prediction reaches this join the clean set (co-refurbishing; 0: off).")
@@ -75,8 +79,7 @@ public struct RUCKind: TypedJobKind {
         func configuration(classes: Int) -> MixMatchTrainer.Configuration {
             var configuration = trainingConfiguration(classes: classes)
             configuration.networks = 2
-            configuration.strongLabelledViews = true
-            configuration.labelSmoothing = Float(labelSmoothing)
+            configuration.strongViewSmoothing = Float(labelSmoothing)
             configuration.refurbishThreshold = Float(refurbishThreshold)
             return configuration
         }

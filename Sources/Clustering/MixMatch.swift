@@ -115,10 +115,9 @@ public final class MixMatchTrainer: @unchecked Sendable {
         public var seed: UInt64 = 0
         /// RUC: two networks with co-guessing, co-refinement and co-refurbishing.
         public var networks = 1
-        /// ε of the clean (labelled) targets.
-        public var labelSmoothing: Float = 0
-        /// Labelled samples seen through the strong augmentation (RUC) instead of the weak one.
-        public var strongLabelledViews = false
+        /// RUC's robustness term: each labelled batch is also seen through the strong augmentation and scored by
+        /// cross-entropy to its label smoothed with this ε, beside MixMatch's loss on weak views (nil: no such term).
+        public var strongViewSmoothing: Float?
         /// Averaged confidence above which an unlabelled sample joins the clean set after an epoch (0: never).
         public var refurbishThreshold: Float = 0
 
@@ -333,18 +332,15 @@ public final class MixMatchTrainer: @unchecked Sendable {
             let s = UInt64(step)
             let xIndices = draw(
                 labelledIndices, rows: (step * batch)..<((step + 1) * batch), salt: 0x11 ^ (e << 8) ^ (network64 << 40), cache: &labelledCache)
-            let xViews = views(
-                xIndices, augmentation: configuration.strongLabelledViews ? strong : weak, view: 0,
-                salt: 0x21 ^ (e << 8) ^ (network64 << 40) ^ (s << 20))
-            let labels = xIndices.map { targetOf[$0]! }
+            let xViews = views(xIndices, augmentation: weak, view: 0, salt: 0x21 ^ (e << 8) ^ (network64 << 40) ^ (s << 20))
+            let labels = xIndices.map { targetOf[$0] ?? 0 }
             // The other network's view of the labelled batch, for co-refinement (RUC).
             var xTargets: [Float]
             if networks.count > 1 {
                 let other = probabilities(networks[(n + 1) % networks.count], xViews)
-                xTargets = MixMatch.coRefine(
-                    labels: labels, smoothing: configuration.labelSmoothing, other: other, classes: classes, temperature: configuration.temperature)
+                xTargets = MixMatch.coRefine(labels: labels, smoothing: 0, other: other, classes: classes, temperature: configuration.temperature)
             } else {
-                xTargets = MixMatch.smoothedOneHot(labels, classes: classes, smoothing: configuration.labelSmoothing)
+                xTargets = MixMatch.smoothedOneHot(labels, classes: classes, smoothing: 0)
             }
             let progress = Double(epoch) + Double(step) / Double(steps)
             let loss: Variable
@@ -387,8 +383,14 @@ public final class MixMatchTrainer: @unchecked Sendable {
                     logits(network, xViews, training: true), targets: Variable(Tensor(shape: [batch, classes], storage: xTargets)))
                 sums.0 += Double(loss.value.storage[0])
             }
+            var total = loss
+            if let smoothing = configuration.strongViewSmoothing {
+                // As RUC's code: the strong view is not mixed; its smoothed label keeps a noisy label from being memorized.
+                let strongViews = views(xIndices, augmentation: strong, view: 7, salt: 0x23 ^ (e << 8) ^ (network64 << 40) ^ (s << 20))
+                total = Ops.add(loss, Ops.crossEntropy(logits(network, strongViews, training: true), labels: labels, labelSmoothing: smoothing))
+            }
             adam.zeroGradients(parameters)
-            loss.backward()
+            total.backward()
             adam.step()
             averages[n].update(parameters, step: adam.steps)
         }

@@ -200,7 +200,7 @@ final class MixMatchTests: XCTestCase {
                 $0.networks = networks
                 $0.epochs = 3
                 $0.refurbishThreshold = networks == 2 ? 0.9 : 0
-                $0.labelSmoothing = networks == 2 ? 0.2 : 0
+                $0.strongViewSmoothing = networks == 2 ? 0.2 : nil
             }
             let whole = trainer(dataset, split, change)
             while !whole.isFinished { try whole.runNetworkEpoch() }
@@ -230,9 +230,8 @@ final class MixMatchTests: XCTestCase {
         configuration.networks = 2
         configuration.epochs = 5
         configuration.batchSize = 16
-        configuration.labelSmoothing = 0.2
+        configuration.strongViewSmoothing = 0.2
         configuration.refurbishThreshold = 0.95
-        configuration.strongLabelledViews = true
         configuration.rampUpEpochs = 2
         configuration.unlabelledWeight = 25
         configuration.seed = 1
