@@ -161,6 +161,7 @@ final class ClassicalKindTests: XCTestCase {
                 let result = try await jobResult(client, kind, #"{"dataset": "\#(id)", "k": 3, "pca_components": 8, "seed": 2, \#(extra)}"#)
                 XCTAssertEqual(result["preprocessing"]?["normalize"], "l2", kind)
                 XCTAssertEqual(result["preprocessing"]?["dimension"], 8, kind)
+                if kind == "cluster.scan" { XCTAssertEqual(result["size_prior"]?["kind"], "estimated", "size_prior auto on vectors") }
                 XCTAssertEqual(result["layout"]?["dimension"], 40, kind)
                 let job = result["job"]!.stringValue!
                 let description = try await client.get("/v1/jobs/\(job)/artifacts/model.json").json
@@ -220,6 +221,7 @@ final class ClassicalKindTests: XCTestCase {
                     ? #"{"dataset": "\#(id)", "k": 4, "epochs": 2, "image_normalization": "per_channel", "seed": 1}"#
                     : #"{"dataset": "\#(id)", "k": 4, "pretext_epochs": 1, "scan_epochs": 1, "self_label_epochs": 0, "image_normalization": "per_channel", "seed": 1}"#
                 let result = try await jobResult(client, kind, params)
+                if kind == "cluster.scan" { XCTAssertEqual(result["size_prior"]?["kind"], "uniform", "size_prior auto on images") }
                 let job = result["job"]!.stringValue!
                 let description = try await client.get("/v1/jobs/\(job)/artifacts/model.json").json
                 let scaled = images.map { Double($0) / Double(images.max()!) }
