@@ -138,7 +138,7 @@ public struct SCANKind: TypedJobKind {
     public func run(_ context: JobContext) throws -> JSONValue {
         let (params, given) = try ClusterInputs.start(self, context, library: library)
         var configuration = params.configuration
-        if params.sizePrior == "auto" { configuration.sizePrior = given.layout.isImages ? .uniform : .estimated }
+        if params.sizePrior == "auto" { configuration.sizePrior = .automatic(for: given.layout) }
         // Feature vectors get the classical kinds' preprocessing (saved with the model); images go as they are.
         let prepared =
             given.layout.isImages ? nil : try ClassicalInputs.prepare(given, normalize: params.normalize, pcaComponents: params.pcaComponents)

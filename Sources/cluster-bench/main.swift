@@ -124,6 +124,7 @@ func runSCAN(_ dataset: Dataset, pretext: Int, label: String, afterPretext: ([Fl
     var configuration = SCANTrainer.Configuration(clusters: Set(dataset.labels!).count)
     configuration.pretextEpochs = pretext
     configuration.seed = seed
+    configuration.sizePrior = .automatic(for: dataset.layout)  // as cluster.scan's default, size_prior "auto"
     let environment = ProcessInfo.processInfo.environment
     if dataset.layout.isImages, let value = environment["SCAN_EPOCHS"].flatMap(Int.init) { configuration.scanEpochs = value }
     if dataset.layout.isImages, let value = environment["SELF_LABEL_EPOCHS"].flatMap(Int.init) { configuration.selfLabelEpochs = value }
