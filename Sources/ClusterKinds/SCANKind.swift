@@ -53,8 +53,9 @@ public struct SCANKind: TypedJobKind {
         @Param(ClusterInputs.seed) var seed: Int64 = 0
         public init() {}
 
-        /// The trainer's configuration: every field from the declaration above, none defaulted here.
-        var configuration: SCANTrainer.Configuration {
+        /// The trainer's configuration for data of `layout`: every field from the declaration above, none defaulted here
+        /// (size_prior "auto" resolved by the layout).
+        func configuration(for layout: Dataset.Layout) -> SCANTrainer.Configuration {
             var configuration = SCANTrainer.Configuration(clusters: k)
             configuration.heads = heads
             configuration.pretextEpochs = pretextEpochs
@@ -66,7 +67,7 @@ public struct SCANKind: TypedJobKind {
             configuration.pretextLearningRate = Float(learningRate)
             configuration.scanLearningRate = Float(learningRate)
             configuration.entropyWeight = Float(entropyWeight)
-            configuration.sizePrior = SCANTrainer.SizePrior(rawValue: sizePrior) ?? .estimated
+            configuration.sizePrior = SCANTrainer.SizePrior(rawValue: sizePrior) ?? .automatic(for: layout)
             configuration.updateBackbone = updateBackbone
             configuration.selfLabelEpochs = selfLabelEpochs
             configuration.confidenceThreshold = Float(confidenceThreshold)
@@ -137,8 +138,7 @@ public struct SCANKind: TypedJobKind {
 
     public func run(_ context: JobContext) throws -> JSONValue {
         let (params, given) = try ClusterInputs.start(self, context, library: library)
-        var configuration = params.configuration
-        if params.sizePrior == "auto" { configuration.sizePrior = .automatic(for: given.layout) }
+        let configuration = params.configuration(for: given.layout)
         // Feature vectors get the classical kinds' preprocessing (saved with the model); images go as they are.
         let prepared =
             given.layout.isImages ? nil : try ClassicalInputs.prepare(given, normalize: params.normalize, pcaComponents: params.pcaComponents)

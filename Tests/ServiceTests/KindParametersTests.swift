@@ -30,7 +30,8 @@ final class KindParametersTests: XCTestCase {
         XCTAssertEqual(configuration.epochs, Int(kind.parameters.jsonSchema["properties"]?["epochs"]?["default"]?.integerValue ?? -1))
         XCTAssertNil(try kind.typedParameters(normalized).overclusters, "an optional parameter left out is nil, not a guess")
         let scan = SCANKind(library: library)
-        let scanConfiguration = try scan.typedParameters(try scan.normalize(["dataset": "generated:blobs"])).configuration
+        let scanParameters = try scan.typedParameters(try scan.normalize(["dataset": "generated:blobs"]))
+        let scanConfiguration = scanParameters.configuration(for: .features(dimension: 2))
         XCTAssertEqual(
             Double(scanConfiguration.confidenceThreshold),
             scan.parameters.jsonSchema["properties"]?["confidence_threshold"]?["default"]?.doubleValue ?? -1,
