@@ -49,6 +49,11 @@ public struct MCMCKind: TypedJobKind {
         )
         var metric = "diag"
         @Param(
+            .string(maxLength: 8, allowed: MCMCSettings.Adaptation.allCases.map(\.rawValue)),
+            "nuts: the warm-up. stan: Stan's windows (a step-size window, slow windows doubling from 25 draws that each end with the metric as the window's variances, a final step-size window). nutpie: nutpie's, diagonal metric only: the metric is √(Var draws / Var gradients) over a sliding window of the last 80–160 draws (10–20 early on), so a chain that moves during warm-up sheds its old region from the metric quickly; the last 15 % tune the step size alone."
+        )
+        var adaptation = MCMCSettings.Adaptation.stan.rawValue
+        @Param(
             .number(minimum: 0.5, maximum: 0.999),
             "nuts: the mean acceptance statistic the step size is adapted to (Stan's adapt_delta); raise it towards 0.95–0.99 when there are divergences."
         )
@@ -119,6 +124,16 @@ public struct MCMCKind: TypedJobKind {
         let model = try self.model(params)
         if let typed = try? Parameters.decode(params) {
             try ChainRuns.checkSize(chains: typed.chains, draws: typed.draws, dimension: model.coordinateNames.count)
+            if typed.adaptation != MCMCSettings.Adaptation.stan.rawValue {
+                guard typed.method == MCMCSettings.Method.noUTurn.rawValue else {
+                    throw ParameterError(.invalidValue, field: "params.adaptation", reason: "the warm-up choice applies to method nuts only")
+                }
+                guard typed.metric == "diag" else {
+                    throw ParameterError(
+                        .invalidValue, field: "params.adaptation",
+                        reason: "nutpie's warm-up adapts a diagonal metric; use metric \"diag\" or adaptation \"stan\"")
+                }
+            }
             if typed.metric == "dense" {
                 guard typed.method == MCMCSettings.Method.noUTurn.rawValue else {
                     throw ParameterError(.invalidValue, field: "params.metric", reason: "a dense metric is adapted by method nuts only")
@@ -209,6 +224,7 @@ public struct MCMCKind: TypedJobKind {
             seed: UInt64(params.seed), initial: params.initial)
         settings.denseMetric = params.metric == "dense"
         settings.targetAcceptance = params.targetAcceptance
+        settings.adaptation = MCMCSettings.Adaptation(rawValue: params.adaptation) ?? .stan
         settings.maxTreeDepth = params.maxTreeDepth
         let sampler = MarkovChainSampler(model: model, settings: settings)
         let d = model.coordinateNames.count
@@ -245,6 +261,7 @@ public struct MCMCKind: TypedJobKind {
             result["step_size"] = .array(states.map { .number(exp($0.adaptation.averagedLogStep)) })
         }
         if settings.method == .noUTurn {
+            result["adaptation"] = .string(settings.denseMetric ? MCMCSettings.Adaptation.stan.rawValue : settings.adaptation.rawValue)
             try NUTSReport.add(states, names: names, to: &result, context: context)
         }
         return .object(result)

@@ -111,6 +111,64 @@ final class NoUTurnTests: XCTestCase {
         XCTAssertEqual(resumed.map { $0.nuts?.energies ?? [] }, straight.map { $0.nuts?.energies ?? [] })
     }
 
+    /// nutpie's warm-up: on a Gaussian with independent coordinates the gradient is −x/σ², so
+    /// √(Var draws / Var gradients) is σ² exactly, whatever the draws: the inverse metric must be the
+    /// variances to rounding from its first estimate on. Then the usual checks: moments within 5 MCSE, the
+    /// step-size-only window (the last 15 %) leaves the metric unchanged, and a checkpoint mid-warm-up
+    /// (through JSON) resumes to exactly the uninterrupted draws.
+    func testNutpieWarmupLearnsTheVariancesFromGradients() throws {
+        let scales = (1...6).map { Double($0 * $0) }
+        let model = try Model(
+            logDensity: "sum(normal_lpdf(x, 0, s))", parameters: [ParameterSpec(name: "x", size: scales.count)],
+            data: ["s": .vector(scales)])
+        var settings = MCMCSettings(method: .noUTurn, chains: 4, warmup: 400, draws: 1000, seed: 17)
+        settings.adaptation = .nutpie
+        let sampler = MarkovChainSampler(model: model, settings: settings)
+        var states = try sampler.initialStates()
+        sampler.advance(&states, to: 50)
+        for state in states {
+            XCTAssertEqual(state.nuts?.drawGradient?.metricAdapted, true)
+            for (value, scale) in zip(state.adaptation.shape, scales) { XCTAssertEqual(value, scale * scale, accuracy: 1e-9 * scale * scale) }
+        }
+        sampler.advance(&states, to: DrawGradientAdaptation.stepSizeWindowStart(warmup: 400))
+        let finalMetric = states.map(\.adaptation.shape)
+        var resumed = try JSONDecoder().decode([ChainState].self, from: try JSONEncoder().encode(states))
+        sampler.advance(&states, to: settings.totalIterations)
+        XCTAssertEqual(states.map(\.adaptation.shape), finalMetric, "the last 15 % adapt the step size alone")
+        for (coordinate, scale) in scales.enumerated() {
+            let chains = states.map { state in stride(from: coordinate, to: state.draws.count, by: scales.count).map { state.draws[$0] } }
+            let summary = Diagnostics.summary(chains)
+            XCTAssertEqual(summary.mean, 0, accuracy: 5 * summary.mcseMean, "x[\(coordinate)]")
+            XCTAssertEqual(summary.sd, scale, accuracy: 5 * summary.mcseSD, "x[\(coordinate)]")
+        }
+        sampler.advance(&resumed, to: settings.totalIterations)
+        XCTAssertEqual(resumed.map(\.draws), states.map(\.draws))
+    }
+
+    /// nutpie's window schedule for 1,000 warm-up iterations: the background estimate replaces the
+    /// foreground every 10 draws in the first 30 %, every 80 after, never when the next switch would not
+    /// fit before the step-size-only window (from iteration 850); divergent transitions are left out.
+    func testNutpieWindowsSwitchOnSchedule() {
+        var adaptation = DrawGradientAdaptation(dimension: 1)
+        adaptation.foreground.add([0], [0])
+        adaptation.background.add([0], [0])
+        var switches: [Int] = []
+        for iteration in 0..<1000 {
+            let before = adaptation.background.count
+            let metric = adaptation.learn(
+                z: [Double(iteration % 5)], gradient: [Double(iteration % 3)], divergent: false, iteration: iteration, warmup: 1000)
+            if adaptation.background.count < before + 1 && iteration < 850 { switches.append(iteration) }
+            XCTAssertEqual(metric == nil, iteration >= 850 || iteration < 1, "iteration \(iteration)")
+        }
+        let early = Array(stride(from: 8, to: 300, by: 10))
+        // After 298 the background restarts at 0 and holds 80 at iteration 378, then every 80 while 80 more fit before 850.
+        let late = Array(stride(from: 378, through: 698, by: 80))
+        XCTAssertEqual(switches, early + late)
+        var fresh = DrawGradientAdaptation(dimension: 1)
+        _ = fresh.learn(z: [1], gradient: [1], divergent: true, iteration: 0, warmup: 1000)
+        XCTAssertEqual([fresh.foreground.count, fresh.background.count], [0, 0], "a divergent transition's point is not taken")
+    }
+
     /// A tree of depth 1 worked by hand: from (z₀, p₀) on a standard normal, one leapfrog step of ε in the
     /// direction the stream picks; the acceptance statistic is min(1, e^(H₀ − H₁)) and, biased progressive
     /// sampling, the new point is taken outright when it weighs more than the start, else with probability

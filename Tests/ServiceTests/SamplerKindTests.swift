@@ -48,6 +48,18 @@ final class SamplerKindTests: XCTestCase {
                     "params.metric"
                 ),
                 (
+                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "adaptation": "nutpie", "metric": "dense"}"#,
+                    "invalid_value", "params.adaptation"
+                ),
+                (
+                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "adaptation": "nutpie", "method": "hmc"}"#,
+                    "invalid_value", "params.adaptation"
+                ),
+                (
+                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "adaptation": "pymc"}"#, "invalid_value",
+                    "params.adaptation"
+                ),
+                (
                     "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x", "lower": 1, "upper": 0}]}"#, "invalid_value",
                     "params.parameters[0].upper"
                 ),
@@ -115,27 +127,31 @@ final class SamplerKindTests: XCTestCase {
 
     /// NUTS on the centered eight-schools funnel: the job reports its divergences, where they happened,
     /// and does not claim convergence.
+    /// With either warm-up: a funnel must end with its divergences reported, never a silent answer.
     func testNUTSReportsDivergencesOnTheFunnel() async throws {
         try await withServer { client in
-            let params = #"""
-                {"method": "nuts", "seed": 3, "chains": 4, "warmup": 1000, "draws": 1000,
-                 "log_density": "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, mu, tau)) + sum(normal_lpdf(y, theta, sigma))",
-                 "parameters": [{"name": "mu"}, {"name": "tau", "lower": 0}, {"name": "theta", "size": 8}],
-                 "data": {"y": [28, 8, -3, 7, -1, 1, 18, 12], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]}}
-                """#
-            let response = try await submitKind(client, "sample.mcmc", params)
-            XCTAssertEqual(response.status, .created, response.text)
-            let id = try XCTUnwrap(try response.json["id"]?.stringValue)
-            let job = try await client.waitUntilTerminal(id, timeout: 120)
-            XCTAssertEqual(job["status"], "succeeded", "\(job)")
-            let result = try XCTUnwrap(job["result"])
-            let divergences = (result["divergences"]?.arrayValue ?? []).compactMap(\.integerValue).reduce(0, +)
-            XCTAssertGreaterThan(divergences, 0)
-            XCTAssertEqual(result["converged"], false)
-            XCTAssertTrue((result["warnings"]?.arrayValue ?? []).contains { $0.stringValue?.contains("divergent") == true })
-            XCTAssertEqual(result["e_bfmi"]?.arrayValue?.count, 4)
-            let csv = try await client.get("/v1/jobs/\(id)/artifacts/divergences.csv").text
-            XCTAssertEqual(csv.split(separator: "\n").count, Int(divergences) + 1, "a row per divergence")
+            for adaptation in ["stan", "nutpie"] {
+                let params = #"""
+                    {"method": "nuts", "seed": 3, "chains": 4, "warmup": 1000, "draws": 1000, "adaptation": "\#(adaptation)",
+                     "log_density": "normal_lpdf(mu, 0, 5) + cauchy_lpdf(tau, 0, 5) + sum(normal_lpdf(theta, mu, tau)) + sum(normal_lpdf(y, theta, sigma))",
+                     "parameters": [{"name": "mu"}, {"name": "tau", "lower": 0}, {"name": "theta", "size": 8}],
+                     "data": {"y": [28, 8, -3, 7, -1, 1, 18, 12], "sigma": [15, 10, 16, 11, 9, 11, 10, 18]}}
+                    """#
+                let response = try await submitKind(client, "sample.mcmc", params)
+                XCTAssertEqual(response.status, .created, response.text)
+                let id = try XCTUnwrap(try response.json["id"]?.stringValue)
+                let job = try await client.waitUntilTerminal(id, timeout: 120)
+                XCTAssertEqual(job["status"], "succeeded", "\(job)")
+                let result = try XCTUnwrap(job["result"])
+                XCTAssertEqual(result["adaptation"]?.stringValue, adaptation)
+                let divergences = (result["divergences"]?.arrayValue ?? []).compactMap(\.integerValue).reduce(0, +)
+                XCTAssertGreaterThan(divergences, 0, adaptation)
+                XCTAssertEqual(result["converged"], false, adaptation)
+                XCTAssertTrue((result["warnings"]?.arrayValue ?? []).contains { $0.stringValue?.contains("divergent") == true })
+                XCTAssertEqual(result["e_bfmi"]?.arrayValue?.count, 4)
+                let csv = try await client.get("/v1/jobs/\(id)/artifacts/divergences.csv").text
+                XCTAssertEqual(csv.split(separator: "\n").count, Int(divergences) + 1, "a row per divergence")
+            }
         }
     }
 

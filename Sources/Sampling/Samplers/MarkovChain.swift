@@ -27,6 +27,11 @@ public struct MCMCSettings: Sendable, Codable, Equatable {
     /// NUTS: the mean acceptance statistic the step size is adapted to (Stan's `adapt_delta`); raising it
     /// towards 0.95–0.99 shortens the steps, the first remedy for divergences.
     public var targetAcceptance = NoUTurn.defaultTargetAcceptance
+    /// NUTS warm-up: Stan's windowed adaptation, or nutpie's (`DrawGradientAdaptation`, diagonal metric only).
+    public enum Adaptation: String, Sendable, Codable, CaseIterable {
+        case stan, nutpie
+    }
+    public var adaptation = Adaptation.stan
 
     public init(
         method: Method = .randomWalk, chains: Int = 4, warmup: Int = 1000, draws: Int = 1000, thin: Int = 1,

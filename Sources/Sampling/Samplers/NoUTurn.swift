@@ -153,7 +153,7 @@ struct NoUTurn {
     /// One NUTS transition; returns the mean acceptance statistic, the tree depth, whether it diverged,
     /// and the energy of the chosen point.
     func transition(_ state: inout ChainState, epsilon: Double, inverseMetric: Metric, maxTreeDepth: Int)
-        -> (acceptance: Double, depth: Int, divergent: Bool, energy: Double, leapfrogs: Int)
+        -> (acceptance: Double, depth: Int, divergent: Bool, energy: Double, leapfrogs: Int, gradient: [Double])
     {
         let d = model.dimension
         let normal = Ziggurat.normal
@@ -163,7 +163,7 @@ struct NoUTurn {
             z: state.z, p: inverseMetric.sample(&state.rng), gradient: gradient,
             logDensity: logDensity)
         let startEnergy = hamiltonian(start, inverseMetric)
-        guard logDensity.isFinite, startEnergy.isFinite else { return (0, 0, true, startEnergy, 0) }
+        guard logDensity.isFinite, startEnergy.isFinite else { return (0, 0, true, startEnergy, 0, gradient) }
         var forward = start
         var backward = start
         var sample = start
@@ -222,7 +222,7 @@ struct NoUTurn {
         state.z = sample.z
         state.logDensity = sample.logDensity
         let acceptance = tree.leapfrogs > 0 ? tree.sumAcceptance / Double(tree.leapfrogs) : 0
-        return (acceptance, depth, tree.divergent, hamiltonian(sample, inverseMetric), tree.leapfrogs)
+        return (acceptance, depth, tree.divergent, hamiltonian(sample, inverseMetric), tree.leapfrogs, sample.gradient)
     }
 }
 
@@ -248,6 +248,8 @@ public struct NUTSState: Sendable, Codable, Equatable {
     public var divergentPositions: [Double] = []
     /// Divergences during warm-up (they shape the step size; reported apart).
     public var warmupDivergences = 0
+    /// nutpie's warm-up only: its sliding estimates (nil with Stan's, and in checkpoints written before it existed).
+    public var drawGradient: DrawGradientAdaptation? = nil
 
     public init() {}
 
@@ -322,9 +324,19 @@ extension NoUTurn {
     mutating func step(_ state: inout ChainState) {
         var nuts = state.nuts ?? Self.windows(warmup: settings.warmup)
         var a = state.adaptation
+        let slidingWindows = usesDrawGradientAdaptation
         if !nuts.started {
             nuts.started = true
             nuts.maxTreeDepth = settings.maxTreeDepth
+            if slidingWindows {
+                var gradient = [Double](repeating: 0, count: model.dimension)
+                _ = evaluate(state.z, into: &gradient)
+                var adaptation = DrawGradientAdaptation(dimension: model.dimension)
+                adaptation.foreground.add(state.z, gradient)
+                adaptation.background.add(state.z, gradient)
+                nuts.drawGradient = adaptation
+                a.shape = DrawGradientAdaptation.initialInverseMetric(gradient: gradient)
+            }
             a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: Metric(a.shape, dimension: model.dimension))
             a.mu = log(10 * a.stepSize)
         }
@@ -335,8 +347,24 @@ extension NoUTurn {
         state.iteration += 1
         if warm {
             if result.divergent { nuts.warmupDivergences += 1 }
-            Self.learnStepSize(&a, acceptance: result.acceptance, target: settings.targetAcceptance)
-            if learnMetric(&a, &nuts, z: state.z, counter: counter) {
+            var restartStepSize = false
+            if slidingWindows {
+                var adaptation = nuts.drawGradient ?? DrawGradientAdaptation(dimension: model.dimension)
+                if let metric = adaptation.learn(
+                    z: state.z, gradient: result.gradient, divergent: result.divergent, iteration: counter, warmup: settings.warmup)
+                {
+                    a.shape = metric
+                    // The first estimate replaces the gradient-scaled start: the step size is searched again for it.
+                    restartStepSize = !adaptation.metricAdapted
+                    adaptation.metricAdapted = true
+                }
+                nuts.drawGradient = adaptation
+                if !restartStepSize { Self.learnStepSize(&a, acceptance: result.acceptance, target: settings.targetAcceptance) }
+            } else {
+                Self.learnStepSize(&a, acceptance: result.acceptance, target: settings.targetAcceptance)
+                restartStepSize = learnMetric(&a, &nuts, z: state.z, counter: counter)
+            }
+            if restartStepSize {
                 a.stepSize = initialStepSize(&state, from: a.stepSize, inverseMetric: Metric(a.shape, dimension: model.dimension))
                 a.mu = log(10 * a.stepSize)
                 a.errorSum = 0
@@ -360,6 +388,9 @@ extension NoUTurn {
         state.nuts = nuts
         MarkovChainSampler.keep(&state, settings: settings, evaluator: evaluator)
     }
+
+    /// nutpie's warm-up applies to the diagonal metric; a dense one is adapted with Stan's windows.
+    var usesDrawGradientAdaptation: Bool { settings.adaptation == .nutpie && !settings.denseMetric }
 
     /// Dual averaging (Hoffman & Gelman 2014: γ = 0.05, t0 = 10, κ = 0.75) towards `targetAcceptance`.
     static func learnStepSize(_ a: inout ChainState.Adaptation, acceptance: Double, target: Double) {
