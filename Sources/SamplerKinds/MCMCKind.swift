@@ -39,7 +39,7 @@ public struct MCMCKind: TypedJobKind {
         var dataFrom: JSONValue = [:]
         @Param(
             .string(maxLength: 8, allowed: MCMCSettings.Method.allCases.map(\.rawValue)),
-            "nuts: the No-U-Turn sampler with Stan's warm-up; hmc: static Hamiltonian Monte Carlo; rwm: random-walk Metropolis with covariance adaptation (Haario)."
+            "nuts: the No-U-Turn sampler (Stan's trajectories; nutpie's or Stan's warm-up, see adaptation); hmc: static Hamiltonian Monte Carlo; rwm: random-walk Metropolis with covariance adaptation (Haario)."
         )
         var method = MCMCSettings.Method.noUTurn.rawValue
         @Param(.integer(minimum: 1, maximum: 1000), "Keep every thin-th draw after warm-up.") var thin = 1
@@ -50,9 +50,9 @@ public struct MCMCKind: TypedJobKind {
         var metric = "diag"
         @Param(
             .string(maxLength: 8, allowed: MCMCSettings.Adaptation.allCases.map(\.rawValue)),
-            "nuts: the warm-up. stan: Stan's windows (a step-size window, slow windows doubling from 25 draws that each end with the metric as the window's variances, a final step-size window). nutpie: nutpie's, diagonal metric only: the metric is √(Var draws / Var gradients) over a sliding window of the last 80–160 draws (10–20 early on), so a chain that moves during warm-up sheds its old region from the metric quickly; the last 15 % tune the step size alone."
+            "nuts: the warm-up. nutpie (default): the metric is √(Var draws / Var gradients) over a sliding window of the last 80–160 draws (10–20 early on), so a chain that moves during warm-up sheds its old region from the metric quickly; the last 15 % tune the step size alone. stan: Stan's windows (a step-size window, slow windows doubling from 25 draws that each end with the metric as the window's variances, a final step-size window). The dense metric always uses Stan's; the result's adaptation says which ran."
         )
-        var adaptation = MCMCSettings.Adaptation.stan.rawValue
+        var adaptation = MCMCSettings.Adaptation.nutpie.rawValue
         @Param(
             .number(minimum: 0.5, maximum: 0.999),
             "nuts: the mean acceptance statistic the step size is adapted to (Stan's adapt_delta); raise it towards 0.95–0.99 when there are divergences."
@@ -124,15 +124,10 @@ public struct MCMCKind: TypedJobKind {
         let model = try self.model(params)
         if let typed = try? Parameters.decode(params) {
             try ChainRuns.checkSize(chains: typed.chains, draws: typed.draws, dimension: model.coordinateNames.count)
-            if typed.adaptation != MCMCSettings.Adaptation.stan.rawValue {
-                guard typed.method == MCMCSettings.Method.noUTurn.rawValue else {
-                    throw ParameterError(.invalidValue, field: "params.adaptation", reason: "the warm-up choice applies to method nuts only")
-                }
-                guard typed.metric == "diag" else {
-                    throw ParameterError(
-                        .invalidValue, field: "params.adaptation",
-                        reason: "nutpie's warm-up adapts a diagonal metric; use metric \"diag\" or adaptation \"stan\"")
-                }
+            // Like metric, a warm-up other than the default is for method nuts only. (The dense metric always runs Stan's
+            // warm-up, which the result's `adaptation` reports.)
+            if typed.adaptation != MCMCSettings.Adaptation.nutpie.rawValue && typed.method != MCMCSettings.Method.noUTurn.rawValue {
+                throw ParameterError(.invalidValue, field: "params.adaptation", reason: "the warm-up choice applies to method nuts only")
             }
             if typed.metric == "dense" {
                 guard typed.method == MCMCSettings.Method.noUTurn.rawValue else {
@@ -224,7 +219,7 @@ public struct MCMCKind: TypedJobKind {
             seed: UInt64(params.seed), initial: params.initial)
         settings.denseMetric = params.metric == "dense"
         settings.targetAcceptance = params.targetAcceptance
-        settings.adaptation = MCMCSettings.Adaptation(rawValue: params.adaptation) ?? .stan
+        settings.adaptation = settings.denseMetric ? .stan : MCMCSettings.Adaptation(rawValue: params.adaptation) ?? .nutpie
         settings.maxTreeDepth = params.maxTreeDepth
         let sampler = MarkovChainSampler(model: model, settings: settings)
         let d = model.coordinateNames.count
@@ -261,7 +256,7 @@ public struct MCMCKind: TypedJobKind {
             result["step_size"] = .array(states.map { .number(exp($0.adaptation.averagedLogStep)) })
         }
         if settings.method == .noUTurn {
-            result["adaptation"] = .string(settings.denseMetric ? MCMCSettings.Adaptation.stan.rawValue : settings.adaptation.rawValue)
+            result["adaptation"] = .string(settings.adaptation.rawValue)
             try NUTSReport.add(states, names: names, to: &result, context: context)
         }
         return .object(result)

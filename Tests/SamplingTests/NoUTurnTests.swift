@@ -62,20 +62,24 @@ final class NoUTurnTests: XCTestCase {
         let model = try Model(
             logDensity: "sum(normal_lpdf(x, 0, s))", parameters: [ParameterSpec(name: "x", size: 10)],
             data: ["s": .vector((1...10).map(Double.init))])
-        var acceptance: [Double] = []
-        var stepSize: [Double] = []
-        for target in [0.8, 0.95] {
-            var settings = MCMCSettings(method: .noUTurn, chains: 4, warmup: 1000, draws: 1000, seed: 13)
-            settings.targetAcceptance = target
-            let sampler = MarkovChainSampler(model: model, settings: settings)
-            var states = try sampler.initialStates()
-            sampler.advance(&states, to: settings.totalIterations)
-            acceptance.append(states.map(\.acceptanceRate).reduce(0, +) / Double(states.count))
-            stepSize.append(states.map { exp($0.adaptation.averagedLogStep) }.reduce(0, +) / Double(states.count))
-            XCTAssertGreaterThanOrEqual(acceptance.last!, target - 0.05, "target \(target)")
+        func checkTargets(_ adaptation: MCMCSettings.Adaptation) throws {
+            var acceptance: [Double] = []
+            var stepSize: [Double] = []
+            for target in [0.8, 0.95] {
+                var settings = MCMCSettings(method: .noUTurn, chains: 4, warmup: 1000, draws: 1000, seed: 13)
+                settings.targetAcceptance = target
+                settings.adaptation = adaptation
+                let sampler = MarkovChainSampler(model: model, settings: settings)
+                var states = try sampler.initialStates()
+                sampler.advance(&states, to: settings.totalIterations)
+                acceptance.append(states.map(\.acceptanceRate).reduce(0, +) / Double(states.count))
+                stepSize.append(states.map { exp($0.adaptation.averagedLogStep) }.reduce(0, +) / Double(states.count))
+                XCTAssertGreaterThanOrEqual(acceptance.last!, target - 0.05, "\(adaptation): target \(target)")
+            }
+            XCTAssertGreaterThan(acceptance[1], acceptance[0], "\(adaptation)")
+            XCTAssertLessThan(stepSize[1], stepSize[0], "\(adaptation)")
         }
-        XCTAssertGreaterThan(acceptance[1], acceptance[0])
-        XCTAssertLessThan(stepSize[1], stepSize[0])
+        for adaptation in MCMCSettings.Adaptation.allCases { try checkTargets(adaptation) }
     }
 
     /// The centered eight-schools funnel: Stan reports divergences there; so must we, never a silent answer.
@@ -99,22 +103,26 @@ final class NoUTurnTests: XCTestCase {
     func testResumeIsExact() throws {
         let model = try Model(
             logDensity: "-0.5 * (x^2 - 2 * 0.9 * x * y + y^2) / (1 - 0.9^2)", parameters: [ParameterSpec(name: "x"), ParameterSpec(name: "y")])
-        let sampler = MarkovChainSampler(model: model, settings: MCMCSettings(method: .noUTurn, chains: 2, warmup: 300, draws: 300, seed: 5))
-        var straight = try sampler.initialStates()
-        sampler.advance(&straight, to: 600)
-        var resumed = try sampler.initialStates()
-        sampler.advance(&resumed, to: 170)
-        let saved = try JSONEncoder().encode(resumed)
-        resumed = try JSONDecoder().decode([ChainState].self, from: saved)
-        sampler.advance(&resumed, to: 600)
-        XCTAssertEqual(resumed.map(\.draws), straight.map(\.draws))
-        XCTAssertEqual(resumed.map { $0.nuts?.energies ?? [] }, straight.map { $0.nuts?.energies ?? [] })
+        for adaptation in MCMCSettings.Adaptation.allCases {
+            var settings = MCMCSettings(method: .noUTurn, chains: 2, warmup: 300, draws: 300, seed: 5)
+            settings.adaptation = adaptation
+            let sampler = MarkovChainSampler(model: model, settings: settings)
+            var straight = try sampler.initialStates()
+            sampler.advance(&straight, to: 600)
+            var resumed = try sampler.initialStates()
+            sampler.advance(&resumed, to: 170)
+            let saved = try JSONEncoder().encode(resumed)
+            resumed = try JSONDecoder().decode([ChainState].self, from: saved)
+            sampler.advance(&resumed, to: 600)
+            XCTAssertEqual(resumed.map(\.draws), straight.map(\.draws), "\(adaptation)")
+            XCTAssertEqual(resumed.map { $0.nuts?.energies ?? [] }, straight.map { $0.nuts?.energies ?? [] })
+        }
     }
 
     /// nutpie's warm-up: on a Gaussian with independent coordinates the gradient is −x/σ², so
     /// √(Var draws / Var gradients) is σ² exactly, whatever the draws: the inverse metric must be the
     /// variances to rounding from its first estimate on. Then the usual checks: moments within 5 MCSE, the
-    /// step-size-only window (the last 15 %) leaves the metric unchanged, and a checkpoint mid-warm-up
+    /// step-size-only window (the last 15 %) restarts dual averaging and leaves the metric unchanged, and a checkpoint mid-warm-up
     /// (through JSON) resumes to exactly the uninterrupted draws.
     func testNutpieWarmupLearnsTheVariancesFromGradients() throws {
         let scales = (1...6).map { Double($0 * $0) }
@@ -132,6 +140,7 @@ final class NoUTurnTests: XCTestCase {
         }
         sampler.advance(&states, to: DrawGradientAdaptation.stepSizeWindowStart(warmup: 400))
         let finalMetric = states.map(\.adaptation.shape)
+        XCTAssertEqual(states.map(\.adaptation.dualIteration), [0, 0, 0, 0], "dual averaging restarts for the final metric")
         var resumed = try JSONDecoder().decode([ChainState].self, from: try JSONEncoder().encode(states))
         sampler.advance(&states, to: settings.totalIterations)
         XCTAssertEqual(states.map(\.adaptation.shape), finalMetric, "the last 15 % adapt the step size alone")

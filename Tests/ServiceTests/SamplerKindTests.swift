@@ -48,11 +48,7 @@ final class SamplerKindTests: XCTestCase {
                     "params.metric"
                 ),
                 (
-                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "adaptation": "nutpie", "metric": "dense"}"#,
-                    "invalid_value", "params.adaptation"
-                ),
-                (
-                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "adaptation": "nutpie", "method": "hmc"}"#,
+                    "sample.mcmc", #"{"log_density": "-0.5 * x^2", "parameters": [{"name": "x"}], "adaptation": "stan", "method": "hmc"}"#,
                     "invalid_value", "params.adaptation"
                 ),
                 (

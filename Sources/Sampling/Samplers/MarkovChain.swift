@@ -27,11 +27,13 @@ public struct MCMCSettings: Sendable, Codable, Equatable {
     /// NUTS: the mean acceptance statistic the step size is adapted to (Stan's `adapt_delta`); raising it
     /// towards 0.95–0.99 shortens the steps, the first remedy for divergences.
     public var targetAcceptance = NoUTurn.defaultTargetAcceptance
-    /// NUTS warm-up: Stan's windowed adaptation, or nutpie's (`DrawGradientAdaptation`, diagonal metric only).
+    /// NUTS warm-up: nutpie's (`DrawGradientAdaptation`, diagonal metric only; the default) or Stan's windowed
+    /// adaptation (always with the dense metric). On posteriordb's panel nutpie's gave 1.4× Stan's ESS/s at the
+    /// median and kept a chain that leaves a secondary mode during warm-up from carrying it in its metric.
     public enum Adaptation: String, Sendable, Codable, CaseIterable {
         case stan, nutpie
     }
-    public var adaptation = Adaptation.stan
+    public var adaptation = Adaptation.nutpie
 
     public init(
         method: Method = .randomWalk, chains: Int = 4, warmup: Int = 1000, draws: Int = 1000, thin: Int = 1,

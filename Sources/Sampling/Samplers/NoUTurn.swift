@@ -4,9 +4,10 @@ import Foundation
 /// at random, a point is drawn from it multinomially (by exp(−H)) with a bias towards the newest
 /// subtree, and it stops at the generalized no-U-turn criterion (checked across the merged trees and
 /// between their halves), at `maxTreeDepth`, or at a divergence (energy error above 1000). Warm-up is
-/// Stan's: a fast window for the step size, doubling slow windows that each end with a regularized
-/// estimate of the diagonal metric (and a restart of the step size search), and a final fast window;
-/// the step size follows dual averaging towards `MCMCSettings.targetAcceptance` (Stan's `adapt_delta`).
+/// nutpie's (`DrawGradientAdaptation`) or Stan's: a fast window for the step size, doubling slow windows
+/// that each end with a regularized estimate of the metric (and a restart of the step size search), and a
+/// final fast window; either way the step size follows dual averaging towards
+/// `MCMCSettings.targetAcceptance` (Stan's `adapt_delta`).
 struct NoUTurn {
     let model: Model
     let settings: MCMCSettings
@@ -360,6 +361,9 @@ extension NoUTurn {
                 }
                 nuts.drawGradient = adaptation
                 if !restartStepSize { Self.learnStepSize(&a, acceptance: result.acceptance, target: settings.targetAcceptance) }
+                // The metric is final from here: the step size is searched and dual-averaged again for it alone, as in
+                // Stan's terminal window (continuing the average carried steps tuned to earlier metrics into sampling).
+                if counter + 1 == DrawGradientAdaptation.stepSizeWindowStart(warmup: settings.warmup) { restartStepSize = true }
             } else {
                 Self.learnStepSize(&a, acceptance: result.acceptance, target: settings.targetAcceptance)
                 restartStepSize = learnMetric(&a, &nuts, z: state.z, counter: counter)
