@@ -20,7 +20,11 @@ public enum Convolution {
     }
 
     /// Writes one sample's columns; row r starts at `columns + r · rowStride` (several samples share rows).
-    static func im2col(_ input: UnsafePointer<Float>, _ g: Geometry, _ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+    /// With `paddingZeroed`, the positions that fall in the padding are left as they are: the caller zeroed the
+    /// buffer once for this layout, and no sample ever writes there (the same positions for every sample and chunk).
+    static func im2col(
+        _ input: UnsafePointer<Float>, _ g: Geometry, _ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil, paddingZeroed: Bool = false
+    ) {
         let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
         for c in 0..<g.channels {
             let plane = input + c * g.height * g.width
@@ -33,14 +37,16 @@ public enum Convolution {
                         let out = target + y * ow
                         let iy = y * s + ky - g.padding
                         guard iy >= 0 && iy < g.height, !valid.isEmpty else {
-                            out.update(repeating: 0, count: ow)
+                            if !paddingZeroed { out.update(repeating: 0, count: ow) }
                             continue
                         }
-                        if valid.lowerBound > 0 { out.update(repeating: 0, count: valid.lowerBound) }
-                        if valid.upperBound < ow { (out + valid.upperBound).update(repeating: 0, count: ow - valid.upperBound) }
+                        if !paddingZeroed {
+                            if valid.lowerBound > 0 { out.update(repeating: 0, count: valid.lowerBound) }
+                            if valid.upperBound < ow { (out + valid.upperBound).update(repeating: 0, count: ow - valid.upperBound) }
+                        }
                         let source = plane + iy * g.width + kx - g.padding
                         if s == 1 {
-                            (out + valid.lowerBound).update(from: source + valid.lowerBound, count: valid.count)
+                            Kernels.copyShort(source + valid.lowerBound, to: out + valid.lowerBound, valid.count)
                         } else {
                             for x in valid { out[x] = source[x * s] }
                         }
@@ -66,7 +72,7 @@ public enum Convolution {
                         let target = plane + iy * g.width + kx - g.padding
                         let from = source + y * ow
                         if s == 1 {
-                            Kernels.add(from + valid.lowerBound, into: target + valid.lowerBound, valid.count)
+                            Kernels.addShort(from + valid.lowerBound, into: target + valid.lowerBound, valid.count)
                         } else {
                             for x in valid { target[x * s] += from[x] }
                         }
@@ -93,7 +99,8 @@ public enum Convolution {
         let chunk = chunkSize(rows: rows, count: count, samples: n)
         // Every element is written below (copied out of the chunk products), so no zero-fill.
         var out = Tensor(shape: [n, o, g.outputHeight, g.outputWidth]) { _ in }
-        var columns = [Float](unsafeUninitializedCapacity: rows * chunk * count) { $1 = rows * chunk * count }
+        // Zeroed once: im2col leaves the padding positions alone, and they are the same for every full chunk.
+        var columns = [Float](repeating: 0, count: rows * chunk * count)
         var product = [Float](unsafeUninitializedCapacity: o * chunk * count) { $1 = o * chunk * count }
         x.value.storage.withUnsafeBufferPointer { input in
             weight.value.storage.withUnsafeBufferPointer { wp in
@@ -103,8 +110,12 @@ public enum Convolution {
                             for first in Swift.stride(from: 0, to: n, by: chunk) {
                                 let members = min(chunk, n - first)
                                 let width = members * count
+                                // A shorter last chunk lays the rows out anew: its padding positions moved.
+                                if members < chunk && padding > 0 { cols.update(repeating: 0) }
                                 for i in 0..<members {
-                                    im2col(input.baseAddress! + (first + i) * c * h * w, g, cols.baseAddress! + i * count, rowStride: width)
+                                    im2col(
+                                        input.baseAddress! + (first + i) * c * h * w, g, cols.baseAddress! + i * count, rowStride: width,
+                                        paddingZeroed: true)
                                 }
                                 MatrixMultiply.gemm(wp.baseAddress!, cols.baseAddress!, prod.baseAddress!, m: o, n: width, k: rows)
                                 for i in 0..<members {
@@ -125,8 +136,8 @@ public enum Convolution {
         return Variable(out, inputs: inputs) { gradient in
             var dWeight = Tensor(zeros: weight.shape)
             var dInput = Tensor(zeros: x.shape)
-            // Scratch buffers every chunk overwrites completely before reading.
-            var cols = [Float](unsafeUninitializedCapacity: rows * chunk * count) { $1 = rows * chunk * count }
+            // dCols and dY: scratch every chunk overwrites before reading; cols: zeroed once, as in the forward pass.
+            var cols = [Float](repeating: 0, count: rows * chunk * count)
             var dCols = [Float](unsafeUninitializedCapacity: rows * chunk * count) { $1 = rows * chunk * count }
             var dY = [Float](unsafeUninitializedCapacity: o * chunk * count) { $1 = o * chunk * count }
             x.value.storage.withUnsafeBufferPointer { input in
@@ -148,10 +159,11 @@ public enum Convolution {
                                                     }
                                                 }
                                                 if weight.requiresGrad {
+                                                    if members < chunk && padding > 0 { colsP.update(repeating: 0) }
                                                     for i in 0..<members {
                                                         im2col(
                                                             input.baseAddress! + (first + i) * c * h * w, g, colsP.baseAddress! + i * count,
-                                                            rowStride: width)
+                                                            rowStride: width, paddingZeroed: true)
                                                     }
                                                     // dW += dY · colsᵀ
                                                     MatrixMultiply.gemm(

@@ -59,6 +59,36 @@ enum Kernels {
         while i < n { y[i] += x[i]; i &+= 1 }
     }
 
+    /// y[i] = x[i] for a short run (im2col's rows are 4–32 floats): inline vector moves, where a call to memmove
+    /// per row cost more than the copy. The tail is unrolled by hand, not a loop the optimizer turns back into a call.
+    @inline(__always)
+    static func copyShort(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i &+ 8 <= n { store(load(x + i), y + i); i &+= 8 }
+        if i &+ 4 <= n {
+            UnsafeMutableRawPointer(y + i).storeBytes(of: UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+            i &+= 4
+        }
+        if i < n { y[i] = x[i] }
+        if i &+ 1 < n { y[i &+ 1] = x[i &+ 1] }
+        if i &+ 2 < n { y[i &+ 2] = x[i &+ 2] }
+    }
+
+    /// y[i] += x[i] for a short run (col2im's rows), inline as `copyShort`.
+    @inline(__always)
+    static func addShort(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i &+ 8 <= n { store(load(y + i) + load(x + i), y + i); i &+= 8 }
+        if i &+ 4 <= n {
+            let sum = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD4<Float>.self) + UnsafeRawPointer(x + i).loadUnaligned(as: SIMD4<Float>.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: sum, as: SIMD4<Float>.self)
+            i &+= 4
+        }
+        if i < n { y[i] += x[i] }
+        if i &+ 1 < n { y[i &+ 1] += x[i &+ 1] }
+        if i &+ 2 < n { y[i &+ 2] += x[i &+ 2] }
+    }
+
     /// y[i] = x[i] + b.
     static func copy(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, adding b: Float, _ n: Int) {
         let bv = SIMD8<Float>(repeating: b)

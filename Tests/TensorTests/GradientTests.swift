@@ -80,6 +80,61 @@ final class GradientTests: XCTestCase {
         check("soft cross entropy", [logits]) { Ops.crossEntropy($0[0], targets: soft) }
     }
 
+    /// A batch that spans several GEMM chunks and ends with a shorter one: im2col writes only the positions
+    /// inside the image and relies on the padding positions staying zero from one sample and chunk to the next,
+    /// re-zeroing when the last chunk lays its rows out anew. The output must equal a direct convolution, and the
+    /// gradients the sums of one-sample passes.
+    func testConvolutionAcrossChunksMatchesADirectOne() {
+        for (kernel, padding, stride) in [(3, 1, 1), (5, 2, 2)] {
+            let (n, c, side, o) = (31, 16, 16, 4)
+            let g = Convolution.Geometry(channels: c, height: side, width: side, kernel: kernel, stride: stride, padding: padding)
+            XCTAssertLessThan(Convolution.chunkSize(rows: g.columnRows, count: g.columnCount, samples: n), n / 2, "several chunks")
+            XCTAssertNotEqual(n % Convolution.chunkSize(rows: g.columnRows, count: g.columnCount, samples: n), 0, "a shorter last chunk")
+            let x = Variable(random([n, c, side, side]), requiresGrad: true)
+            let w = Variable(random([o, c, kernel, kernel]), requiresGrad: true)
+            let y = Convolution.conv2d(x, w, nil, stride: stride, padding: padding)
+            let (oh, ow) = (g.outputHeight, g.outputWidth)
+            for s in [0, 13, 14, 29, 30] {
+                for oc in 0..<o {
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var sum: Float = 0
+                            for ch in 0..<c {
+                                for ky in 0..<kernel {
+                                    for kx in 0..<kernel {
+                                        let (iy, ix) = (oy * stride + ky - padding, ox * stride + kx - padding)
+                                        guard iy >= 0, iy < side, ix >= 0, ix < side else { continue }
+                                        sum +=
+                                            x.value.storage[((s * c + ch) * side + iy) * side + ix]
+                                            * w.value.storage[((oc * c + ch) * kernel + ky) * kernel + kx]
+                                    }
+                                }
+                            }
+                            XCTAssertEqual(y.value.storage[((s * o + oc) * oh + oy) * ow + ox], sum, accuracy: 1e-4, "k\(kernel) sample \(s)")
+                        }
+                    }
+                }
+            }
+            let r = Variable(random(y.shape))
+            Ops.sum(Ops.multiply(y, r)).backward()
+            var weightSum = [Float](repeating: 0, count: w.value.count)
+            for s in 0..<n {
+                let one = Variable(
+                    Tensor(shape: [1, c, side, side], storage: Array(x.value.storage[(s * c * side * side)..<((s + 1) * c * side * side)])),
+                    requiresGrad: true)
+                let wOne = Variable(w.value, requiresGrad: true)
+                let rOne = Variable(Tensor(shape: [1, o, oh, ow], storage: Array(r.value.storage[(s * o * oh * ow)..<((s + 1) * o * oh * ow)])))
+                Ops.sum(Ops.multiply(Convolution.conv2d(one, wOne, nil, stride: stride, padding: padding), rOne)).backward()
+                for i in 0..<weightSum.count { weightSum[i] += wOne.grad!.storage[i] }
+                let dx = Array(x.grad!.storage[(s * c * side * side)..<((s + 1) * c * side * side)])
+                for i in 0..<dx.count { XCTAssertEqual(dx[i], one.grad!.storage[i], accuracy: 1e-4, "dx, k\(kernel) sample \(s)") }
+            }
+            for i in 0..<weightSum.count {
+                XCTAssertEqual(w.grad!.storage[i], weightSum[i], accuracy: 1e-3 * max(1, abs(weightSum[i])), "dw[\(i)], k\(kernel)")
+            }
+        }
+    }
+
     func testConvolutionPoolingAndBatchNorm() {
         let x = parameter([2, 3, 6, 6], awayFromZero: true)
         let w = parameter([4, 3, 3, 3]), b = parameter([4])
