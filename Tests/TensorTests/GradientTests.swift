@@ -94,25 +94,10 @@ final class GradientTests: XCTestCase {
             let w = Variable(random([o, c, kernel, kernel]), requiresGrad: true)
             let y = Convolution.conv2d(x, w, nil, stride: stride, padding: padding)
             let (oh, ow) = (g.outputHeight, g.outputWidth)
+            let direct = directConvolution(x.value, w.value, stride: stride, padding: padding)
             for s in [0, 13, 14, 29, 30] {
-                for oc in 0..<o {
-                    for oy in 0..<oh {
-                        for ox in 0..<ow {
-                            var sum: Float = 0
-                            for ch in 0..<c {
-                                for ky in 0..<kernel {
-                                    for kx in 0..<kernel {
-                                        let (iy, ix) = (oy * stride + ky - padding, ox * stride + kx - padding)
-                                        guard iy >= 0, iy < side, ix >= 0, ix < side else { continue }
-                                        sum +=
-                                            x.value.storage[((s * c + ch) * side + iy) * side + ix]
-                                            * w.value.storage[((oc * c + ch) * kernel + ky) * kernel + kx]
-                                    }
-                                }
-                            }
-                            XCTAssertEqual(y.value.storage[((s * o + oc) * oh + oy) * ow + ox], sum, accuracy: 1e-4, "k\(kernel) sample \(s)")
-                        }
-                    }
+                for i in (s * o * oh * ow)..<((s + 1) * o * oh * ow) {
+                    XCTAssertEqual(y.value.storage[i], direct.storage[i], accuracy: 1e-4, "k\(kernel) sample \(s)")
                 }
             }
             let r = Variable(random(y.shape))
@@ -222,28 +207,39 @@ final class ConvolutionForwardTests: XCTestCase {
             let out = Convolution.conv2d(Variable(x), Variable(weight), nil, stride: stride, padding: padding).value
             let (oh, ow) = ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
             XCTAssertEqual(out.shape, [n, o, oh, ow])
-            for s in 0..<n {
-                for oc in 0..<o {
-                    for y in 0..<oh {
-                        for xx in 0..<ow {
-                            var sum: Float = 0
-                            for ch in 0..<c {
-                                for ky in 0..<kernel {
-                                    for kx in 0..<kernel {
-                                        let (iy, ix) = (y * stride + ky - padding, xx * stride + kx - padding)
-                                        if iy >= 0 && iy < h && ix >= 0 && ix < w {
-                                            sum +=
-                                                x.storage[((s * c + ch) * h + iy) * w + ix]
-                                                * weight.storage[((oc * c + ch) * kernel + ky) * kernel + kx]
-                                        }
-                                    }
-                                }
+            let direct = directConvolution(x, weight, stride: stride, padding: padding)
+            for i in 0..<out.count {
+                XCTAssertEqual(out.storage[i], direct.storage[i], accuracy: 1e-5, "k\(kernel) s\(stride) p\(padding)")
+            }
+        }
+    }
+}
+
+/// The convolution by its definition, y[s, o, y, x] = Σ w[o, c, ky, kx] · x[s, c, y·stride + ky − p, x·stride + kx − p]
+/// (zero outside the image): the reference for im2col + GEMM.
+func directConvolution(_ x: Tensor, _ weight: Tensor, stride: Int, padding: Int) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (o, kernel) = (weight.shape[0], weight.shape[2])
+    let (oh, ow) = ((h + 2 * padding - kernel) / stride + 1, (w + 2 * padding - kernel) / stride + 1)
+    var out = Tensor(zeros: [n, o, oh, ow])
+    for s in 0..<n {
+        for oc in 0..<o {
+            for y in 0..<oh {
+                for xx in 0..<ow {
+                    var sum: Float = 0
+                    for ch in 0..<c {
+                        for ky in 0..<kernel {
+                            for kx in 0..<kernel {
+                                let (iy, ix) = (y * stride + ky - padding, xx * stride + kx - padding)
+                                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                sum += x.storage[((s * c + ch) * h + iy) * w + ix] * weight.storage[((oc * c + ch) * kernel + ky) * kernel + kx]
                             }
-                            XCTAssertEqual(out.storage[((s * o + oc) * oh + y) * ow + xx], sum, accuracy: 1e-5, "k\(kernel) s\(stride) p\(padding)")
                         }
                     }
+                    out.storage[((s * o + oc) * oh + y) * ow + xx] = sum
                 }
             }
         }
     }
+    return out
 }

@@ -324,6 +324,9 @@ extension NoUTurn {
 
     mutating func step(_ state: inout ChainState) {
         var nuts = state.nuts ?? Self.windows(warmup: settings.warmup)
+        // Taken out, not shared: appending to `energies` while `state.nuts` still held the array copied all of it at
+        // every transition (quadratic in the draws).
+        state.nuts = nil
         var a = state.adaptation
         let slidingWindows = usesDrawGradientAdaptation
         if !nuts.started {
@@ -351,6 +354,7 @@ extension NoUTurn {
             var restartStepSize = false
             if slidingWindows {
                 var adaptation = nuts.drawGradient ?? DrawGradientAdaptation(dimension: model.dimension)
+                nuts.drawGradient = nil  // uniquely held while it learns, so its arrays are updated in place
                 if let metric = adaptation.learn(
                     z: state.z, gradient: result.gradient, divergent: result.divergent, iteration: counter, warmup: settings.warmup)
                 {
