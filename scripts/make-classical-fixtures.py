@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes Tests/ClusteringTests/Fixtures/classical.json: small data sets and what scikit-learn computes on
-them, for the classical methods' tests (spectral, GMM, Ward, HDBSCAN, PCA). Run with scikit-learn installed
+them, for the classical methods' tests (spectral, GMM, Ward with and without connectivity, HDBSCAN, PCA). Run with scikit-learn installed
 (bench/embeddings installs it into .venv-bench): .venv-bench/bin/python scripts/make-classical-fixtures.py"""
 import json, os
 import numpy as np
@@ -10,6 +10,7 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import kneighbors_graph
+from scipy.cluster import hierarchy
 
 rng = np.random.default_rng(7)
 # Three well-separated blobs of different sizes and spreads in 3-D.
@@ -22,6 +23,8 @@ dense = np.vstack([rng.normal([0, 0], 0.3, (60, 2)), rng.normal([4, 4], 0.4, (80
 out = {"sklearn": sklearn.__version__, "blobs": blobs.tolist(), "truth": truth.tolist(), "dense": dense.tolist()}
 out["spectral"] = SpectralClustering(3, affinity="nearest_neighbors", n_neighbors=10, random_state=0).fit_predict(blobs).tolist()
 out["ward"] = AgglomerativeClustering(3, linkage="ward", connectivity=kneighbors_graph(blobs, 10)).fit_predict(blobs).tolist()
+out["ward_exact"] = {"labels": AgglomerativeClustering(3, linkage="ward").fit_predict(blobs).tolist(),
+                     "linkage": hierarchy.ward(blobs).ravel().tolist()}
 hd = HDBSCAN(min_cluster_size=10, copy=True).fit(dense)
 out["hdbscan"] = {"labels": hd.labels_.tolist(), "probabilities": hd.probabilities_.tolist()}
 pca = PCA(2).fit(blobs)

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Agglomerative clustering with Ward's linkage under kNN connectivity (scikit-learn's
 /// `AgglomerativeClustering(linkage="ward", connectivity=kneighbors_graph(...))`): only clusters joined by
@@ -62,6 +63,103 @@ public struct WardClustering: Sendable {
         var a: Int32
         var b: Int32
         static func < (x: Candidate, y: Candidate) -> Bool { x.cost < y.cost || (x.cost == y.cost && (x.a, x.b) < (y.a, y.b)) }
+    }
+
+    /// The largest N `fitExact` accepts: its condensed distance matrix holds N(N − 1)/2 float32 values (800 MB at 20,000).
+    public static let exactLimit = 20_000
+    /// The largest N for which `connectivity: "auto"` chooses exact Ward (288 MB of distances at 12,000).
+    public static let exactAutoLimit = 12_000
+
+    /// Unconstrained Ward, the same hierarchy as scipy's `ward` and scikit-learn's `AgglomerativeClustering(linkage="ward")`
+    /// without a connectivity: the nearest-neighbour chain algorithm (Müllner 2011) over the condensed matrix of merge costs,
+    /// updated by Lance–Williams. O(N²) memory (float32, limited by `exactLimit`) and O(N²) time after the O(N²·d) distances.
+    public static func fitExact(_ x: [Float], count n: Int, dimension d: Int, shouldStop: () throws -> Void = {}) throws -> Linkage {
+        precondition(n >= 2 && n <= exactLimit, "exact Ward needs 2 … exactLimit samples")
+        // Centred first: ‖x‖² + ‖y‖² − 2x·y in float32 loses less to cancellation when the norms are small.
+        var mean = [Double](repeating: 0, count: d)
+        for i in 0..<n { for j in 0..<d { mean[j] += Double(x[i * d + j]) } }
+        var centred = x
+        for i in 0..<n { for j in 0..<d { centred[i * d + j] = Float(Double(x[i * d + j]) - mean[j] / Double(n)) } }
+        let norms = NeighbourGraph.squaredNorms(centred, count: n, dimension: d)
+        // cost[(i, j)], i < j, at i·(2n − i − 1)/2 + (j − i − 1): the Ward cost Δ = nᵢnⱼ/(nᵢ+nⱼ)·‖μᵢ − μⱼ‖², ½‖xᵢ − xⱼ‖² for samples.
+        var cost = [Float](repeating: 0, count: n * (n - 1) / 2)
+        func index(_ i: Int, _ j: Int) -> Int { i < j ? i * (2 * n - i - 1) / 2 + (j - i - 1) : j * (2 * n - j - 1) / 2 + (i - j - 1) }
+        let blockRows = 256
+        var block = [Float](repeating: 0, count: min(blockRows, n) * n)
+        for start in stride(from: 0, to: n, by: blockRows) {
+            try shouldStop()
+            let rows = min(blockRows, n - start)
+            centred.withUnsafeBufferPointer { p in
+                block.withUnsafeMutableBufferPointer { s in
+                    MatrixMultiply.gemm(p.baseAddress! + start * d, p.baseAddress!, s.baseAddress!, m: rows, n: n, k: d, transposeB: true)
+                }
+            }
+            for r in 0..<rows {
+                let i = start + r
+                let offset = index(i, i + 1) - (i + 1)
+                for j in (i + 1)..<n { cost[offset + j] = max(0, 0.5 * (norms[i] + norms[j] - 2 * block[r * n + j])) }
+            }
+        }
+        // Each live cluster sits in the slot of one of its samples; `live` lists the slots, `position` finds one in it.
+        var live = Array(0..<n)
+        var position = Array(0..<n)
+        var sizes = [Int](repeating: 1, count: n)
+        var merges: [(a: Int, b: Int, cost: Double)] = []
+        merges.reserveCapacity(n - 1)
+        var chain: [Int] = []
+        while live.count > 1 {
+            if chain.isEmpty { chain.append(live[0]) }
+            // Grow the chain of nearest neighbours until its last two are each other's nearest (a reciprocal pair).
+            while true {
+                let top = chain[chain.count - 1]
+                // Ties go to the previous element, so that the chain always ends.
+                var best = chain.count >= 2 ? chain[chain.count - 2] : -1
+                var bestCost = best >= 0 ? cost[index(top, best)] : Float.infinity
+                for c in live where c != top {
+                    let value = cost[index(top, c)]
+                    if value < bestCost {
+                        bestCost = value
+                        best = c
+                    }
+                }
+                if chain.count >= 2 && best == chain[chain.count - 2] { break }
+                chain.append(best)
+            }
+            let b = chain.removeLast()
+            let a = chain.removeLast()
+            let joined = Double(cost[index(a, b)])
+            merges.append((a, b, joined))
+            // The merged cluster takes b's slot; a's slot leaves the live list.
+            let (na, nb) = (Double(sizes[a]), Double(sizes[b]))
+            for k in live where k != a && k != b {
+                let nk = Double(sizes[k])
+                let updated = ((nk + na) * Double(cost[index(k, a)]) + (nk + nb) * Double(cost[index(k, b)]) - nk * joined) / (na + nb + nk)
+                cost[index(k, b)] = Float(updated)
+            }
+            sizes[b] += sizes[a]
+            let last = live.removeLast()
+            if last != a {
+                live[position[a]] = last
+                position[last] = position[a]
+            }
+            if merges.count % 256 == 0 { try shouldStop() }
+        }
+        // Ward is reducible, so the merges sorted by cost are a valid order; number the clusters as scipy does.
+        let order = merges.indices.sorted { (merges[$0].cost, $0) < (merges[$1].cost, $1) }
+        var sets = UnionFind(n)
+        var clusterID = Array(0..<n)
+        var linkage = Linkage(a: [], b: [], height: [], size: [], count: n, bridgingMerges: 0)
+        for (m, step) in order.enumerated() {
+            let (ra, rb) = (sets.find(merges[step].a), sets.find(merges[step].b))
+            let (ida, idb) = (clusterID[ra], clusterID[rb])
+            _ = sets.union(ra, rb)
+            clusterID[sets.find(ra)] = n + m
+            linkage.a.append(min(ida, idb))
+            linkage.b.append(max(ida, idb))
+            linkage.height.append((2 * max(merges[step].cost, 0)).squareRoot())
+            linkage.size.append(sets.size[sets.find(ra)])
+        }
+        return linkage
     }
 
     public func fit(_ x: [Float], count n: Int, dimension d: Int, shouldStop: () throws -> Void = {}) throws -> Linkage {

@@ -20,6 +20,10 @@ final class ClassicalMethodsTests: XCTestCase {
             var labels: [Int]
             var probabilities: [Double]
         }
+        struct Hierarchy: Decodable {
+            var labels: [Int]
+            var linkage: [Double]
+        }
         struct Components: Decodable {
             var components: [[Double]]
             var explained_variance: [Double]
@@ -29,6 +33,7 @@ final class ClassicalMethodsTests: XCTestCase {
         var dense: [[Double]]
         var spectral: [Int]
         var ward: [Int]
+        var ward_exact: Hierarchy
         var hdbscan: Density
         var pca: Components
         var gmm: [String: Mixture]
@@ -140,6 +145,28 @@ final class ClassicalMethodsTests: XCTestCase {
         let (a, b) = (linkage.a[0], linkage.b[0])
         let squared = (0..<3).reduce(0.0) { $0 + pow(Double(blobs[a * 3 + $1] - blobs[b * 3 + $1]), 2) }
         XCTAssertEqual(linkage.height[0], (2 * 0.5 * squared).squareRoot(), accuracy: 1e-5)
+    }
+
+    /// Exact Ward (the nearest-neighbour chain) builds scipy's hierarchy: the same merges in the same order, numbered alike,
+    /// at the same heights (float32 distances: 1e-4 relative), and scikit-learn's cut into 3.
+    func testExactWardBuildsScipysHierarchy() throws {
+        let linkage = try WardClustering.fitExact(blobs, count: 200, dimension: 3)
+        let scipy = fixture.ward_exact.linkage
+        XCTAssertEqual(linkage.matrix.count, scipy.count)
+        for m in 0..<199 {
+            XCTAssertEqual(Double(linkage.a[m]), scipy[m * 4], "merge \(m): first cluster")
+            XCTAssertEqual(Double(linkage.b[m]), scipy[m * 4 + 1], "merge \(m): second cluster")
+            XCTAssertEqual(linkage.height[m], scipy[m * 4 + 2], accuracy: 1e-4 * scipy[m * 4 + 2] + 1e-6, "merge \(m): height")
+            XCTAssertEqual(Double(linkage.size[m]), scipy[m * 4 + 3], "merge \(m): size")
+        }
+        XCTAssertEqual(ClusteringMetrics.ari(linkage.cut(3), fixture.ward_exact.labels), 1, accuracy: 1e-12)
+        // Duplicated points (zero costs, ties everywhere) still give a complete, monotone tree.
+        let repeated = [Float](repeating: 1, count: 40 * 2) + [Float](repeating: 5, count: 10 * 2)
+        let ties = try WardClustering.fitExact(repeated, count: 50, dimension: 2)
+        XCTAssertEqual(ties.size.last, 50)
+        XCTAssertEqual(Set(ties.a + ties.b).count, 98, "every cluster but the root merged once")
+        XCTAssertEqual(ties.height, ties.height.sorted())
+        XCTAssertEqual(ClusteringMetrics.ari(ties.cut(2), [Int](repeating: 0, count: 40) + [Int](repeating: 1, count: 10)), 1, accuracy: 1e-12)
     }
 
     func testHDBSCANLabelsNoiseAsScikitLearnDoes() throws {

@@ -63,6 +63,12 @@ final class ClassicalKindTests: XCTestCase {
             let ward = try await jobResult(client, "cluster.agglomerative", "{\(blobs), \"k\": 3}")
             let linkage = try await client.get("/v1/jobs/\(ward["job"]!.stringValue!)/artifacts/linkage.npy")
             XCTAssertEqual(NumericArray.declaredShape(Data(linkage.body.readableBytesView)), [299, 4])
+            // auto is exact Ward at this size; knn is the graph-restricted one, and the result says which ran.
+            XCTAssertEqual(ward["connectivity"], "none")
+            XCTAssertEqual(ward["neighbours"], .null)
+            let graphWard = try await jobResult(client, "cluster.agglomerative", "{\(blobs), \"k\": 3, \"connectivity\": \"knn\"}")
+            XCTAssertEqual(graphWard["connectivity"], "knn")
+            XCTAssertEqual(graphWard["neighbours"], 10)
         }
     }
 
@@ -261,6 +267,10 @@ final class ClassicalKindTests: XCTestCase {
                 ("cluster.spectral", "{\(small), \"normalize\": \"max\"}", "invalid_value", "params.normalize"),
                 ("cluster.kmeans", #"{"dataset": "generated:shapes", "normalize": "l2"}"#, "invalid_value", "params.normalize"),
                 ("cluster.kmeans", "{\(small), \"k\": 21}", "out_of_range", "params.k"),
+                // Exact Ward's N(N − 1)/2 distances are bounded: 20,001 samples are refused, not run out of memory.
+                ("cluster.agglomerative", #"{"dataset": "generated:blobs", "generated_samples": 20001, "connectivity": "none"}"#, "out_of_range",
+                 "params.connectivity"),
+                ("cluster.agglomerative", "{\(small), \"connectivity\": \"full\"}", "invalid_value", "params.connectivity"),
             ] {
                 try assertProblem(try await submitKind(client, kind, params), .unprocessableContent, code: code, field: field)
             }
