@@ -25,7 +25,8 @@ public struct AgglomerativeKind: TypedJobKind {
                 + "float32 distances in memory, so at most 20,000 samples); knn: only clusters joined by an edge of the kNN graph (memory "
                 + "O(N·K), any N; a slightly different tree); auto: none up to 12,000 samples (288 MB), knn beyond.")
         var connectivity = "auto"
-        @Param(.integer(minimum: 1, maximum: 100), "connectivity knn: nearest neighbours per sample in the connectivity graph (only neighbours merge).")
+        @Param(
+            .integer(minimum: 1, maximum: 100), "connectivity knn: nearest neighbours per sample in the connectivity graph (only neighbours merge).")
         var neighbours = 10
         @Param(ClassicalInputs.normalize) var normalize = "auto"
         @Param(ClassicalInputs.pcaComponents) var pcaComponents = 0

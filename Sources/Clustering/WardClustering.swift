@@ -122,13 +122,15 @@ public struct WardClustering: Sendable {
                         best = c
                     }
                 }
+                // Non-finite costs (overflowing coordinates) compare false with everything: take any other cluster then.
+                if best < 0 { best = live.first { $0 != top } ?? top }
                 if chain.count >= 2 && best == chain[chain.count - 2] { break }
                 chain.append(best)
             }
             let b = chain.removeLast()
             let a = chain.removeLast()
             let joined = Double(cost[index(a, b)])
-            merges.append((a, b, joined))
+            merges.append((a, b, joined.isNaN ? .infinity : joined))  // NaN would break the sort below
             // The merged cluster takes b's slot; a's slot leaves the live list.
             let (na, nb) = (Double(sizes[a]), Double(sizes[b]))
             for k in live where k != a && k != b {

@@ -167,6 +167,9 @@ final class ClassicalMethodsTests: XCTestCase {
         XCTAssertEqual(Set(ties.a + ties.b).count, 98, "every cluster but the root merged once")
         XCTAssertEqual(ties.height, ties.height.sorted())
         XCTAssertEqual(ClusteringMetrics.ari(ties.cut(2), [Int](repeating: 0, count: 40) + [Int](repeating: 1, count: 10)), 1, accuracy: 1e-12)
+        // Coordinates whose squares overflow float32 give infinite and NaN costs: still a complete tree, no trap.
+        let huge: [Float] = [1e30, 0, -1e30, 0, 0, 1e30, 3, 4, 3, 5]
+        XCTAssertEqual(try WardClustering.fitExact(huge, count: 5, dimension: 2).size.last, 5)
     }
 
     func testHDBSCANLabelsNoiseAsScikitLearnDoes() throws {

@@ -268,8 +268,10 @@ final class ClassicalKindTests: XCTestCase {
                 ("cluster.kmeans", #"{"dataset": "generated:shapes", "normalize": "l2"}"#, "invalid_value", "params.normalize"),
                 ("cluster.kmeans", "{\(small), \"k\": 21}", "out_of_range", "params.k"),
                 // Exact Ward's N(N − 1)/2 distances are bounded: 20,001 samples are refused, not run out of memory.
-                ("cluster.agglomerative", #"{"dataset": "generated:blobs", "generated_samples": 20001, "connectivity": "none"}"#, "out_of_range",
-                 "params.connectivity"),
+                (
+                    "cluster.agglomerative", #"{"dataset": "generated:blobs", "generated_samples": 20001, "connectivity": "none"}"#, "out_of_range",
+                    "params.connectivity"
+                ),
                 ("cluster.agglomerative", "{\(small), \"connectivity\": \"full\"}", "invalid_value", "params.connectivity"),
             ] {
                 try assertProblem(try await submitKind(client, kind, params), .unprocessableContent, code: code, field: field)
