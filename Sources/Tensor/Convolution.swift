@@ -26,6 +26,10 @@ public enum Convolution {
         _ input: UnsafePointer<Float>, _ g: Geometry, _ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil, paddingZeroed: Bool = false
     ) {
         let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
+        if s == 1 && g.padding < g.kernel && g.height * (g.width + 2 * g.padding) <= 1 << 14 {
+            im2colUnitStride(input, g, columns, rowStride: rowStride ?? oh * ow, paddingZeroed: paddingZeroed)
+            return
+        }
         for c in 0..<g.channels {
             let plane = input + c * g.height * g.width
             for ky in 0..<g.kernel {
@@ -56,8 +60,69 @@ public enum Convolution {
         }
     }
 
+    /// im2col at stride 1: each channel is copied once into a plane padded left and right with zeros, and every column
+    /// row reads its windows from it at a fixed length, ow floats — no per-window bounds, the padding zeros come with
+    /// the window (only rows that fall outside the image are left to `paddingZeroed`). y is the inner loop, so no read
+    /// waits on a store just made (copying a padded row and reading its k windows at once stalled on store forwarding).
+    static func im2colUnitStride(
+        _ input: UnsafePointer<Float>, _ g: Geometry, _ columns: UnsafeMutablePointer<Float>, rowStride: Int, paddingZeroed: Bool
+    ) {
+        let (oh, ow, k, p, w, h) = (g.outputHeight, g.outputWidth, g.kernel, g.padding, g.width, g.height)
+        let paddedWidth = w + 2 * p
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: h * paddedWidth) { buffer in
+            let padded = buffer.baseAddress!
+            padded.initialize(repeating: 0, count: h * paddedWidth)
+            for c in 0..<g.channels {
+                let plane = input + c * h * w
+                for iy in 0..<h { Kernels.copyShort(plane + iy * w, to: padded + iy * paddedWidth + p, w) }
+                for ky in 0..<k {
+                    // The output rows y whose input row y + ky − p lies inside the image; the others are padding.
+                    let first = min(max(0, p - ky), oh)
+                    let ys = first..<max(first, min(oh, h + p - ky))
+                    for kx in 0..<k {
+                        let row = columns + ((c * k + ky) * k + kx) * rowStride
+                        if !paddingZeroed {
+                            row.update(repeating: 0, count: ys.lowerBound * ow)
+                            (row + ys.upperBound * ow).update(repeating: 0, count: (oh - ys.upperBound) * ow)
+                        }
+                        for y in ys { Kernels.copyShort(padded + (y + ky - p) * paddedWidth + kx, to: row + y * ow, ow) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// col2im at stride 1: each channel's windows are summed into a plane padded left and right, at a fixed length (no
+    /// per-window bounds), then the plane's inner columns are added to the image. Consecutive sums go to different rows
+    /// (y is the inner loop): summing a row's k overlapping windows one after another would stall on store forwarding.
+    static func col2imUnitStride(_ columns: UnsafePointer<Float>, _ g: Geometry, _ output: UnsafeMutablePointer<Float>, rowStride: Int) {
+        let (oh, ow, k, p, w, h) = (g.outputHeight, g.outputWidth, g.kernel, g.padding, g.width, g.height)
+        let paddedWidth = w + 2 * p
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: h * paddedWidth) { buffer in
+            let padded = buffer.baseAddress!
+            for c in 0..<g.channels {
+                padded.update(repeating: 0, count: h * paddedWidth)
+                for ky in 0..<k {
+                    // The output rows y whose input row y + ky − p lies inside the image.
+                    let first = min(max(0, p - ky), oh)
+                    let ys = first..<max(first, min(oh, h + p - ky))
+                    for kx in 0..<k {
+                        let row = columns + ((c * k + ky) * k + kx) * rowStride
+                        for y in ys { Kernels.addShort(row + y * ow, into: padded + (y + ky - p) * paddedWidth + kx, ow) }
+                    }
+                }
+                let plane = output + c * h * w
+                for iy in 0..<h { Kernels.addShort(padded + iy * paddedWidth + p, into: plane + iy * w, w) }
+            }
+        }
+    }
+
     static func col2im(_ columns: UnsafePointer<Float>, _ g: Geometry, _ output: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
         let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
+        if s == 1 && g.padding < g.kernel && g.height * (g.width + 2 * g.padding) <= 1 << 14 {
+            col2imUnitStride(columns, g, output, rowStride: rowStride ?? oh * ow)
+            return
+        }
         for c in 0..<g.channels {
             let plane = output + c * g.height * g.width
             for ky in 0..<g.kernel {

@@ -85,7 +85,8 @@ final class GradientTests: XCTestCase {
     /// re-zeroing when the last chunk lays its rows out anew. The output must equal a direct convolution, and the
     /// gradients the sums of one-sample passes.
     func testConvolutionAcrossChunksMatchesADirectOne() {
-        for (kernel, padding, stride) in [(3, 1, 1), (5, 2, 2)] {
+        // Stride 1 takes the padded-row path of im2col/col2im (with and without padding), stride 2 the general one.
+        for (kernel, padding, stride) in [(3, 1, 1), (5, 2, 1), (3, 0, 1), (5, 2, 2)] {
             let (n, c, side, o) = (31, 16, 16, 4)
             let g = Convolution.Geometry(channels: c, height: side, width: side, kernel: kernel, stride: stride, padding: padding)
             XCTAssertLessThan(Convolution.chunkSize(rows: g.columnRows, count: g.columnCount, samples: n), n / 2, "several chunks")
@@ -125,6 +126,12 @@ final class GradientTests: XCTestCase {
         let w = parameter([4, 3, 3, 3]), b = parameter([4])
         check("conv pad 1", [x, w, b]) { Convolution.conv2d($0[0], $0[1], $0[2], stride: 1, padding: 1) }
         check("conv stride 2", [x, w, b]) { Convolution.conv2d($0[0], $0[1], $0[2], stride: 2, padding: 1) }
+        check("conv 5×5 pad 2", [x, parameter([4, 3, 5, 5]), b]) { Convolution.conv2d($0[0], $0[1], $0[2], stride: 1, padding: 2) }
+        check("conv no padding", [x, w, b]) { Convolution.conv2d($0[0], $0[1], $0[2], stride: 1, padding: 0) }
+        // A 1×1 image under a 5×5 kernel with padding 2: kernel rows that reach no image row at all.
+        check("conv kernel larger than the image", [parameter([2, 3, 1, 1], awayFromZero: true), parameter([4, 3, 5, 5]), b]) {
+            Convolution.conv2d($0[0], $0[1], $0[2], stride: 1, padding: 2)
+        }
         let w5 = parameter([2, 3, 5, 5])
         check("conv 5x5 pad 2 no bias", [x, w5]) { Convolution.conv2d($0[0], $0[1], nil, stride: 1, padding: 2) }
         // Distinct values per window keep the argmax away from ties.
