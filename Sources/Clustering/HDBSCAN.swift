@@ -126,40 +126,29 @@ public struct HDBSCAN: Sendable {
             let component = (0..<n).map { Int32(sets.find($0)) }
             // Each component's cheapest edge to another component (indexed by its root), one pass over all pairs.
             var cheapest = [Edge](repeating: Edge(a: -1, b: -1, weight: .infinity), count: n)
-            let blockRows = 256
-            var block = [Float](repeating: 0, count: min(blockRows, n) * n)
-            for start in stride(from: 0, to: n, by: blockRows) {
-                try shouldStop()
-                let rows = min(blockRows, n - start)
-                x.withUnsafeBufferPointer { p in
-                    block.withUnsafeMutableBufferPointer { s in
-                        MatrixMultiply.gemm(p.baseAddress! + start * d, p.baseAddress!, s.baseAddress!, m: rows, n: n, k: d, transposeB: true)
-                    }
-                }
-                block.withUnsafeBufferPointer { s in
-                    component.withUnsafeBufferPointer { owner in
-                        norms.withUnsafeBufferPointer { norm in
-                            core.withUnsafeBufferPointer { coreDistance in
-                                for r in 0..<rows {
-                                    let i = start + r
-                                    let own = owner[i]
-                                    let row = s.baseAddress! + r * n
-                                    // Squared distances first (no root per pair): the nearest other-component point by
-                                    // max(distance, core_j), the row's core distance applied once at the end.
-                                    var bestWeight = Float.infinity, bestJ = -1
-                                    for j in 0..<n where owner[j] != own {
-                                        let squared = max(norm[i] + norm[j] - 2 * row[j], 0)
-                                        let coreJ = coreDistance[j]
-                                        let weight = max(squared, coreJ * coreJ)
-                                        if weight < bestWeight {
-                                            bestWeight = weight
-                                            bestJ = j
-                                        }
+            try NeighbourGraph.forEachInnerProductBlock(x, count: n, dimension: d, shouldStop: shouldStop) { start, rows, products in
+                component.withUnsafeBufferPointer { owner in
+                    norms.withUnsafeBufferPointer { norm in
+                        core.withUnsafeBufferPointer { coreDistance in
+                            for r in 0..<rows {
+                                let i = start + r
+                                let own = owner[i]
+                                let row = products + r * n
+                                // Squared distances first (no root per pair): the nearest other-component point by
+                                // max(distance, core_j), the row's core distance applied once at the end.
+                                var bestWeight = Float.infinity, bestJ = -1
+                                for j in 0..<n where owner[j] != own {
+                                    let squared = max(norm[i] + norm[j] - 2 * row[j], 0)
+                                    let coreJ = coreDistance[j]
+                                    let weight = max(squared, coreJ * coreJ)
+                                    if weight < bestWeight {
+                                        bestWeight = weight
+                                        bestJ = j
                                     }
-                                    guard bestJ >= 0 else { continue }
-                                    let weight = max(bestWeight.squareRoot(), coreDistance[i])
-                                    if weight < cheapest[Int(own)].weight { cheapest[Int(own)] = Edge(a: Int32(i), b: Int32(bestJ), weight: weight) }
                                 }
+                                guard bestJ >= 0 else { continue }
+                                let weight = max(bestWeight.squareRoot(), coreDistance[i])
+                                if weight < cheapest[Int(own)].weight { cheapest[Int(own)] = Edge(a: Int32(i), b: Int32(bestJ), weight: weight) }
                             }
                         }
                     }

@@ -34,8 +34,49 @@ public struct NeighbourGraph: Sendable {
         let norms = byInnerProduct ? [Float](repeating: 0, count: n) : squaredNorms(x, count: n, dimension: d)
         var indices = [Int32](repeating: 0, count: n * k)
         var distances = [Float](repeating: 0, count: n * k)
-        var block = [Float](repeating: 0, count: min(blockRows, n) * n)
         var bestDistance = [Float](repeating: 0, count: k + 1), bestIndex = [Int32](repeating: 0, count: k + 1)
+        try forEachInnerProductBlock(x, count: n, dimension: d, blockRows: blockRows, shouldStop: shouldStop) { start, rows, products in
+            norms.withUnsafeBufferPointer { norm in
+                for r in 0..<rows {
+                    let i = start + r
+                    let row = products + r * n
+                    var filled = 0
+                    // Ranked by ‖y‖² − 2 x·y (‖x‖² is the same for the whole row), or by −x·y; a sorted buffer of
+                    // the best K (ties: the lower index first).
+                    for j in 0..<n where j != i {
+                        let value = byInnerProduct ? -row[j] : norm[j] - 2 * row[j]
+                        if filled == k && !(value < bestDistance[k - 1]) { continue }
+                        var position = filled
+                        while position > 0 && value < bestDistance[position - 1] {
+                            if position < k {
+                                bestDistance[position] = bestDistance[position - 1]
+                                bestIndex[position] = bestIndex[position - 1]
+                            }
+                            position -= 1
+                        }
+                        if position < k {
+                            bestDistance[position] = value
+                            bestIndex[position] = Int32(j)
+                        }
+                        if filled < k { filled += 1 }
+                    }
+                    for m in 0..<k {
+                        indices[i * k + m] = bestIndex[m]
+                        distances[i * k + m] = max(byInnerProduct ? 2 + 2 * bestDistance[m] : bestDistance[m] + norm[i], 0)
+                    }
+                }
+            }
+        }
+        return NeighbourGraph(indices: indices, squaredDistances: distances, count: n, k: k)
+    }
+
+    /// x·xᵀ a block of rows at a time with SGEMM, so memory stays at blockRows × N products, never N × N:
+    /// `body(start, rows, products)` gets products[r · N + j] = x_{start + r} · x_j. `shouldStop` runs before each block.
+    public static func forEachInnerProductBlock(
+        _ x: [Float], count n: Int, dimension d: Int, blockRows: Int = 256, shouldStop: () throws -> Void,
+        _ body: (_ start: Int, _ rows: Int, _ products: UnsafePointer<Float>) throws -> Void
+    ) rethrows {
+        var block = [Float](repeating: 0, count: min(blockRows, n) * n)
         for start in stride(from: 0, to: n, by: blockRows) {
             try shouldStop()
             let rows = min(blockRows, n - start)
@@ -44,40 +85,8 @@ public struct NeighbourGraph: Sendable {
                     MatrixMultiply.gemm(p.baseAddress! + start * d, p.baseAddress!, s.baseAddress!, m: rows, n: n, k: d, transposeB: true)
                 }
             }
-            block.withUnsafeBufferPointer { s in
-                norms.withUnsafeBufferPointer { norm in
-                    for r in 0..<rows {
-                        let i = start + r
-                        let row = s.baseAddress! + r * n
-                        var filled = 0
-                        // Ranked by ‖y‖² − 2 x·y (‖x‖² is the same for the whole row), or by −x·y; a sorted buffer of
-                        // the best K (ties: the lower index first).
-                        for j in 0..<n where j != i {
-                            let value = byInnerProduct ? -row[j] : norm[j] - 2 * row[j]
-                            if filled == k && !(value < bestDistance[k - 1]) { continue }
-                            var position = filled
-                            while position > 0 && value < bestDistance[position - 1] {
-                                if position < k {
-                                    bestDistance[position] = bestDistance[position - 1]
-                                    bestIndex[position] = bestIndex[position - 1]
-                                }
-                                position -= 1
-                            }
-                            if position < k {
-                                bestDistance[position] = value
-                                bestIndex[position] = Int32(j)
-                            }
-                            if filled < k { filled += 1 }
-                        }
-                        for m in 0..<k {
-                            indices[i * k + m] = bestIndex[m]
-                            distances[i * k + m] = max(byInnerProduct ? 2 + 2 * bestDistance[m] : bestDistance[m] + norm[i], 0)
-                        }
-                    }
-                }
-            }
+            try block.withUnsafeBufferPointer { try body(start, rows, $0.baseAddress!) }
         }
-        return NeighbourGraph(indices: indices, squaredDistances: distances, count: n, k: k)
     }
 }
 

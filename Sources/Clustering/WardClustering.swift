@@ -78,26 +78,18 @@ public struct WardClustering: Sendable {
         // Centred first: ‖x‖² + ‖y‖² − 2x·y in float32 loses less to cancellation when the norms are small.
         var mean = [Double](repeating: 0, count: d)
         for i in 0..<n { for j in 0..<d { mean[j] += Double(x[i * d + j]) } }
+        for j in 0..<d { mean[j] /= Double(n) }
         var centred = x
-        for i in 0..<n { for j in 0..<d { centred[i * d + j] = Float(Double(x[i * d + j]) - mean[j] / Double(n)) } }
+        for i in 0..<n { for j in 0..<d { centred[i * d + j] = Float(Double(x[i * d + j]) - mean[j]) } }
         let norms = NeighbourGraph.squaredNorms(centred, count: n, dimension: d)
         // cost[(i, j)], i < j, at i·(2n − i − 1)/2 + (j − i − 1): the Ward cost Δ = nᵢnⱼ/(nᵢ+nⱼ)·‖μᵢ − μⱼ‖², ½‖xᵢ − xⱼ‖² for samples.
         var cost = [Float](repeating: 0, count: n * (n - 1) / 2)
         func index(_ i: Int, _ j: Int) -> Int { i < j ? i * (2 * n - i - 1) / 2 + (j - i - 1) : j * (2 * n - j - 1) / 2 + (i - j - 1) }
-        let blockRows = 256
-        var block = [Float](repeating: 0, count: min(blockRows, n) * n)
-        for start in stride(from: 0, to: n, by: blockRows) {
-            try shouldStop()
-            let rows = min(blockRows, n - start)
-            centred.withUnsafeBufferPointer { p in
-                block.withUnsafeMutableBufferPointer { s in
-                    MatrixMultiply.gemm(p.baseAddress! + start * d, p.baseAddress!, s.baseAddress!, m: rows, n: n, k: d, transposeB: true)
-                }
-            }
+        try NeighbourGraph.forEachInnerProductBlock(centred, count: n, dimension: d, shouldStop: shouldStop) { start, rows, products in
             for r in 0..<rows {
                 let i = start + r
                 let offset = index(i, i + 1) - (i + 1)
-                for j in (i + 1)..<n { cost[offset + j] = max(0, 0.5 * (norms[i] + norms[j] - 2 * block[r * n + j])) }
+                for j in (i + 1)..<n { cost[offset + j] = max(0, 0.5 * (norms[i] + norms[j] - 2 * products[r * n + j])) }
             }
         }
         // Each live cluster sits in the slot of one of its samples; `live` lists the slots, `position` finds one in it.

@@ -8,6 +8,15 @@ public enum Convolution {
         public var outputWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
         var columnRows: Int { channels * kernel * kernel }
         var columnCount: Int { outputHeight * outputWidth }
+        /// Stride 1 with a padded channel plane small enough for a temporary buffer: im2col and col2im take the
+        /// fixed-length-window paths.
+        var usesPaddedPlane: Bool { stride == 1 && padding < kernel && height * (width + 2 * padding) <= 1 << 14 }
+
+        /// At stride 1, the output rows y whose input row y + ky − padding lies inside the image (the others read padding).
+        func outputRowsInside(kernelRow ky: Int) -> Range<Int> {
+            let first = min(max(0, padding - ky), outputHeight)
+            return first..<max(first, min(outputHeight, height + padding - ky))
+        }
     }
 
     /// The output columns x for which input column x·stride + offset lies inside [0, width).
@@ -26,7 +35,7 @@ public enum Convolution {
         _ input: UnsafePointer<Float>, _ g: Geometry, _ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil, paddingZeroed: Bool = false
     ) {
         let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
-        if s == 1 && g.padding < g.kernel && g.height * (g.width + 2 * g.padding) <= 1 << 14 {
+        if g.usesPaddedPlane {
             im2colUnitStride(input, g, columns, rowStride: rowStride ?? oh * ow, paddingZeroed: paddingZeroed)
             return
         }
@@ -76,9 +85,7 @@ public enum Convolution {
                 let plane = input + c * h * w
                 for iy in 0..<h { Kernels.copyShort(plane + iy * w, to: padded + iy * paddedWidth + p, w) }
                 for ky in 0..<k {
-                    // The output rows y whose input row y + ky − p lies inside the image; the others are padding.
-                    let first = min(max(0, p - ky), oh)
-                    let ys = first..<max(first, min(oh, h + p - ky))
+                    let ys = g.outputRowsInside(kernelRow: ky)
                     for kx in 0..<k {
                         let row = columns + ((c * k + ky) * k + kx) * rowStride
                         if !paddingZeroed {
@@ -96,16 +103,14 @@ public enum Convolution {
     /// per-window bounds), then the plane's inner columns are added to the image. Consecutive sums go to different rows
     /// (y is the inner loop): summing a row's k overlapping windows one after another would stall on store forwarding.
     static func col2imUnitStride(_ columns: UnsafePointer<Float>, _ g: Geometry, _ output: UnsafeMutablePointer<Float>, rowStride: Int) {
-        let (oh, ow, k, p, w, h) = (g.outputHeight, g.outputWidth, g.kernel, g.padding, g.width, g.height)
+        let (ow, k, p, w, h) = (g.outputWidth, g.kernel, g.padding, g.width, g.height)
         let paddedWidth = w + 2 * p
         withUnsafeTemporaryAllocation(of: Float.self, capacity: h * paddedWidth) { buffer in
             let padded = buffer.baseAddress!
             for c in 0..<g.channels {
                 padded.update(repeating: 0, count: h * paddedWidth)
                 for ky in 0..<k {
-                    // The output rows y whose input row y + ky − p lies inside the image.
-                    let first = min(max(0, p - ky), oh)
-                    let ys = first..<max(first, min(oh, h + p - ky))
+                    let ys = g.outputRowsInside(kernelRow: ky)
                     for kx in 0..<k {
                         let row = columns + ((c * k + ky) * k + kx) * rowStride
                         for y in ys { Kernels.addShort(row + y * ow, into: padded + (y + ky - p) * paddedWidth + kx, ow) }
@@ -119,7 +124,7 @@ public enum Convolution {
 
     static func col2im(_ columns: UnsafePointer<Float>, _ g: Geometry, _ output: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
         let (oh, ow, s) = (g.outputHeight, g.outputWidth, g.stride)
-        if s == 1 && g.padding < g.kernel && g.height * (g.width + 2 * g.padding) <= 1 << 14 {
+        if g.usesPaddedPlane {
             col2imUnitStride(columns, g, output, rowStride: rowStride ?? oh * ow)
             return
         }
