@@ -307,7 +307,7 @@ public struct RUCKind: TypedJobKind {
             }
             agreeing = CleanSetSelection.agreeing(assignments, neighbours: indices, k: neighbourCount)
         }
-        let clean = (0..<dataset.count).filter { assignments[$0] >= 0 && confident[$0] && agreeing[$0] }
+        let clean = selection.clean(assignments, confident: confident, agreeing: agreeing)
         guard !clean.isEmpty else {
             throw JobFailure("params.selection: no sample passed the \(selection.rawValue) selection; lower confidence_threshold or use metric")
         }

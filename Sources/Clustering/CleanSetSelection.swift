@@ -26,6 +26,19 @@ public enum CleanSetSelection: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// The samples this selection keeps as clean, in index order: assigned (not −1), and confident, agreeing with
+    /// their neighbours, or both — each flag consulted only by the selections that use it.
+    public func clean(_ assignments: [Int], confident: [Bool], agreeing: [Bool]) -> [Int] {
+        assignments.indices.filter { i in
+            guard assignments[i] >= 0 else { return false }
+            switch self {
+            case .confidence: return confident[i]
+            case .metric: return agreeing[i]
+            case .hybrid: return confident[i] && agreeing[i]
+            }
+        }
+    }
+
     /// The K nearest neighbours by cosine similarity of the rows of `embedding` (n × d), exact and blocked.
     public static func neighbours(_ embedding: [Float], count n: Int, dimension d: Int, k: Int, shouldStop: () throws -> Void = {}) rethrows
         -> [Int32]

@@ -150,6 +150,18 @@ final class MixMatchTests: XCTestCase {
         XCTAssertEqual(CleanSetSelection.confident([0.995, 0.005, 0.6, 0.4], clusters: 2, threshold: 0.99), [true, false])
     }
 
+    /// Each selection consults only its own test: metric keeps an agreeing sample the source was unsure of (it once
+    /// applied the confidence threshold too, so metric and hybrid chose the same set), confidence keeps a confident
+    /// sample its neighbours outvote, hybrid needs both; an unassigned sample is never clean.
+    func testEachSelectionKeepsWhatItsOwnTestPasses() {
+        let assignments = [0, 1, 2, 0, -1]
+        let confident = [true, false, true, false, true]
+        let agreeing = [true, true, false, false, true]
+        XCTAssertEqual(CleanSetSelection.metric.clean(assignments, confident: confident, agreeing: agreeing), [0, 1])
+        XCTAssertEqual(CleanSetSelection.confidence.clean(assignments, confident: confident, agreeing: agreeing), [0, 2])
+        XCTAssertEqual(CleanSetSelection.hybrid.clean(assignments, confident: confident, agreeing: agreeing), [0])
+    }
+
     /// Two interleaved half-moons (generated:moons), 3 labels per class: the classic case where the labels alone
     /// draw the wrong boundary and the unlabelled points show the right one.
     func moons(seed: UInt64 = 2) -> (Dataset, SemiSupervisedSplit) {
