@@ -43,7 +43,11 @@ public struct RUCKind: TypedJobKind {
                 + "selection_neighbours nearest neighbours in the source's embeddings, or in the raw features), hybrid (both; metric alone when "
                 + "the source has no probabilities).")
         var selection = "hybrid"
-        @Param(.number(minimum: 0, maximum: 1), "Probability above which a source assignment counts as confident.") var confidenceThreshold = 0.99
+        @Param(
+            .number(minimum: 0, maximum: 1),
+            "Probability above which a source assignment counts as confident (0.99, the paper's; on a source already near its best, 0.5 keeps "
+                + "as labels the hard samples it mostly had right: README, Which selection to choose).")
+        var confidenceThreshold = 0.99
         @Param(.integer(minimum: 1, maximum: 200), "Neighbours consulted by the metric selection.") var selectionNeighbours = 20
         @Param(
             .string(maxLength: 10, allowed: ["auto", "scratch"]),
