@@ -220,8 +220,9 @@ class Job:
         """Blocks until the job has finished and returns it. `progress=True` shows a tqdm bar (phase, epoch, latest
         metric) fed by the event stream (long-polling when streaming fails). Ctrl-C stops waiting; the job runs on."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = _ProgressBar(self) if progress else None
+        bar = None
         try:
+            bar = _ProgressBar(self) if progress else None  # inside: tqdm's first import can take seconds, and Ctrl-C may land in it
             stream = EventStream(self.client, self.id, None, deadline=deadline)
             for event in stream:
                 if bar is not None:

@@ -228,11 +228,14 @@ def test_ctrl_c_stops_waiting_and_leaves_the_job_running(mc, server):
     import sys
     import time
     job = mc.submit("demo.count", steps=300, step_ms=50, seed=9)
-    script = ("import sys; sys.path.insert(0, sys.argv[3]); import montecluster; "
-              "montecluster.Client(sys.argv[1]).job(sys.argv[2]).wait(progress=True)")
+    # The child says when its imports are done: a Ctrl-C that lands during them (a loaded machine can take seconds
+    # to import pandas) tests the imports, not wait(), and a library's bare `except:` may even swallow it.
+    script = ("import sys; sys.path.insert(0, sys.argv[3]); import montecluster, tqdm.auto; "
+              "job = montecluster.Client(sys.argv[1]).job(sys.argv[2]); print('waiting', flush=True); job.wait(progress=True)")
     process = subprocess.Popen([sys.executable, "-c", script, server, job.id, os.path.join(os.path.dirname(__file__), "..")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2)
+    assert process.stdout.readline().strip() == "waiting"
+    time.sleep(1)  # into wait(): the event stream is open and the bar drawn
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode != 0 and "KeyboardInterrupt" in err
