@@ -228,9 +228,11 @@ def test_ctrl_c_stops_waiting_and_leaves_the_job_running(mc, server):
     import sys
     import time
     job = mc.submit("demo.count", steps=300, step_ms=50, seed=9)
-    # The child says when its imports are done: a Ctrl-C that lands during them (a loaded machine can take seconds
-    # to import pandas) tests the imports, not wait(), and a library's bare `except:` may even swallow it.
-    script = ("import sys; sys.path.insert(0, sys.argv[3]); import montecluster, tqdm.auto; "
+    # The child restores Python's Ctrl-C handler: started from a shell running in the background (nohup … &), it
+    # inherits SIGINT ignored, and Python then installs no handler, so the signal would be lost. It says when its
+    # imports are done, so the signal lands in wait(), not in them.
+    script = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); sys.path.insert(0, sys.argv[3]); "
+              "import montecluster, tqdm.auto; "
               "job = montecluster.Client(sys.argv[1]).job(sys.argv[2]); print('waiting', flush=True); job.wait(progress=True)")
     process = subprocess.Popen([sys.executable, "-c", script, server, job.id, os.path.join(os.path.dirname(__file__), "..")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
