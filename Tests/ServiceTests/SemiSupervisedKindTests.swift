@@ -96,6 +96,26 @@ final class SemiSupervisedKindTests: XCTestCase {
         }
     }
 
+    /// On a source with probabilities, metric consults the neighbours alone: it once applied confidence_threshold
+    /// too and so chose exactly hybrid's clean set.
+    func testMetricSelectionIgnoresTheSourcesConfidence() async throws {
+        try await withServer(workers: 1) { client in
+            let (source, _) = try await succeeded(
+                client, "cluster.gmm", #"{"dataset": "generated:blobs", "generated_samples": 300, "generated_classes": 3, "k": 3, "seed": 5}"#)
+            let base = #""source_job": "\#(source)", "epochs": 1, "batch_size": 16, "confidence_threshold": 1"#
+            let (_, metric) = try await succeeded(client, "cluster.ruc", #"{\#(base), "selection": "metric"}"#)
+            let (_, hybrid) = try await succeeded(client, "cluster.ruc", #"{\#(base), "selection": "hybrid"}"#)
+            let (_, confidence) = try await succeeded(client, "cluster.ruc", #"{\#(base), "selection": "confidence"}"#)
+            let clean = { (result: JSONValue) in result["selection"]?["clean"]?.integerValue ?? -1 }
+            XCTAssertEqual(metric["selection"]?["method"], "metric")
+            XCTAssertEqual(metric["selection"]?["neighbours_from"], "raw features")
+            // Hybrid keeps the samples both tests pass, so it is smaller than each (a threshold of 1 leaves some out).
+            XCTAssertLessThan(clean(confidence), 300, "\(confidence)")
+            XCTAssertLessThan(clean(hybrid), clean(metric), "\(hybrid) \(metric)")
+            XCTAssertLessThanOrEqual(clean(hybrid), clean(confidence))
+        }
+    }
+
     func testBadInputsAreUnprocessableNamingTheField() async throws {
         try await withServer(workers: 1) { client in
             // A labels file with a value below −1 is refused at upload.
