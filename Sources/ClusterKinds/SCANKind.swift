@@ -35,8 +35,8 @@ public struct SCANKind: TypedJobKind {
         @Param(.number(minimum: 0, maximum: 100), "Weight of the cluster-size term against collapse.") var entropyWeight = 5.0
         @Param(
             .string(maxLength: 20, allowed: ["auto"] + SCANTrainer.SizePrior.allCases.map(\.rawValue)),
-            "What the size term pulls the clusters toward: estimated (the shares of a k-means pass over the mined features, by size rank: "
-                + "long-tailed data keeps its long tail), uniform (equal sizes, the paper's entropy term), or auto: estimated on feature "
+            "What the size term (and self-labeling's class weights) pull the clusters toward: estimated (the shares of a k-means pass over the "
+                + "mined features, by size rank: long-tailed data keeps its long tail), uniform (equal sizes, the paper's entropy term), or auto: estimated on feature "
                 + "vectors, uniform on images (k-means on a SimCLR pretext trained in the job is too rough an estimate: on balanced digits "
                 + "it cost SCAN 7 points of accuracy).")
         var sizePrior = "auto"

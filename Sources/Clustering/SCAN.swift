@@ -67,8 +67,11 @@ public enum SCAN {
 
     /// Self-labeling: rows whose weak-view confidence exceeds `threshold` take their argmax as a pseudo-label
     /// for cross-entropy on the strong view's logits, each class weighted by the inverse of its share of
-    /// the confident rows (class balance). Nil when no row is confident (the caller reports it).
-    public static func selfLabelLoss(weak: Tensor, strongLogits: Variable, threshold: Float) -> (loss: Variable, confident: Int)? {
+    /// the confident rows (class balance), or with a size prior so that each class's rows together weigh the
+    /// prior's share at the class's rank. Nil when no row is confident (the caller reports it).
+    public static func selfLabelLoss(weak: Tensor, strongLogits: Variable, threshold: Float, sizePrior: [Float]? = nil) -> (
+        loss: Variable, confident: Int
+    )? {
         let (b, k) = (weak.shape[0], weak.shape[1])
         var labels = [Int?](repeating: nil, count: b)
         var counts = [Int](repeating: 0, count: k)
@@ -82,13 +85,20 @@ public enum SCAN {
         }
         let confident = counts.reduce(0, +)
         guard confident > 0 else { return nil }
-        // Weights 1/count per class, normalized so the confident rows' weights sum to B
+        // Weights share/count per class, normalized so the confident rows' weights sum to B
         // (crossEntropy(targets:) divides by B): a weighted mean over the confident rows.
-        let present = counts.filter { $0 > 0 }.count
+        // With a size prior π (shares, largest first), class c's rows share π at c's rank among the batch's
+        // confident counts instead of 1/present: the tail is not weighted up to the head's size.
+        var share = counts.map { $0 > 0 ? Float(1) : 0 }
+        if let sizePrior, sizePrior.count == k {
+            let ranked = (0..<k).sorted { counts[$0] > counts[$1] || (counts[$0] == counts[$1] && $0 < $1) }
+            for (rank, c) in ranked.enumerated() where counts[c] > 0 { share[c] = sizePrior[rank] }
+        }
+        let totalShare = share.reduce(0, +)
         var targets = Tensor(zeros: [b, k])
         for i in 0..<b {
             guard let label = labels[i] else { continue }
-            targets.storage[i * k + label] = Float(b) / (Float(present) * Float(counts[label]))
+            targets.storage[i * k + label] = Float(b) * share[label] / (totalShare * Float(counts[label]))
         }
         return (Ops.crossEntropy(strongLogits, targets: Variable(targets)), confident)
     }

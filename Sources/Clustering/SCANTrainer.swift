@@ -344,7 +344,10 @@ public final class SCANTrainer: @unchecked Sendable {
                 Ops.softmax(head.forward(embed(Variable(plain), training: false), training: false)).value
             }
             let logits = head.forward(embed(Variable(augmented), training: true), training: true)
-            guard let (loss, count) = SCAN.selfLabelLoss(weak: weakProbabilities, strongLogits: logits, threshold: configuration.confidenceThreshold)
+            guard
+                let (loss, count) = SCAN.selfLabelLoss(
+                    weak: weakProbabilities, strongLogits: logits, threshold: configuration.confidenceThreshold,
+                    sizePrior: configuration.sizePrior == .estimated ? estimatedSizes : nil)
             else {
                 continue
             }

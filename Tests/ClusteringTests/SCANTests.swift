@@ -158,6 +158,24 @@ final class SCANTests: XCTestCase {
         XCTAssertEqual(Double(loss.value.storage[0]), expected, accuracy: 1e-5)
         XCTAssertNil(SCAN.selfLabelLoss(weak: weak, strongLogits: logits, threshold: 0.9999))
     }
+
+    func testSelfLabelingWeightsClassesTowardTheSizePriorByRank() {
+        // Three classes; class 0 has two confident rows, class 1 one, class 2 none (row 3 is unsure).
+        let weak = Tensor(shape: [4, 3], storage: [0.995, 0.003, 0.002, 0.002, 0.997, 0.001, 0.999, 0.0005, 0.0005, 0.4, 0.3, 0.3])
+        let logits = Variable(Tensor(shape: [4, 3], storage: [1, 0, 0, 0, 2, 1, 2, 0, 1, 0, 0, 0]), requiresGrad: true)
+        func ce(_ l: [Double], _ label: Int) -> Double { -(l[label] - log(l.reduce(0) { $0 + exp($1) })) }
+        let class0 = (ce([1, 0, 0], 0) + ce([2, 0, 1], 0)) / 2, class1 = ce([0, 2, 1], 1)
+        // The prior's shares go by rank of the confident counts: class 0 (2 rows) takes 0.6, class 1 takes 0.3;
+        // the absent class's 0.1 is left out, so the two present classes split the weight 0.6 : 0.3.
+        let (loss, confident) = SCAN.selfLabelLoss(weak: weak, strongLogits: logits, threshold: 0.99, sizePrior: [0.6, 0.3, 0.1])!
+        XCTAssertEqual(confident, 3)
+        XCTAssertEqual(Double(loss.value.storage[0]), (0.6 * class0 + 0.3 * class1) / 0.9, accuracy: 1e-5)
+        // A uniform prior is the paper's class balance.
+        let uniform = SCAN.selfLabelLoss(weak: weak, strongLogits: logits, threshold: 0.99, sizePrior: [1.0 / 3, 1.0 / 3, 1.0 / 3])!.loss
+        let balanced = SCAN.selfLabelLoss(weak: weak, strongLogits: logits, threshold: 0.99)!.loss
+        XCTAssertEqual(Double(uniform.value.storage[0]), (class0 + class1) / 2, accuracy: 1e-5)
+        XCTAssertEqual(Double(balanced.value.storage[0]), (class0 + class1) / 2, accuracy: 1e-5)
+    }
 }
 
 final class SCANPipelineTests: XCTestCase {
