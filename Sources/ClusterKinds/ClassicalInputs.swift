@@ -10,6 +10,14 @@ enum ClassicalInputs {
         "Scaling before clustering: l2 (each row to unit length: embeddings are compared by cosine), standardize (each feature to mean 0, "
             + "variance 1), none; auto is l2 for feature vectors of 32 or more dimensions (embeddings) and none for fewer (tabular data, points).",
         default: "auto")
+    /// HDBSCAN's: auto is none. Density is measured in the space as given; L2 moves short, ambiguous vectors (a
+    /// ReLU feature's length carries how typical it is) onto the sphere between clusters, where they bridge them.
+    static let densityNormalize = Parameter(
+        "normalize", .string(maxLength: 20, allowed: ["auto", "l2", "standardize", "none"]),
+        "Scaling before clustering: l2 (each row to unit length), standardize (each feature to mean 0, variance 1), none; auto is none: "
+            + "densities are measured in the space as given (on MNIST pretext features, 9 sets, L2 lowered HDBSCAN's NMI by 3.7 points on "
+            + "average and by up to 13 on long-tailed ones). Embeddings stored at unit length are unchanged either way.",
+        default: "auto")
     static let pcaComponents = Parameter(
         "pca_components", .integer(minimum: 0, maximum: 1024),
         "Project onto this many principal components after scaling (0 keeps every dimension).", default: 0)
@@ -40,7 +48,8 @@ enum ClassicalInputs {
     }
 
     /// The dataset's vectors after the requested scaling and PCA.
-    static func prepare(_ dataset: Dataset, normalize: String, pcaComponents: Int) throws -> Prepared {
+    /// - Parameter automatic: what `auto` means for embeddings (32 or more dimensions); fewer dimensions: none.
+    static func prepare(_ dataset: Dataset, normalize: String, pcaComponents: Int, automatic: FeaturePreprocessing.Scaling = .l2) throws -> Prepared {
         guard case .features(let d) = dataset.layout else {
             throw JobFailure("params.dataset: is images; this method clusters feature vectors")
         }
@@ -52,7 +61,7 @@ enum ClassicalInputs {
             case "l2": .l2
             case "standardize": .standardize
             case "none": .none
-            default: d >= embeddingDimension ? .l2 : .none
+            default: d >= embeddingDimension ? automatic : .none
             }
         let (map, values) = FeaturePreprocessing.fit(
             dataset.values, count: dataset.count, dimension: d, scaling: scaling, pcaComponents: pcaComponents)

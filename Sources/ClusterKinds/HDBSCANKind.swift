@@ -16,7 +16,7 @@ public struct HDBSCANKind: TypedJobKind {
         @Param(.integer(minimum: 2, maximum: 100_000), "The smallest group that counts as a cluster.") var minClusterSize = 5
         @Param(.integer(minimum: 1, maximum: 1000), "Neighbours (the point itself counted) for a point's core distance; null: min_cluster_size.")
         var minSamples: Int? = nil
-        @Param(ClassicalInputs.normalize) var normalize = "auto"
+        @Param(ClassicalInputs.densityNormalize) var normalize = "auto"
         @Param(ClassicalInputs.pcaComponents) var pcaComponents = 0
         @Param(ClusterInputs.generatedSamples) var generatedSamples = 600
         @Param(ClusterInputs.generatedClasses) var generatedClasses = 3
@@ -60,7 +60,7 @@ public struct HDBSCANKind: TypedJobKind {
     public func run(_ context: JobContext) throws -> JSONValue {
         let (params, dataset) = try ClusterInputs.start(self, context, library: library)
         let start = Date()
-        let prepared = try ClassicalInputs.prepare(dataset, normalize: params.normalize, pcaComponents: params.pcaComponents)
+        let prepared = try ClassicalInputs.prepare(dataset, normalize: params.normalize, pcaComponents: params.pcaComponents, automatic: .none)
         let n = dataset.count
         let minSamples = params.minSamples ?? params.minClusterSize
         guard params.minClusterSize <= n, minSamples <= n, n >= 2 else {

@@ -98,6 +98,32 @@ final class ClassicalKindTests: XCTestCase {
         }
     }
 
+    /// HDBSCAN's `normalize: auto` keeps embeddings as given (k-means' L2-normalises them): two groups along one
+    /// direction at lengths 4 and 12 are two densities, and one once every row is put on the unit sphere.
+    func testHDBSCANKeepsVectorLengthsByDefault() async throws {
+        var rng = RandomStream(seed: 12)
+        let d = 40
+        let direction = (0..<d).map { _ in Float(Ziggurat.normal.normal(&rng)) }
+        let norm = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        var values: [Float] = [], labels: [Int] = []
+        for i in 0..<200 {
+            let length: Float = i % 2 == 0 ? 4 : 12
+            values += (0..<d).map { j in length * direction[j] / norm + 0.15 * Float(Ziggurat.normal.normal(&rng)) }
+            labels.append(i % 2)
+        }
+        let (vectors, classes) = (values, labels)
+        try await withServer { client in
+            let id = try await client.upload([("data", "x.npy", npy(vectors, shape: [200, d])), ("labels", "y.npy", npyLabels(classes))]).json["id"]!
+                .stringValue!
+            let kept = try await jobResult(client, "cluster.hdbscan", #"{"dataset": "\#(id)", "min_cluster_size": 15}"#)
+            XCTAssertEqual(kept["preprocessing"]?["normalize"], "none")
+            XCTAssertEqual(kept["scores"]?["ari"], 1, "\(kept)")
+            let projected = try await jobResult(client, "cluster.hdbscan", #"{"dataset": "\#(id)", "min_cluster_size": 15, "normalize": "l2"}"#)
+            XCTAssertEqual(projected["preprocessing"]?["normalize"], "l2")
+            XCTAssertLessThan(projected["scores"]?["ari"]?.doubleValue ?? 1, 0.5, "\(projected)")
+        }
+    }
+
     /// HDBSCAN labels scattered points −1 and says how many there are.
     func testHDBSCANLabelsNoise() async throws {
         var rng = RandomStream(seed: 9)
