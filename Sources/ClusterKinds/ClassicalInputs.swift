@@ -5,15 +5,16 @@ import Jobs
 /// What the classical kinds (spectral, GMM, agglomerative, HDBSCAN) share: feature vectors only, the
 /// preprocessing options, and checks of k against the dataset at submission.
 enum ClassicalInputs {
+    static let scalings = ["auto", "l2", "standardize", "none"]
     static let normalize = Parameter(
-        "normalize", .string(maxLength: 20, allowed: ["auto", "l2", "standardize", "none"]),
+        "normalize", .string(maxLength: 20, allowed: scalings),
         "Scaling before clustering: l2 (each row to unit length: embeddings are compared by cosine), standardize (each feature to mean 0, "
             + "variance 1), none; auto is l2 for feature vectors of 32 or more dimensions (embeddings) and none for fewer (tabular data, points).",
         default: "auto")
     /// HDBSCAN's: auto is none. Density is measured in the space as given; L2 moves short, ambiguous vectors (a
     /// ReLU feature's length carries how typical it is) onto the sphere between clusters, where they bridge them.
     static let densityNormalize = Parameter(
-        "normalize", .string(maxLength: 20, allowed: ["auto", "l2", "standardize", "none"]),
+        "normalize", .string(maxLength: 20, allowed: scalings),
         "Scaling before clustering: l2 (each row to unit length), standardize (each feature to mean 0, variance 1), none; auto is none: "
             + "densities are measured in the space as given (on MNIST pretext features, 9 sets, L2 lowered HDBSCAN's NMI by 3.7 points on "
             + "average and by up to 13 on long-tailed ones). Embeddings stored at unit length are unchanged either way.",

@@ -29,7 +29,8 @@ public enum CleanSetSelection: String, Sendable, Codable, CaseIterable {
     /// The samples this selection keeps as clean, in index order: assigned (not −1), and confident, agreeing with
     /// their neighbours, or both — each flag consulted only by the selections that use it.
     public func clean(_ assignments: [Int], confident: [Bool], agreeing: [Bool]) -> [Int] {
-        assignments.indices.filter { i in
+        // Rows all three describe: flags shorter than the assignments must not index past their end.
+        (0..<min(assignments.count, confident.count, agreeing.count)).filter { i in
             guard assignments[i] >= 0 else { return false }
             switch self {
             case .confidence: return confident[i]
