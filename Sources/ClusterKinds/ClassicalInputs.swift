@@ -66,12 +66,35 @@ enum ClassicalInputs {
             }
         let (map, values) = FeaturePreprocessing.fit(
             dataset.values, count: dataset.count, dimension: d, scaling: scaling, pcaComponents: pcaComponents)
+        try checkRange(values, count: dataset.count, dimension: map.outputDimension, scaling: scaling)
         var description: [String: JSONValue] = ["normalize": .string(scaling.rawValue), "input_dimension": .integer(Int64(d))]
         description["dimension"] = .integer(Int64(map.outputDimension))
         if let explained = map.explainedVariance {
             description["pca_explained_variance"] = .array(explained.map { .number($0) })
         }
         return Prepared(map: map, values: values, dimension: map.outputDimension, description: .object(description))
+    }
+
+    /// Squared lengths the single-precision distance computations hold: above, ‖x‖² + ‖y‖² − 2x·y overflows to
+    /// inf; below, every difference is lost to underflow and all samples look alike.
+    static let squaredLengths = 1e-30...1e36
+
+    /// A job failure naming `normalize` when the vectors as scaled are too long or too short for float distances:
+    /// such data gave empty clusters or failed fits with no word of why.
+    static func checkRange(_ values: [Float], count n: Int, dimension d: Int, scaling: FeaturePreprocessing.Scaling) throws {
+        var largest = 0.0
+        for i in 0..<n {
+            var total = 0.0
+            for j in 0..<d { total += Double(values[i * d + j]) * Double(values[i * d + j]) }
+            largest = max(largest, total)
+        }
+        // All zero: constant data, which the methods handle (and warn about).
+        guard largest > 0, !squaredLengths.contains(largest) else { return }
+        let length = largest.squareRoot().formatted(.number.notation(.scientific).precision(.significantDigits(2)))
+        throw JobFailure(
+            "params.normalize: with normalize \"\(scaling.rawValue)\" the longest vector has length \(length), "
+                + (largest > squaredLengths.upperBound ? "so squared distances overflow" : "so distances underflow")
+                + " single precision; use normalize \"l2\" or \"standardize\", or rescale the data")
     }
 
     /// The prepared vectors as a dataset (the same samples and labels) for the training kinds.

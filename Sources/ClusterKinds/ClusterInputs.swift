@@ -88,6 +88,14 @@ enum ClusterInputs {
                     ? "no generated dataset '\(reference.dropFirst(10))'; there are \(GeneratedDatasets.names.joined(separator: ", "))"
                     : "no dataset with id '\(reference)'; upload one with POST /v1/datasets")
         }
+        // PCA cannot keep as many components as the vectors have dimensions (a run would fail on it).
+        if let components = params["pca_components"]?.integerValue, components > 0,
+            let dimension = (try? library.outline(reference, generatedSamples: 0))?.dimension, components >= dimension
+        {
+            throw ParameterError(
+                .outOfRange, field: "params.pca_components",
+                reason: "\(components) components need more than \(components) dimensions; the dataset's vectors have \(dimension)")
+        }
     }
 
     /// A clustering run's first steps: its typed parameters and its dataset, loaded in the "loading" phase.

@@ -220,13 +220,15 @@ public final class DatasetLibrary: @unchecked Sendable {
 
     /// Samples and whether they are images, from the stored description (uploads) or the generator's
     /// settings (generated data), without reading the data: for checks at submission. Nil when unknown.
-    public func outline(_ reference: String, generatedSamples: Int) throws -> (samples: Int, isImages: Bool)? {
+    /// - Returns: `dimension`, a stored feature dataset's vector length (nil for images and generated data).
+    public func outline(_ reference: String, generatedSamples: Int) throws -> (samples: Int, isImages: Bool, dimension: Int?)? {
         if reference.hasPrefix("generated:") {
             let name = reference.dropFirst("generated:".count)
-            return GeneratedDatasets.names.contains(String(name)) ? (generatedSamples, name == "shapes") : nil
+            return GeneratedDatasets.names.contains(String(name)) ? (generatedSamples, name == "shapes", nil) : nil
         }
         guard let record = try store.dataset(id: reference), let samples = record.meta["samples"]?.integerValue else { return nil }
-        return (Int(samples), record.meta["kind"]?.stringValue == "images")
+        let isImages = record.meta["kind"]?.stringValue == "images"
+        return (Int(clamping: samples), isImages, isImages ? nil : record.meta["dimension"]?.integerValue.map { Int(clamping: $0) })
     }
 
     /// Whether a reference names something loadable, for checking job parameters at submission.

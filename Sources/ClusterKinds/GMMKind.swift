@@ -68,6 +68,7 @@ public struct GMMKind: TypedJobKind {
         if let k = params.k.fixed, k > n { throw JobFailure("params.k: \(k) components need at least \(k) samples; the dataset has \(n)") }
         let x = prepared.values.map(Double.init)
         var fits: [(k: Int, result: GaussianMixture.Result)] = []
+        var failedCandidates: [(k: Int, reason: String)] = []
         var step: Int64 = 0
         for (index, k) in candidates.enumerated() {
             let mixture = GaussianMixture(
@@ -84,14 +85,25 @@ public struct GMMKind: TypedJobKind {
                         message: "k = \(k): run \(run + 1) of \(params.nInit), iteration \(iteration)")
                 }
             } catch let error as GaussianMixture.FitError {
-                throw JobFailure("k = \(k): \(error.description)")
+                // "auto" goes on without a k that cannot be fitted, as a model with no likelihood has no BIC.
+                failedCandidates.append((k, error.description))
+                continue
             }
             fits.append((k, result))
         }
-        let best = fits.min { $0.result.bic < $1.result.bic }!
-        let (k, fit) = params.k.fixed == nil ? best : fits[0]
+        let hint = "raise reg_covar or lower k" + (covariance == .full ? ", or use covariance \"diag\"" : "")
+        guard let best = fits.min(by: { $0.result.bic < $1.result.bic }) else {
+            let (k, reason) = failedCandidates[0]
+            throw JobFailure("params.k: k = \(k): \(reason); \(hint)")
+        }
+        let (k, fit) = best
         let seconds = Date().timeIntervalSince(start)
         var warnings: [String] = []
+        if !failedCandidates.isEmpty {
+            warnings.append(
+                "k = \(failedCandidates.map { String($0.k) }.joined(separator: ", ")) could not be fitted (\(failedCandidates[0].reason)) and "
+                    + "were left out of the BIC choice; \(hint)")
+        }
         if !fit.converged { warnings.append("EM did not converge in \(params.maxIter) iterations (tol \(params.tol)); raise max_iter") }
         let probabilities = fit.probabilities.map(Float.init)
         try ClusterInputs.writeAssignments(fit.assignments, probabilities: probabilities, classes: k, context: context)
@@ -111,7 +123,10 @@ public struct GMMKind: TypedJobKind {
         if params.k.fixed == nil {
             result["k_choice"] = [
                 "criterion": "bic", "k": .integer(Int64(k)),
-                "scores": .object(Dictionary(uniqueKeysWithValues: fits.map { (String($0.k), JSONValue.number($0.result.bic)) })),
+                "scores": .object(
+                    Dictionary(
+                        uniqueKeysWithValues: fits.map { (String($0.k), JSONValue.number($0.result.bic)) }
+                            + failedCandidates.map { (String($0.k), JSONValue.null) })),
             ]
         }
         return .object(result)

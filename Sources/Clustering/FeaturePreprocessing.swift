@@ -41,17 +41,19 @@ public struct FeaturePreprocessing: Sendable, Codable, Equatable {
     ) {
         var map = FeaturePreprocessing(scaling: scaling, inputDimension: d)
         if scaling == .standardize {
-            var sums = [Double](repeating: 0, count: d), squares = [Double](repeating: 0, count: d)
+            // Two passes in double: E[x²] − μ² cancels to noise for a feature whose mean is large against its spread.
+            var mean = [Double](repeating: 0, count: d), squares = [Double](repeating: 0, count: d)
+            for i in 0..<n { for j in 0..<d { mean[j] += Double(x[i * d + j]) } }
+            for j in 0..<d { mean[j] /= Double(max(n, 1)) }
             for i in 0..<n {
                 for j in 0..<d {
-                    let v = Double(x[i * d + j])
-                    sums[j] += v
-                    squares[j] += v * v
+                    let deviation = Double(x[i * d + j]) - mean[j]
+                    squares[j] += deviation * deviation
                 }
             }
-            let mean = sums.map { $0 / Double(max(n, 1)) }
             map.mean = mean.map(Float.init)
-            map.std = (0..<d).map { j in Float(max(squares[j] / Double(max(n, 1)) - mean[j] * mean[j], 0).squareRoot()) }
+            // A spread beyond float range (features near ±3.4e38) is kept at the largest float: the scaled values stay finite.
+            map.std = squares.map { Float(min(($0 / Double(max(n, 1))).squareRoot(), Double(Float.greatestFiniteMagnitude))) }
         }
         var scaled = map.scale(x, count: n)
         if pcaComponents > 0 && pcaComponents < d {
@@ -73,17 +75,22 @@ public struct FeaturePreprocessing: Sendable, Codable, Equatable {
         switch scaling {
         case .none: break
         case .l2:
+            // The squares in double: in float they overflow for components above 1.8e19 and vanish below 1e-19,
+            // which turned such rows into zeros or left them unscaled.
             for i in 0..<n {
-                var total: Float = 0
-                for j in 0..<d { total += x[i * d + j] * x[i * d + j] }
+                var total = 0.0
+                for j in 0..<d { total += Double(x[i * d + j]) * Double(x[i * d + j]) }
                 guard total > 0 else { continue }
                 let inverse = 1 / total.squareRoot()
-                for j in 0..<d { result[i * d + j] *= inverse }
+                for j in 0..<d { result[i * d + j] = Float(Double(x[i * d + j]) * inverse) }
             }
         case .standardize:
             guard let mean, let std else { break }
             for i in 0..<n {
-                for j in 0..<d { result[i * d + j] = std[j] > 0 ? (x[i * d + j] - mean[j]) / std[j] : 0 }
+                for j in 0..<d {
+                    // In double: x − μ overflows float when both are near ±3.4e38.
+                    result[i * d + j] = std[j] > 0 ? Float((Double(x[i * d + j]) - Double(mean[j])) / Double(std[j])) : 0
+                }
             }
         }
         return result

@@ -184,6 +184,7 @@ public struct GaussianMixture: Sendable {
 
     public struct FitError: Error, CustomStringConvertible {
         public var description: String
+        static let collapsed = FitError(description: "a component's covariance stopped being positive definite (it collapsed onto too few samples)")
     }
 
     /// x: n × d row-major. `progress(run, iteration, meanLogLikelihood)` after each EM step (it may throw to stop).
@@ -204,9 +205,7 @@ public struct GaussianMixture: Sendable {
             for iteration in 1...max(1, maxIterations) {
                 iterations = iteration
                 guard let (probabilities, meanLogLikelihood) = model.responsibilities(x, count: n, floats: floats, squares: squares) else {
-                    throw FitError(
-                        description:
-                            "a covariance matrix stopped being positive definite; raise regularization or use covariance \"diag\"")
+                    throw FitError.collapsed
                 }
                 responsibilities = probabilities
                 current = meanLogLikelihood
@@ -220,7 +219,7 @@ public struct GaussianMixture: Sendable {
             }
             // The final E step for the final parameters, as scikit-learn labels with.
             guard let (probabilities, meanLogLikelihood) = model.responsibilities(x, count: n, floats: floats, squares: squares) else {
-                throw FitError(description: "a covariance matrix stopped being positive definite; raise regularization")
+                throw FitError.collapsed
             }
             if best == nil || current > best!.meanLogLikelihood {
                 let assignments = (0..<n).map { i in (0..<k).max { probabilities[i * k + $0] < probabilities[i * k + $1] }! }

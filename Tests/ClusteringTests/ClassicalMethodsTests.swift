@@ -226,4 +226,18 @@ final class ClassicalMethodsTests: XCTestCase {
         }
         XCTAssertEqual(standard.apply(x, count: 200), standardized)
     }
+
+    /// Rows and features at the ends of float's range: the squares overflow (above 1.8e19) or vanish (below
+    /// 1e-19) in single precision, so the sums are taken in double.
+    func testPreprocessingHoldsAtTheEndsOfFloatRange() throws {
+        let rows: [Float] = [1e30, 2e30, 2e30, 3e-30, 4e-30, 0, -3e38, 0, 3e38]
+        let (_, unit) = FeaturePreprocessing.fit(rows, count: 3, dimension: 3, scaling: .l2, pcaComponents: 0)
+        let half = Float(0.5).squareRoot()
+        let expected: [Float] = [1.0 / 3, 2.0 / 3, 2.0 / 3, 0.6, 0.8, 0, -half, 0, half]
+        for (value, wanted) in zip(unit, expected) { XCTAssertEqual(value, wanted, accuracy: 1e-6) }
+        let column: [Float] = [3e38, -3e38, 3e38, -3e38]
+        let (standard, standardized) = FeaturePreprocessing.fit(column, count: 4, dimension: 1, scaling: .standardize, pcaComponents: 0)
+        XCTAssertEqual(standardized, [1, -1, 1, -1])
+        XCTAssertEqual(standard.apply([0, 1.5e38], count: 2), [0, 0.5])
+    }
 }

@@ -98,6 +98,57 @@ final class ClassicalKindTests: XCTestCase {
         }
     }
 
+    /// Vectors whose squared lengths leave float's range (k-means gave empty clusters on them, GMM a failed fit
+    /// that blamed the covariances): the job fails naming `normalize`, and with `l2` it clusters them.
+    func testVectorsBeyondFloatRangeAskForScaling() async throws {
+        var rng = RandomStream(seed: 4)
+        for scale: Float in [1e30, 1e-30] {
+            var values: [Float] = [], labels: [Int] = []
+            for i in 0..<60 {
+                let centre: [Float] = i % 2 == 0 ? [1, 0, 0] : [0, 0, 1]
+                values += centre.map { scale * ($0 + 0.05 * Float(Ziggurat.normal.normal(&rng))) }
+                labels.append(i % 2)
+            }
+            let (vectors, classes) = (values, labels)
+            try await withServer { client in
+                let id = try await client.upload([("data", "x.npy", npy(vectors, shape: [60, 3])), ("labels", "y.npy", npyLabels(classes))])
+                    .json["id"]!.stringValue!
+                for kind in ["cluster.kmeans", "cluster.gmm"] {
+                    let submitted = try await submitKind(client, kind, #"{"dataset": "\#(id)", "k": 2}"#)
+                    let finished = try await client.waitUntilTerminal(try submitted.json["id"]!.stringValue!, timeout: 60)
+                    XCTAssertEqual(finished["status"], "failed", "\(kind) at \(scale): \(finished)")
+                    let reason = finished["reason"]?.stringValue ?? ""
+                    XCTAssertTrue(reason.hasPrefix("params.normalize:") && reason.contains("l2"), reason)
+                    let scaled = try await jobResult(client, kind, #"{"dataset": "\#(id)", "k": 2, "normalize": "l2"}"#)
+                    XCTAssertEqual(scaled["scores"]?["ari"], 1, "\(kind) at \(scale): \(scaled)")
+                }
+            }
+        }
+    }
+
+    /// GMM's k "auto" leaves out a k whose components collapse (singular covariances with reg_covar 0) and says so;
+    /// that k given alone fails naming k and the remedies.
+    func testGMMLeavesOutCandidatesThatCannotBeFitted() async throws {
+        // Two pairs of points, each pair apart along x only: two components have exactly zero variance along y.
+        let pairs: [Float] = [0, 0, 1, 0, 10, 10, 11, 10]
+        let points = Array((0..<3).map { _ in pairs }.joined())
+        try await withServer { client in
+            let id = try await client.upload([("data", "x.npy", npy(points, shape: [12, 2]))]).json["id"]!.stringValue!
+            let auto = try await jobResult(
+                client, "cluster.gmm", #"{"dataset": "\#(id)", "k": "auto", "k_max": 3, "covariance": "full", "reg_covar": 0}"#)
+            XCTAssertEqual(auto["k"], 1, "\(auto)")
+            XCTAssertEqual(auto["k_choice"]?["scores"]?["2"], .null, "\(auto)")
+            XCTAssertNotNil(auto["k_choice"]?["scores"]?["1"]?.doubleValue, "\(auto)")
+            let warnings = auto["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            XCTAssertTrue(warnings.contains { $0.hasPrefix("k = 2, 3 could not be fitted") && $0.contains("reg_covar") }, "\(warnings)")
+            let submitted = try await submitKind(client, "cluster.gmm", #"{"dataset": "\#(id)", "k": 2, "covariance": "full", "reg_covar": 0}"#)
+            let finished = try await client.waitUntilTerminal(try submitted.json["id"]!.stringValue!, timeout: 60)
+            XCTAssertEqual(finished["status"], "failed")
+            let reason = finished["reason"]?.stringValue ?? ""
+            XCTAssertTrue(reason.hasPrefix("params.k: k = 2:") && reason.contains("reg_covar") && reason.contains("diag"), reason)
+        }
+    }
+
     /// HDBSCAN's `normalize: auto` keeps embeddings as given (k-means' L2-normalises them): two groups along one
     /// direction at lengths 4 and 12 are two densities, and one once every row is put on the unit sphere.
     func testHDBSCANKeepsVectorLengthsByDefault() async throws {
@@ -315,6 +366,17 @@ final class ClassicalKindTests: XCTestCase {
             try assertProblem(
                 try await submitKind(client, "cluster.hdbscan", #"{"dataset": "\#(many)", "min_cluster_size": 500}"#), .unprocessableContent,
                 code: "out_of_range", field: "params.min_cluster_size")
+            // PCA keeps fewer components than the vectors have dimensions: refused before the run, for every kind with the option.
+            let threeDimensional = try await client.upload([("data", "x.npy", npy((0..<60).map { Float($0 % 7) }, shape: [20, 3]))]).json["id"]!
+                .stringValue!
+            for (kind, extra) in [
+                ("cluster.kmeans", #""k": 2"#), ("cluster.spectral", #""k": 2, "neighbours": 5"#), ("cluster.gmm", #""k": 2"#),
+                ("cluster.hdbscan", #""min_cluster_size": 5"#), ("cluster.scan", #""k": 2, "neighbours": 5"#),
+            ] {
+                try assertProblem(
+                    try await submitKind(client, kind, #"{"dataset": "\#(threeDimensional)", \#(extra), "pca_components": 3}"#),
+                    .unprocessableContent, code: "out_of_range", field: "params.pca_components")
+            }
             // "auto" is the published default; the schema says integer or "auto".
             let kinds = try await client.get("/v1/kinds").json["kinds"]?.arrayValue ?? []
             let spectral = kinds.first { $0["name"] == "cluster.spectral" }
