@@ -79,22 +79,38 @@ enum ClassicalInputs {
     /// inf; below, every difference is lost to underflow and all samples look alike.
     static let squaredLengths = 1e-30...1e36
 
-    /// A job failure naming `normalize` when the vectors as scaled are too long or too short for float distances:
-    /// such data gave empty clusters or failed fits with no word of why.
-    static func checkRange(_ values: [Float], count n: Int, dimension d: Int, scaling: FeaturePreprocessing.Scaling) throws {
+    /// The largest squared row length when it lies outside `squaredLengths` (nil when in range, or all zero:
+    /// constant data, which the methods handle and warn about).
+    static func squaredLengthOutOfRange(_ values: [Float], count n: Int, dimension d: Int) -> Double? {
         var largest = 0.0
         for i in 0..<n {
             var total = 0.0
             for j in 0..<d { total += Double(values[i * d + j]) * Double(values[i * d + j]) }
             largest = max(largest, total)
         }
-        // All zero: constant data, which the methods handle (and warn about).
-        guard largest > 0, !squaredLengths.contains(largest) else { return }
-        let length = largest.squareRoot().formatted(.number.notation(.scientific).precision(.significantDigits(2)))
+        return largest > 0 && !squaredLengths.contains(largest) ? largest : nil
+    }
+
+    static func rangeReason(_ squaredLength: Double) -> String {
+        let length = squaredLength.squareRoot().formatted(.number.notation(.scientific).precision(.significantDigits(2)))
+        return "the longest vector has length \(length), "
+            + (squaredLength > squaredLengths.upperBound ? "so squared distances overflow" : "so distances underflow") + " single precision"
+    }
+
+    /// A job failure naming `normalize` when the vectors as scaled are too long or too short for float distances:
+    /// such data gave empty clusters or failed fits with no word of why.
+    static func checkRange(_ values: [Float], count n: Int, dimension d: Int, scaling: FeaturePreprocessing.Scaling) throws {
+        guard let squaredLength = squaredLengthOutOfRange(values, count: n, dimension: d) else { return }
         throw JobFailure(
-            "params.normalize: with normalize \"\(scaling.rawValue)\" the longest vector has length \(length), "
-                + (largest > squaredLengths.upperBound ? "so squared distances overflow" : "so distances underflow")
-                + " single precision; use normalize \"l2\" or \"standardize\", or rescale the data")
+            "params.normalize: with normalize \"\(scaling.rawValue)\" \(rangeReason(squaredLength)); use normalize \"l2\" or \"standardize\", "
+                + "or rescale the data")
+    }
+
+    /// `predict`'s check of new vectors after the model's own scaling: a 422 naming the data, not assignments from
+    /// distances that overflowed.
+    static func checkPredictionRange(_ values: [Float], count n: Int, dimension d: Int) throws {
+        guard let squaredLength = squaredLengthOutOfRange(values, count: n, dimension: d) else { return }
+        throw DatasetError(field: "data", "after the model's scaling \(rangeReason(squaredLength)); rescale the data as the training data was")
     }
 
     /// The prepared vectors as a dataset (the same samples and labels) for the training kinds.

@@ -96,6 +96,7 @@ extension EnsembleModel {
 /// `semi.mixmatch`'s classifier (the EMA weights).
 public struct MixMatchModel: EnsembleModel {
     public static let kind = "mixmatch"
+    public static let jobKind = "semi.mixmatch"
     public static let members = 1
     public let ensemble: ClassifierEnsemble
     public init(_ ensemble: ClassifierEnsemble) { self.ensemble = ensemble }
@@ -104,6 +105,7 @@ public struct MixMatchModel: EnsembleModel {
 /// `cluster.ruc`'s two co-trained networks (EMA weights), whose averaged prediction is the refined clustering.
 public struct RUCModel: EnsembleModel {
     public static let kind = "ruc"
+    public static let jobKind = "cluster.ruc"
     public static let members = 2
     public let ensemble: ClassifierEnsemble
     public init(_ ensemble: ClassifierEnsemble) { self.ensemble = ensemble }

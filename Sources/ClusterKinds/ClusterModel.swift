@@ -9,6 +9,8 @@ import Tensor
 public protocol TrainedModel: Sendable {
     /// `model.json`'s `kind`.
     static var kind: String { get }
+    /// The job kind that trains it (what the API names when a job has no model).
+    static var jobKind: String { get }
     var layout: Dataset.Layout { get }
     var clusters: Int { get }
     /// Per-channel standardization applied to inputs before the network, when the model has one.
@@ -34,6 +36,8 @@ public enum TrainedModels {
     /// The binary plist of models saved before 0.3.
     public static let legacyArtifact = "model"
     static let format = "montecluster.model/1"
+    /// The job kinds whose succeeded jobs can `predict`.
+    public static var jobKinds: [String] { types.map { $0.jobKind } }
 
     public struct LoadError: Error, CustomStringConvertible {
         public var description: String
@@ -137,6 +141,7 @@ public enum TrainedModels {
 /// k-means: the centroids.
 public struct KMeansModel: TrainedModel {
     public static let kind = "kmeans"
+    public static let jobKind = "cluster.kmeans"
     public let layout: Dataset.Layout
     public let clusters: Int
     /// k × the preprocessed dimension.
@@ -178,6 +183,7 @@ public struct KMeansModel: TrainedModel {
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
         try TrainedModelInput.check(dataset, against: layout)
         let values = preprocessing?.apply(dataset.values, count: dataset.count) ?? dataset.values
+        if preprocessing != nil { try ClassicalInputs.checkPredictionRange(values, count: dataset.count, dimension: dimension) }
         return (KMeans.predict(values, count: dataset.count, dimension: dimension, centroids: centroids, k: clusters), nil)
     }
 }
@@ -208,16 +214,18 @@ enum NetworkInput {
     }
 
     /// The samples as the network takes them.
-    static func transform(_ dataset: Dataset, _ preprocessing: FeaturePreprocessing?, networkLayout: Dataset.Layout) -> Dataset {
+    static func transform(_ dataset: Dataset, _ preprocessing: FeaturePreprocessing?, networkLayout: Dataset.Layout) throws -> Dataset {
         guard let preprocessing else { return dataset }
-        return Dataset(
-            layout: networkLayout, count: dataset.count, values: preprocessing.apply(dataset.values, count: dataset.count), labels: dataset.labels)
+        let values = preprocessing.apply(dataset.values, count: dataset.count)
+        try ClassicalInputs.checkPredictionRange(values, count: dataset.count, dimension: preprocessing.outputDimension)
+        return Dataset(layout: networkLayout, count: dataset.count, values: values, labels: dataset.labels)
     }
 }
 
 /// IIC: the trunk and every head, with the chosen head's index.
 public struct IICModel: TrainedModel {
     public static let kind = "iic"
+    public static let jobKind = "cluster.iic"
     public let saved: IICTrainer.SavedModel
     /// Feature vectors' scaling and PCA before the network (nil: none).
     public let preprocessing: FeaturePreprocessing?
@@ -252,7 +260,8 @@ public struct IICModel: TrainedModel {
 
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
         try TrainedModelInput.check(dataset, against: layout)
-        let (clusters, probabilities) = try IICPredictor(saved).predict(NetworkInput.transform(dataset, preprocessing, networkLayout: saved.layout))
+        let (clusters, probabilities) = try IICPredictor(saved).predict(
+            try NetworkInput.transform(dataset, preprocessing, networkLayout: saved.layout))
         return (clusters, probabilities)
     }
 }
@@ -260,6 +269,7 @@ public struct IICModel: TrainedModel {
 /// SCAN: the trunk and the chosen head (also the backbone a later `cluster.scan` job may start from).
 public struct SCANModel: TrainedModel {
     public static let kind = "scan"
+    public static let jobKind = "cluster.scan"
     public let saved: SCANTrainer.SavedModel
     /// Feature vectors' scaling and PCA before the network (nil: none).
     public let preprocessing: FeaturePreprocessing?
@@ -292,7 +302,8 @@ public struct SCANModel: TrainedModel {
 
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
         try TrainedModelInput.check(dataset, against: layout)
-        let (clusters, probabilities) = try SCANPredictor(saved).predict(NetworkInput.transform(dataset, preprocessing, networkLayout: saved.layout))
+        let (clusters, probabilities) = try SCANPredictor(saved).predict(
+            try NetworkInput.transform(dataset, preprocessing, networkLayout: saved.layout))
         return (clusters, probabilities)
     }
 }

@@ -137,6 +137,7 @@ public struct GMMKind: TypedJobKind {
 /// component and every component's probability.
 public struct GaussianMixtureModel: TrainedModel {
     public static let kind = "gmm"
+    public static let jobKind = "cluster.gmm"
     public let layout: Dataset.Layout
     public let preprocessing: FeaturePreprocessing
     public let mixture: GaussianMixture.Model
@@ -197,7 +198,9 @@ public struct GaussianMixtureModel: TrainedModel {
 
     public func predict(_ dataset: Dataset) throws -> (clusters: [Int], probabilities: [Float]?) {
         try TrainedModelInput.check(dataset, against: layout)
-        let x = preprocessing.apply(dataset.values, count: dataset.count).map(Double.init)
+        let values = preprocessing.apply(dataset.values, count: dataset.count)
+        try ClassicalInputs.checkPredictionRange(values, count: dataset.count, dimension: preprocessing.outputDimension)
+        let x = values.map(Double.init)
         guard let (probabilities, _) = mixture.responsibilities(x, count: dataset.count) else {
             throw DatasetError(field: "model", "the saved covariances are not positive definite")
         }

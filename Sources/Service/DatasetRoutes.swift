@@ -105,7 +105,7 @@ struct DatasetRoutes: Sendable {
         guard let (model, pixelScale) = loaded else {
             throw Problem(
                 .conflict, code: .noModel, title: "No trained model",
-                detail: "job \(id) (\(job.kind)) has no trained model; cluster.kmeans and cluster.iic jobs have one", field: "id")
+                detail: "job \(id) (\(job.kind)) has no trained model; \(TrainedModels.jobKinds.joined(separator: ", ")) jobs have one", field: "id")
         }
         let received = try await receiver.receive(request)
         defer { received.removeFiles() }

@@ -121,6 +121,21 @@ final class ClassicalKindTests: XCTestCase {
                     XCTAssertTrue(reason.hasPrefix("params.normalize:") && reason.contains("l2"), reason)
                     let scaled = try await jobResult(client, kind, #"{"dataset": "\#(id)", "k": 2, "normalize": "l2"}"#)
                     XCTAssertEqual(scaled["scores"]?["ari"], 1, "\(kind) at \(scale): \(scaled)")
+                    // predict applies the saved L2 map to the same extreme rows and scores them as the job did.
+                    let (body, headers) = multipart([("data", "x.npy", npy(vectors, shape: [60, 3])), ("labels", "y.npy", npyLabels(classes))])
+                    let job = scaled["job"]!.stringValue!
+                    let predicted = try await client.execute(uri: "/v1/jobs/\(job)/predict", method: .post, headers: headers, body: body)
+                    XCTAssertEqual(try predicted.json["scores"]?["ari"], 1, predicted.text)
+                }
+                // A model fitted on data in range refuses new rows whose distances would overflow, naming the data.
+                let ordinary = (0..<60).map { Float($0 % 5) }
+                let inRange = try await client.upload([("data", "x.npy", npy(ordinary, shape: [20, 3]))]).json["id"]!.stringValue!
+                for kind in ["cluster.kmeans", "cluster.gmm"] {
+                    let fitted = try await jobResult(client, kind, #"{"dataset": "\#(inRange)", "k": 2, "normalize": "none"}"#)
+                    let (body, headers) = multipart([("data", "x.npy", npy(vectors, shape: [60, 3]))])
+                    let refused = try await client.execute(
+                        uri: "/v1/jobs/\(fitted["job"]!.stringValue!)/predict", method: .post, headers: headers, body: body)
+                    try assertProblem(refused, .unprocessableContent, code: "invalid_dataset", field: "data")
                 }
             }
         }
