@@ -29,7 +29,8 @@ public struct RUCKind: TypedJobKind {
     public struct Parameters: KindParameters, MixMatchTrainingParameters {
         @Param(
             .string(maxLength: 100),
-            "A succeeded cluster.* job whose assignments to refine (its dataset, probabilities and, for SCAN, embeddings and model are used).")
+            "A succeeded cluster.* job whose assignments to refine (its dataset, probabilities and, for SCAN, embeddings and model are used; "
+                + "a cluster.ruc job's data is its source's).")
         var sourceJob: String? = nil
         @Param(.string(maxLength: 100), "Without source_job: the dataset the assignments are of (an uploaded id or generated:NAME).")
         var dataset: String? = nil
@@ -156,6 +157,16 @@ public struct RUCKind: TypedJobKind {
                     .outOfRange, field: "params.source_job",
                     reason: "job \(id) has \(k) clusters; RUC refines at most \(SemiSupervisedSplit.maxClasses)")
             }
+            do {
+                let (reference, _) = try datasetParams(of: job)
+                guard try library.exists(reference) else {
+                    throw DatasetError(field: "params.source_job", "job \(id)'s dataset '\(reference.prefix(100))' no longer exists")
+                }
+            } catch let error as DatasetError {
+                throw ParameterError(.invalidValue, field: error.field, reason: error.reason)
+            } catch {
+                throw ParameterError(.invalidValue, field: "params.source_job", reason: "could not be looked up: \(error)")
+            }
             if params["selection"]?.stringValue == "confidence" && !Self.kindsWithProbabilities.contains(job.kind) {
                 throw ParameterError(
                     .invalidValue, field: "params.selection",
@@ -168,12 +179,9 @@ public struct RUCKind: TypedJobKind {
                     .invalidValue, field: "params.selection", reason: "confidence needs probabilities; uploaded assignments have none")
             }
             do {
-                let labels = try Self.uploadedAssignments(id, library: library)
                 let samples = try library.outline(reference, generatedSamples: params["generated_samples"]?.integerValue.map(Int.init) ?? 600)?
                     .samples
-                if let samples, samples != labels.count {
-                    throw DatasetError(field: "params.assignments", "\(labels.count) assignments for a dataset of \(samples) samples")
-                }
+                _ = try Self.uploadedAssignments(id, samples: samples, library: library)
             } catch let error as DatasetError {
                 throw ParameterError(.invalidValue, field: error.field, reason: error.reason)
             } catch {
@@ -187,7 +195,8 @@ public struct RUCKind: TypedJobKind {
     }
 
     /// Assignments uploaded as a dataset of N×1 integers, each −1 (unassigned) or a cluster index, using at least 2 clusters.
-    static func uploadedAssignments(_ id: String, library: DatasetLibrary) throws -> [Int] {
+    /// - Parameter samples: the dataset's size, checked first (a short file of zeros is the wrong length, not one cluster).
+    static func uploadedAssignments(_ id: String, samples: Int?, library: DatasetLibrary) throws -> [Int] {
         let uploaded = try library.load(id)
         guard uploaded.layout == .features(dimension: 1) else {
             throw DatasetError(
@@ -199,12 +208,31 @@ public struct RUCKind: TypedJobKind {
                 "value \(uploaded.values[bad]) at index \(bad) is not a cluster: expected −1 (unassigned) or 0…k−1 (k ≤ \(SemiSupervisedSplit.maxClasses))"
             )
         }
+        if let samples, samples != uploaded.count {
+            throw DatasetError(field: "params.assignments", "\(uploaded.count) assignments for a dataset of \(samples) samples")
+        }
         let assignments = uploaded.values.map { Int($0) }
         guard (assignments.max() ?? -1) >= 1 else {
             throw DatasetError(field: "params.assignments", "the assignments use fewer than 2 clusters; there is nothing to refine")
         }
         return assignments
     }
+
+    /// The dataset reference a source job ran on and the parameters that load it (`generated_*`, `seed`): its own,
+    /// or for a RUC job given a source_job, its source's, so a refinement can be refined again.
+    func datasetParams(of job: Job) throws -> (reference: String, params: JSONValue) {
+        var current = job
+        for _ in 0..<Self.maxSourceChain {
+            let params = try JSONValue.parse(Data(current.paramsJSON.utf8))
+            if let reference = params["dataset"]?.stringValue { return (reference, params) }
+            guard current.kind == name, let next = params["source_job"]?.stringValue, let source = try self.job(next) else { break }
+            current = source
+        }
+        throw DatasetError(field: "params.source_job", "job \(job.id) names no dataset")
+    }
+
+    /// RUC of RUC of …: how many source jobs are followed to the data.
+    static let maxSourceChain = 32
 
     /// What RUC starts from: the data, the assignments (−1: none), their probabilities, an embedding or mined
     /// neighbours, and a SCAN model's weights when the source has one.
@@ -226,8 +254,7 @@ public struct RUCKind: TypedJobKind {
                 guard let job = try self.job(id), job.status == .succeeded else {
                     throw JobFailure("params.source_job: job \(id) is not a succeeded job")
                 }
-                let sourceParams = try JSONValue.parse(Data(job.paramsJSON.utf8))
-                guard let reference = sourceParams["dataset"]?.stringValue else { throw JobFailure("params.source_job: job \(id) names no dataset") }
+                let (reference, sourceParams) = try datasetParams(of: job)
                 let dataset = try library.load(
                     reference, generatedSamples: sourceParams["generated_samples"]?.integerValue.map(Int.init) ?? 600,
                     generatedClasses: sourceParams["generated_classes"]?.integerValue.map(Int.init) ?? 3,
@@ -260,10 +287,7 @@ public struct RUCKind: TypedJobKind {
             }
             let dataset = try library.load(
                 reference, generatedSamples: params.generatedSamples, generatedClasses: params.generatedClasses, seed: UInt64(params.seed))
-            let assignments = try Self.uploadedAssignments(id, library: library)
-            guard assignments.count == dataset.count else {
-                throw JobFailure("params.assignments: \(assignments.count) assignments for a dataset of \(dataset.count) samples")
-            }
+            let assignments = try Self.uploadedAssignments(id, samples: dataset.count, library: library)
             return Source(kind: nil, dataset: dataset, datasetReference: reference, assignments: assignments, clusters: (assignments.max() ?? 0) + 1)
         } catch let error as DatasetError {
             throw JobFailure("\(error.field): \(error.reason)")

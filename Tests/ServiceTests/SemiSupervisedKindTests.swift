@@ -93,6 +93,16 @@ final class SemiSupervisedKindTests: XCTestCase {
             let prediction = try await predict(client, refined, [("data", "x.npy", npy(dataset.values, shape: [300, 2]))])
             XCTAssertEqual(prediction.status, .ok, prediction.text)
             XCTAssertEqual(try prediction.json["assignments"]?.arrayValue?.count, 300)
+            // A refinement refined again: the data is found through the chain of source jobs (it once failed at run time).
+            let (_, again) = try await succeeded(
+                client, "cluster.ruc", #"{"source_job": "\#(job)", "epochs": 1, "batch_size": 16, "confidence_threshold": 0.5}"#)
+            XCTAssertEqual(again["source"]?["kind"], "cluster.ruc")
+            XCTAssertEqual(again["source"]?["scores"], ruc["scores"])
+            // A source whose dataset was deleted is refused at submission, not failed in the run.
+            _ = try await client.execute(uri: "/v1/datasets/\(data.json["id"]!.stringValue!)", method: .delete)
+            let orphan = try await submitKind(client, "cluster.ruc", #"{"source_job": "\#(refined)", "epochs": 1}"#)
+            try assertProblem(orphan, .unprocessableContent, code: "invalid_value", field: "params.source_job")
+            XCTAssertTrue(try orphan.json["detail"]?.stringValue?.contains("no longer exists") == true, orphan.text)
         }
     }
 
@@ -178,10 +188,11 @@ final class SemiSupervisedKindTests: XCTestCase {
                 try await submitKind(client, "cluster.ruc", #"{"dataset": "\#(unlabelled)", "assignments": "\#(fractional)"}"#),
                 .unprocessableContent,
                 code: "invalid_value", field: "params.assignments")
-            let short = try await client.upload([("data", "a.npy", npy([0, 1, 1], shape: [3, 1]))]).json["id"]!.stringValue!
-            try assertProblem(
-                try await submitKind(client, "cluster.ruc", #"{"dataset": "\#(unlabelled)", "assignments": "\#(short)"}"#), .unprocessableContent,
-                code: "invalid_value", field: "params.assignments")
+            // A short file is the wrong length even when it uses one cluster (it was once called "fewer than 2 clusters").
+            let short = try await client.upload([("data", "a.npy", npy([0, 0, 0], shape: [3, 1]))]).json["id"]!.stringValue!
+            let shortAnswer = try await submitKind(client, "cluster.ruc", #"{"dataset": "\#(unlabelled)", "assignments": "\#(short)"}"#)
+            try assertProblem(shortAnswer, .unprocessableContent, code: "invalid_value", field: "params.assignments")
+            XCTAssertTrue(try shortAnswer.json["detail"]?.stringValue?.contains("3 assignments for a dataset of 4 samples") == true, shortAnswer.text)
             let tooMany = try await client.upload([("data", "a.npy", npy([0, 1, 1000, 0], shape: [4, 1]))]).json["id"]!.stringValue!
             try assertProblem(
                 try await submitKind(client, "cluster.ruc", #"{"dataset": "\#(unlabelled)", "assignments": "\#(tooMany)"}"#), .unprocessableContent,
