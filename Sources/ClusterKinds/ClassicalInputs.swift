@@ -126,12 +126,33 @@ enum ClassicalInputs {
         let scores = dataset.labels.map { ClusteringMetrics.scores(assignments, $0) }
         ClusterInputs.recordScores(scores, step: 1, context: context)
         let sizes = ClusteringMetrics.sizes(assignments, k: k)
+        var warnings = ClusterInputs.resultWarnings(sizes: sizes) + extraWarnings
+        let distinct = distinctRows(prepared.values, count: dataset.count, dimension: prepared.dimension, enough: k)
+        if distinct < k {
+            warnings.append(
+                "the data holds only \(distinct) distinct vector\(distinct == 1 ? "" : "s") (after scaling) for \(k) clusters: identical samples "
+                    + "cannot be told apart, so clusters among them are arbitrary; use a smaller k")
+        }
         return [
             "k": .integer(Int64(k)), "samples": .integer(Int64(dataset.count)), "cluster_sizes": ClusterInputs.integers(sizes),
             "preprocessing": prepared.description, "scores": ClusterInputs.scoresJSON(scores),
-            "warnings": .array((ClusterInputs.resultWarnings(sizes: sizes) + extraWarnings).map(JSONValue.string)),
+            "warnings": .array(warnings.map(JSONValue.string)),
             "seconds": .number(seconds),
         ]
+    }
+
+    /// How many different rows there are, counting stops at `enough` (on real data, after the first few rows).
+    /// Rows are told apart by hash: a collision could only undercount.
+    static func distinctRows(_ values: [Float], count n: Int, dimension d: Int, enough: Int) -> Int {
+        var seen = Set<Int>()
+        values.withUnsafeBufferPointer { buffer in
+            for i in 0..<n where seen.count < enough {
+                var hasher = Hasher()
+                hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[(i * d)..<((i + 1) * d)])))
+                seen.insert(hasher.finalize())
+            }
+        }
+        return seen.count
     }
 
     static func numbers(_ values: [Double]) -> JSONValue { .array(values.map { $0.isFinite ? .number($0) : .null }) }

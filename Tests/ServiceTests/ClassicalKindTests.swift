@@ -94,6 +94,13 @@ final class ClassicalKindTests: XCTestCase {
             let ward = try await jobResult(client, "cluster.agglomerative", #"{"dataset": "\#(id)", "k": 1}"#)
             XCTAssertEqual(ward["cut_height"], .null)
             XCTAssertEqual(ward["cluster_sizes"], [40])
+            XCTAssertEqual(ward["warnings"], [], "one cluster of identical samples is no degenerate answer")
+            // Two clusters of identical samples are arbitrary, and the result says so.
+            for kind in ["cluster.spectral", "cluster.agglomerative"] {
+                let split = try await jobResult(client, kind, #"{"dataset": "\#(id)", "k": 2}"#)
+                let warnings = split["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                XCTAssertTrue(warnings.contains { $0.hasPrefix("the data holds only 1 distinct vector (after scaling) for 2 clusters") }, "\(split)")
+            }
             _ = try await jobResult(client, "cluster.kmeans", #"{"dataset": "generated:blobs", "k": 3}"#)
         }
     }
