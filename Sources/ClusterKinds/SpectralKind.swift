@@ -16,7 +16,10 @@ public struct SpectralKind: TypedJobKind {
         @Param(.integerOrAuto(minimum: 2, maximum: SpectralKind.maxClusters), "Clusters, or \"auto\": the k in 2…k_max with the largest eigengap.")
         var k = ClusterCount.auto
         @Param(.integer(minimum: 2, maximum: SpectralKind.maxClusters), "The largest k \"auto\" considers.") var kMax = 20
-        @Param(.integer(minimum: 2, maximum: 100), "Nearest neighbours per sample in the affinity graph (scikit-learn's default).") var neighbours =
+        @Param(
+            .integer(minimum: 2, maximum: 100),
+            "Nearest neighbours per sample in the affinity graph (10: scikit-learn's default; clusters of about 10 samples are cut off "
+                + "better at 5, which splits text embeddings' graphs: README, Embeddings).") var neighbours =
             10
         @Param(
             .string(maxLength: 20, allowed: ["random_walk", "normalized_rows"]),
