@@ -41,7 +41,7 @@ enum ClusterInputs {
         return [
             ResourceReference(
                 table: datasetTable, id: id, field: "params.dataset",
-                missing: "dataset (it may have been deleted; upload one with POST /v1/datasets)")
+                missing: "dataset", hint: "it may have been deleted; upload one with POST /v1/datasets")
         ]
     }
 

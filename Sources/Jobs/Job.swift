@@ -94,15 +94,17 @@ public struct ResourceReference: Sendable, Equatable {
     /// The table holding the row (with `id` and `owner` columns).
     public var table: String
     public var id: String
-    /// The parameter that names it (`params.dataset`) and what to tell the user when it is missing.
+    /// The parameter that names it (`params.dataset`), what it is ("dataset") and what to tell the user when it is missing.
     public var field: String
     public var missing: String
+    public var hint: String?
 
-    public init(table: String, id: String, field: String, missing: String) {
+    public init(table: String, id: String, field: String, missing: String, hint: String? = nil) {
         self.table = table
         self.id = id
         self.field = field
         self.missing = missing
+        self.hint = hint
     }
 }
 

@@ -47,6 +47,10 @@ public protocol JobStore: Sendable {
     /// Inserts a queued job. With an idempotency key seen before, returns that job and `created == false`.
     func submit(_ submission: JobSubmission, maxQueued: Int, now: Date) throws -> (job: Job, created: Bool)
     func job(id: String) throws -> Job?
+    /// Whether the row a job would read exists and belongs to `owner` (any owner's for an admin): what `submit`
+    /// checks again in its transaction, asked before a kind validates parameters, so that validation (a source
+    /// job's status, a dataset's size) reveals nothing of another owner's rows.
+    func referenceVisible(_ reference: ResourceReference, owner: String?, admin: Bool) throws -> Bool
     /// The job if it is in memory, without touching the database (nil when not cached): the HTTP
     /// edge answers hot reads with it on the spot and sends the rest to a thread that may block.
     func cachedJob(id: String) -> Job?

@@ -134,6 +134,19 @@ public final class PostgresJobStore: JobStore, @unchecked Sendable {
         return outcome
     }
 
+    public func referenceVisible(_ reference: ResourceReference, owner: String?, admin: Bool) throws -> Bool {
+        guard reference.table.allSatisfy({ $0.isLetter || $0 == "_" }) else { return false }
+        return try pool.session { db in
+            guard
+                let row = try db.query(
+                    PostgresQuery(unsafeSQL: "SELECT owner FROM \(reference.table) WHERE id = $1", binds: Self.binds(reference.id))
+                )
+                .first
+            else { return false }
+            return try admin || row.decode(String?.self) == owner
+        }
+    }
+
     public func job(id: String) throws -> Job? {
         let useCache = cache != nil && listening.isSet
         let (cached, epoch) = useCache ? cache!.lookup(id) : (nil, 0)

@@ -100,6 +100,16 @@ public final class SQLiteJobStore: JobStore {
         return outcome
     }
 
+    public func referenceVisible(_ reference: ResourceReference, owner: String?, admin: Bool) throws -> Bool {
+        guard reference.table.allSatisfy({ $0.isLetter || $0 == "_" }) else { return false }
+        return try database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT owner FROM \(reference.table) WHERE id = ?", arguments: [reference.id]) else {
+                return false
+            }
+            return admin || (row["owner"] as String?) == owner
+        }
+    }
+
     public func job(id: String) throws -> Job? {
         let (cached, epoch) = cache?.lookup(id) ?? (nil, 0)
         if let cached { return cached }

@@ -116,7 +116,8 @@ public struct MCMCKind: TypedJobKind {
             guard let reference = value.stringValue else { return nil }
             let id = reference.hasSuffix(":labels") ? String(reference.dropLast(7)) : reference
             return ResourceReference(
-                table: "datasets", id: id, field: "params.data_from.\(name)", missing: "dataset (upload one with POST /v1/datasets)")
+                table: "datasets", id: id, field: "params.data_from.\(name)", missing: "dataset",
+                hint: "upload one with POST /v1/datasets")
         }
     }
 

@@ -35,8 +35,8 @@ struct JobRoutes: Sendable {
         let (job, created) = try await offload {
             let value = try RequestParsing.parseJSON(body)
             var submission = try RequestParsing.submission(
-                from: value, idempotencyKey: idempotencyKey, registry: registry,
-                configuration: configuration)
+                from: value, idempotencyKey: idempotencyKey, registry: registry, configuration: configuration,
+                visible: { try store.referenceVisible($0, owner: caller.owner, admin: caller.admin) })
             submission.owner = caller.owner
             submission.ownerIsAdmin = caller.admin
             return try store.submit(submission, maxQueued: configuration.maxQueuedJobs, now: Date())

@@ -121,7 +121,8 @@ extension Problem {
         case .referenceMissing(let reference):
             return Problem(
                 .unprocessableContent, code: .invalidValue, title: "Invalid parameter",
-                detail: "no \(reference.missing) with id '\(reference.id.prefix(100))'", field: reference.field)
+                detail: "no \(reference.missing) with id '\(reference.id.prefix(100))'" + (reference.hint.map { "; \($0)" } ?? ""),
+                field: reference.field)
         case .quotaExceeded(let what, let limit, let current):
             let storage = what == "stored bytes"
             return Problem(

@@ -49,9 +49,11 @@ enum RequestParsing {
     }
 
     /// The parts of a `POST /v1/jobs` body, checked against the kind's parameter schema.
+    /// - Parameter visible: whether a row the job would read is the caller's (nil: not checked here, as in tests
+    ///   of parsing alone; the store checks it again either way).
     static func submission(
         from body: JSONValue, idempotencyKey: String?, registry: JobKindRegistry,
-        configuration: ServiceConfiguration
+        configuration: ServiceConfiguration, visible: ((ResourceReference) throws -> Bool)? = nil
     ) throws -> JobSubmission {
         guard case .object(let members) = body else {
             throw Problem(
@@ -88,6 +90,12 @@ enum RequestParsing {
                 default: .integer(Int64(configuration.maxAttempts))),
         ])
         let fields = try envelope.validate(.object(members.filter { ["name", "priority", "max_attempts"].contains($0.key) }), path: "body")
+        // Rows of another owner are refused as missing before the kind looks at them (see `referenceVisible`).
+        if let visible {
+            for reference in kind.references(members["params"] ?? .null) where try !visible(reference) {
+                throw Problem.from(JobStoreError.referenceMissing(reference))
+            }
+        }
         let params: JSONValue
         do {
             params = try kind.normalize(members["params"])

@@ -78,6 +78,16 @@ final class AuthenticationTests: XCTestCase {
                     "/v1/jobs", json: #"{"kind": "cluster.kmeans", "params": {"dataset": "\#(dataset)", "k": 3}}"#,
                     headers: bearer(bob, [.contentType: "application/json"])),
                 .unprocessableContent, code: "invalid_value", field: "params.dataset")
+            // Nor do a kind's checks of what a job would read tell Bob anything: Alice's dataset is "no dataset" before its
+            // size is compared with k, and her job is "no job to refine" whatever its state.
+            for (params, field, detail) in [
+                (#"{"kind": "cluster.spectral", "params": {"dataset": "\#(dataset)", "k": 50}}"#, "params.dataset", "no dataset with id"),
+                (#"{"kind": "cluster.ruc", "params": {"source_job": "\#(job)"}}"#, "params.source_job", "no job to refine with id"),
+            ] {
+                let refused = try await client.post("/v1/jobs", json: params, headers: bearer(bob, [.contentType: "application/json"]))
+                try assertProblem(refused, .unprocessableContent, code: "invalid_value", field: field)
+                XCTAssertTrue(try refused.json["detail"]?.stringValue?.hasPrefix(detail) == true, refused.text)
+            }
             let bobsJobs = try await client.get("/v1/jobs", headers: asBob).json["jobs"]?.arrayValue?.count
             XCTAssertEqual(bobsJobs, 0)
             let bobsDatasets = try await client.get("/v1/datasets", headers: asBob).json["datasets"]?.arrayValue?.count
