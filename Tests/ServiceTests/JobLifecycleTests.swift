@@ -18,15 +18,24 @@ final class JobLifecycleTests: XCTestCase {
             XCTAssertEqual(job["params"], ["steps": 6, "step_ms": 30, "checkpoint_every": 2, "seed": 3], "defaults filled in")
             XCTAssertEqual(job["name"], "first")
 
-            // ETag and conditional GET.
-            let first = try await client.get("/v1/jobs/\(id)")
-            let etag = try XCTUnwrap(first.headers[.eTag])
-            let current = try await client.get("/v1/jobs/\(id)")
-            if current.headers[.eTag] == etag {
-                let notModified = try await client.get("/v1/jobs/\(id)", headers: [.ifNoneMatch: etag])
-                XCTAssertEqual(notModified.status, .notModified)
-                XCTAssertEqual(notModified.headers[.eTag], etag)
+            // ETag and conditional GET. The job runs meanwhile: a 200 to If-None-Match must carry a new ETag (the job
+            // changed), and once the job holds still a 304 carries the same one.
+            let firstResponse = try await client.get("/v1/jobs/\(id)")
+            let firstETag = try XCTUnwrap(firstResponse.headers[.eTag])
+            var notModifiedSeen = false
+            for _ in 0..<100 where !notModifiedSeen {
+                let current = try await client.get("/v1/jobs/\(id)")
+                let etag = try XCTUnwrap(current.headers[.eTag])
+                let conditional = try await client.get("/v1/jobs/\(id)", headers: [.ifNoneMatch: etag])
+                if conditional.status == .notModified {
+                    XCTAssertEqual(conditional.headers[.eTag], etag)
+                    notModifiedSeen = true
+                } else {
+                    XCTAssertEqual(conditional.status, .ok)
+                    XCTAssertNotEqual(conditional.headers[.eTag], etag, "a 200 to If-None-Match means the job changed")
+                }
             }
+            XCTAssertTrue(notModifiedSeen)
 
             // SSE from the start: every event up to the terminal one, then the stream ends.
             let stream = try await client.get("/v1/jobs/\(id)/events")
@@ -52,7 +61,7 @@ final class JobLifecycleTests: XCTestCase {
             let done = try await client.get("/v1/jobs/\(id)")
             XCTAssertEqual(try done.json["status"], "succeeded")
             XCTAssertNil(done.headers[.retryAfter], "terminal responses carry no Retry-After")
-            XCTAssertNotEqual(done.headers[.eTag], etag)
+            XCTAssertNotEqual(done.headers[.eTag], firstETag)
 
             let result = try await client.get("/v1/jobs/\(id)/result").json
             let expected = (1...6).map { CountingJobKind.value(seed: 3, step: Int64($0)) }.reduce(0, +)
