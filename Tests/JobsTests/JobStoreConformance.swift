@@ -24,6 +24,7 @@ enum JobStoreConformance {
         ("testMetricPagesAndSeries", testMetricPagesAndSeries),
         ("testLogsAndProgressAreFencedByTheLease", testLogsAndProgressAreFencedByTheLease),
         ("testOtherHandlesHearOfChanges", testOtherHandlesHearOfChanges),
+        ("testReferencesAreVisibleToTheirOwnerOnly", testReferencesAreVisibleToTheirOwnerOnly),
     ]
 
     static func testSubmitAndRead(_ store: any JobStore, _ secondStore: () throws -> any JobStore) throws {
@@ -34,6 +35,25 @@ enum JobStoreConformance {
         XCTAssertEqual(try store.job(id: job.id), job)
         XCTAssertNil(try store.job(id: "missing"))
         XCTAssertEqual(try store.events(jobID: job.id, after: 0, limit: 10).map(\.type), [.status])
+    }
+
+    /// What submission asks before a kind validates parameters: a row is visible to its owner and to admins, and a
+    /// missing row, another owner's row or a table name that is not a plain word is not.
+    static func testReferencesAreVisibleToTheirOwnerOnly(_ store: any JobStore, _ secondStore: () throws -> any JobStore) throws {
+        var submission = countSubmission()
+        submission.owner = "alice"
+        let (job, _) = try store.submit(submission, maxQueued: 10, now: Date())
+        let reference = ResourceReference(table: "jobs", id: job.id, field: "params.source_job", missing: "job")
+        XCTAssertTrue(try store.referenceVisible(reference, owner: "alice", admin: false))
+        XCTAssertFalse(try store.referenceVisible(reference, owner: "bob", admin: false))
+        XCTAssertFalse(try store.referenceVisible(reference, owner: nil, admin: false))
+        XCTAssertTrue(try store.referenceVisible(reference, owner: "bob", admin: true))
+        var missing = reference
+        missing.id = "no-such-job"
+        XCTAssertFalse(try store.referenceVisible(missing, owner: "alice", admin: true))
+        var injected = reference
+        injected.table = "jobs WHERE 1 = 1 OR id"
+        XCTAssertFalse(try secondStore().referenceVisible(injected, owner: "alice", admin: true))
     }
 
     static func testIdempotencyKey(_ store: any JobStore, _ secondStore: () throws -> any JobStore) throws {
