@@ -42,7 +42,7 @@ public struct RUCKind: TypedJobKind {
             .string(maxLength: 12, allowed: CleanSetSelection.allCases.map(\.rawValue)),
             "Clean-set selection: confidence (source probability ≥ confidence_threshold), metric (the sample's cluster is the majority among its "
                 + "selection_neighbours nearest neighbours in the source's embeddings, or in the raw features), hybrid (both; metric alone when "
-                + "the source has no probabilities).")
+                + "the source has no probabilities or no sample passes both, with a warning).")
         var selection = "hybrid"
         @Param(
             .number(minimum: 0, maximum: 1),
@@ -335,7 +335,21 @@ public struct RUCKind: TypedJobKind {
             }
             agreeing = CleanSetSelection.agreeing(assignments, neighbours: indices, k: neighbourCount)
         }
-        let clean = selection.clean(assignments, confident: confident, agreeing: agreeing)
+        var clean = selection.clean(assignments, confident: confident, agreeing: agreeing)
+        // A source whose probabilities are all soft (a cluster.ruc job's averaged, label-smoothed predictions) passes no
+        // sample at 0.99: hybrid then keeps what the neighbours agree on, as it does for a source without probabilities,
+        // rather than failing the defaults.
+        if clean.isEmpty && selection == .hybrid {
+            let agreed = CleanSetSelection.metric.clean(assignments, confident: confident, agreeing: agreeing)
+            if !agreed.isEmpty {
+                let largest: Float = source.probabilities?.max() ?? 0
+                warnings.append(
+                    "no sample passed both tests (the source's largest probability is \(String(format: "%.3f", largest)), below "
+                        + "confidence_threshold \(params.confidenceThreshold)): the clean set was selected by neighbour agreement alone")
+                selection = .metric
+                clean = agreed
+            }
+        }
         guard !clean.isEmpty else {
             throw JobFailure("params.selection: no sample passed the \(selection.rawValue) selection; lower confidence_threshold or use metric")
         }
