@@ -342,10 +342,10 @@ public struct RUCKind: TypedJobKind {
         if clean.isEmpty && selection == .hybrid {
             let agreed = CleanSetSelection.metric.clean(assignments, confident: confident, agreeing: agreeing)
             if !agreed.isEmpty {
-                let largest: Float = source.probabilities?.max() ?? 0
+                // Not "every probability is below the threshold": some may pass it on samples whose neighbours disagree.
                 warnings.append(
-                    "no sample passed both tests (the source's largest probability is \(String(format: "%.3f", largest)), below "
-                        + "confidence_threshold \(params.confidenceThreshold)): the clean set was selected by neighbour agreement alone")
+                    "no sample passed both tests (confidence_threshold \(params.confidenceThreshold) and neighbour agreement): the clean set "
+                        + "was selected by neighbour agreement alone")
                 selection = .metric
                 clean = agreed
             }
