@@ -52,6 +52,8 @@ public final class WorkerPool: Sendable {
         var running: [String: (flag: CancellationFlag, workerID: String)] = [:]
         var liveThreads = 0
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Workers are not claiming jobs because the disk is low.
+        var pausedForSpace = false
     }
 
     private let state = Mutex(State())
@@ -215,6 +217,14 @@ public final class WorkerPool: Sendable {
             for waiter in waiters { waiter.resume() }
         }
         while !state.withLock({ $0.stopping }) {
+            // On a low disk a job would start only to fail, and its writes would take the space the reserve freed for
+            // cancels and deletes: queued jobs wait until there is room again.
+            if let storage, storage.isLow {
+                noteSpacePause(true)
+                sleepUntilWoken()
+                continue
+            }
+            noteSpacePause(false)
             let job: Job?
             do {
                 job = try store.claim(workerID: workerID, leaseDuration: configuration.leaseDuration, now: Date())
@@ -237,6 +247,20 @@ public final class WorkerPool: Sendable {
             } else {
                 sleepUntilWoken()
             }
+        }
+    }
+
+    /// Logs once when workers stop starting jobs for want of disk space, and once when they start again.
+    private func noteSpacePause(_ paused: Bool) {
+        let changed = state.withLock { state -> Bool in
+            defer { state.pausedForSpace = paused }
+            return state.pausedForSpace != paused
+        }
+        guard changed else { return }
+        if paused {
+            logger.warning("the disk is low: no new job starts until space is freed", metadata: ["free_bytes": "\(storage?.freeBytes ?? -1)"])
+        } else {
+            logger.notice("disk space is back: jobs start again")
         }
     }
 

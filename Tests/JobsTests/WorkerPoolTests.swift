@@ -124,6 +124,41 @@ final class WorkerPoolTests: XCTestCase {
         await pool.shutdown()
     }
 
+    func testNoJobStartsWhileTheDiskIsLow() async throws {
+        // A started job would fail on the full disk and spend the space the reserve freed for cancels (CI saw a queued
+        // job start the moment the running one failed, and its cancel get a 507).
+        let gate = Gate()
+        let full = StorageSpace(directory: directory.path, minFreeBytes: .max, reserveBytes: 0)
+        XCTAssertTrue(full.isLow)
+        let paused = WorkerPool(
+            store: store, registry: JobKindRegistry([GateKind(gate: gate)]),
+            configuration: .init(workers: 2, leaseDuration: 5, heartbeatInterval: 0.1, rescueInterval: 0.2, idlePoll: 0.05), storage: full)
+        try paused.start()
+        let job = try store.submit(JobSubmission(kind: "test.gate", params: [:]), maxQueued: 10, now: Date()).job
+        for _ in 0..<10 {
+            paused.workAvailable()
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        XCTAssertEqual(gate.entryCount, 0)
+        XCTAssertEqual(try store.job(id: job.id)?.status, .queued)
+        XCTAssertEqual(try store.requestCancel(jobID: job.id, now: Date()).status, .cancelled, "a queued job is still cancellable")
+        await paused.shutdown()
+
+        // With room on the disk the same pool configuration runs jobs.
+        let roomy = StorageSpace(directory: directory.path, minFreeBytes: 0, reserveBytes: 0)
+        XCTAssertFalse(roomy.isLow)
+        let running = WorkerPool(
+            store: store, registry: JobKindRegistry([GateKind(gate: gate)]),
+            configuration: .init(workers: 2, leaseDuration: 5, heartbeatInterval: 0.1, rescueInterval: 0.2, idlePoll: 0.05), storage: roomy)
+        try running.start()
+        let second = try store.submit(JobSubmission(kind: "test.gate", params: [:]), maxQueued: 10, now: Date()).job
+        running.workAvailable()
+        XCTAssertTrue(eventually { gate.entryCount == 1 })
+        gate.release()
+        XCTAssertTrue(try eventually { try store.job(id: second.id)?.status == .succeeded })
+        await running.shutdown()
+    }
+
     func testShutdownRequeuesRunningJobsWithoutSpendingAnAttempt() async throws {
         let gate = Gate()
         let pool = makePool([GateKind(gate: gate)])

@@ -1,7 +1,8 @@
 """Full disk: the real server on a small tmpfs (mounted here when run as root; skipped with a message
 otherwise). Fills the disk while a job runs and checks: writes get 507 problem+json (never 500),
-/readyz is not ready, a queued job can still be cancelled and deleted, the running job ends (failed
-or succeeded, never left `running`), and once space is freed the server is ready and accepts uploads.
+/readyz is not ready, the running job ends (failed or succeeded, never left `running`), the queued job
+does not start while the disk is low and can still be cancelled and deleted, and once space is freed the
+server is ready, accepts uploads and runs jobs again.
 
 Usage: disk_full_test.py PATH/TO/montecluster
 """
@@ -74,17 +75,8 @@ def main(binary):
         status, _, body = server.request("GET", "/readyz")
         check(status == 503, f"/readyz on a full disk: {status} {body}")
 
-        # The second job is queued, or running if the first already failed for want of space.
-        status, _, body = server.request("POST", f"/v1/jobs/{queued['id']}/cancel")
-        check(status == 200 and body.get("status") in ("cancelled", "cancelling"), f"cancel on a full disk: {status} {body}")
-        for _ in range(20):
-            _, _, body = server.request("GET", f"/v1/jobs/{queued['id']}?wait=2")
-            if body.get("terminal"):
-                break
-        check(body.get("terminal") is True, f"the cancelled job ended {body.get('status')}")
-        status, _, body = server.request("DELETE", f"/v1/jobs/{queued['id']}")
-        check(status == 204, f"delete on a full disk: {status} {body}")
-
+        # The running job ends (it fails for want of space, or finishes); the queued one must not start on the low disk:
+        # it would fail too, and its writes would take the space the reserve freed for cancels and deletes.
         deadline = time.time() + 60
         current = {}
         while time.time() < deadline:
@@ -93,6 +85,16 @@ def main(binary):
                 break
         check(current.get("terminal") is True, f"the running job was left {current.get('status')} on a full disk")
         print(f"the job running when the disk filled: {current.get('status')} ({current.get('reason')})")
+        time.sleep(1.5)
+        _, _, body = server.request("GET", f"/v1/jobs/{queued['id']}")
+        check(body.get("status") == "queued", f"the queued job stays queued on a full disk: {body.get('status')} ({body.get('reason')})")
+
+        status, _, body = server.request("POST", f"/v1/jobs/{queued['id']}/cancel")
+        check(status == 200 and body.get("status") == "cancelled", f"cancel on a full disk: {status} {body}")
+        status, _, body = server.request("DELETE", f"/v1/jobs/{queued['id']}")
+        check(status == 204, f"delete on a full disk: {status} {body}")
+        status, _, body = server.request("DELETE", f"/v1/jobs/{running['id']}")
+        check(status == 204, f"delete of the ended job on a full disk: {status} {body}")
 
         os.remove(filler)
         ready = False
@@ -105,6 +107,13 @@ def main(binary):
         check(ready, "/readyz did not recover after space was freed")
         code, raw = upload(server, npy_features(64, 64))
         check(code == 201, f"upload after space was freed: {code} {raw[:200]}")
+        status, _, after = server.request("POST", "/v1/jobs", {"kind": "demo.count", "params": {"steps": 3, "step_ms": 1}})
+        check(status == 201, f"submit after space was freed: {status} {after}")
+        for _ in range(20):
+            _, _, after = server.request("GET", f"/v1/jobs/{after['id']}?wait=2")
+            if after.get("terminal"):
+                break
+        check(after.get("status") == "succeeded", f"a job submitted after space was freed ran: {after.get('status')} ({after.get('reason')})")
         check(server.process.poll() is None, "the server exited")
         check(not any("500" in line and "internal" in line for line in server.log), "a 500 was logged")
     finally:
