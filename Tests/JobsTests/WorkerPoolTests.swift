@@ -54,10 +54,11 @@ final class WorkerPoolTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    func makePool(_ kinds: [any JobKind], workers: Int = 2) -> WorkerPool {
+    func makePool(_ kinds: [any JobKind], workers: Int = 2, storage: StorageSpace? = nil) -> WorkerPool {
         WorkerPool(
             store: store, registry: JobKindRegistry(kinds),
-            configuration: .init(workers: workers, leaseDuration: 5, heartbeatInterval: 0.1, rescueInterval: 0.2, idlePoll: 0.05))
+            configuration: .init(workers: workers, leaseDuration: 5, heartbeatInterval: 0.1, rescueInterval: 0.2, idlePoll: 0.05),
+            storage: storage)
     }
 
     func testRunsJobsToSuccessWithMetricsCheckpointsAndArtifacts() async throws {
@@ -130,9 +131,7 @@ final class WorkerPoolTests: XCTestCase {
         let gate = Gate()
         let full = StorageSpace(directory: directory.path, minFreeBytes: .max, reserveBytes: 0)
         XCTAssertTrue(full.isLow)
-        let paused = WorkerPool(
-            store: store, registry: JobKindRegistry([GateKind(gate: gate)]),
-            configuration: .init(workers: 2, leaseDuration: 5, heartbeatInterval: 0.1, rescueInterval: 0.2, idlePoll: 0.05), storage: full)
+        let paused = makePool([GateKind(gate: gate)], storage: full)
         try paused.start()
         let job = try store.submit(JobSubmission(kind: "test.gate", params: [:]), maxQueued: 10, now: Date()).job
         for _ in 0..<10 {
@@ -147,9 +146,7 @@ final class WorkerPoolTests: XCTestCase {
         // With room on the disk the same pool configuration runs jobs.
         let roomy = StorageSpace(directory: directory.path, minFreeBytes: 0, reserveBytes: 0)
         XCTAssertFalse(roomy.isLow)
-        let running = WorkerPool(
-            store: store, registry: JobKindRegistry([GateKind(gate: gate)]),
-            configuration: .init(workers: 2, leaseDuration: 5, heartbeatInterval: 0.1, rescueInterval: 0.2, idlePoll: 0.05), storage: roomy)
+        let running = makePool([GateKind(gate: gate)], storage: roomy)
         try running.start()
         let second = try store.submit(JobSubmission(kind: "test.gate", params: [:]), maxQueued: 10, now: Date()).job
         running.workAvailable()
