@@ -8,8 +8,8 @@ public struct SpectralKind: TypedJobKind {
     public init(library: DatasetLibrary) { self.library = library }
     public let name = "cluster.spectral"
     public let summary =
-        "Spectral clustering of feature vectors (kNN graph, normalized Laplacian, block Krylov eigensolver, k-means on the spectral "
-        + "embedding); k \"auto\" picks the largest eigengap. Recommended for embeddings."
+        "Spectral clustering of feature vectors (kNN graph, normalized Laplacian, block Krylov eigensolver, k-means into 2k groups on the "
+        + "spectral embedding merged along the graph to k); k \"auto\" picks the largest eigengap. Recommended for embeddings."
 
     public struct Parameters: ClusterParameters {
         @Param(ClusterInputs.dataset) var dataset = ""
@@ -26,6 +26,12 @@ public struct SpectralKind: TypedJobKind {
             "The rows k-means clusters: random_walk (eigenvectors times D^-1/2, as scikit-learn's SpectralClustering) or normalized_rows "
                 + "(each row of the eigenvectors scaled to unit length, Ng-Jordan-Weiss).")
         var embedding = "random_walk"
+        @Param(
+            .string(maxLength: 20, allowed: ["merge", "kmeans"]),
+            "How the embedding's rows become clusters: merge (k-means into 2k groups, then the two groups with the most graph edges "
+                + "between them relative to the product of their volumes joined until k remain, so a large cluster is not split to spare "
+                + "a small one: README, Embeddings) or kmeans (k-means into k clusters, as scikit-learn's SpectralClustering).")
+        var assignLabels = "merge"
         @Param(.integer(minimum: 1, maximum: 100), "k-means runs on the spectral embedding; the lowest inertia wins.") var nInit = 10
         @Param(ClassicalInputs.normalize) var normalize = "auto"
         @Param(ClassicalInputs.pcaComponents) var pcaComponents = 0
@@ -124,16 +130,20 @@ public struct SpectralKind: TypedJobKind {
                 "the \(params.neighbours)-nearest-neighbour graph has \(spectrum.components) connected components; each is at least one cluster "
                     + "(raise neighbours to join them)")
         }
-        context.progress(0.8, phase: "k-means", message: "k-means on the \(k)-dimensional spectral embedding")
+        let groups = params.assignLabels == "merge" ? min(2 * k, n) : k
+        context.progress(0.8, phase: "k-means", message: "k-means into \(groups) groups on the \(k)-dimensional spectral embedding")
         let embedding = SpectralClustering.embedding(spectrum, k: k, rowNormalized: params.embedding == "normalized_rows")
-        let kmeans = try KMeans(k: k, runs: params.nInit, seed: UInt64(params.seed)).fit(embedding, count: n, dimension: k) { _, _ in try stop() }
+        let kmeans = try KMeans(k: groups, runs: params.nInit, seed: UInt64(params.seed)).fit(embedding, count: n, dimension: k) { _, _ in
+            try stop()
+        }
+        let assignments = SpectralClustering.mergeGroups(kmeans.assignments, groups: groups, graph: affinity, into: k)
         let seconds = Date().timeIntervalSince(start)
-        try ClusterInputs.writeAssignments(kmeans.assignments, probabilities: nil, classes: k, context: context)
+        try ClusterInputs.writeAssignments(assignments, probabilities: nil, classes: k, context: context)
         try context.artifact(
             "spectral_embedding.npy", mediaType: "application/octet-stream",
             data: NumericArray.npyFile(shape: [n, k], descr: "<f4", payload: embedding.withUnsafeBufferPointer { Data(buffer: $0) }))
         var result = ClassicalInputs.resultFields(
-            kmeans.assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
+            assignments, k: k, dataset: dataset, prepared: prepared, seconds: seconds, context: context, extraWarnings: warnings)
         result["eigenvalues"] = ClassicalInputs.numbers(spectrum.laplacianEigenvalues)
         result["eigengap"] =
             k < spectrum.laplacianEigenvalues.count ? .number(spectrum.laplacianEigenvalues[k] - spectrum.laplacianEigenvalues[k - 1]) : .null
@@ -143,6 +153,7 @@ public struct SpectralKind: TypedJobKind {
             "components": .integer(Int64(spectrum.components)),
         ]
         result["eigensolver"] = ["restarts": .integer(Int64(spectrum.restarts)), "converged": .bool(spectrum.converged)]
+        result["assignment"] = ["method": .string(params.assignLabels), "kmeans_groups": .integer(Int64(groups))]
         return .object(result)
     }
 }

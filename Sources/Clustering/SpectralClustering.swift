@@ -183,7 +183,8 @@ public struct BlockKrylovEigensolver: Sendable {
 /// Spectral clustering: the symmetric kNN connectivity graph A, its normalized adjacency D^-½ A D^-½ (whose
 /// largest eigenvalues are 1 − the smallest of the normalized Laplacian), the leading k eigenvectors as an
 /// n × k embedding — times D^-½ as scikit-learn's `spectral_embedding` (the random-walk Laplacian's vectors), or
-/// each row scaled to unit length (Ng, Jordan and Weiss) — and k-means on the rows.
+/// each row scaled to unit length (Ng, Jordan and Weiss) — and k-means on the rows, into k clusters or into 2k groups
+/// merged along the graph (`mergeGroups`).
 public struct SpectralClustering: Sendable {
     public var neighbours: Int
     public var seed: UInt64
@@ -250,6 +251,56 @@ public struct SpectralClustering: Sendable {
         for k in candidates where k < eigenvalues.count { gaps[k] = eigenvalues[k] - eigenvalues[k - 1] }
         let best = gaps.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? candidates.lowerBound
         return (best, gaps)
+    }
+
+    /// Joins over-segmented groups of a graph's nodes until `k` remain: each step merges the two groups with the most
+    /// edge weight between them relative to the product of their volumes, W(a, b) / (vol a · vol b) (the ratio form of
+    /// modularity's gain). k-means on a spectral embedding splits a large cluster in two before it cuts off a small one;
+    /// clustering the embedding into more groups than wanted and merging them along the graph joins the halves back and
+    /// keeps the small cluster (README, Embeddings: 2k groups raised NMI on all seven data sets measured).
+    /// `labels` are group ids in 0..<groups; the result's clusters are numbered by their lowest group id, 0..<k (fewer
+    /// when fewer groups are non-empty).
+    public static func mergeGroups(_ labels: [Int], groups: Int, graph: SparseSymmetric, into k: Int) -> [Int] {
+        guard groups > k, labels.count == graph.count, labels.allSatisfy({ (0..<groups).contains($0) }) else { return labels }
+        var between = [Double](repeating: 0, count: groups * groups)
+        var volume = [Double](repeating: 0, count: groups)
+        var members = [Int](repeating: 0, count: groups)
+        for i in 0..<graph.count {
+            let a = labels[i]
+            members[a] += 1
+            for e in graph.rowStarts[i]..<graph.rowStarts[i + 1] {
+                between[a * groups + labels[Int(graph.columns[e])]] += graph.values[e]
+                volume[a] += graph.values[e]
+            }
+        }
+        // An empty group takes no part; a group stands for itself until it is merged into a lower-numbered one.
+        var alive = (0..<groups).filter { members[$0] > 0 }
+        var root = Array(0..<groups)
+        while alive.count > k {
+            var best = (score: -1.0, a: 0, b: 0)
+            for (position, a) in alive.enumerated() {
+                for b in alive[(position + 1)...] {
+                    let denominator = volume[a] * volume[b]
+                    let score = denominator > 0 ? between[a * groups + b] / denominator : 0
+                    if score > best.score { best = (score, a, b) }
+                }
+            }
+            let (a, b) = (best.a, best.b)
+            for c in 0..<groups {
+                between[a * groups + c] += between[b * groups + c]
+                between[c * groups + a] += between[c * groups + b]
+            }
+            volume[a] += volume[b]
+            root[b] = a
+            alive.removeAll { $0 == b }
+        }
+        func find(_ group: Int) -> Int {
+            var group = group
+            while root[group] != group { group = root[group] }
+            return group
+        }
+        let cluster = Dictionary(uniqueKeysWithValues: alive.enumerated().map { ($0.element, $0.offset) })
+        return labels.map { cluster[find($0)] ?? 0 }
     }
 
     /// The NJW embedding of the first k eigenvectors (rows scaled to unit length) as floats, n × k; with

@@ -58,6 +58,39 @@ final class ClassicalMethodsTests: XCTestCase {
         XCTAssertEqual(SpectralClustering.eigengapChoice(spectrum.laplacianEigenvalues, candidates: 2...3).k, 3)
         let labels = try KMeans(k: 3, seed: 1).fit(SpectralClustering.embedding(spectrum, k: 3), count: 200, dimension: 3).assignments
         XCTAssertEqual(ClusteringMetrics.ari(labels, fixture.spectral), 1, accuracy: 1e-12)
+        // The default assignment: 6 k-means groups merged along the graph back to 3 gives the same partition.
+        let groups = try KMeans(k: 6, seed: 1).fit(SpectralClustering.embedding(spectrum, k: 3), count: 200, dimension: 3).assignments
+        let merged = SpectralClustering.mergeGroups(groups, groups: 6, graph: SparseSymmetric.connectivity(graph), into: 3)
+        XCTAssertEqual(Set(merged), [0, 1, 2])
+        XCTAssertEqual(ClusteringMetrics.ari(merged, fixture.spectral), 1, accuracy: 1e-12)
+    }
+
+    /// Merging over-segmented groups, by hand: groups g0 = {0, 1}, g1 = {2, 3}, g2 = {4}, g3 = {5} on the edges 0–1 (1),
+    /// 2–3 (1), 1–2 (1), 3–4 (0.8), 4–5 (1), 0–5 (0.5). Volumes 3.5, 3.8, 1.8, 1.5; W(a, b) / (vol a · vol b): g2–g3 1 / 2.7
+    /// = 0.370 first; then g0–g1 1 / 13.3 = 0.075 beats g1–{g2, g3} 0.8 / 12.54 = 0.064 and g0–{g2, g3} 0.5 / 11.55.
+    func testMergingGroupsJoinsTheMostConnectedPairFirst() {
+        let edges: [(Int, Int, Double)] = [(0, 1, 1), (2, 3, 1), (1, 2, 1), (3, 4, 0.8), (4, 5, 1), (0, 5, 0.5)]
+        var rows = [[(Int32, Double)]](repeating: [], count: 6)
+        for (a, b, w) in edges {
+            rows[a].append((Int32(b), w))
+            rows[b].append((Int32(a), w))
+        }
+        var rowStarts = [0], columns: [Int32] = [], values: [Double] = []
+        for row in rows {
+            for (column, value) in row.sorted(by: { $0.0 < $1.0 }) {
+                columns.append(column)
+                values.append(value)
+            }
+            rowStarts.append(columns.count)
+        }
+        let graph = SparseSymmetric(count: 6, rowStarts: rowStarts, columns: columns, values: values)
+        let groups = [0, 0, 1, 1, 2, 3]
+        XCTAssertEqual(SpectralClustering.mergeGroups(groups, groups: 4, graph: graph, into: 3), [0, 0, 1, 1, 2, 2])
+        XCTAssertEqual(SpectralClustering.mergeGroups(groups, groups: 4, graph: graph, into: 2), [0, 0, 0, 0, 1, 1])
+        // An empty group (4 here) takes no part; labels already at or below k, or out of range, come back as they are.
+        XCTAssertEqual(SpectralClustering.mergeGroups(groups, groups: 5, graph: graph, into: 2), [0, 0, 0, 0, 1, 1])
+        XCTAssertEqual(SpectralClustering.mergeGroups(groups, groups: 4, graph: graph, into: 4), groups)
+        XCTAssertEqual(SpectralClustering.mergeGroups([0, 0, 1, 1, 2, 9], groups: 4, graph: graph, into: 2), [0, 0, 1, 1, 2, 9])
     }
 
     /// The block Krylov solver (used above 600 nodes) against LAPACK on the dense matrix of the same graph.

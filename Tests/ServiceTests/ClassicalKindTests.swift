@@ -41,6 +41,14 @@ final class ClassicalKindTests: XCTestCase {
                 XCTAssertEqual(result["preprocessing"]?["normalize"], "none", "2-D points are not embeddings")
                 XCTAssertTrue(artifactNames(result).isSuperset(of: ["assignments.npy", "assignments.csv", artifact]), "\(kind)")
             }
+            // Spectral's assignment: 2k k-means groups merged to k by default, scikit-learn's k-means into k on request; both find the blobs.
+            for (assign, groups) in [("merge", 6), ("kmeans", 3)] {
+                let result = try await jobResult(client, "cluster.spectral", "{\(blobs), \"k\": 3, \"assign_labels\": \"\(assign)\"}")
+                XCTAssertEqual(result["assignment"]?["method"]?.stringValue, assign, "\(result)")
+                XCTAssertEqual(result["assignment"]?["kmeans_groups"]?.integerValue, Int64(groups))
+                XCTAssertEqual(result["cluster_sizes"]?.arrayValue?.count, 3)
+                XCTAssertGreaterThan(result["scores"]?["ari"]?.doubleValue ?? 0, 0.95, "\(assign): \(result)")
+            }
             // k "auto" (the default for spectral and GMM): the eigengap and BIC choose 3, with every candidate's score.
             let spectral = try await jobResult(client, "cluster.spectral", "{\(blobs), \"k_max\": 8}")
             XCTAssertEqual(spectral["k"], 3, "\(spectral)")
@@ -364,6 +372,7 @@ final class ClassicalKindTests: XCTestCase {
                 ("cluster.gmm", "{\(small), \"k\": \"many\"}", "invalid_type", "params.k"),
                 ("cluster.gmm", "{\(small), \"covariance\": \"tied\"}", "invalid_value", "params.covariance"),
                 ("cluster.spectral", "{\(small), \"normalize\": \"max\"}", "invalid_value", "params.normalize"),
+                ("cluster.spectral", "{\(small), \"assign_labels\": \"discretize\"}", "invalid_value", "params.assign_labels"),
                 ("cluster.kmeans", #"{"dataset": "generated:shapes", "normalize": "l2"}"#, "invalid_value", "params.normalize"),
                 ("cluster.kmeans", "{\(small), \"k\": 21}", "out_of_range", "params.k"),
                 // Exact Ward's N(N − 1)/2 distances are bounded: 20,001 samples are refused, not run out of memory.
