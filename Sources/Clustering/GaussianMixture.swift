@@ -154,17 +154,17 @@ public struct GaussianMixture: Sendable {
                 for c in 0..<k { largest = max(largest, weighted[i * k + c]) }
                 var sum = 0.0
                 // exp below −708 underflows to 0 through glibc's slow error path (a quarter of a fit's time on
-                // well-separated data): those terms are 0 to double precision anyway.
+                // well-separated data): those terms are 0 to double precision anyway. Each exp is taken once and
+                // the row scaled by 1 / sum (exp(a − log s) = exp(a) / s): the exps were a sixth of an EM step.
                 for c in 0..<k {
                     let delta = weighted[i * k + c] - largest
-                    if delta > -708 { sum += exp(delta) }
+                    let term = delta > -708 ? exp(delta) : 0
+                    weighted[i * k + c] = term
+                    sum += term
                 }
-                let logNormalizer = largest + log(sum)
-                total += logNormalizer
-                for c in 0..<k {
-                    let delta = weighted[i * k + c] - logNormalizer
-                    weighted[i * k + c] = delta > -708 ? exp(delta) : 0
-                }
+                total += largest + log(sum)
+                let inverse = 1 / sum
+                for c in 0..<k { weighted[i * k + c] *= inverse }
             }
             return (weighted, total / Double(max(n, 1)))
         }
