@@ -163,7 +163,8 @@ public struct GaussianMixture: Sendable {
                     sum += term
                 }
                 total += largest + log(sum)
-                let inverse = 1 / sum
+                // A row whose every density is −∞ keeps zeros, as the two-pass form gave.
+                let inverse = sum > 0 ? 1 / sum : 0
                 for c in 0..<k { weighted[i * k + c] *= inverse }
             }
             return (weighted, total / Double(max(n, 1)))

@@ -65,14 +65,15 @@ if arguments[1] == "classical" {
         let t1 = Date().timeIntervalSince(begin)
         var spectral = SpectralClustering(neighbours: neighbours, seed: seed)
         spectral.tolerance = environment["TOL"].flatMap(Double.init) ?? 1e-4
-        let spectrum = try spectral.spectrum(SparseSymmetric.connectivity(graph), wanted: k + 1)
+        let affinity = SparseSymmetric.connectivity(graph)
+        let spectrum = try spectral.spectrum(affinity, wanted: k + 1)
         let t2 = Date().timeIntervalSince(begin)
         let embedding = SpectralClustering.embedding(spectrum, k: k, rowNormalized: environment["EMBEDDING"] != "sklearn")
         // ASSIGN=merge: the kind's default (2k k-means groups merged along the graph); otherwise k-means into k.
         let groups = environment["ASSIGN"] == "merge" ? min(2 * k, dataset.count) : k
         let grouped = try KMeans(k: groups, runs: 10, seed: seed).fit(embedding, count: dataset.count, dimension: k).assignments
         let t3 = Date().timeIntervalSince(begin)
-        clusters = SpectralClustering.mergeGroups(grouped, groups: groups, graph: SparseSymmetric.connectivity(graph), into: k)
+        clusters = SpectralClustering.mergeGroups(grouped, groups: groups, graph: affinity, into: k)
         extra = [
             "knn_s": t1, "eigen_s": t2 - t1, "kmeans_s": t3 - t2, "merge_s": Date().timeIntervalSince(begin) - t3, "restarts": spectrum.restarts,
             "converged": spectrum.converged,
