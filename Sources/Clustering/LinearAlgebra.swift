@@ -55,9 +55,19 @@ public enum LinearAlgebra {
         _ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ c: UnsafeMutablePointer<Double>, m: Int, n: Int, k: Int,
         transposeA: Bool = false, transposeB: Bool = false, alpha: Double = 1, beta: Double = 0
     ) {
+        gemm(
+            a, lda: transposeA ? m : k, b, ldb: transposeB ? k : n, c, ldc: n, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+            alpha: alpha, beta: beta)
+    }
+
+    /// The same on submatrices: each operand's rows are `ld…` elements apart.
+    static func gemm(
+        _ a: UnsafePointer<Double>, lda: Int, _ b: UnsafePointer<Double>, ldb: Int, _ c: UnsafeMutablePointer<Double>, ldc: Int, m: Int, n: Int,
+        k: Int, transposeA: Bool = false, transposeB: Bool = false, alpha: Double = 1, beta: Double = 0
+    ) {
         cblas_dgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k), alpha,
-            a, Int32(transposeA ? m : k), b, Int32(transposeB ? k : n), beta, c, Int32(n))
+            a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// Z ← Z R⁻¹ with Rᵀ R = Zᵀ Z (the Q of Z's QR factorization, by BLAS-3 products), for Z of `rows` ×

@@ -5,6 +5,9 @@ import RandomStreams
 /// Rayleigh–Ritz: a block of b vectors, its images under A, A², … orthonormalised into a basis, the small
 /// projected matrix diagonalised by LAPACK, and the best b Ritz vectors the next start. A block (rather than
 /// one Lanczos vector) finds repeated eigenvalues — a graph with c components has eigenvalue 1 c times.
+/// On a kNN graph a product with A costs far less than dense work on the basis, so the projected matrix comes from
+/// the orthogonalisation's own coefficients (Qᵢᵀ A Qⱼ for i ≤ j) rather than from a second full Qᵀ (A Q), and the Ritz
+/// vectors' images from one more sparse product rather than from stored images of the whole basis.
 public struct BlockKrylovEigensolver: Sendable {
     public var wanted: Int
     public var blockSize: Int
@@ -37,70 +40,77 @@ public struct BlockKrylovEigensolver: Sendable {
         let b = min(blockSize, n)
         let wanted = min(self.wanted, b)
         let depth = max(2, min(self.depth, n / max(b, 1)))
+        let m = depth * b
+        func product(_ x: [Double]) -> [Double] {
+            var y = [Double](repeating: 0, count: n * b)
+            x.withUnsafeBufferPointer { x in y.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) }
+            }
+            return y
+        }
         var rng = RandomStream(seed: seed, stream: 7)
         var start = (0..<(n * b)).map { _ in Ziggurat.normal.normal(&rng) }
-        var basis: [[Double]] = []
-        var images: [[Double]] = []
-        orthonormalize(&start, against: basis, n: n, b: b, rng: &rng)
-        var startImage = [Double](repeating: 0, count: n * b)
-        start.withUnsafeBufferPointer { x in
-            startImage.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) }
-        }
+        // The basis Q, n × m row-major: block j is columns j·b ..< (j + 1)·b.
+        var basis = [Double](repeating: 0, count: n * m)
+        _ = orthonormalize(&start, against: basis, columns: 0, stride: m, n: n, b: b, rng: &rng)
+        var startImage = product(start)
         var result = Result(values: [], vectors: [], restarts: 0, converged: false, largestResidual: .infinity)
+        var tile = [Double](repeating: 0, count: m * b)
         for restart in 0..<maxRestarts {
             try shouldStop()
-            basis = [start]
-            images = [startImage]
-            while basis.count < depth {
-                var next = images[images.count - 1]
-                orthonormalize(&next, against: basis, n: n, b: b, rng: &rng)
-                var image = [Double](repeating: 0, count: n * b)
-                next.withUnsafeBufferPointer { x in
-                    image.withUnsafeMutableBufferPointer { y in matrix.multiply(x.baseAddress!, into: y.baseAddress!, width: b) }
-                }
-                basis.append(next)
-                images.append(image)
-            }
-            // T = Qᵀ A Q, block by block; symmetrised against rounding.
-            let m = basis.count * b
+            for i in 0..<n { for c in 0..<b { basis[i * m + c] = start[i * b + c] } }
+            // T = Qᵀ A Q by block columns. Orthogonalising A Qⱼ against Q₀…Qⱼ yields Qᵢᵀ A Qⱼ (i ≤ j) as its coefficients;
+            // Qⱼ₊₁ᵀ A Qⱼ is one b × b product; the blocks below are zero, as A Qⱼ lies in the span of Q₀…Qⱼ₊₁.
             var projected = [Double](repeating: 0, count: m * m)
-            var tile = [Double](repeating: 0, count: b * b)
-            for i in 0..<basis.count {
-                for j in 0..<basis.count {
-                    basis[i].withUnsafeBufferPointer { q in
-                        images[j].withUnsafeBufferPointer { w in
+            var image = startImage
+            for j in 0..<depth {
+                if j + 1 < depth {
+                    var next = image
+                    let coefficients = orthonormalize(&next, against: basis, columns: (j + 1) * b, stride: m, n: n, b: b, rng: &rng)
+                    for r in 0..<((j + 1) * b) { for c in 0..<b { projected[r * m + j * b + c] = coefficients[r * b + c] } }
+                    next.withUnsafeBufferPointer { q in
+                        image.withUnsafeBufferPointer { w in
                             tile.withUnsafeMutableBufferPointer { t in
                                 LinearAlgebra.gemm(q.baseAddress!, w.baseAddress!, t.baseAddress!, m: b, n: b, k: n, transposeA: true)
                             }
                         }
                     }
-                    for r in 0..<b { for c in 0..<b { projected[(i * b + r) * m + j * b + c] = tile[r * b + c] } }
+                    for r in 0..<b { for c in 0..<b { projected[((j + 1) * b + r) * m + j * b + c] = tile[r * b + c] } }
+                    for i in 0..<n { for c in 0..<b { basis[i * m + (j + 1) * b + c] = next[i * b + c] } }
+                    image = product(next)
+                } else {
+                    // The last block column in full: Qᵀ (A Qⱼ).
+                    basis.withUnsafeBufferPointer { q in
+                        image.withUnsafeBufferPointer { w in
+                            tile.withUnsafeMutableBufferPointer { t in
+                                LinearAlgebra.gemm(
+                                    q.baseAddress!, lda: m, w.baseAddress!, ldb: b, t.baseAddress!, ldc: b, m: m, n: b, k: n, transposeA: true)
+                            }
+                        }
+                    }
+                    for r in 0..<m { for c in 0..<b { projected[r * m + j * b + c] = tile[r * b + c] } }
                 }
             }
+            // Symmetric against rounding: an entry known on both sides of the diagonal is averaged, one known on one side mirrored.
             for r in 0..<m {
                 for c in (r + 1)..<max(r + 1, m) {
-                    let mean = (projected[r * m + c] + projected[c * m + r]) / 2; projected[r * m + c] = mean; projected[c * m + r] = mean
+                    let lowerKnown = c / b <= r / b + 1 || r / b == depth - 1
+                    let value = lowerKnown ? (projected[r * m + c] + projected[c * m + r]) / 2 : projected[r * m + c]
+                    projected[r * m + c] = value; projected[c * m + r] = value
                 }
             }
             guard let (values, vectors) = LinearAlgebra.symmetricEigen(projected, n: m) else { break }
-            // The b largest Ritz pairs: U = Q Y, A U = W Y (no further product with A).
+            // The b largest Ritz pairs: U = Q Y and A U by one sparse product.
             var selection = [Double](repeating: 0, count: m * b)
             for r in 0..<m { for c in 0..<b { selection[r * b + c] = vectors[r * m + (m - 1 - c)] } }
-            var ritz = [Double](repeating: 0, count: n * b), ritzImage = [Double](repeating: 0, count: n * b)
-            for j in 0..<basis.count {
-                selection.withUnsafeBufferPointer { y in
-                    basis[j].withUnsafeBufferPointer { q in
-                        ritz.withUnsafeMutableBufferPointer { u in
-                            LinearAlgebra.gemm(q.baseAddress!, y.baseAddress! + j * b * b, u.baseAddress!, m: n, n: b, k: b, beta: 1)
-                        }
-                    }
-                    images[j].withUnsafeBufferPointer { w in
-                        ritzImage.withUnsafeMutableBufferPointer { u in
-                            LinearAlgebra.gemm(w.baseAddress!, y.baseAddress! + j * b * b, u.baseAddress!, m: n, n: b, k: b, beta: 1)
-                        }
+            var ritz = [Double](repeating: 0, count: n * b)
+            selection.withUnsafeBufferPointer { y in
+                basis.withUnsafeBufferPointer { q in
+                    ritz.withUnsafeMutableBufferPointer { u in
+                        LinearAlgebra.gemm(q.baseAddress!, lda: m, y.baseAddress!, ldb: b, u.baseAddress!, ldc: b, m: n, n: b, k: m)
                     }
                 }
             }
+            let ritzImage = product(ritz)
             let ritzValues = (0..<b).map { values[m - 1 - $0] }
             var residuals = [Double](repeating: 0, count: wanted)
             for i in 0..<n {
@@ -122,27 +132,36 @@ public struct BlockKrylovEigensolver: Sendable {
         return result
     }
 
-    /// Orthonormalises the columns of `block` (n × b) against the blocks of `basis` (twice: classical Gram–
-    /// Schmidt twice is enough in floating point) and among themselves (modified Gram–Schmidt); a column that
-    /// vanishes — the space is invariant — is replaced by a random one.
-    func orthonormalize(_ block: inout [Double], against basis: [[Double]], n: Int, b: Int, rng: inout RandomStream) {
-        var coefficients = [Double](repeating: 0, count: b * b)
-        for _ in 0..<2 {
-            for q in basis {
-                q.withUnsafeBufferPointer { qp in
+    /// Orthonormalises the columns of `block` (n × b) against the first `columns` columns of `basis` (n × `stride`,
+    /// row-major) — twice: classical Gram–Schmidt twice is enough in floating point — and among themselves; a column
+    /// that vanishes (the space is invariant) is replaced by a random one. Returns the coefficients removed,
+    /// basisᵀ · block as given (`columns` × b).
+    func orthonormalize(_ block: inout [Double], against basis: [Double], columns: Int, stride: Int, n: Int, b: Int, rng: inout RandomStream)
+        -> [Double]
+    {
+        var total = [Double](repeating: 0, count: columns * b)
+        if columns > 0 {
+            var coefficients = [Double](repeating: 0, count: columns * b)
+            for _ in 0..<2 {
+                basis.withUnsafeBufferPointer { qp in
                     block.withUnsafeMutableBufferPointer { z in
                         coefficients.withUnsafeMutableBufferPointer { c in
-                            LinearAlgebra.gemm(qp.baseAddress!, z.baseAddress!, c.baseAddress!, m: b, n: b, k: n, transposeA: true)
-                            LinearAlgebra.gemm(qp.baseAddress!, c.baseAddress!, z.baseAddress!, m: n, n: b, k: b, alpha: -1, beta: 1)
+                            LinearAlgebra.gemm(
+                                qp.baseAddress!, lda: stride, z.baseAddress!, ldb: b, c.baseAddress!, ldc: b, m: columns, n: b, k: n, transposeA: true
+                            )
+                            LinearAlgebra.gemm(
+                                qp.baseAddress!, lda: stride, c.baseAddress!, ldb: b, z.baseAddress!, ldc: b, m: n, n: b, k: columns, alpha: -1,
+                                beta: 1)
                         }
                     }
                 }
+                for e in 0..<total.count { total[e] += coefficients[e] }
             }
         }
         // Among themselves: Cholesky QR twice (two BLAS-3 passes; the second repairs the first's loss of
         // orthogonality), or column by column when the block is too close to rank-deficient for it.
         if LinearAlgebra.choleskyOrthonormalize(&block, rows: n, columns: b) && LinearAlgebra.choleskyOrthonormalize(&block, rows: n, columns: b) {
-            return
+            return total
         }
         for column in 0..<b {
             var attempts = 0
@@ -167,16 +186,17 @@ public struct BlockKrylovEigensolver: Sendable {
                 attempts += 1
                 var fresh = [Double](repeating: 0, count: n)
                 for i in 0..<n { fresh[i] = Ziggurat.normal.normal(&rng) }
-                for q in basis {
-                    for c in 0..<b {
+                for _ in 0..<2 {
+                    for c in 0..<columns {
                         var projection = 0.0
-                        for i in 0..<n { projection += q[i * b + c] * fresh[i] }
-                        for i in 0..<n { fresh[i] -= projection * q[i * b + c] }
+                        for i in 0..<n { projection += basis[i * stride + c] * fresh[i] }
+                        for i in 0..<n { fresh[i] -= projection * basis[i * stride + c] }
                     }
                 }
                 for i in 0..<n { block[i * b + column] = fresh[i] }
             }
         }
+        return total
     }
 }
 
