@@ -2,7 +2,7 @@ import Foundation
 import Tensor
 
 /// Exact K nearest neighbours by Euclidean distance, in blocks of rows with SGEMM
-/// (‖x‖² + ‖y‖² − 2 x·y), so memory stays at blockRows × N distances, never N × N.
+/// (‖x‖² + ‖y‖² − 2 x·y), so memory stays at blockRows² distances, never N × N.
 public struct NeighbourGraph: Sendable {
     /// n × k, nearest first, never the sample itself.
     public var indices: [Int32]
@@ -32,41 +32,104 @@ public struct NeighbourGraph: Sendable {
     ) rethrows -> NeighbourGraph {
         precondition(k >= 1 && k < n, "K must be between 1 and N − 1")
         let norms = byInnerProduct ? [Float](repeating: 0, count: n) : squaredNorms(x, count: n, dimension: d)
+        // Per row, a sorted buffer of the best K so far, ranked by ‖y‖² − 2 x·y (‖x‖² is the same for the whole row) or by
+        // −x·y. Columns reach each row in ascending order, so on a tie the lower index stays first.
+        var best = [Float](repeating: 0, count: n * k)
         var indices = [Int32](repeating: 0, count: n * k)
-        var distances = [Float](repeating: 0, count: n * k)
-        var bestDistance = [Float](repeating: 0, count: k + 1), bestIndex = [Int32](repeating: 0, count: k + 1)
-        try forEachInnerProductBlock(x, count: n, dimension: d, blockRows: blockRows, shouldStop: shouldStop) { start, rows, products in
-            norms.withUnsafeBufferPointer { norm in
-                for r in 0..<rows {
-                    let i = start + r
-                    let row = products + r * n
-                    var filled = 0
-                    // Ranked by ‖y‖² − 2 x·y (‖x‖² is the same for the whole row), or by −x·y; a sorted buffer of
-                    // the best K (ties: the lower index first).
-                    for j in 0..<n where j != i {
-                        let value = byInnerProduct ? -row[j] : norm[j] - 2 * row[j]
-                        if filled == k && !(value < bestDistance[k - 1]) { continue }
-                        var position = filled
-                        while position > 0 && value < bestDistance[position - 1] {
-                            if position < k {
-                                bestDistance[position] = bestDistance[position - 1]
-                                bestIndex[position] = bestIndex[position - 1]
+        var filled = [Int](repeating: 0, count: n)
+        // x·xᵀ is symmetric: each pair of row blocks (I ≤ J) is multiplied once and serves both blocks' rows, half the
+        // products of full rows, and memory stays at two blocks × blocks.
+        let side = max(1, min(blockRows, n))
+        var products = [Float](repeating: 0, count: side * side), transposed = [Float](repeating: 0, count: side * side)
+        try best.withUnsafeMutableBufferPointer { bestBuffer in
+            try indices.withUnsafeMutableBufferPointer { indexBuffer in
+                try norms.withUnsafeBufferPointer { normBuffer in
+                    let bestValue = bestBuffer.baseAddress!, bestIndex = indexBuffer.baseAddress!, norm = normBuffer.baseAddress!
+                    // Offers columns start..<start + count (their products with row i in `row`) to row i's buffer.
+                    func offer(_ i: Int, _ row: UnsafePointer<Float>, columnsFrom start: Int, count: Int) {
+                        let values = bestValue + i * k, ids = bestIndex + i * k
+                        var have = filled[i]
+                        func consider(_ value: Float, _ j: Int) {
+                            if have == k && !(value < values[k - 1]) { return }
+                            var position = have
+                            while position > 0 && value < values[position - 1] {
+                                if position < k {
+                                    values[position] = values[position - 1]
+                                    ids[position] = ids[position - 1]
+                                }
+                                position -= 1
                             }
-                            position -= 1
+                            if position < k {
+                                values[position] = value
+                                ids[position] = Int32(j)
+                            }
+                            if have < k { have += 1 }
                         }
-                        if position < k {
-                            bestDistance[position] = value
-                            bestIndex[position] = Int32(j)
+                        var c = 0
+                        while c < count {
+                            // Once the buffer is full, sixteen candidates at a time are checked against its worst, and
+                            // only a group holding a better one is looked at one by one.
+                            if have == k && c + 16 <= count {
+                                let products = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD16<Float>.self)
+                                let candidates =
+                                    byInnerProduct
+                                    ? -products : UnsafeRawPointer(norm + start + c).loadUnaligned(as: SIMD16<Float>.self) - 2 * products
+                                // A candidate is better when candidate − worst is negative: its sign bit (a comparison's
+                                // mask is built lane by lane in Swift; the subtraction and shift stay in vector registers).
+                                let signs = unsafeBitCast(candidates - SIMD16(repeating: values[k - 1]), to: SIMD16<UInt32>.self) &>> 31
+                                if signs.wrappedSum() == 0 && !(start + c <= i && i < start + c + 16) {
+                                    c += 16
+                                    continue
+                                }
+                                for g in 0..<16 where start + c + g != i { consider(candidates[g], start + c + g) }
+                                c += 16
+                                continue
+                            }
+                            let j = start + c
+                            if j != i { consider(byInnerProduct ? -row[c] : norm[j] - 2 * row[c], j) }
+                            c += 1
                         }
-                        if filled < k { filled += 1 }
+                        filled[i] = have
                     }
-                    for m in 0..<k {
-                        indices[i * k + m] = bestIndex[m]
-                        distances[i * k + m] = max(byInnerProduct ? 2 + 2 * bestDistance[m] : bestDistance[m] + norm[i], 0)
+                    for first in stride(from: 0, to: n, by: side) {
+                        let rowsFirst = min(side, n - first)
+                        for second in stride(from: first, to: n, by: side) {
+                            try shouldStop()
+                            let rowsSecond = min(side, n - second)
+                            x.withUnsafeBufferPointer { p in
+                                products.withUnsafeMutableBufferPointer { s in
+                                    MatrixMultiply.gemm(
+                                        p.baseAddress! + first * d, p.baseAddress! + second * d, s.baseAddress!, m: rowsFirst, n: rowsSecond, k: d,
+                                        transposeB: true)
+                                }
+                            }
+                            products.withUnsafeBufferPointer { s in
+                                for r in 0..<rowsFirst { offer(first + r, s.baseAddress! + r * rowsSecond, columnsFrom: second, count: rowsSecond) }
+                            }
+                            guard second != first else { continue }
+                            products.withUnsafeBufferPointer { source in
+                                transposed.withUnsafeMutableBufferPointer { target in
+                                    // In 16 × 16 tiles: a plain loop writes every element to another cache line.
+                                    for tileRow in stride(from: 0, to: rowsFirst, by: 16) {
+                                        for tileColumn in stride(from: 0, to: rowsSecond, by: 16) {
+                                            for c in tileColumn..<min(tileColumn + 16, rowsSecond) {
+                                                for r in tileRow..<min(tileRow + 16, rowsFirst) {
+                                                    target[c * rowsFirst + r] = source[r * rowsSecond + c]
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            transposed.withUnsafeBufferPointer { s in
+                                for r in 0..<rowsSecond { offer(second + r, s.baseAddress! + r * rowsFirst, columnsFrom: first, count: rowsFirst) }
+                            }
+                        }
                     }
                 }
             }
         }
+        let distances = (0..<(n * k)).map { e in max(byInnerProduct ? 2 + 2 * best[e] : best[e] + norms[e / k], 0) }
         return NeighbourGraph(indices: indices, squaredDistances: distances, count: n, k: k)
     }
 

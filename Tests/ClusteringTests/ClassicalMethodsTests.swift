@@ -47,6 +47,29 @@ final class ClassicalMethodsTests: XCTestCase {
 
     var blobs: [Float] { fixture.blobs.flatMap { $0.map(Float.init) } }
 
+    /// The blocked kNN against brute force. Small integer coordinates make every product exact in single precision, so
+    /// ties are exact: the lower index must come first, whichever block pair a column arrives through (blocks of 1, 7 and
+    /// 64 rows, and one block for all).
+    func testNearestNeighboursEqualBruteForceWithTiesAcrossBlocks() throws {
+        let (n, d, k) = (150, 4, 6)
+        var rng = RandomStream(seed: 11, stream: 0)
+        let x = (0..<(n * d)).map { _ in Float(Int(rng.next() % 7) - 3) }
+        func dot(_ i: Int, _ j: Int) -> Float { (0..<d).reduce(0) { $0 + x[i * d + $1] * x[j * d + $1] } }
+        for byInnerProduct in [false, true] {
+            for blockRows in [1, 7, 64, 256] {
+                let graph = try NeighbourGraph.build(x, count: n, dimension: d, k: k, byInnerProduct: byInnerProduct, blockRows: blockRows)
+                for i in 0..<n {
+                    func rank(_ j: Int) -> Float { byInnerProduct ? -dot(i, j) : dot(j, j) - 2 * dot(i, j) }
+                    let expected = (0..<n).filter { $0 != i }.sorted { (rank($0), $0) < (rank($1), $1) }.prefix(k)
+                    XCTAssertEqual(
+                        graph.neighbours(of: i).map(Int.init), Array(expected), "row \(i), inner product \(byInnerProduct), blocks of \(blockRows)")
+                    let distances = expected.map { max(byInnerProduct ? 2 - 2 * dot(i, $0) : dot(i, i) + dot($0, $0) - 2 * dot(i, $0), 0) }
+                    XCTAssertEqual(Array(graph.squaredDistances[(i * k)..<((i + 1) * k)]), distances)
+                }
+            }
+        }
+    }
+
     func testSpectralClusteringFindsScikitLearnsPartition() throws {
         let x = blobs
         let graph = try NeighbourGraph.build(x, count: 200, dimension: 3, k: 10)
