@@ -218,9 +218,12 @@ public struct GaussianMixture: Sendable {
                 previous = current
                 model = maximization(x, floats: floats, squares: squares, n: n, d: d, responsibilities: responsibilities)
             }
-            // The final E step for the final parameters, as scikit-learn labels with.
-            guard let (probabilities, meanLogLikelihood) = model.responsibilities(x, count: n, floats: floats, squares: squares) else {
-                throw FitError.collapsed
+            // The E step for the final parameters, as scikit-learn labels with: on convergence the loop stopped before
+            // changing them, so its last E step is that one.
+            var probabilities = responsibilities, meanLogLikelihood = current
+            if !converged {
+                guard let (final, finalMean) = model.responsibilities(x, count: n, floats: floats, squares: squares) else { throw FitError.collapsed }
+                (probabilities, meanLogLikelihood) = (final, finalMean)
             }
             if best == nil || current > best!.meanLogLikelihood {
                 let assignments = (0..<n).map { i in (0..<k).max { probabilities[i * k + $0] < probabilities[i * k + $1] }! }
