@@ -209,8 +209,10 @@ public struct SpectralClustering: Sendable {
     public var neighbours: Int
     public var seed: UInt64
     public var kMeansRuns: Int
-    /// The eigensolver's residual tolerance ‖A u − θ u‖.
-    public var tolerance = 1e-4
+    /// The eigensolver's residual tolerance ‖A u − θ u‖. The k-means on the embedding is what decides the partition: from 1e-5
+    /// to 1e-3 the NMI moves by the same few tenths of a point either way, as the k-means lands elsewhere from nearly the
+    /// same rows (eight data sets × three seeds, README "Embeddings"), while 1e-3 takes a third fewer restarts than 1e-4.
+    public var tolerance = 1e-3
 
     public init(neighbours: Int = 10, kMeansRuns: Int = 10, seed: UInt64 = 0) {
         self.neighbours = neighbours

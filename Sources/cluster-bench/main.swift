@@ -64,7 +64,7 @@ if arguments[1] == "classical" {
         let graph = try NeighbourGraph.build(x, count: dataset.count, dimension: d, k: neighbours)
         let t1 = Date().timeIntervalSince(begin)
         var spectral = SpectralClustering(neighbours: neighbours, seed: seed)
-        spectral.tolerance = environment["TOL"].flatMap(Double.init) ?? 1e-4
+        if let value = environment["TOL"].flatMap(Double.init) { spectral.tolerance = value }
         let affinity = SparseSymmetric.connectivity(graph)
         let spectrum = try spectral.spectrum(affinity, wanted: k + 1)
         let t2 = Date().timeIntervalSince(begin)
