@@ -3,7 +3,8 @@ import RandomStreams
 
 /// Lloyd's k-means with greedy k-means++ seeding (as scikit-learn: 2 + ⌊ln k⌋ candidates per
 /// centre, the one that lowers the potential most is kept), `runs` seedings keeping the lowest
-/// inertia. Distances are ‖x‖² − 2 x·c + ‖c‖², from register-blocked dot products in one pass over the data.
+/// inertia. Distances are ‖x‖² − 2 x·c + ‖c‖², from register-blocked dot products; Hamerly's bounds spare the rows that
+/// cannot change cluster.
 public struct KMeans: Sendable {
     public var k: Int
     public var runs: Int
@@ -42,22 +43,11 @@ public struct KMeans: Sendable {
         var best = previous
         for run in firstRun..<max(firstRun, runs) {
             var rng = RandomStream(seed: seed, stream: run)
-            var centroids = seedPlusPlus(x, n: n, d: d, norms: squaredNorms, rng: &rng)
-            var assignments = [Int](repeating: 0, count: n)
-            var iterations = 0
-            var inertia = 0.0
-            for iteration in 1...max(1, maxIterations) {
-                iterations = iteration
-                // One pass over the data: nearest centre per row, and that row added to its cluster's sum.
-                let (updated, pass) = lloydStep(x, n: n, d: d, norms: squaredNorms, centroids: centroids, into: &assignments)
-                inertia = pass
-                var shift = 0.0
-                for i in 0..<(k * d) { let delta = Double(updated[i] - centroids[i]); shift += delta * delta }
-                centroids = updated
-                if shift <= threshold { break }
-            }
+            let seeds = seedPlusPlus(x, n: n, d: d, norms: squaredNorms, rng: &rng)
+            let (iterations, centroids) = lloydIterations(x, n: n, d: d, norms: squaredNorms, from: seeds, threshold: threshold)
             // The final assignment to the final centres, as scikit-learn reports it.
-            inertia = assign(x, n: n, d: d, norms: squaredNorms, centroids: centroids, into: &assignments).inertia
+            var assignments = [Int](repeating: 0, count: n)
+            let inertia = assign(x, n: n, d: d, norms: squaredNorms, centroids: centroids, into: &assignments).inertia
             if best == nil || inertia < best!.inertia {
                 best = Result(assignments: assignments, centroids: centroids, inertia: inertia, iterations: iterations, bestRun: run)
             }
@@ -91,30 +81,107 @@ public struct KMeans: Sendable {
         return total / Double(d)
     }
 
-    /// Lloyd's step fused into one read of x (the data is far larger than the centres, so reading it once
-    /// per iteration is what bounds the speed): each row's nearest centre, and the row added to that
-    /// cluster's sum, then the new means.
-    func lloydStep(_ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int]) -> (
-        centroids: [Float], inertia: Double
-    ) {
-        var sums = [Float](repeating: 0, count: k * d)
-        let (inertia, counts) = sums.withUnsafeMutableBufferPointer { sp in
-            assign(x, n: n, d: d, norms: norms, centroids: centroids, into: &assignments, accumulating: sp.baseAddress!)
+    /// Lloyd's iterations from `start` until the centres' squared shift is at most `threshold`, with Hamerly's bounds
+    /// ("Making k-means even faster", 2010): each row keeps an upper bound on the distance to its centre and a lower bound on
+    /// the distance to every other. A row whose upper bound is below both its lower bound and half the distance from its
+    /// centre to the nearest other centre cannot change cluster, so none of its distances are computed — after the first
+    /// few iterations, most rows. The assignments are Lloyd's up to rounding. Returns the iterations and the final centres.
+    func lloydIterations(_ x: [Float], n: Int, d: Int, norms: [Double], from start: [Float], threshold: Double) -> (Int, [Float]) {
+        var centroids = start
+        var assignments = [Int](repeating: 0, count: n)
+        var upper = [Double](repeating: 0, count: n), lower = [Double](repeating: 0, count: n)
+        var iterations = 0
+        x.withUnsafeBufferPointer { xp in
+            // Every distance of row i: its nearest centre and the two bounds, from ‖x‖² + ‖c‖² − 2 x·c.
+            func nearestTwo(_ i: Int, _ cp: UnsafePointer<Float>, _ centreNorms: [Float]) {
+                let row = xp.baseAddress! + i * d
+                var best = Float.infinity, second = Float.infinity, bestCentre = 0
+                var c = 0
+                while c < k {
+                    let group = min(8, k - c)
+                    let products =
+                        group > 4
+                        ? dots8(row, cp + c * d, rows: group, d) : SIMD8(lowHalf: dots(row, cp + c * d, rows: group, d), highHalf: .zero)
+                    for g in 0..<group {
+                        let distance = centreNorms[c + g] - 2 * products[g]
+                        if distance < best {
+                            second = best; best = distance; bestCentre = c + g
+                        } else if distance < second {
+                            second = distance
+                        }
+                    }
+                    c += group
+                }
+                assignments[i] = bestCentre
+                upper[i] = max(0, norms[i] + Double(best)).squareRoot()
+                lower[i] = max(0, norms[i] + Double(second)).squareRoot()
+            }
+            func centreNorms() -> [Float] {
+                centroids.withUnsafeBufferPointer { p in (0..<k).map { c in dot(p.baseAddress! + c * d, p.baseAddress! + c * d, d) } }
+            }
+            var norms = centreNorms()
+            centroids.withUnsafeBufferPointer { cp in for i in 0..<n { nearestTwo(i, cp.baseAddress!, norms) } }
+            for iteration in 1...max(1, maxIterations) {
+                iterations = iteration
+                if iteration > 1 {
+                    var half = [Double](repeating: .infinity, count: k)
+                    centroids.withUnsafeBufferPointer { cp in
+                        for a in 0..<k {
+                            for b in (a + 1)..<max(a + 1, k) {
+                                let distance = Double(squaredEuclidean(cp.baseAddress! + a * d, cp.baseAddress! + b * d, d)).squareRoot() / 2
+                                half[a] = min(half[a], distance); half[b] = min(half[b], distance)
+                            }
+                        }
+                        for i in 0..<n {
+                            let bound = max(half[assignments[i]], lower[i])
+                            guard upper[i] > bound else { continue }
+                            upper[i] = Double(squaredEuclidean(xp.baseAddress! + i * d, cp.baseAddress! + assignments[i] * d, d)).squareRoot()
+                            guard upper[i] > bound else { continue }
+                            nearestTwo(i, cp.baseAddress!, norms)
+                        }
+                    }
+                }
+                // The new means; a centre that lost all its rows stays.
+                var sums = [Float](repeating: 0, count: k * d)
+                var counts = [Int](repeating: 0, count: k)
+                sums.withUnsafeMutableBufferPointer { sp in
+                    for i in 0..<n {
+                        addRow(xp.baseAddress! + i * d, into: sp.baseAddress! + assignments[i] * d, d)
+                        counts[assignments[i]] += 1
+                    }
+                }
+                var updated = centroids
+                for c in 0..<k where counts[c] > 0 {
+                    let scale = 1 / Float(counts[c])
+                    for j in 0..<d { updated[c * d + j] = sums[c * d + j] * scale }
+                }
+                var moves = [Double](repeating: 0, count: k)
+                for c in 0..<k {
+                    for j in 0..<d { let delta = Double(updated[c * d + j] - centroids[c * d + j]); moves[c] += delta * delta }
+                }
+                let shift = moves.reduce(0, +)
+                centroids = updated
+                if shift <= threshold { break }
+                // Each bound moves with the centres: the upper by its own centre's move, the lower by the largest move of another.
+                for c in 0..<k { moves[c] = moves[c].squareRoot() }
+                var largest = 0
+                for c in 1..<max(1, k) where moves[c] > moves[largest] { largest = c }
+                let secondLargest = (0..<k).filter { $0 != largest }.map { moves[$0] }.max() ?? 0
+                for i in 0..<n {
+                    upper[i] += moves[assignments[i]]
+                    lower[i] -= assignments[i] == largest ? secondLargest : moves[largest]
+                }
+                norms = centreNorms()
+            }
         }
-        var updated = centroids
-        for c in 0..<k where counts[c] > 0 {
-            let scale = 1 / Float(counts[c])
-            for j in 0..<d { updated[c * d + j] = sums[c * d + j] * scale }
-        }
-        return (updated, inertia)
+        return (iterations, centroids)
     }
 
     /// Assigns each row to its nearest centre by ‖c‖² − 2x·c, up to eight dot products at a time (eight
-    /// independent FMA chains in flight); adds each row to its cluster's sum when `sums` is given.
+    /// independent FMA chains in flight).
     /// Returns the inertia (sum of squared distances) and the cluster sizes.
     func assign(
-        _ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int],
-        accumulating sums: UnsafeMutablePointer<Float>? = nil
+        _ x: [Float], n: Int, d: Int, norms: [Double], centroids: [Float], into assignments: inout [Int]
     ) -> (inertia: Double, counts: [Int]) {
         let centreNorms = (0..<k).map { c in centroids.withUnsafeBufferPointer { p in dot(p.baseAddress! + c * d, p.baseAddress! + c * d, d) } }
         var counts = [Int](repeating: 0, count: k)
@@ -141,7 +208,6 @@ public struct KMeans: Sendable {
                     assignments[i] = bestCentre
                     counts[bestCentre] += 1
                     inertia += max(0, norms[i] + Double(bestDistance))
-                    if let sums { addRow(row, into: sums + bestCentre * d, d) }
                 }
             }
         }

@@ -1,5 +1,7 @@
 import Foundation
+import RandomStreams
 import XCTest
+
 @testable import Clustering
 
 /// Scores against scikit-learn (NMI, ARI) and scipy's linear_sum_assignment (accuracy) on committed cases.
@@ -61,6 +63,49 @@ final class KMeansTests: XCTestCase {
         }
         XCTAssertEqual(result.inertia, inertia, accuracy: 1e-3 * inertia)
         XCTAssertEqual(KMeans.predict(data.values, count: data.count, dimension: 2, centroids: result.centroids, k: 4), result.assignments)
+    }
+
+    /// Hamerly's bounds skip rows, never change the answer: from the same start, the iterations reach the centres of plain
+    /// Lloyd steps (every distance computed, in double precision) in as many steps, on overlapping clusters where rows
+    /// change cluster late.
+    func testBoundedIterationsEqualPlainLloydSteps() {
+        let (n, d, k) = (2000, 12, 25)
+        var rng = RandomStream(seed: 5, stream: 0)
+        let centres = (0..<(40 * d)).map { _ in 3 * Float(Ziggurat.normal.normal(&rng)) }
+        let x = (0..<(n * d)).map { e in centres[(e / d) % 40 * d + e % d] + 2 * Float(Ziggurat.normal.normal(&rng)) }
+        let start = Array(x[0..<(k * d)])
+        let threshold = 1e-6
+        var reference = start.map(Double.init)
+        var steps = 0
+        for step in 1...300 {
+            steps = step
+            var sums = [Double](repeating: 0, count: k * d), counts = [Int](repeating: 0, count: k)
+            for i in 0..<n {
+                var best = 0, bestDistance = Double.infinity
+                for c in 0..<k {
+                    var distance = 0.0
+                    for j in 0..<d { let delta = Double(x[i * d + j]) - reference[c * d + j]; distance += delta * delta }
+                    if distance < bestDistance { bestDistance = distance; best = c }
+                }
+                counts[best] += 1
+                for j in 0..<d { sums[best * d + j] += Double(x[i * d + j]) }
+            }
+            var shift = 0.0
+            for c in 0..<k where counts[c] > 0 {
+                for j in 0..<d {
+                    let mean = sums[c * d + j] / Double(counts[c])
+                    shift += (mean - reference[c * d + j]) * (mean - reference[c * d + j])
+                    reference[c * d + j] = mean
+                }
+            }
+            if shift <= threshold { break }
+        }
+        XCTAssertGreaterThan(steps, 10, "rows keep moving for a while")
+        var norms = [Double](repeating: 0, count: n)
+        for i in 0..<n { for j in 0..<d { norms[i] += Double(x[i * d + j] * x[i * d + j]) } }
+        let (iterations, centroids) = KMeans(k: k).lloydIterations(x, n: n, d: d, norms: norms, from: start, threshold: threshold)
+        XCTAssertEqual(iterations, steps)
+        for e in 0..<(k * d) { XCTAssertEqual(Double(centroids[e]), reference[e], accuracy: 1e-4) }
     }
 
     func testSameSeedSameResultAndResumeIsExact() throws {
