@@ -83,7 +83,9 @@ public struct KMeansKind: TypedJobKind {
                 try context.checkCancellation()
                 context.metric("best_inertia", step: Int64(run + 1), value: best.inertia)
                 context.progress(Double(run + 1) / Double(kmeans.runs), phase: "clustering", message: "run \(run + 1) of \(kmeans.runs)")
-                try context.checkpoint(step: Int64(run + 1), data: CheckpointJSON.encode(State(nextRun: run + 1, best: best)))
+                // By time, not after every run: a run on embeddings takes milliseconds, and writing the best result after
+                // each cost a fifth of the job (MNIST-LT10, 4,000 × 128: 25 ms of 130).
+                try context.checkpointIfDue(step: Int64(run + 1)) { try CheckpointJSON.encode(State(nextRun: run + 1, best: best)) }
             }
         } else {
             // "auto": every k in 2…k_max, the highest mean silhouette (on at most 2,000 samples) wins.
@@ -108,9 +110,8 @@ public struct KMeansKind: TypedJobKind {
                     best = fit
                     bestK = candidate
                 }
-                try context.checkpoint(
-                    step: Int64(index + 1),
-                    data: CheckpointJSON.encode(State(nextRun: 0, best: best!, nextCandidate: index + 1, silhouettes: silhouettes, bestK: bestK)))
+                let state = State(nextRun: 0, best: best!, nextCandidate: index + 1, silhouettes: silhouettes, bestK: bestK)
+                try context.checkpointIfDue(step: Int64(index + 1)) { try CheckpointJSON.encode(state) }
             }
             k = bestK!
             result = best!

@@ -15,6 +15,7 @@ public final class JobContext: @unchecked Sendable {
     private let progressInterval: TimeInterval
     private var pendingMetrics: [MetricPoint] = []
     private var lastMetricFlush = Date()
+    private var lastCheckpoint = Date()
     private var lastProgress: (time: Date, phase: String?)?
     private var announcedResume = false
     private var phaseChanges = 0
@@ -92,6 +93,18 @@ public final class JobContext: @unchecked Sendable {
             metrics: pendingMetrics, keep: keep, now: Date())
         pendingMetrics.removeAll(keepingCapacity: true)
         lastMetricFlush = Date()
+        lastCheckpoint = Date()
+    }
+
+    /// Seconds of work between checkpoints for `checkpointIfDue`.
+    public static let checkpointInterval: TimeInterval = 2
+
+    /// Saves a checkpoint once `interval` seconds have passed since the last one (or since the run began); `data` is
+    /// only built then. For work whose steps take milliseconds — a k-means run on embeddings — a checkpoint after
+    /// every step (a SQLite transaction) costs more than the steps; a crash loses at most `interval` of work.
+    public func checkpointIfDue(step: Int64, interval: TimeInterval = JobContext.checkpointInterval, data: () throws -> Data) throws {
+        guard Date().timeIntervalSince(lastCheckpoint) >= interval else { return }
+        try checkpoint(step: step, data: try data())
     }
 
     /// The checkpoint an earlier attempt left, if any (the job's log says the run resumes from it).

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import XCTest
 @testable import Jobs
 
@@ -95,6 +96,31 @@ final class WorkerPoolTests: XCTestCase {
         let expectedSum = (1...6).map { CountingJobKind.value(seed: 0, step: Int64($0)) }.reduce(0, +)
         XCTAssertEqual(done.result?["sum"]?.doubleValue ?? 0, expectedSum, accuracy: 1e-12)
         await pool.shutdown()
+    }
+
+    /// `checkpointIfDue` writes once `interval` has passed since the run began or since the last checkpoint, and builds
+    /// the data only then.
+    func testCheckpointsByTimeSkipTheWritesInBetween() throws {
+        let job = try store.submit(countSubmission(), maxQueued: 10, now: Date()).job
+        let claimed = try XCTUnwrap(try store.claim(workerID: "w", leaseDuration: 30, now: Date()))
+        XCTAssertEqual(claimed.id, job.id)
+        let context = JobContext(job: claimed, store: store, workerID: "w", flag: CancellationFlag(), logger: Logger(label: "test"))
+        var built = 0
+        func offer(_ step: Int64) throws {
+            try context.checkpointIfDue(step: step, interval: 0.2) {
+                built += 1; return Data("\(step)".utf8)
+            }
+        }
+        try offer(1)
+        XCTAssertNil(try store.latestCheckpoint(jobID: job.id), "not due right after the start")
+        Thread.sleep(forTimeInterval: 0.25)
+        try offer(2)
+        try offer(3)
+        XCTAssertEqual(try store.latestCheckpoint(jobID: job.id)?.step, 2, "due once, then not again at once")
+        Thread.sleep(forTimeInterval: 0.25)
+        try offer(4)
+        XCTAssertEqual(try store.latestCheckpoint(jobID: job.id)?.step, 4)
+        XCTAssertEqual(built, 2, "the data is built only for the checkpoints written")
     }
 
     func testCancellationIsPromptAndFinal() async throws {
