@@ -92,7 +92,7 @@ public struct KMeans: Sendable {
         var upper = [Double](repeating: 0, count: n), lower = [Double](repeating: 0, count: n)
         var iterations = 0
         x.withUnsafeBufferPointer { xp in
-            // Every distance of row i: its nearest centre and the two bounds, from ‖x‖² + ‖c‖² − 2 x·c.
+            // Every distance of row i: its nearest centre and the two bounds, from ‖x‖² (`norms`) + ‖c‖² − 2 x·c.
             func nearestTwo(_ i: Int, _ cp: UnsafePointer<Float>, _ centreNorms: [Float]) {
                 let row = xp.baseAddress! + i * d
                 var best = Float.infinity, second = Float.infinity, bestCentre = 0
@@ -119,8 +119,8 @@ public struct KMeans: Sendable {
             func centreNorms() -> [Float] {
                 centroids.withUnsafeBufferPointer { p in (0..<k).map { c in dot(p.baseAddress! + c * d, p.baseAddress! + c * d, d) } }
             }
-            var norms = centreNorms()
-            centroids.withUnsafeBufferPointer { cp in for i in 0..<n { nearestTwo(i, cp.baseAddress!, norms) } }
+            var centreSquares = centreNorms()
+            centroids.withUnsafeBufferPointer { cp in for i in 0..<n { nearestTwo(i, cp.baseAddress!, centreSquares) } }
             for iteration in 1...max(1, maxIterations) {
                 iterations = iteration
                 if iteration > 1 {
@@ -137,7 +137,7 @@ public struct KMeans: Sendable {
                             guard upper[i] > bound else { continue }
                             upper[i] = Double(squaredEuclidean(xp.baseAddress! + i * d, cp.baseAddress! + assignments[i] * d, d)).squareRoot()
                             guard upper[i] > bound else { continue }
-                            nearestTwo(i, cp.baseAddress!, norms)
+                            nearestTwo(i, cp.baseAddress!, centreSquares)
                         }
                     }
                 }
@@ -171,7 +171,7 @@ public struct KMeans: Sendable {
                     upper[i] += moves[assignments[i]]
                     lower[i] -= assignments[i] == largest ? secondLargest : moves[largest]
                 }
-                norms = centreNorms()
+                centreSquares = centreNorms()
             }
         }
         return (iterations, centroids)
