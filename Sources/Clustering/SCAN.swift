@@ -104,8 +104,8 @@ public enum SCAN {
     }
 }
 
-/// Exact K nearest neighbours by cosine similarity, computed in blocks of rows with SGEMM so memory
-/// stays at blockRows × N similarities (512 × 70,000 floats = 143 MB, where all N² would be 19.6 GB).
+/// Exact K nearest neighbours by cosine similarity (`NeighbourGraph.build`): SGEMM on pairs of row blocks, so memory
+/// stays at two blocks of blockRows² similarities (2 MB at 512, where all N² of 70,000 samples would be 19.6 GB).
 public enum NeighbourMining {
     /// features: N × d (normalized here). Returns N × K indices, nearest first, never the sample itself.
     /// `shouldStop` is called between blocks: mining 70,000 samples takes about a minute, and a cancel
