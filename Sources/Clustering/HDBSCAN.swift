@@ -121,24 +121,27 @@ public struct HDBSCAN: Sendable {
         var edges: [Edge] = []
         for edge in candidates where sets.union(Int(edge.a), Int(edge.b)) { edges.append(edge) }
         let norms = NeighbourGraph.squaredNorms(x, count: n, dimension: d)
+        var nearestWeight = [Float](repeating: .infinity, count: n), nearest = [Int](repeating: -1, count: n)
         while edges.count < n - 1 {
             try shouldStop()
             let component = (0..<n).map { Int32(sets.find($0)) }
-            // Each component's cheapest edge to another component (indexed by its root), one pass over all pairs.
-            var cheapest = [Edge](repeating: Edge(a: -1, b: -1, weight: .infinity), count: n)
-            try NeighbourGraph.forEachInnerProductBlock(x, count: n, dimension: d, shouldStop: shouldStop) { start, rows, products in
+            // Each point's nearest other-component point by max(distance, core_j), in one pass over all pairs (each pair of
+            // row blocks once: x·xᵀ is symmetric). Squared distances first (no root per pair); the point's own core
+            // distance is applied once at the end.
+            for i in 0..<n { nearestWeight[i] = .infinity; nearest[i] = -1 }
+            try NeighbourGraph.forEachSymmetricBlockPair(x, count: n, dimension: d, shouldStop: shouldStop) {
+                rowStart, rows, columnStart, columns, products in
                 component.withUnsafeBufferPointer { owner in
                     norms.withUnsafeBufferPointer { norm in
                         core.withUnsafeBufferPointer { coreDistance in
                             for r in 0..<rows {
-                                let i = start + r
+                                let i = rowStart + r
                                 let own = owner[i]
-                                let row = products + r * n
-                                // Squared distances first (no root per pair): the nearest other-component point by
-                                // max(distance, core_j), the row's core distance applied once at the end.
-                                var bestWeight = Float.infinity, bestJ = -1
-                                for j in 0..<n where owner[j] != own {
-                                    let squared = max(norm[i] + norm[j] - 2 * row[j], 0)
+                                let row = products + r * columns
+                                var bestWeight = nearestWeight[i], bestJ = nearest[i]
+                                for c in 0..<columns where owner[columnStart + c] != own {
+                                    let j = columnStart + c
+                                    let squared = max(norm[i] + norm[j] - 2 * row[c], 0)
                                     let coreJ = coreDistance[j]
                                     let weight = max(squared, coreJ * coreJ)
                                     if weight < bestWeight {
@@ -146,13 +149,19 @@ public struct HDBSCAN: Sendable {
                                         bestJ = j
                                     }
                                 }
-                                guard bestJ >= 0 else { continue }
-                                let weight = max(bestWeight.squareRoot(), coreDistance[i])
-                                if weight < cheapest[Int(own)].weight { cheapest[Int(own)] = Edge(a: Int32(i), b: Int32(bestJ), weight: weight) }
+                                nearestWeight[i] = bestWeight
+                                nearest[i] = bestJ
                             }
                         }
                     }
                 }
+            }
+            // Each component's cheapest edge to another component (indexed by its root).
+            var cheapest = [Edge](repeating: Edge(a: -1, b: -1, weight: .infinity), count: n)
+            for i in 0..<n where nearest[i] >= 0 {
+                let own = Int(component[i])
+                let weight = max(nearestWeight[i].squareRoot(), core[i])
+                if weight < cheapest[own].weight { cheapest[own] = Edge(a: Int32(i), b: Int32(nearest[i]), weight: weight) }
             }
             for edge in cheapest.filter({ $0.a >= 0 }).sorted(by: { $0.weight < $1.weight }) where sets.union(Int(edge.a), Int(edge.b)) {
                 edges.append(edge)

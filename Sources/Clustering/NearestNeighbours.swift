@@ -37,10 +37,6 @@ public struct NeighbourGraph: Sendable {
         var best = [Float](repeating: 0, count: n * k)
         var indices = [Int32](repeating: 0, count: n * k)
         var filled = [Int](repeating: 0, count: n)
-        // x·xᵀ is symmetric: each pair of row blocks (I ≤ J) is multiplied once and serves both blocks' rows, half the
-        // products of full rows, and memory stays at two blocks × blocks.
-        let side = max(1, min(blockRows, n))
-        var products = [Float](repeating: 0, count: side * side), transposed = [Float](repeating: 0, count: side * side)
         try best.withUnsafeMutableBufferPointer { bestBuffer in
             try indices.withUnsafeMutableBufferPointer { indexBuffer in
                 try norms.withUnsafeBufferPointer { normBuffer in
@@ -91,46 +87,57 @@ public struct NeighbourGraph: Sendable {
                         }
                         filled[i] = have
                     }
-                    for first in stride(from: 0, to: n, by: side) {
-                        let rowsFirst = min(side, n - first)
-                        for second in stride(from: first, to: n, by: side) {
-                            try shouldStop()
-                            let rowsSecond = min(side, n - second)
-                            x.withUnsafeBufferPointer { p in
-                                products.withUnsafeMutableBufferPointer { s in
-                                    MatrixMultiply.gemm(
-                                        p.baseAddress! + first * d, p.baseAddress! + second * d, s.baseAddress!, m: rowsFirst, n: rowsSecond, k: d,
-                                        transposeB: true)
-                                }
-                            }
-                            products.withUnsafeBufferPointer { s in
-                                for r in 0..<rowsFirst { offer(first + r, s.baseAddress! + r * rowsSecond, columnsFrom: second, count: rowsSecond) }
-                            }
-                            guard second != first else { continue }
-                            products.withUnsafeBufferPointer { source in
-                                transposed.withUnsafeMutableBufferPointer { target in
-                                    // In 16 × 16 tiles: a plain loop writes every element to another cache line.
-                                    for tileRow in stride(from: 0, to: rowsFirst, by: 16) {
-                                        for tileColumn in stride(from: 0, to: rowsSecond, by: 16) {
-                                            for c in tileColumn..<min(tileColumn + 16, rowsSecond) {
-                                                for r in tileRow..<min(tileRow + 16, rowsFirst) {
-                                                    target[c * rowsFirst + r] = source[r * rowsSecond + c]
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                            transposed.withUnsafeBufferPointer { s in
-                                for r in 0..<rowsSecond { offer(second + r, s.baseAddress! + r * rowsFirst, columnsFrom: first, count: rowsFirst) }
-                            }
-                        }
+                    try forEachSymmetricBlockPair(x, count: n, dimension: d, blockRows: blockRows, shouldStop: shouldStop) {
+                        rowStart, rows, columnStart, columns, products in
+                        for r in 0..<rows { offer(rowStart + r, products + r * columns, columnsFrom: columnStart, count: columns) }
                     }
                 }
             }
         }
         let distances = (0..<(n * k)).map { e in max(byInnerProduct ? 2 + 2 * best[e] : best[e] + norms[e / k], 0) }
         return NeighbourGraph(indices: indices, squaredDistances: distances, count: n, k: k)
+    }
+
+    /// x·xᵀ by pairs of row blocks with SGEMM: x·xᵀ is symmetric, so each pair (I ≤ J) is multiplied once and serves both
+    /// blocks' rows — half the products of full rows — and memory stays at two blockRows² blocks, never N × N.
+    /// `body(rowStart, rows, columnStart, columns, products)` gets products[r · columns + c] = x_{rowStart + r} · x_{columnStart + c};
+    /// every row meets every column once, and each row's columns arrive in ascending order (so a scan that keeps the first of
+    /// equal values sees them as a scan of the whole row would). `shouldStop` runs before each pair.
+    public static func forEachSymmetricBlockPair(
+        _ x: [Float], count n: Int, dimension d: Int, blockRows: Int = 256, shouldStop: () throws -> Void,
+        _ body: (_ rowStart: Int, _ rows: Int, _ columnStart: Int, _ columns: Int, _ products: UnsafePointer<Float>) throws -> Void
+    ) rethrows {
+        let side = max(1, min(blockRows, n))
+        var products = [Float](repeating: 0, count: side * side), transposed = [Float](repeating: 0, count: side * side)
+        for first in stride(from: 0, to: n, by: side) {
+            let rowsFirst = min(side, n - first)
+            for second in stride(from: first, to: n, by: side) {
+                try shouldStop()
+                let rowsSecond = min(side, n - second)
+                x.withUnsafeBufferPointer { p in
+                    products.withUnsafeMutableBufferPointer { s in
+                        MatrixMultiply.gemm(
+                            p.baseAddress! + first * d, p.baseAddress! + second * d, s.baseAddress!, m: rowsFirst, n: rowsSecond, k: d,
+                            transposeB: true)
+                    }
+                }
+                try products.withUnsafeBufferPointer { try body(first, rowsFirst, second, rowsSecond, $0.baseAddress!) }
+                guard second != first else { continue }
+                products.withUnsafeBufferPointer { source in
+                    transposed.withUnsafeMutableBufferPointer { target in
+                        // In 16 × 16 tiles: a plain loop writes every element to another cache line.
+                        for tileRow in stride(from: 0, to: rowsFirst, by: 16) {
+                            for tileColumn in stride(from: 0, to: rowsSecond, by: 16) {
+                                for c in tileColumn..<min(tileColumn + 16, rowsSecond) {
+                                    for r in tileRow..<min(tileRow + 16, rowsFirst) { target[c * rowsFirst + r] = source[r * rowsSecond + c] }
+                                }
+                            }
+                        }
+                    }
+                }
+                try transposed.withUnsafeBufferPointer { try body(second, rowsSecond, first, rowsFirst, $0.baseAddress!) }
+            }
+        }
     }
 
     /// x·xᵀ a block of rows at a time with SGEMM, so memory stays at blockRows × N products, never N × N:

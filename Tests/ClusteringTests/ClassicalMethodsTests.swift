@@ -251,6 +251,58 @@ final class ClassicalMethodsTests: XCTestCase {
         XCTAssertEqual(Array(approximateLabels.prefix(140)), Array(result.labels.prefix(140)))
     }
 
+    /// The approximate tree's Borůvka rounds (components of the kNN graph joined by their cheapest mutual-reachability
+    /// edges, over pairs of row blocks) against the same rounds by brute force, row by row over all columns. Integer
+    /// coordinates make every product exact, so ties are exact too: the first of equal weights must win, across blocks.
+    func testBoruvkaJoinsEqualBruteForceWithTiesAcrossBlocks() throws {
+        let (n, d) = (600, 2)
+        var rng = RandomStream(seed: 3, stream: 0)
+        // Six groups far apart (their kNN graphs cannot touch), small integer offsets within each.
+        let x = (0..<n).flatMap { i -> [Float] in
+            let group = i % 6
+            return [Float(group * 40) + Float(Int(rng.next() % 5)), Float((group % 2) * 40) + Float(Int(rng.next() % 5))]
+        }
+        let graph = try NeighbourGraph.build(x, count: n, dimension: d, k: 3)
+        let core = (0..<n).map { graph.squaredDistances[$0 * 3 + 1].squareRoot() }
+        let hdbscan = HDBSCAN(minClusterSize: 5)
+        let edges = try hdbscan.graphTree(x, n: n, d: d, graph: graph, core: core, shouldStop: {})
+        // The reference: Kruskal on the same kNN edges, then Borůvka rounds scanning every pair.
+        var candidates: [HDBSCAN.Edge] = []
+        for i in 0..<n {
+            for m in 0..<3 {
+                let j = Int(graph.indices[i * 3 + m])
+                candidates.append(
+                    HDBSCAN.Edge(a: Int32(i), b: Int32(j), weight: max(graph.squaredDistances[i * 3 + m].squareRoot(), core[i], core[j])))
+            }
+        }
+        candidates.sort { $0.weight < $1.weight }
+        var sets = UnionFind(n)
+        var expected: [HDBSCAN.Edge] = []
+        for edge in candidates where sets.union(Int(edge.a), Int(edge.b)) { expected.append(edge) }
+        XCTAssertGreaterThan(n - 1 - expected.count, 4, "the kNN graph leaves several components for the rounds to join")
+        func norm(_ i: Int) -> Float { x[i * d] * x[i * d] + x[i * d + 1] * x[i * d + 1] }
+        while expected.count < n - 1 {
+            let component = (0..<n).map { sets.find($0) }
+            var cheapest = [Int: HDBSCAN.Edge]()
+            for i in 0..<n {
+                var bestWeight = Float.infinity, bestJ = -1
+                for j in 0..<n where component[j] != component[i] {
+                    let product = x[i * d] * x[j * d] + x[i * d + 1] * x[j * d + 1]
+                    let weight = max(max(norm(i) + norm(j) - 2 * product, 0), core[j] * core[j])
+                    if weight < bestWeight { bestWeight = weight; bestJ = j }
+                }
+                let weight = max(bestWeight.squareRoot(), core[i])
+                if bestJ >= 0 && weight < (cheapest[component[i]]?.weight ?? .infinity) {
+                    cheapest[component[i]] = HDBSCAN.Edge(a: Int32(i), b: Int32(bestJ), weight: weight)
+                }
+            }
+            let round = cheapest.sorted { $0.key < $1.key }.map(\.value).sorted { $0.weight < $1.weight }
+            for edge in round where sets.union(Int(edge.a), Int(edge.b)) { expected.append(edge) }
+        }
+        XCTAssertEqual(edges.map { [Int($0.a), Int($0.b)] }, expected.map { [Int($0.a), Int($0.b)] })
+        XCTAssertEqual(edges.map(\.weight), expected.map(\.weight))
+    }
+
     func testSilhouetteMatchesScikitLearn() throws {
         XCTAssertEqual(
             ClusteringMetrics.silhouette(blobs, count: 200, dimension: 3, clusters: fixture.truth, k: 3), fixture.silhouette, accuracy: 1e-5)
