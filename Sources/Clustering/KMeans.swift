@@ -96,21 +96,13 @@ public struct KMeans: Sendable {
             func nearestTwo(_ i: Int, _ cp: UnsafePointer<Float>, _ centreNorms: [Float]) {
                 let row = xp.baseAddress! + i * d
                 var best = Float.infinity, second = Float.infinity, bestCentre = 0
-                var c = 0
-                while c < k {
-                    let group = min(8, k - c)
-                    let products =
-                        group > 4
-                        ? dots8(row, cp + c * d, rows: group, d) : SIMD8(lowHalf: dots(row, cp + c * d, rows: group, d), highHalf: .zero)
-                    for g in 0..<group {
-                        let distance = centreNorms[c + g] - 2 * products[g]
-                        if distance < best {
-                            second = best; best = distance; bestCentre = c + g
-                        } else if distance < second {
-                            second = distance
-                        }
+                forEachDot(row, cp, count: k, d) { c, product in
+                    let distance = centreNorms[c] - 2 * product
+                    if distance < best {
+                        second = best; best = distance; bestCentre = c
+                    } else if distance < second {
+                        second = distance
                     }
-                    c += group
                 }
                 assignments[i] = bestCentre
                 upper[i] = max(0, norms[i] + Double(best)).squareRoot()
@@ -192,18 +184,9 @@ public struct KMeans: Sendable {
                     let row = xp.baseAddress! + i * d
                     var bestCentre = 0
                     var bestDistance = Float.infinity
-                    var c = 0
-                    while c < k {
-                        let group = min(8, k - c)
-                        let products =
-                            group > 4
-                            ? dots8(row, cp.baseAddress! + c * d, rows: group, d)
-                            : SIMD8(lowHalf: dots(row, cp.baseAddress! + c * d, rows: group, d), highHalf: .zero)
-                        for g in 0..<group {
-                            let distance = centreNorms[c + g] - 2 * products[g]
-                            if distance < bestDistance { bestDistance = distance; bestCentre = c + g }
-                        }
-                        c += group
+                    forEachDot(row, cp.baseAddress!, count: k, d) { c, product in
+                        let distance = centreNorms[c] - 2 * product
+                        if distance < bestDistance { bestDistance = distance; bestCentre = c }
                     }
                     assignments[i] = bestCentre
                     counts[bestCentre] += 1
@@ -243,18 +226,8 @@ public struct KMeans: Sendable {
             x.withUnsafeBufferPointer { xp in
                 candidateRows.withUnsafeBufferPointer { cp in
                     for i in 0..<n {
-                        let row = xp.baseAddress! + i * d
-                        var t = 0
-                        while t < trials {
-                            let group = min(8, trials - t)
-                            let products =
-                                group > 4
-                                ? dots8(row, cp.baseAddress! + t * d, rows: group, d)
-                                : SIMD8(lowHalf: dots(row, cp.baseAddress! + t * d, rows: group, d), highHalf: .zero)
-                            for g in 0..<group {
-                                distances[i * trials + t + g] = max(0, norms[i] + norms[candidates[t + g]] - 2 * Double(products[g]))
-                            }
-                            t += group
+                        forEachDot(xp.baseAddress! + i * d, cp.baseAddress!, count: trials, d) { t, product in
+                            distances[i * trials + t] = max(0, norms[i] + norms[candidates[t]] - 2 * Double(product))
                         }
                     }
                 }
@@ -283,6 +256,19 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Floa
     var total = acc.sum()
     while i < n { total += a[i] * b[i]; i &+= 1 }
     return total
+}
+
+/// x·c for each of `count` consecutive rows c of `rows` (d apart), eight at a time: `body(j, x·c_j)` for j in order.
+@inline(__always)
+func forEachDot(_ x: UnsafePointer<Float>, _ rows: UnsafePointer<Float>, count: Int, _ d: Int, _ body: (Int, Float) -> Void) {
+    var c = 0
+    while c < count {
+        let group = min(8, count - c)
+        let products =
+            group > 4 ? dots8(x, rows + c * d, rows: group, d) : SIMD8(lowHalf: dots(x, rows + c * d, rows: group, d), highHalf: .zero)
+        for g in 0..<group { body(c + g, products[g]) }
+        c += group
+    }
 }
 
 /// x·c for up to four rows c of `centres` (consecutive, d apart).
