@@ -34,8 +34,7 @@ enum ChainRuns {
         }
         let segment = max(50, total / 20)
         // Checkpoints hold every chain's draws so far; encoding them after each of the 20 segments cost a
-        // short run more than its sampling, so they are written at most every `checkpointSeconds` of work.
-        var lastCheckpoint = Date()
+        // short run more than its sampling, so they are written at most every `JobContext.checkpointInterval` of work.
         var lastDiagnostics = Date.distantPast
         while let current = states.map(iteration).min(), current < total {
             try context.checkCancellation()
@@ -48,10 +47,7 @@ enum ChainRuns {
             let diagnosticsDue = target == total || Date().timeIntervalSince(lastDiagnostics) >= 1
             if diagnosticsDue { lastDiagnostics = Date() }
             for (name, value) in monitor(states, diagnosticsDue) { context.metric(name, step: Int64(target), value: value) }
-            if target < total && Date().timeIntervalSince(lastCheckpoint) >= checkpointSeconds {
-                try context.checkpoint(step: Int64(target), data: CheckpointJSON.encode(states))
-                lastCheckpoint = Date()
-            }
+            if target < total { try context.checkpointIfDue(step: Int64(target)) { try CheckpointJSON.encode(states) } }
         }
         return states
     }
@@ -69,9 +65,6 @@ enum ChainRuns {
             unit: "draws",
             step: "iteration per chain (warm-up included)"),
     ]
-
-    /// Seconds of work between checkpoints of a sampler run.
-    static let checkpointSeconds = 2.0
 
     static func convergence(_ draws: [[Double]], dimension: Int) -> [(String, Double)] {
         let kept = draws.map { $0.count / max(1, dimension) }.min() ?? 0
