@@ -206,40 +206,31 @@ public struct KMeans: Sendable {
         var chosen = Int(rng.next() % UInt64(n))
         var closest = (0..<n).map { squaredDistance($0, chosen) }
         for t in 0..<d { centroids[t] = x[chosen * d + t] }
-        var distances = [Double](repeating: 0, count: n * trials)
-        var candidateRows = [Float](repeating: 0, count: trials * d)
         for centre in 1..<k {
             let potential = closest.reduce(0, +)
-            // Sampled with probability proportional to the squared distance to the nearest centre.
-            let candidates = (0..<trials).map { _ in
+            var bestCandidate = -1
+            var bestPotential = Double.infinity
+            var bestClosest: [Double] = []
+            for _ in 0..<trials {
+                // Sampled with probability proportional to the squared distance to the nearest centre.
                 var target = rng.uniform() * potential
                 var candidate = n - 1
                 for i in 0..<n {
                     target -= closest[i]
                     if target < 0 { candidate = i; break }
                 }
-                return candidate
-            }
-            for (t, candidate) in candidates.enumerated() { for j in 0..<d { candidateRows[t * d + j] = x[candidate * d + j] } }
-            // Every row's distance to every candidate in one pass over the data, ‖x‖² + ‖c‖² − 2 x·c with up to eight products
-            // at a time (one pass per candidate read the data `trials` times).
-            x.withUnsafeBufferPointer { xp in
-                candidateRows.withUnsafeBufferPointer { cp in
-                    for i in 0..<n {
-                        forEachDot(xp.baseAddress! + i * d, cp.baseAddress!, count: trials, d) { t, product in
-                            distances[i * trials + t] = max(0, norms[i] + norms[candidates[t]] - 2 * Double(product))
-                        }
-                    }
+                let updated = (0..<n).map { min(closest[$0], squaredDistance($0, candidate)) }
+                let candidatePotential = updated.reduce(0, +)
+                // `bestCandidate < 0`: when every potential is infinite (features near ±1e20 overflow the
+                // squared distances in Float), the first candidate is kept rather than index −1.
+                if candidatePotential < bestPotential || bestCandidate < 0 {
+                    bestPotential = candidatePotential
+                    bestCandidate = candidate
+                    bestClosest = updated
                 }
             }
-            var potentials = [Double](repeating: 0, count: trials)
-            for i in 0..<n { for t in 0..<trials { potentials[t] += min(closest[i], distances[i * trials + t]) } }
-            // The first of the lowest potentials; when every potential is infinite (features near ±1e20 overflow the
-            // squared distances), the first candidate.
-            var best = 0
-            for t in 1..<max(1, trials) where potentials[t] < potentials[best] { best = t }
-            for i in 0..<n { closest[i] = min(closest[i], distances[i * trials + best]) }
-            chosen = candidates[best]
+            chosen = bestCandidate
+            closest = bestClosest
             for t in 0..<d { centroids[centre * d + t] = x[chosen * d + t] }
         }
         return centroids
